@@ -1,0 +1,11 @@
+"""What every DAL service shares (IVOA DALI 1.1).
+
+- ``errors``: the three error kinds (usage / transient / fatal).
+- ``values``: Column, TableMeta, Position, ForeignKey: table metadata shared by every layer.
+- ``params``: case-insensitive DALI parameter parsing (GET/POST, urlencoded and multipart).
+- ``writers``: result tables as VOTable (TABLEDATA, BINARY2), CSV, TSV, FITS and Parquet.
+- ``vosi``: VOSI availability and capabilities documents.
+- ``xtypes``: DALI xtypes (point, circle, polygon, interval, timestamp).
+
+No HTTP framework, no database, no queue lives here.
+"""

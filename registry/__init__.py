@@ -1,0 +1,1 @@
+"""The services describing themselves: VOResource/VODataService/TAPRegExt records, OAI-PMH."""

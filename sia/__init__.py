@@ -1,0 +1,1 @@
+"""SIA 2.0 query over ivoa.obscore."""

@@ -1,0 +1,72 @@
+"""Build the Starlette application: one ASGI app serving every service (DESIGN.md, URL layout).
+
+Nothing is built at import time; ``create_app`` wires the services from the settings and the
+lifespan opens and closes the shared resources (backend pool, job store, broker).
+Tests: tests/skygate/test_app.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from skygate import __version__
+from skygate.portal import ServiceLink, render_portal
+from skygate.settings import Settings
+
+__all__ = ["create_app", "SERVER_HEADER"]
+
+SERVER_HEADER = f"Skygate/{__version__}"
+
+SERVICES = (
+    ServiceLink("/tap", "TAP 1.1", "ADQL queries, synchronous and asynchronous, with table upload"),
+    ServiceLink("/sia/query", "SIA 2.0", "find coadd images"),
+    ServiceLink("/soda/sync", "SODA 1.0", "image cutouts; DataLink at /soda/links, bulk cutouts at /soda/bulk"),
+    ServiceLink("/anomaly/async", "Anomaly scoring", "Extended Isolation Forest over an ADQL selection (UWS)"),
+    ServiceLink("/registry/oai", "Registry", "OAI-PMH records describing these services"),
+)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The application for ``settings`` (read from the environment when omitted)."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+
+    async def portal(request: Request) -> Response:
+        tables: list[tuple[str, str]] = []
+        return HTMLResponse(render_portal(settings.base_url, SERVICES, tables))
+
+    routes: list[BaseRoute] = [Route("/", portal)]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.settings = settings
+    app.add_middleware(_ServerHeader)
+    return app
+
+
+class _ServerHeader:
+    """Add the ``Server`` header naming the software and version to every response."""
+
+    def __init__(self, app: object) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)  # type: ignore[operator]
+            return
+
+        async def send_with_server(message: dict) -> None:  # type: ignore[type-arg]
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"server"]
+                headers.append((b"server", SERVER_HEADER.encode()))
+                message = {**message, "headers": headers}
+            await send(message)  # type: ignore[operator]
+
+        await self.app(scope, receive, send_with_server)  # type: ignore[operator]

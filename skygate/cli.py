@@ -1,0 +1,50 @@
+"""The ``skygate`` command.
+
+Sub-commands: ``serve`` (the API), ``worker`` (job workers), ``demo`` (generate and load the demo
+release), ``ingest`` (load a catalog), ``adql`` (translate a query). Each handler lives beside the
+code it drives; this module only parses arguments. Tests: tests/skygate/test_cli.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skygate", description="IVOA services for a survey data release")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the API with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.set_defaults(handler="skygate.serve:run_serve")
+
+    worker = sub.add_parser("worker", help="run job workers on the configured broker")
+    worker.add_argument("--processes", type=int, default=1)
+    worker.add_argument("--threads", type=int, default=4)
+    worker.set_defaults(handler="skygate.worker:run_worker")
+
+    return parser
+
+
+def _resolve(handler: str):  # type: ignore[no-untyped-def]
+    module_name, func_name = handler.split(":")
+    module = __import__(module_name, fromlist=[func_name])
+    return getattr(module, func_name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    handler = _resolve(args.handler)
+    status = handler(args)
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

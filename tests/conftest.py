@@ -1,0 +1,60 @@
+"""Fixtures shared by the whole suite.
+
+Real services: PostgreSQL and Redis on 127.0.0.1 at their standard ports. When one is absent the
+tests that need it skip with a visible reason, except under ``SKYGATE_REQUIRE_SERVICES=1`` (set by
+.ci/run), where absence is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+# Generated test data (the `ci` demo profile) is cached here between runs; it is deterministic.
+TEST_CACHE = ROOT / "var" / "test-cache"
+
+POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _missing(service: str) -> None:
+    message = f"{service} is not running on 127.0.0.1"
+    if os.environ.get("SKYGATE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{message} and SKYGATE_REQUIRE_SERVICES=1")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """A superuser URL to the PostgreSQL server (trust authentication on these machines)."""
+    if not _reachable(POSTGRES_HOST, POSTGRES_PORT):
+        _missing("PostgreSQL")
+    user = os.environ.get("PGUSER", "postgres")
+    return f"postgresql://{user}@{POSTGRES_HOST}:{POSTGRES_PORT}/postgres"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    if not _reachable(REDIS_HOST, REDIS_PORT):
+        _missing("Redis")
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.fail(f"{SHARED} (the shared/ folder beside the checkout) is missing")
+    return SHARED
