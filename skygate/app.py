@@ -28,7 +28,6 @@ SERVICES = (
     ServiceLink("/sia/query", "SIA 2.0", "find coadd images"),
     ServiceLink("/soda/sync", "SODA 1.0", "image cutouts; DataLink at /soda/links, bulk cutouts at /soda/bulk"),
     ServiceLink("/anomaly/async", "Anomaly scoring", "Extended Isolation Forest over an ADQL selection (UWS)"),
-    ServiceLink("/registry/oai", "Registry", "OAI-PMH records describing these services"),
 )
 
 
