@@ -1,0 +1,307 @@
+"""Cut a sky region out of a coadd image file (SCI, MSK and WGT extensions).
+
+Reads only the pixels needed: ``.section`` on the (tile-compressed or memory-mapped) HDUs
+decompresses just the tiles under the cutout, never the whole image. The WCS of each output
+extension is the tile's header with CRPIX shifted; every other keyword is kept, and
+``RA_CUTOUT``/``DEC_CUTOUT`` say where the cutout was asked for.
+Pure computation on astropy objects: no HTTP, no queue, no database. Callers run it in a thread.
+Tests: tests/soda/test_cutout.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from dali.errors import UsageError
+from release.obscore import (
+    Circle,
+    Polygon,
+    Range,
+    Region,
+    region_bounds,
+    region_contains,
+    region_overlaps,
+    unit_vector,
+)
+
+__all__ = [
+    "EXTENSIONS",
+    "Cutout",
+    "NoOverlapError",
+    "PixelBox",
+    "SizedBox",
+    "cut",
+    "cutout_fits",
+    "image_geometry",
+    "pixel_box",
+]
+
+EXTENSIONS = ("SCI", "MSK", "WGT")
+# Keywords that stop being true once pixels are cut out.
+_DROP = ("CHECKSUM", "DATASUM")
+
+
+class NoOverlapError(UsageError):
+    """The requested region does not overlap the image (SODA ``NoOverlap``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SizedBox:
+    """A box of ``xsize`` by ``ysize`` arcminutes centred on (ra, dec) (DESaccess cutouts)."""
+
+    ra: float
+    dec: float
+    xsize: float
+    ysize: float
+
+
+@dataclass(frozen=True, slots=True)
+class PixelBox:
+    """0-based half-open pixel bounds ``[x0, x1) x [y0, y1)``; ``trimmed`` when cut by the image edge."""
+
+    x0: int
+    x1: int
+    y0: int
+    y1: int
+    trimmed: bool
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.y1 - self.y0, self.x1 - self.x0
+
+
+@dataclass(frozen=True, slots=True)
+class ImageGeometry:
+    """What a cutout needs from the SCI header: size, WCS, footprint and pixel scale."""
+
+    naxis1: int
+    naxis2: int
+    wcs: WCS
+    outline: tuple[float, ...]
+    pixscale: float  # arcsec per pixel
+
+
+@dataclass(frozen=True, slots=True)
+class Cutout:
+    """The cut extensions (name, data, header) and where they came from."""
+
+    extensions: tuple[tuple[str, np.ndarray, fits.Header], ...]
+    box: PixelBox
+    ra: float
+    dec: float
+
+
+def image_geometry(path: Path) -> ImageGeometry:
+    """The SCI extension's size, WCS and footprint (cached per file and modification time)."""
+    stat = path.stat()
+    return _geometry(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _geometry(path: str, mtime_ns: int, size: int) -> ImageGeometry:
+    with fits.open(path, lazy_load_hdus=True) as hdul:
+        header = hdul["SCI"].header.copy()
+    naxis1, naxis2 = int(header["NAXIS1"]), int(header["NAXIS2"])
+    wcs = WCS(header)
+    corners = np.array([[-0.5, -0.5], [naxis1 - 0.5, -0.5], [naxis1 - 0.5, naxis2 - 0.5], [-0.5, naxis2 - 0.5]])
+    world = wcs.all_pix2world(corners, 0)
+    outline = tuple(float(v) for lon, lat in world for v in (lon % 360.0, lat))
+    scales = wcs.proj_plane_pixel_scales()
+    pixscale = float(np.mean([s.to_value("arcsec") for s in scales]))
+    return ImageGeometry(naxis1, naxis2, wcs, outline, pixscale)
+
+
+def pixel_box(geometry: ImageGeometry, region: Region | SizedBox) -> PixelBox:
+    """The pixels of the image covered by ``region``, trimmed to the image.
+
+    Raises
+    ------
+    NoOverlapError
+        When the region and the image share no pixel.
+    """
+    if isinstance(region, SizedBox):
+        return _sized_box(geometry, region)
+    if not region_overlaps(region, geometry.outline):
+        raise NoOverlapError("the region does not overlap the image", param="POS",
+                             hint="search with SIA or ask DataLink for images that cover it")
+    points = _boundary_points(region, geometry)
+    pix = geometry.wcs.all_world2pix(points, 0)
+    # Pixel i covers [i - 0.5, i + 0.5): the box spans the pixels the region's points fall in.
+    x_lo, x_hi = math.floor(pix[:, 0].min() + 0.5), math.floor(pix[:, 0].max() + 0.5) + 1
+    y_lo, y_hi = math.floor(pix[:, 1].min() + 0.5), math.floor(pix[:, 1].max() + 0.5) + 1
+    return _clip(geometry, x_lo, x_hi, y_lo, y_hi)
+
+
+def _sized_box(geometry: ImageGeometry, box: SizedBox) -> PixelBox:
+    x, y = (float(v) for v in geometry.wcs.all_world2pix([[box.ra, box.dec]], 0)[0])
+    nx = max(1, round(box.xsize * 60.0 / geometry.pixscale))
+    ny = max(1, round(box.ysize * 60.0 / geometry.pixscale))
+    # Same rounding as astropy.nddata.utils.overlap_slices (used by Cutout2D in DESaccess).
+    x_lo, x_hi = math.ceil(x - nx / 2.0), math.ceil(x + nx / 2.0)
+    y_lo, y_hi = math.ceil(y - ny / 2.0), math.ceil(y + ny / 2.0)
+    if x_hi <= 0 or y_hi <= 0 or x_lo >= geometry.naxis1 or y_lo >= geometry.naxis2:
+        raise NoOverlapError("the position is not on the image", param="POS")
+    return _clip(geometry, x_lo, x_hi, y_lo, y_hi)
+
+
+def _clip(geometry: ImageGeometry, x_lo: int, x_hi: int, y_lo: int, y_hi: int) -> PixelBox:
+    x0, x1 = max(0, x_lo), min(geometry.naxis1, x_hi)
+    y0, y1 = max(0, y_lo), min(geometry.naxis2, y_hi)
+    if x1 <= x0 or y1 <= y0:
+        raise NoOverlapError("the region does not overlap the image", param="POS")
+    trimmed = (x0, x1, y0, y1) != (x_lo, x_hi, y_lo, y_hi)
+    return PixelBox(x0, x1, y0, y1, trimmed)
+
+
+def _boundary_points(region: Region, geometry: ImageGeometry) -> np.ndarray:
+    """Points on the region's edge near the image, plus the image corners inside the region."""
+    if isinstance(region, Circle):
+        points = _circle_points(region, 96)
+    elif isinstance(region, Polygon):
+        points = _polygon_points(region, 16)
+    else:
+        points = _range_points(region, 64)
+    corners = [(geometry.outline[i], geometry.outline[i + 1]) for i in range(0, 8, 2)]
+    centre = geometry.wcs.all_pix2world([[(geometry.naxis1 - 1) / 2, (geometry.naxis2 - 1) / 2]], 0)[0]
+    # Only points within 60° of the image centre project sensibly onto its tangent plane.
+    axis = unit_vector(float(centre[0]), float(centre[1]))
+    near = [p for p in points if float(np.dot(unit_vector(*p), axis)) > 0.5]
+    inside = [c for c in corners if region_contains(region, *c)]
+    return np.array(near + inside, dtype=float)
+
+
+def _circle_points(circle: Circle, n: int) -> list[tuple[float, float]]:
+    ra0, dec0, r = (math.radians(v) for v in (circle.ra, circle.dec, circle.radius))
+    points = []
+    for k in range(n):
+        bearing = 2 * math.pi * k / n
+        lat = math.asin(math.sin(dec0) * math.cos(r) + math.cos(dec0) * math.sin(r) * math.cos(bearing))
+        lon = ra0 + math.atan2(math.sin(bearing) * math.sin(r) * math.cos(dec0),
+                               math.cos(r) - math.sin(dec0) * math.sin(lat))
+        points.append((math.degrees(lon) % 360.0, math.degrees(lat)))
+    return points
+
+
+def _polygon_points(polygon: Polygon, per_edge: int) -> list[tuple[float, float]]:
+    vectors = [unit_vector(*v) for v in polygon.vertices]
+    points = []
+    for a, b in zip(vectors, vectors[1:] + vectors[:1]):
+        for k in range(per_edge):
+            v = a + (b - a) * (k / per_edge)
+            v = v / np.linalg.norm(v)
+            points.append((math.degrees(math.atan2(v[1], v[0])) % 360.0, math.degrees(math.asin(v[2]))))
+    return points
+
+
+def _range_points(rng: Range, n: int) -> list[tuple[float, float]]:
+    width = rng.ra_max - rng.ra_min if rng.ra_max >= rng.ra_min else rng.ra_max + 360.0 - rng.ra_min
+    points = []
+    for k in range(n + 1):
+        lon = (rng.ra_min + width * k / n) % 360.0
+        lat = rng.dec_min + (rng.dec_max - rng.dec_min) * k / n
+        points += [(lon, rng.dec_min), (lon, rng.dec_max)]
+        if width < 360.0:
+            points += [(rng.ra_min, lat), (rng.ra_max, lat)]
+    return points
+
+
+def cut(path: Path, region: Region | SizedBox, *, extensions: Sequence[str] = EXTENSIONS) -> Cutout:
+    """Cut ``region`` out of each extension of the image file at ``path``.
+
+    Parameters
+    ----------
+    path
+        A MEF with ``SCI``, ``MSK`` and ``WGT`` image HDUs (tile-compressed or not).
+    region
+        A SODA/SIA region (the box that holds it is cut) or a ``SizedBox``.
+    extensions
+        Which extensions to cut, in output order.
+
+    Raises
+    ------
+    NoOverlapError
+        When the region misses the image.
+    """
+    geometry = image_geometry(path)
+    box = pixel_box(geometry, region)
+    ra, dec = _region_centre(region)
+    out = []
+    with fits.open(path, lazy_load_hdus=True, memmap=True) as hdul:
+        for name in extensions:
+            hdu = hdul[name]
+            data = np.asarray(hdu.section[box.y0:box.y1, box.x0:box.x1])
+            header = _cutout_header(hdu.header, box, ra, dec)
+            out.append((name, data, header))
+    return Cutout(tuple(out), box, ra, dec)
+
+
+def _region_centre(region: Region | SizedBox) -> tuple[float, float]:
+    if isinstance(region, (Circle, SizedBox)):
+        return region.ra, region.dec
+    ra, dec, _ = region_bounds(region)
+    return ra, dec
+
+
+def _cutout_header(source: fits.Header, box: PixelBox, ra: float, dec: float) -> fits.Header:
+    header = source.copy()
+    for key in _DROP:
+        header.remove(key, ignore_missing=True)
+    header["CRPIX1"] = float(source["CRPIX1"]) - box.x0
+    header["CRPIX2"] = float(source["CRPIX2"]) - box.y0
+    header["HIERARCH RA_CUTOUT"] = (round(ra, 8), "[deg] requested cutout centre, RA")
+    header["HIERARCH DEC_CUTOUT"] = (round(dec, 8), "[deg] requested cutout centre, Dec")
+    header["CUTOUT_X"] = (box.x0 + 1, "first tile pixel (1-based) along axis 1")
+    header["CUTOUT_Y"] = (box.y0 + 1, "first tile pixel (1-based) along axis 2")
+    header["TRIMMED"] = (box.trimmed, "cutout reduced to the image edge")
+    if box.trimmed:
+        header.add_history("The requested region reaches beyond the image; the cutout is trimmed to it.")
+    return header
+
+
+def cutout_fits(cutouts: Sequence[Cutout], *, primary_sci: bool = False) -> bytes:
+    """The cutouts as one FITS file.
+
+    SODA layout (default): an empty PRIMARY, then SCI, MSK, WGT for each cutout (EXTVER 1, 2, ...).
+    ``primary_sci`` (DESaccess layout, one cutout): SCI is the primary HDU, then MSK and WGT.
+    """
+    hdus: list[fits.PrimaryHDU | fits.ImageHDU] = []
+    if primary_sci:
+        if len(cutouts) != 1:
+            raise ValueError("the DESaccess layout holds one cutout")
+        (name, data, header), *rest = cutouts[0].extensions
+        primary = fits.PrimaryHDU(data=data, header=_image_header(header))
+        hdus.append(primary)
+        hdus += [fits.ImageHDU(data=d, header=_image_header(h), name=n) for n, d, h in rest]
+    else:
+        primary = fits.PrimaryHDU()
+        if cutouts:
+            primary.header["HIERARCH RA_CUTOUT"] = cutouts[0].ra
+            primary.header["HIERARCH DEC_CUTOUT"] = cutouts[0].dec
+            primary.header["NCUTOUTS"] = (len(cutouts), "number of SCI/MSK/WGT sets")
+        hdus.append(primary)
+        for version, cutout in enumerate(cutouts, start=1):
+            for name, data, header in cutout.extensions:
+                hdu = fits.ImageHDU(data=data, header=_image_header(header), name=name)
+                hdu.header["EXTVER"] = version
+                hdus.append(hdu)
+    buffer = io.BytesIO()
+    fits.HDUList(hdus).writeto(buffer, output_verify="silentfix")
+    return buffer.getvalue()
+
+
+def _image_header(header: fits.Header) -> fits.Header:
+    """The tile header without the structural keywords astropy writes itself."""
+    clean = header.copy()
+    for key in ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "PCOUNT", "GCOUNT",
+                "EXTNAME", "EXTVER"):
+        clean.remove(key, ignore_missing=True, remove_all=True)
+    return clean
