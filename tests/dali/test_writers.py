@@ -1,0 +1,271 @@
+"""Result writers: every format read back by an independent reader, MAXREC/OVERFLOW, errors mid-stream."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import math
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from astropy.io import fits
+from astropy.io.votable import parse
+
+from dali.errors import UsageError
+from dali.values import Column
+from dali.writers import Info, OutputFormat, resolve_format, write_table
+from tests.dali.xmlschema import xsd_errors
+
+COLUMNS = (
+    Column("id", "long", ucd="meta.id;meta.main", description="object id"),
+    Column("ra", "double", unit="deg", ucd="pos.eq.ra"),
+    Column("mag", "float", unit="mag"),
+    Column("name", "char", arraysize="*"),
+    Column("tile", "char", arraysize="12"),
+    Column("flag", "boolean"),
+    Column("pos", "double", arraysize="2", xtype="point"),
+    Column("poly", "double", arraysize="*", xtype="polygon"),
+    Column("t", "char", arraysize="*", xtype="timestamp"),
+    Column("s", "short"),
+    Column("u", "unicodeChar", arraysize="*"),
+)
+ROWS = [
+    (1, 1.5, 0.25, "a<b&c", "DES2134-0041", True, [1.0, 2.0], [1.0, 2, 3, 4, 5, 6],
+     datetime(2020, 1, 2, 3, 4, 5, 120000), 1, "héllo"),
+    (None, math.nan, None, None, "short", None, None, [0.0, 0, 1, 0, 1, 1], None, None, None),
+    (2**62 + 1, math.inf, -math.inf, 'x,"y"\tz', None, False, [3.0, 4.0], [0.0, 0, 1, 0, 1, 1, 0, 1],
+     datetime(2021, 1, 1), -3, "日本"),
+]
+TYPES = [pa.int64(), pa.float64(), pa.float32(), pa.string(), pa.string(), pa.bool_(), pa.list_(pa.float64()),
+         pa.list_(pa.float64()), pa.timestamp("us"), pa.int16(), pa.string()]
+
+
+def make_batch(rows: list[tuple] = ROWS) -> pa.RecordBatch:  # type: ignore[type-arg]
+    arrays = [pa.array([r[i] for r in rows], t) for i, t in enumerate(TYPES)]
+    return pa.record_batch(arrays, names=[c.name for c in COLUMNS])
+
+
+class Source:
+    """An async batch stream that records how far it was read and whether it was closed."""
+
+    def __init__(self, batches: list[pa.RecordBatch], fail_after: int | None = None) -> None:
+        self.batches = batches
+        self.fail_after = fail_after
+        self.read = 0
+        self.closed = False
+
+    def __aiter__(self) -> AsyncIterator[pa.RecordBatch]:
+        return self._gen()
+
+    async def _gen(self) -> AsyncIterator[pa.RecordBatch]:
+        try:
+            for batch in self.batches:
+                if self.fail_after is not None and self.read >= self.fail_after:
+                    raise UsageError("division by zero in the query")
+                self.read += 1
+                yield batch
+        finally:
+            self.closed = True
+
+
+def render(kind: OutputFormat, source: Source | None, maxrec: int | None = None, columns=COLUMNS,
+           infos=()):  # type: ignore[no-untyped-def]
+    writer = write_table(kind, columns, None if source is None else aiter(source), maxrec=maxrec, infos=infos)
+
+    async def run() -> bytes:
+        return b"".join([chunk async for chunk in writer.chunks()])
+
+    return writer, asyncio.run(run())
+
+
+def votable_rows(data: bytes):  # type: ignore[no-untyped-def]
+    votable = parse(io.BytesIO(data))
+    statuses = [(i.value, i.content) for i in votable.resources[0].infos if i.name == "QUERY_STATUS"]
+    return votable.get_first_table().to_table(), statuses
+
+
+@pytest.mark.parametrize("kind", [OutputFormat.VOTABLE_TD, OutputFormat.VOTABLE_B2])
+def test_votable_values_and_nulls_round_trip_through_astropy(kind: OutputFormat) -> None:
+    _, data = render(kind, Source([make_batch()]))
+    table, statuses = votable_rows(data)
+    assert statuses == [("OK", "Query successful")]
+    assert table["id"][0] == 1 and table["id"][2] == 2**62 + 1 and table["id"].mask[1]
+    ra = np.ma.getdata(table["ra"])
+    assert ra[0] == 1.5 and math.isnan(ra[1]) and ra[2] == math.inf
+    assert table["mag"][2] == -math.inf and table["mag"].mask[1]
+    assert list(table["name"][[0, 2]]) == ["a<b&c", 'x,"y"\tz']
+    assert table["tile"][0] == "DES2134-0041"
+    assert list(table["flag"][[0, 2]]) == [True, False] and table["flag"].mask[1]
+    assert list(table["pos"][2]) == [3.0, 4.0]
+    assert list(table["poly"][1]) == [0.0, 0, 1, 0, 1, 1]
+    assert table["t"][0] == "2020-01-02T03:04:05.12" and table["t"][2] == "2021-01-01T00:00:00"
+    assert table["s"][2] == -3 and table["s"].mask[1]
+    assert table["u"][2] == "日本"
+    field = parse(io.BytesIO(data)).get_first_table().fields[0]
+    assert (field.ucd, field.description) == ("meta.id;meta.main", "object id")
+
+
+def test_tabledata_validates_against_the_votable_schema() -> None:
+    infos = (Info("standardID", "ivo://ivoa.net/std/TAP"), Info("QUERY", "SELECT * FROM t WHERE a < 1"))
+    _, data = render(OutputFormat.VOTABLE_TD, Source([make_batch()] * 3), maxrec=4, infos=infos)
+    assert xsd_errors(data) == []
+    assert b'<INFO name="QUERY" value="SELECT * FROM t WHERE a &lt; 1"/>' in data
+
+
+@pytest.mark.parametrize("kind", [OutputFormat.VOTABLE_TD, OutputFormat.VOTABLE_B2])
+@pytest.mark.parametrize(("maxrec", "rows", "overflow"), [(4, 4, True), (6, 6, False), (9, 6, False), (3, 3, True)])
+def test_maxrec_keeps_exactly_maxrec_rows_and_flags_overflow_after_the_table(
+    kind: OutputFormat, maxrec: int, rows: int, overflow: bool
+) -> None:
+    source = Source([make_batch(), make_batch(), make_batch()[:0]])
+    writer, data = render(kind, source, maxrec=maxrec)
+    table, statuses = votable_rows(data)
+    assert len(table) == rows == writer.rows
+    assert writer.overflow is overflow
+    assert statuses[-1][0] == ("OVERFLOW" if overflow else "OK")
+    if overflow:
+        assert data.index(b'value="OVERFLOW"') > data.index(b"</TABLE>")
+        assert source.closed
+
+
+def test_maxrec_zero_writes_metadata_and_overflow_without_reading() -> None:
+    source = Source([make_batch()])
+    _, data = render(OutputFormat.VOTABLE_TD, source, maxrec=0)
+    table, statuses = votable_rows(data)
+    assert len(table) == 0 and len(table.columns) == len(COLUMNS)
+    assert [s for s, _ in statuses] == ["OK", "OVERFLOW"]
+    assert source.read == 0
+
+
+def test_empty_result_still_has_fields() -> None:
+    _, data = render(OutputFormat.VOTABLE_B2, Source([]))
+    table, statuses = votable_rows(data)
+    assert len(table) == 0 and table.colnames[0] == "id" and statuses == [("OK", "Query successful")]
+
+
+@pytest.mark.parametrize("kind", [OutputFormat.VOTABLE_TD, OutputFormat.VOTABLE_B2])
+def test_an_error_while_streaming_is_written_after_the_table(kind: OutputFormat) -> None:
+    source = Source([make_batch(), make_batch()], fail_after=1)
+    writer, data = render(kind, source)
+    table, statuses = votable_rows(data)
+    assert len(table) == 3
+    assert statuses[-1] == ("ERROR", "division by zero in the query")
+    assert isinstance(writer.error, UsageError)
+
+
+def test_an_error_while_streaming_csv_propagates() -> None:
+    with pytest.raises(UsageError):
+        render(OutputFormat.CSV, Source([make_batch(), make_batch()], fail_after=1))
+
+
+def test_csv_is_read_back_by_the_csv_module() -> None:
+    _, data = render(OutputFormat.CSV, Source([make_batch()]))
+    rows = list(csv.reader(io.StringIO(data.decode())))
+    assert rows[0] == [c.name for c in COLUMNS]
+    assert rows[1][:5] == ["1", "1.5", "0.25", "a<b&c", "DES2134-0041"]
+    assert rows[2][:4] == ["", "NaN", "", ""]
+    assert rows[3][3] == 'x,"y"\tz' and rows[3][1] == "+Inf" and rows[3][7] == "0 0 1 0 1 1 0 1"
+
+
+def test_tsv_has_one_line_per_row_and_no_tabs_in_values() -> None:
+    _, data = render(OutputFormat.TSV, Source([make_batch()]))
+    lines = data.decode().splitlines()
+    assert len(lines) == 4 and all(line.count("\t") == len(COLUMNS) - 1 for line in lines)
+    assert lines[3].split("\t")[3] == 'x,"y" z'
+
+
+def test_fits_is_read_back_by_astropy(tmp_path: Path) -> None:
+    _, data = render(OutputFormat.FITS, Source([make_batch(), make_batch()]), maxrec=5)
+    assert len(data) % 2880 == 0
+    path = tmp_path / "r.fits"
+    path.write_bytes(data)
+    with fits.open(path) as hdus:
+        table = hdus[1].data
+        header = hdus[1].header
+        assert len(table) == 5 and header["QUERYST"] == "OVERFLOW"
+        assert table["id"][2] == 2**62 + 1 and table["tile"][0] == "DES2134-0041"
+        assert header["TUNIT2"] == "deg" and header["TNULL1"] == -(2**63)
+        assert list(table["poly"][2]) == [0.0, 0, 1, 0, 1, 1, 0, 1]
+        assert table["t"][0] == "2020-01-02T03:04:05.12"
+
+
+def test_parquet_is_read_back_by_pyarrow_with_metadata() -> None:
+    _, data = render(OutputFormat.PARQUET, Source([make_batch(), make_batch()]), maxrec=4)
+    table = pq.read_table(io.BytesIO(data))
+    assert table.num_rows == 4
+    assert table.column("id").to_pylist()[:3] == [1, None, 2**62 + 1]
+    assert table.schema.field("ra").metadata[b"unit"] == b"deg"
+    assert pq.read_metadata(io.BytesIO(data)).metadata[b"QUERY_STATUS"] == b"OVERFLOW"
+
+
+def test_large_batches_are_encoded_like_small_ones() -> None:
+    rng = np.random.default_rng(1)
+    n = 20_000
+    cols = (Column("a", "long"), Column("b", "double"), Column("c", "char", arraysize="*"))
+    ids = rng.integers(-(2**62), 2**62, n)
+    values = rng.normal(size=n)
+    mask = rng.random(n) < 0.1
+    batch = pa.record_batch([pa.array(ids, mask=mask), pa.array(values),
+                             pa.array([f"s{i}" for i in range(n)])], names=["a", "b", "c"])
+    _, data = render(OutputFormat.VOTABLE_B2, Source([batch]), columns=cols)
+    table, _ = votable_rows(data)
+    assert np.array_equal(np.asarray(table["a"].mask), mask)
+    assert np.array_equal(np.asarray(table["a"])[~mask], ids[~mask])
+    assert np.array_equal(np.asarray(table["b"]), values) and table["c"][n - 1] == f"s{n - 1}"
+
+
+@pytest.mark.parametrize(
+    ("requested", "kind", "media_type"),
+    [
+        (None, OutputFormat.VOTABLE_TD, "application/x-votable+xml"),
+        ("votable", OutputFormat.VOTABLE_TD, "application/x-votable+xml;serialization=tabledata"),
+        ("application/x-votable+xml", OutputFormat.VOTABLE_TD, "application/x-votable+xml"),
+        ("text/xml", OutputFormat.VOTABLE_TD, "text/xml"),
+        ("application/x-votable+xml;serialization=BINARY2", OutputFormat.VOTABLE_B2,
+         "application/x-votable+xml;serialization=BINARY2"),
+        ("votable/b2", OutputFormat.VOTABLE_B2, "application/x-votable+xml;serialization=binary2"),
+        ("csv", OutputFormat.CSV, "text/csv;header=present"),
+        ("text/csv", OutputFormat.CSV, "text/csv"),
+        ("tsv", OutputFormat.TSV, "text/tab-separated-values"),
+        ("fits", OutputFormat.FITS, "application/fits"),
+        ("parquet", OutputFormat.PARQUET, "application/vnd.apache.parquet"),
+    ],
+)
+def test_resolve_format(requested: str | None, kind: OutputFormat, media_type: str) -> None:
+    resolved = resolve_format(requested)
+    assert (resolved.kind, resolved.media_type) == (kind, media_type)
+
+
+@pytest.mark.parametrize("requested", ["html", "application/json", "application/x-votable+xml;serialization=binary"])
+def test_unsupported_formats_are_usage_errors(requested: str) -> None:
+    with pytest.raises(UsageError) as info:
+        resolve_format(requested)
+    assert info.value.param == "RESPONSEFORMAT"
+
+
+@pytest.mark.stilts
+@pytest.mark.parametrize("kind", [OutputFormat.VOTABLE_TD, OutputFormat.VOTABLE_B2])
+def test_votlint_reports_no_errors(kind: OutputFormat, tmp_path: Path) -> None:
+    if shutil.which("stilts") is None:
+        pytest.skip("stilts is not installed")
+    # STILTS 3.4.7 votlint misreads BINARY2 polygon (double[*] xtype=polygon) streams, even ones
+    # written by STILTS itself (tcopy ofmt=votable-binary2-inline), so the polygon column is left
+    # out of the BINARY2 case; the TD case keeps it.
+    keep = [i for i, c in enumerate(COLUMNS) if kind is OutputFormat.VOTABLE_TD or c.name != "poly"]
+    rows = [tuple(r[i] for i in keep) for r in ROWS if r[7] is not None]
+    cols = tuple(COLUMNS[i] for i in keep)
+    batch = pa.record_batch([pa.array([r[j] for r in rows], TYPES[i]) for j, i in enumerate(keep)],
+                            names=[c.name for c in cols])
+    _, data = render(kind, Source([batch, batch]), maxrec=3, columns=cols)
+    path = tmp_path / "r.vot"
+    path.write_bytes(data)
+    result = subprocess.run(["stilts", "votlint", str(path)], check=False, capture_output=True, text=True, timeout=120)
+    assert [line for line in result.stdout.splitlines() if line.startswith("ERROR")] == []

@@ -1,0 +1,39 @@
+"""Validate XML against the IVOA schemas copied into tests/dali/xsd (from shared/conformance/xsd).
+
+A document mixing namespaces (capabilities with tr:TableAccess) needs every schema at once, so a
+small wrapper schema imports each namespace.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from lxml import etree
+
+XSD = Path(__file__).with_name("xsd")
+_FILES = {
+    "http://www.ivoa.net/xml/VOTable/v1.3": "VOTable.xsd",
+    "http://www.ivoa.net/xml/VOSICapabilities/v1.0": "VOSICapabilities.xsd",
+    "http://www.ivoa.net/xml/VOSIAvailability/v1.0": "VOSIAvailability.xsd",
+    "http://www.ivoa.net/xml/VOSITables/v1.0": "VOSITables.xsd",
+    "http://www.ivoa.net/xml/VOResource/v1.0": "VOResource.xsd",
+    "http://www.ivoa.net/xml/VODataService/v1.1": "VODataService.xsd",
+    "http://www.ivoa.net/xml/TAPRegExt/v1.0": "TAPRegExt.xsd",
+}
+
+
+@cache
+def _schema() -> etree.XMLSchema:
+    imports = "".join(
+        f'<xs:import namespace="{ns}" schemaLocation="{(XSD / name).as_uri()}"/>' for ns, name in _FILES.items()
+    )
+    wrapper = f'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">{imports}</xs:schema>'
+    return etree.XMLSchema(etree.fromstring(wrapper.encode(), base_url=XSD.as_uri() + "/"))
+
+
+def xsd_errors(document: bytes) -> list[str]:
+    """Schema violations of ``document`` (empty when valid)."""
+    schema = _schema()
+    ok = schema.validate(etree.fromstring(document))
+    return [] if ok else [str(e) for e in schema.error_log]
