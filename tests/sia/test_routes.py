@@ -1,0 +1,76 @@
+"""SIA 2.0 over HTTP (ASGI, no server): query, errors, capabilities, availability."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from types import SimpleNamespace
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from astropy.io.votable import parse_single_table
+from lxml import etree
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from sia.routes import sia_routes
+from skygate.settings import Settings
+from tests.sia.conftest import DuckRows
+
+
+@pytest.fixture()
+async def client(obscore_rows: DuckRows) -> AsyncIterator[httpx.AsyncClient]:
+    app = Starlette(routes=[Mount("/sia", routes=sia_routes())])
+    app.state.settings = Settings(base_url="http://testserver")
+    app.state.release = SimpleNamespace(backend=obscore_rows)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+def _table(body: bytes) -> object:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return parse_single_table(io.BytesIO(body)).to_table()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_query_get_and_post_with_any_case(client: httpx.AsyncClient, method: str) -> None:
+    params = {"pos": "CIRCLE 323.36 -0.82 0.05", "Band": "5e-7"}
+    response = await client.get("/sia/query", params=params) if method == "GET" else await client.post("/sia/query", data=params)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/x-votable+xml")
+    assert list(_table(response.content)["obs_id"]) == ["DES2134-0041_g"]  # type: ignore[index]
+
+
+async def test_repeated_pos_is_or(client: httpx.AsyncClient) -> None:
+    response = await client.get("/sia/query?POS=CIRCLE+323.36+-0.82+0.05&POS=CIRCLE+0.1+-0.7+0.01")
+    assert len(_table(response.content)) == 4  # type: ignore[arg-type]
+
+
+async def test_overflow_flag(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/sia/query", params={"MAXREC": "1"})).content
+    assert body.count(b'name="QUERY_STATUS"') == 2 and b'value="OVERFLOW"' in body
+
+
+@pytest.mark.parametrize(("query", "text"), [
+    ({"POS": "CIRCLE 1 2"}, b"UsageFault: CIRCLE needs three"),
+    ({"RESPONSEFORMAT": "application/pdf"}, b"UsageFault: RESPONSEFORMAT"),
+    ({"BAND": "x"}, b"UsageFault: BAND"),
+])
+async def test_errors_are_dali_votables(client: httpx.AsyncClient, query: dict[str, str], text: bytes) -> None:
+    response = await client.get("/sia/query", params=query)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/x-votable+xml")
+    assert b'<INFO name="QUERY_STATUS" value="ERROR">' + text in response.content
+
+
+async def test_capabilities_and_availability(client: httpx.AsyncClient) -> None:
+    caps = etree.fromstring((await client.get("/sia/capabilities")).content)
+    ids = [c.get("standardID") for c in caps.findall("capability")]
+    assert ids == ["ivo://ivoa.net/std/SIA#query-2.0", "ivo://ivoa.net/std/VOSI#capabilities",
+                   "ivo://ivoa.net/std/VOSI#availability"]
+    url = caps.find("capability/interface/accessURL")
+    assert url is not None and url.text == "http://testserver/sia/query"
+    assert b"<vosi:available>true</vosi:available>" in (await client.get("/sia/availability")).content

@@ -1,0 +1,94 @@
+"""SIA 2.0 search semantics over a real ivoa.obscore in DuckDB (table-driven)."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import pytest
+from astropy.io.votable import parse_single_table
+
+from dali.errors import UsageError
+from release.obscore import image_did
+from sia.params import parse_query
+from sia.service import error_votable, render_votable, search
+from tests.sia.conftest import DuckRows
+
+M2 = ["DES2134-0041_g", "DES2134-0041_i", "DES2134-0041_r"]
+CASES = [
+    # (name, params, expected obs_ids in obs_publisher_did order)
+    ("M2 cone", {"POS": ["CIRCLE 323.36 -0.82 0.05"]}, M2),
+    ("RA 0.1 finds the RA-0 tile", {"POS": ["CIRCLE 0.1 -0.7 0.01"]}, ["DES2359-0041_g"]),
+    ("RA 359.9 too", {"POS": ["CIRCLE 359.9 -0.7 0.01"]}, ["DES2359-0041_g"]),
+    ("touches only the corner", {"POS": ["CIRCLE 323.92333 -1.07244 0.01415"]}, M2),
+    ("misses the corner", {"POS": ["CIRCLE 323.92333 -1.07244 0.0141"]}, []),
+    ("two cones OR'ed", {"POS": ["CIRCLE 323.36 -0.82 0.05", "CIRCLE 0.1 -0.7 0.01"]},
+     [*M2, "DES2359-0041_g"]),
+    ("range across RA 0", {"POS": ["RANGE 359.5 0.5 -1 0"]}, ["DES2359-0041_g"]),
+    ("polygon", {"POS": ["POLYGON 323.3 -0.9 323.4 -0.9 323.4 -0.8"]}, M2),
+    ("BAND value in g", {"BAND": ["5e-7"]}, ["DES2134-0041_g", "DES2359-0041_g"]),
+    ("BAND open interval", {"BAND": ["7.2e-7 +Inf"]}, ["DES2134-0041_i"]),
+    ("BAND AND POS", {"BAND": ["6e-7 6.5e-7"], "POS": ["CIRCLE 323.36 -0.82 0.05"]}, ["DES2134-0041_r"]),
+    ("two BANDs OR'ed", {"BAND": ["5e-7", "8e-7"], "POS": ["CIRCLE 323.36 -0.82 0.05"]},
+     ["DES2134-0041_g", "DES2134-0041_i"]),
+    ("TIME overlaps DR1", {"TIME": ["57000 57001"], "POS": ["CIRCLE 0.1 -0.7 0.01"]}, ["DES2359-0041_g"]),
+    ("TIME before DR1", {"TIME": ["50000 50001"]}, []),
+    ("CALIB", {"CALIB": ["3"], "POS": ["CIRCLE 0.1 -0.7 0.01"]}, ["DES2359-0041_g"]),
+    ("CALIB 2", {"CALIB": ["2"]}, []),
+    ("COLLECTION", {"COLLECTION": ["DES DR1"], "POS": ["CIRCLE 0.1 -0.7 0.01"]}, ["DES2359-0041_g"]),
+    ("COLLECTION is case-sensitive", {"COLLECTION": ["des dr1"]}, []),
+    ("FACILITY and INSTRUMENT", {"FACILITY": ["CTIO-4m"], "INSTRUMENT": ["DECam"], "TARGET": ["DES2359-0041"]},
+     ["DES2359-0041_g"]),
+    ("DPTYPE cube", {"DPTYPE": ["cube"]}, []),
+    ("ID ignores case", {"ID": [image_did("DES2134-0041", "r").upper().replace("?DES2134-0041_R", "?DES2134-0041_r")]},
+     ["DES2134-0041_r"]),
+    ("FOV", {"FOV": ["1 1.1"], "TARGET": ["DES2359-0041"]}, ["DES2359-0041_g"]),
+    ("SPATRES", {"SPATRES": ["-Inf 0.9"]}, ["DES2134-0041_i"]),
+    ("EXPTIME", {"EXPTIME": ["800 1000"], "TARGET": ["DES2359-0041"]}, ["DES2359-0041_g"]),
+    ("POL never matches", {"POL": ["I"]}, []),
+    ("FORMAT", {"FORMAT": ["application/x-votable+xml;content=datalink"], "TARGET": ["DES2359-0041"]},
+     ["DES2359-0041_g"]),
+]
+
+
+@pytest.mark.parametrize(("params", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+async def test_search(obscore_rows: DuckRows, params: dict[str, list[str]], expected: list[str]) -> None:
+    query = parse_query(params, maxrec_default=1000, maxrec_hard=10000)
+    result = await search(obscore_rows, query, timeout=10)
+    assert sorted(r["obs_id"] for r in result.rows) == sorted(expected)
+    assert not result.overflow
+
+
+async def test_maxrec_overflow(obscore_rows: DuckRows) -> None:
+    result = await search(obscore_rows, parse_query({"MAXREC": ["2"]}, maxrec_default=10, maxrec_hard=10), timeout=10)
+    assert len(result.rows) == 2 and result.overflow
+    empty = await search(obscore_rows, parse_query({"MAXREC": ["0"]}, maxrec_default=10, maxrec_hard=10), timeout=10)
+    assert empty.rows == () and empty.overflow
+
+
+@pytest.mark.parametrize(("params", "param"), [
+    ({"POS": ["CIRCLE 1 2"]}, "POS"), ({"POS": ["BOX 1 2 3 4"]}, "POS"), ({"BAND": ["blue"]}, "BAND"),
+    ({"BAND": ["2e-7 1e-7"]}, "BAND"), ({"TIME": ["1 2 3"]}, "TIME"), ({"CALIB": ["x"]}, "CALIB"),
+    ({"MAXREC": ["-1"]}, "MAXREC"), ({"MAXREC": ["1", "2"]}, "MAXREC"),
+])
+def test_bad_parameters(params: dict[str, list[str]], param: str) -> None:
+    with pytest.raises(UsageError) as info:
+        parse_query(params, maxrec_default=10, maxrec_hard=10)
+    assert info.value.param == param
+
+
+async def test_votable_reads_as_obscore(obscore_rows: DuckRows) -> None:
+    query = parse_query({"POS": ["CIRCLE 323.36 -0.82 0.05"]}, maxrec_default=10, maxrec_hard=10)
+    body = render_votable(await search(obscore_rows, query, timeout=10), base_url="http://testserver")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # astropy notes the unknown "adhoc" utype prefix
+        table = parse_single_table(io.BytesIO(body)).to_table()
+    assert len(table) == 3
+    assert table["access_url"][0].startswith("http://testserver/soda/links?ID=ivo%3A%2F%2F")
+    assert list(table["s_region"][0]) and table["em_min"].unit == "m"
+    assert b'value="ivo://ivoa.net/std/SIA#query-2.0"' in body and b"adhoc:service" in body
+
+
+def test_error_document_says_usage_fault() -> None:
+    body = error_votable(UsageError("POS is wrong", param="POS"))
+    assert b'value="ERROR">UsageFault: POS is wrong</INFO>' in body
