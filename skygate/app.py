@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from release.runtime import NO_RELEASE_HINT, open_release
 from skygate import __version__
 from skygate.portal import ServiceLink, render_portal
 from skygate.settings import Settings
@@ -37,10 +38,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        # The release: backend, metadata and query engine (app.state.release.engine is None,
+        # with .problem saying why, when nothing was ingested yet).
+        app.state.release = await open_release(
+            settings.database_url, settings.duckdb_path, base_url=settings.base_url,
+            readonly_role=settings.readonly_role)
+        try:
+            yield
+        finally:
+            await app.state.release.close()
 
     async def portal(request: Request) -> Response:
-        tables: list[tuple[str, str]] = []
+        release = getattr(request.app.state, "release", None)
+        tables = release.table_list() if release is not None else []
+        if release is None or release.problem:
+            tables = [("—", release.problem if release is not None else NO_RELEASE_HINT)]
         return HTMLResponse(render_portal(settings.base_url, SERVICES, tables))
 
     routes: list[BaseRoute] = [Route("/", portal)]

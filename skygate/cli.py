@@ -29,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--threads", type=int, default=4)
     worker.set_defaults(handler="skygate.worker:run_worker")
 
+    from skygate.cli_release import add_release_commands  # demo, ingest
+
+    add_release_commands(sub)
+
     return parser
 
 

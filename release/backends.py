@@ -1,0 +1,430 @@
+"""Storage backends that run read-only SQL and stream Arrow record batches.
+
+Two implementations of one ``Backend`` protocol: DuckDB (the embedded default, a file opened
+read-only, every call in a worker thread) and PostgreSQL (an asyncpg pool connected as the
+read-only role, server-side cursors inside read-only transactions). Both enforce a wall-clock
+timeout, stop the statement when the consumer closes the iterator, make uploaded Arrow tables
+visible for one statement, and carry the public base URL as a session variable.
+
+This module runs SQL it is given; it never builds SQL from user text (the ADQL translator does)
+and never writes to the release (``release.ingest`` does).
+Tests: tests/release/test_backends.py, tests/release/test_cross_backend.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import decimal
+import threading
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import duckdb
+import pyarrow as pa
+
+from dali.errors import FatalError, TransientError, UsageError
+
+__all__ = [
+    "Backend",
+    "DuckDBBackend",
+    "PostgresBackend",
+    "is_postgres_url",
+    "open_backend",
+    "postgres_type",
+    "quote_ident",
+    "reader_dsn",
+]
+
+_NO_UPLOADS: Mapping[str, pa.Table] = MappingProxyType({})
+
+
+class Backend(Protocol):
+    """What the query engine and the services need from a database."""
+
+    dialect: str
+
+    def stream(
+        self,
+        sql: str,
+        *,
+        timeout: float,
+        uploads: Mapping[str, pa.Table] = _NO_UPLOADS,
+        batch_rows: int = 65536,
+    ) -> AsyncIterator[pa.RecordBatch]:
+        """Run one read-only statement and yield its rows.
+
+        At least one batch is yielded (an empty one for an empty result), so the consumer always
+        sees the Arrow schema. Closing the iterator early (``aclose``) stops the statement.
+        """
+        ...
+
+    async def close(self) -> None: ...
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def open_backend(
+    database_url: str, duckdb_path: Path, *, base_url: str, readonly_role: str
+) -> DuckDBBackend | PostgresBackend:
+    """The backend the settings name: PostgreSQL when ``database_url`` is one, else DuckDB.
+
+    Parameters
+    ----------
+    database_url
+        ``postgresql://...`` (the admin URL of ingest); empty for the embedded DuckDB file.
+    duckdb_path
+        The catalog file written by ingest (used when ``database_url`` is empty).
+    base_url
+        Public base URL, visible to SQL as ``current_setting('skygate.base_url')`` (PostgreSQL)
+        or ``getvariable('skygate_base_url')`` (DuckDB).
+    readonly_role
+        PostgreSQL role the service connects as (created by ingest); its password, if any, comes
+        from the usual libpq sources (``PGPASSWORD``, ``~/.pgpass``). Empty: connect as the URL says.
+
+    Raises
+    ------
+    UsageError
+        When ``database_url`` is neither empty nor PostgreSQL, or the DuckDB file is missing.
+    """
+    if is_postgres_url(database_url):
+        return PostgresBackend(reader_dsn(database_url, readonly_role), base_url=base_url)
+    if database_url:
+        raise UsageError(
+            "SKYGATE_DATABASE_URL must be a postgresql:// URL or empty",
+            param="SKYGATE_DATABASE_URL",
+            hint="leave it empty to use the embedded DuckDB catalog",
+        )
+    if not duckdb_path.is_file():
+        raise UsageError(
+            f"no release loaded: {duckdb_path} does not exist",
+            param="SKYGATE_DATA_DIR",
+            hint="run `skygate demo` or `skygate ingest catalog ...` first",
+        )
+    return DuckDBBackend(duckdb_path, base_url=base_url)
+
+
+def reader_dsn(database_url: str, readonly_role: str) -> str:
+    """``database_url`` with its user replaced by ``readonly_role`` (and its password dropped)."""
+    if not readonly_role:
+        return database_url
+    parts = urlsplit(database_url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, f"{readonly_role}@{host}", parts.path, parts.query, parts.fragment))
+
+
+def quote_ident(name: str) -> str:
+    """A delimited SQL identifier (the same rule in PostgreSQL and DuckDB)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+# ---------------------------------------------------------------------------------------------
+# DuckDB
+
+
+@dataclass
+class _Watch:
+    """The per-statement timer that interrupts a DuckDB cursor at the deadline."""
+
+    cursor: duckdb.DuckDBPyConnection
+    timed_out: bool = False
+
+    def fire(self) -> None:
+        self.timed_out = True
+        self.cursor.interrupt()
+
+
+class DuckDBBackend:
+    """A DuckDB catalog file, opened read-only; each statement gets its own cursor in a thread.
+
+    DuckDB allows one writing process per file, or any number of read-only ones (DuckDB docs,
+    Concurrency), so ingest must run while no server has the file open.
+    """
+
+    dialect = "duckdb"
+
+    def __init__(self, path: Path, *, base_url: str) -> None:
+        self.path = path
+        self._base_url = base_url
+        self._conn: duckdb.DuckDBPyConnection | None = duckdb.connect(str(path), read_only=True)
+
+    async def stream(
+        self,
+        sql: str,
+        *,
+        timeout: float,
+        uploads: Mapping[str, pa.Table] = _NO_UPLOADS,
+        batch_rows: int = 65536,
+    ) -> AsyncIterator[pa.RecordBatch]:
+        cursor = await asyncio.to_thread(self._cursor, uploads)
+        watch = _Watch(cursor)
+        timer = threading.Timer(timeout, watch.fire)
+        timer.daemon = True
+        timer.start()
+        try:
+            reader = await asyncio.to_thread(_duckdb_execute, cursor, sql, batch_rows)
+            schema = reader.schema
+            sent = False
+            while True:
+                batch = await asyncio.to_thread(_duckdb_next, reader)
+                if batch is None:
+                    break
+                if batch.num_rows or not sent:
+                    sent = True
+                    yield batch
+            if not sent:
+                yield pa.RecordBatch.from_pylist([], schema=schema)
+        except (duckdb.Error, OSError) as exc:
+            raise _duckdb_error(exc, watch.timed_out, timeout) from exc
+        finally:
+            timer.cancel()
+            # Stops a pipeline still running when the consumer left early; harmless otherwise.
+            cursor.interrupt()
+            await asyncio.to_thread(cursor.close)
+
+    def _cursor(self, uploads: Mapping[str, pa.Table]) -> duckdb.DuckDBPyConnection:
+        if self._conn is None:
+            raise FatalError("the DuckDB backend is closed")
+        cursor = self._conn.cursor()
+        cursor.execute("SET VARIABLE skygate_base_url = ?", [self._base_url])
+        for name, table in uploads.items():
+            cursor.register(name, table)
+        return cursor
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await asyncio.to_thread(conn.close)
+
+
+def _duckdb_execute(cursor: duckdb.DuckDBPyConnection, sql: str, batch_rows: int) -> pa.RecordBatchReader:
+    return cursor.execute(sql).to_arrow_reader(batch_rows)
+
+
+def _duckdb_next(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
+    try:
+        return reader.read_next_batch()
+    except StopIteration:
+        return None
+
+
+def _duckdb_error(exc: Exception, timed_out: bool, timeout: float) -> Exception:
+    if timed_out:
+        return _timeout_error(timeout)
+    if isinstance(exc, duckdb.InterruptException) or "INTERRUPT" in str(exc):
+        return TransientError("the query was interrupted", hint="try again")
+    if isinstance(exc, duckdb.InvalidInputException) and "read-only" in str(exc):
+        return UsageError("queries may only read; this service does not change the release")
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return TransientError("the database ran out of memory for this query", hint="ask for fewer rows")
+    if isinstance(exc, (duckdb.ConversionException, duckdb.OutOfRangeException, duckdb.InvalidInputException)):
+        return UsageError(
+            "the query failed on the data: a value could not be converted or was out of range",
+            hint="check casts and arithmetic",
+        )
+    return FatalError("the database could not run the translated query")
+
+
+def _timeout_error(timeout: float) -> UsageError:
+    return UsageError(
+        f"the query ran longer than its time limit of {timeout:g} s",
+        hint="add constraints, ask for fewer rows, or use an asynchronous job with a longer limit",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL
+
+
+class PostgresBackend:
+    """A PostgreSQL database reached through an asyncpg pool (created on first use, in its loop).
+
+    Each statement runs in a read-only transaction (``SET TRANSACTION READ ONLY``) with a local
+    ``statement_timeout`` through a server-side cursor, so memory stays flat whatever the result
+    size; the connecting role only has USAGE/SELECT on published schemas and TEMP on the database.
+    """
+
+    dialect = "postgres"
+
+    def __init__(self, dsn: str, *, base_url: str, max_size: int = 10) -> None:
+        self.dsn = dsn
+        self._base_url = base_url
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        async with self._lock:
+            if self._pool is None:
+                try:
+                    self._pool = await asyncpg.create_pool(
+                        self.dsn, min_size=0, max_size=self._max_size, statement_cache_size=0,
+                        server_settings={"application_name": "skygate"},
+                    )
+                except (OSError, asyncpg.PostgresError) as exc:
+                    raise TransientError(
+                        "the catalog database is not reachable", hint="try again later"
+                    ) from exc
+            return self._pool
+
+    async def stream(
+        self,
+        sql: str,
+        *,
+        timeout: float,
+        uploads: Mapping[str, pa.Table] = _NO_UPLOADS,
+        batch_rows: int = 65536,
+    ) -> AsyncIterator[pa.RecordBatch]:
+        deadline = time.monotonic() + timeout
+        pool = await self._get_pool()
+        try:
+            async with pool.acquire(timeout=max(timeout, 1.0)) as conn, conn.transaction():
+                if uploads:
+                    # The reader role's sessions start read-only (ingest sets its default); temporary
+                    # upload tables need a writable start, before any query of the transaction.
+                    await conn.execute("SET TRANSACTION READ WRITE")
+                await conn.execute(
+                    "SELECT set_config('skygate.base_url', $1, true), set_config('statement_timeout', $2, true)",
+                    self._base_url, str(max(1, int(timeout * 1000))),
+                )
+                for name, table in uploads.items():
+                    await _pg_upload(conn, name, table)
+                # Going read-only is allowed at any point of a transaction (PostgreSQL docs, SET
+                # TRANSACTION); uploads above are temporary tables, dropped at the end.
+                await conn.execute("SET TRANSACTION READ ONLY")
+                stmt = await _before(deadline, timeout, conn.prepare(sql))
+                attributes = stmt.get_attributes()
+                names = [a.name for a in attributes]
+                types = [_arrow_type(a.type.name) for a in attributes]
+                cursor = await _before(deadline, timeout, stmt.cursor())
+                sent = False
+                while True:
+                    records = await _before(deadline, timeout, cursor.fetch(batch_rows))
+                    if records or not sent:
+                        sent = True
+                        yield _records_to_batch(records, names, types)
+                    if len(records) < batch_rows:
+                        break
+        except asyncpg.PostgresError as exc:
+            raise _postgres_error(exc, timeout) from exc
+        except (OSError, asyncpg.InterfaceError) as exc:
+            raise TransientError("the connection to the catalog database failed", hint="try again") from exc
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+
+async def _before(deadline: float, timeout: float, awaitable: Any) -> Any:
+    """Await ``awaitable`` until the deadline; asyncpg cancels the server statement on timeout."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise _timeout_error(timeout)
+    try:
+        return await asyncio.wait_for(awaitable, remaining)
+    except TimeoutError as exc:
+        raise _timeout_error(timeout) from exc
+
+
+async def _pg_upload(conn: asyncpg.Connection, name: str, table: pa.Table) -> None:
+    columns = ", ".join(f"{quote_ident(f.name)} {postgres_type(f.type)}" for f in table.schema)
+    await conn.execute(f"CREATE TEMP TABLE {quote_ident(name)} ({columns}) ON COMMIT DROP")
+    if table.num_rows:
+        records = list(zip(*(col.to_pylist() for col in table.columns), strict=True))
+        await conn.copy_records_to_table(name, records=records, columns=list(table.column_names))
+
+
+def postgres_type(arrow_type: pa.DataType) -> str:
+    """The PostgreSQL column type that holds ``arrow_type`` without loss."""
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    if pa.types.is_int8(arrow_type) or pa.types.is_int16(arrow_type) or pa.types.is_uint8(arrow_type):
+        return "smallint"
+    if pa.types.is_int32(arrow_type) or pa.types.is_uint16(arrow_type):
+        return "integer"
+    if pa.types.is_integer(arrow_type):
+        return "bigint"
+    if pa.types.is_float16(arrow_type) or pa.types.is_float32(arrow_type):
+        return "real"
+    if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return "double precision"
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamptz" if arrow_type.tz else "timestamp"
+    if pa.types.is_date(arrow_type):
+        return "date"
+    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
+        return "bytea"
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(
+        arrow_type
+    ):
+        return postgres_type(arrow_type.value_type) + "[]"
+    return "text"
+
+
+_PG_ARROW: dict[str, pa.DataType] = {
+    "bool": pa.bool_(),
+    "int2": pa.int16(),
+    "int4": pa.int32(),
+    "int8": pa.int64(),
+    "oid": pa.int64(),
+    "float4": pa.float32(),
+    "float8": pa.float64(),
+    "numeric": pa.float64(),
+    "text": pa.string(),
+    "varchar": pa.string(),
+    "bpchar": pa.string(),
+    "name": pa.string(),
+    "char": pa.string(),
+    "timestamp": pa.timestamp("us"),
+    "timestamptz": pa.timestamp("us", tz="UTC"),
+    "date": pa.date32(),
+    "bytea": pa.binary(),
+}
+
+
+def _arrow_type(pg_name: str) -> pa.DataType:
+    if pg_name.endswith("[]") and pg_name[:-2] in _PG_ARROW:
+        return pa.list_(_PG_ARROW[pg_name[:-2]])
+    return _PG_ARROW.get(pg_name, pa.string())
+
+
+def _records_to_batch(
+    records: Sequence[asyncpg.Record], names: list[str], types: list[pa.DataType]
+) -> pa.RecordBatch:
+    arrays = [_column_array([r[i] for r in records], t) for i, t in enumerate(types)]
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(list(zip(names, types, strict=True))))
+
+
+def _column_array(values: list[Any], arrow_type: pa.DataType) -> pa.Array:
+    if pa.types.is_floating(arrow_type):
+        values = [float(v) if isinstance(v, decimal.Decimal) else v for v in values]
+    elif pa.types.is_string(arrow_type):
+        # uuid, json, interval and other types without an Arrow twin travel as their text form.
+        values = [v if v is None or isinstance(v, str) else str(v) for v in values]
+    return pa.array(values, type=arrow_type)
+
+
+def _postgres_error(exc: asyncpg.PostgresError, timeout: float) -> Exception:
+    state = getattr(exc, "sqlstate", "") or ""
+    if state == "57014":  # query_canceled: statement_timeout fired
+        return _timeout_error(timeout)
+    if state in {"25006", "42501"}:  # read-only transaction, insufficient privilege
+        return UsageError("queries may only read; this service does not change the release")
+    if state == "22012":
+        return UsageError("the query divided by zero", hint="guard divisions with CASE or NULLIF")
+    if state.startswith("22"):
+        return UsageError(
+            "the query failed on the data: a value could not be converted or was out of range",
+            hint="check casts and arithmetic",
+        )
+    if state.startswith(("53", "08", "57")):
+        return TransientError("the database is busy or unavailable", hint="try again later")
+    return FatalError("the database could not run the translated query")

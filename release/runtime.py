@@ -1,0 +1,57 @@
+"""The release as a running service holds it: backend, metadata and query engine, opened together.
+
+``open_release`` is what the application lifespan calls. A missing release (no DuckDB file, no
+TAP_SCHEMA) is not an error here: the result says why nothing is loaded, so the portal can tell
+people to run ``skygate demo`` while the rest of the service still starts.
+Tests: tests/skygate/test_serve.py, tests/release/test_engine.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dali.errors import SkygateError, UsageError
+from dali.values import TableMeta
+from release.backends import DuckDBBackend, PostgresBackend, open_backend
+from release.engine import QueryEngine
+from release.metadata import load_metadata
+
+__all__ = ["NO_RELEASE_HINT", "OpenRelease", "open_release"]
+
+NO_RELEASE_HINT = "no release loaded — run `skygate demo`"
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class OpenRelease:
+    """What is being served; ``engine`` is None (and ``problem`` says why) when nothing is loaded."""
+
+    backend: DuckDBBackend | PostgresBackend | None
+    metadata: dict[str, TableMeta] = field(default_factory=dict)
+    engine: QueryEngine | None = None
+    problem: str | None = None
+
+    def table_list(self) -> list[tuple[str, str]]:
+        """(qualified name, description) of every published table, for the portal."""
+        return [(name, meta.description or "") for name, meta in sorted(self.metadata.items())]
+
+    async def close(self) -> None:
+        if self.backend is not None:
+            await self.backend.close()
+
+
+async def open_release(database_url: str, duckdb_path: Path, *, base_url: str, readonly_role: str) -> OpenRelease:
+    """Open the backend the settings name and read its metadata; never raises for a missing release."""
+    try:
+        backend = open_backend(database_url, duckdb_path, base_url=base_url, readonly_role=readonly_role)
+    except UsageError as exc:
+        _log.warning("no release: %s", exc)
+        return OpenRelease(backend=None, problem=f"{NO_RELEASE_HINT} ({exc.message})")
+    try:
+        metadata = await load_metadata(backend)
+    except SkygateError as exc:
+        _log.warning("no release metadata: %s", exc)
+        return OpenRelease(backend=backend, problem=f"{NO_RELEASE_HINT} ({exc.message})")
+    return OpenRelease(backend=backend, metadata=metadata, engine=QueryEngine(backend, metadata))

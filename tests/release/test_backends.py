@@ -1,0 +1,225 @@
+"""Backends: streaming, types, uploads, base URL, read-only enforcement, timeout and cancellation.
+
+Every behaviour runs on DuckDB and, under the ``postgres`` marker, on PostgreSQL (the ``backend``
+fixture is parametrized over both, on a small synthetic table ingested by the test itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pyarrow as pa
+import pytest
+
+from dali.errors import FatalError, UsageError
+from release.backends import DuckDBBackend, PostgresBackend, open_backend, reader_dsn
+from release.ingest import ingest_arrow, open_store
+
+BASE_URL = "http://example.org/skygate"
+ROLE = "skygate_test_reader"
+
+
+def small_table() -> pa.Table:
+    return pa.table({
+        "id": pa.array([3_000_000_001, 3_000_000_002, 2**62, None], pa.int64()),
+        "mag": pa.array([18.25, None, 21.5, 99.0], pa.float32()),
+        "name": pa.array(["a", "", None, "DES2134-0041"], pa.string()),
+        "flag": pa.array([0, 1, None, 4], pa.int16()),
+    })
+
+
+@pytest.fixture
+async def duck(tmp_path: Path) -> AsyncIterator[DuckDBBackend]:
+    path = tmp_path / "catalog.duckdb"
+    async with await open_store("", path, readonly_role="") as store:
+        await ingest_arrow(store, "t.small", small_table())
+    backend = open_backend("", path, base_url=BASE_URL, readonly_role="")
+    assert isinstance(backend, DuckDBBackend)
+    yield backend
+    await backend.close()
+
+
+@pytest.fixture
+async def pg(postgres_admin_url: str) -> AsyncIterator[PostgresBackend]:
+    url = await _fresh_database(postgres_admin_url, "skygate_test_backends")
+    async with await open_store(url, Path("unused"), readonly_role=ROLE) as store:
+        await ingest_arrow(store, "t.small", small_table())
+    backend = open_backend(url, Path("unused"), base_url=BASE_URL, readonly_role=ROLE)
+    assert isinstance(backend, PostgresBackend)
+    yield backend
+    await backend.close()
+
+
+async def _fresh_database(admin_url: str, name: str) -> str:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> DuckDBBackend | PostgresBackend:
+    return request.getfixturevalue("duck" if request.param == "duckdb" else "pg")  # type: ignore[no-any-return]
+
+
+async def collect(backend: DuckDBBackend | PostgresBackend, sql: str, **kw: object) -> pa.Table:
+    batches = [b async for b in backend.stream(sql, timeout=kw.pop("timeout", 10.0), **kw)]  # type: ignore[arg-type]
+    return pa.Table.from_batches(batches)
+
+
+async def test_types_and_nulls_survive(backend: DuckDBBackend | PostgresBackend) -> None:
+    table = await collect(backend, "SELECT id, mag, name, flag FROM t.small ORDER BY id NULLS LAST")
+    assert table.schema.types == [pa.int64(), pa.float32(), pa.string(), pa.int16()]
+    assert table.column("id").to_pylist() == [3_000_000_001, 3_000_000_002, 2**62, None]
+    assert table.column("mag").to_pylist() == [18.25, None, 21.5, 99.0]
+    assert table.column("name").to_pylist() == ["a", "", None, "DES2134-0041"]
+    assert table.column("flag").to_pylist() == [0, 1, None, 4]
+
+
+async def test_empty_result_still_has_a_schema(backend: DuckDBBackend | PostgresBackend) -> None:
+    batches = [b async for b in backend.stream("SELECT id, name FROM t.small WHERE id < 0", timeout=10)]
+    assert len(batches) == 1 and batches[0].num_rows == 0
+    assert batches[0].schema.names == ["id", "name"]
+
+
+async def test_batches_respect_batch_rows(backend: DuckDBBackend | PostgresBackend) -> None:
+    sql = "SELECT a.id FROM t.small a, t.small b, t.small c, t.small d, t.small e"  # 4**5 = 1024 rows
+    sizes = [b.num_rows async for b in backend.stream(sql, timeout=10, batch_rows=100)]
+    assert sum(sizes) == 1024
+    # DuckDB rounds batches to its vector size (2048); PostgreSQL fetches exactly batch_rows.
+    assert max(sizes) <= (2048 if backend.dialect == "duckdb" else 100)
+
+
+async def test_upload_is_visible_for_one_statement(backend: DuckDBBackend | PostgresBackend) -> None:
+    upload = pa.table({"id": pa.array([2**62, 5], pa.int64()), "Odd Name": ["x", "y"],
+                       "pos": pa.array([[1.0, 2.0], None], pa.list_(pa.float64()))})
+    sql = ('SELECT u.id, u."Odd Name", u.pos, s.mag FROM tap_upload_t1 AS u '
+           "LEFT JOIN t.small AS s ON s.id = u.id ORDER BY u.id")
+    table = await collect(backend, sql, uploads={"tap_upload_t1": upload})
+    assert table.to_pylist() == [
+        {"id": 5, "Odd Name": "y", "pos": None, "mag": None},
+        {"id": 2**62, "Odd Name": "x", "pos": [1.0, 2.0], "mag": 21.5},
+    ]
+    with pytest.raises(FatalError):
+        await collect(backend, "SELECT * FROM tap_upload_t1")
+
+
+async def test_base_url_session_variable(backend: DuckDBBackend | PostgresBackend) -> None:
+    sql = ("SELECT getvariable('skygate_base_url') AS u" if backend.dialect == "duckdb"
+           else "SELECT current_setting('skygate.base_url') AS u")
+    table = await collect(backend, sql)
+    assert table.column("u").to_pylist() == [BASE_URL]
+
+
+@pytest.mark.parametrize("sql", [
+    "CREATE TABLE t.evil (a int)",
+    "INSERT INTO t.small (id) VALUES (1)",
+    "DELETE FROM t.small",
+    "DROP TABLE t.small",
+])
+async def test_writes_are_refused(backend: DuckDBBackend | PostgresBackend, sql: str) -> None:
+    with pytest.raises(UsageError, match="only read"):
+        await collect(backend, sql)
+    table = await collect(backend, "SELECT count(*) AS n FROM t.small")
+    assert table.column("n").to_pylist() == [4]
+
+
+@pytest.mark.postgres
+async def test_reader_role_cannot_write_even_outside_our_transactions(pg: PostgresBackend) -> None:
+    conn = await asyncpg.connect(pg.dsn)
+    try:
+        assert await conn.fetchval("SELECT current_user") == ROLE
+        await conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("INSERT INTO t.small (id) VALUES (1)")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("CREATE TABLE t.evil (a int)")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("CREATE TABLE public.evil (a int)")
+    finally:
+        await conn.close()
+
+
+SLOW = {
+    "duckdb": "SELECT count(*) AS n FROM range(200000) a, range(200000) b WHERE a.range * b.range % 7 = 3",
+    "postgres": "SELECT count(*) AS n FROM generate_series(1, 200000) a, generate_series(1, 200000) b "
+                "WHERE a * b % 7 = 3",
+}
+
+
+async def test_timeout_stops_a_long_query(backend: DuckDBBackend | PostgresBackend) -> None:
+    start = time.monotonic()
+    with pytest.raises(UsageError, match="time limit of 0.5 s"):
+        await collect(backend, SLOW[backend.dialect], timeout=0.5)
+    assert time.monotonic() - start < 5
+    table = await collect(backend, "SELECT count(*) AS n FROM t.small")  # the backend still works
+    assert table.column("n").to_pylist() == [4]
+
+
+BIG = {
+    "duckdb": "SELECT range AS i FROM range(100000000)",
+    # generate_series materialises its output, so two small ones are crossed to stream 10**8 rows.
+    "postgres": "SELECT a * b AS i FROM generate_series(1, 10000) AS a, generate_series(1, 10001) AS b",
+}
+
+
+async def test_closing_the_iterator_stops_the_statement(backend: DuckDBBackend | PostgresBackend) -> None:
+    stream = backend.stream(BIG[backend.dialect], timeout=60, batch_rows=1000)
+    start = time.monotonic()
+    first = await anext(stream)
+    assert first.num_rows > 0
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert time.monotonic() - start < 5
+    if isinstance(backend, PostgresBackend):
+        await asyncio.sleep(0.2)
+        conn = await asyncpg.connect(backend.dsn)
+        try:
+            running = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%generate_series(1, 10001)%' "
+                "AND state = 'active' AND pid <> pg_backend_pid()")
+        finally:
+            await conn.close()
+        assert running == 0
+
+
+async def test_cancelling_the_consumer_task_stops_the_statement(backend: DuckDBBackend | PostgresBackend) -> None:
+    async def consume() -> None:
+        async for _ in backend.stream(SLOW[backend.dialect], timeout=60):
+            pass
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    start = time.monotonic()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - start < 5
+    table = await collect(backend, "SELECT count(*) AS n FROM t.small")
+    assert table.column("n").to_pylist() == [4]
+
+
+def test_missing_duckdb_file_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no release loaded") as info:
+        open_backend("", tmp_path / "none.duckdb", base_url=BASE_URL, readonly_role="")
+    assert "skygate demo" in (info.value.hint or "")
+
+
+def test_unknown_database_url_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="postgresql://"):
+        open_backend("mysql://x", tmp_path / "none.duckdb", base_url=BASE_URL, readonly_role="")
+
+
+@pytest.mark.parametrize(("url", "role", "expected"), [
+    ("postgresql://postgres:secret@db:5432/sky", "reader", "postgresql://reader@db:5432/sky"),
+    ("postgresql://db/sky", "reader", "postgresql://reader@db/sky"),
+    ("postgresql://me@db/sky", "", "postgresql://me@db/sky"),
+])
+def test_reader_dsn(url: str, role: str, expected: str) -> None:
+    assert reader_dsn(url, role) == expected
