@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 from uws.models import Parameters, Result
 
-__all__ = ["JobContext", "JobStopped", "JobAborted", "JobTimedOut", "ResultSource"]
+__all__ = ["JobAborted", "JobContext", "JobStopped", "JobTimedOut", "ResultSource"]
 
 ResultSource = bytes | Path | Callable[[BinaryIO], None]
 

@@ -16,18 +16,18 @@ if TYPE_CHECKING:
     from uws.context import JobContext
 
 __all__ = [
-    "Phase",
     "ACTIVE_PHASES",
     "FINAL_PHASES",
-    "ErrorType",
     "ErrorInfo",
+    "ErrorRenderer",
+    "ErrorType",
+    "Job",
+    "JobFunction",
+    "JobKind",
     "Parameter",
     "Parameters",
+    "Phase",
     "Result",
-    "Job",
-    "JobKind",
-    "JobFunction",
-    "ErrorRenderer",
     "text_error",
 ]
 
@@ -89,7 +89,7 @@ class Parameters(Mapping[str, str]):
     file. Iteration yields each distinct name once, lower-cased.
     """
 
-    __slots__ = ("items_", "files")
+    __slots__ = ("files", "items_")
 
     def __init__(self, items: Iterable[Parameter] = (), files: Mapping[str, Path] | None = None) -> None:
         self.items_: tuple[Parameter, ...] = tuple(items)

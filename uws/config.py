@@ -1,0 +1,67 @@
+"""How the job system is set up: one frozen value built by ``skygate`` from its settings.
+
+Values only. Tests build their own with short intervals. Tests: tests/uws/test_system.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["JobConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobConfig:
+    """Job-system configuration shared by the API processes and the workers.
+
+    Attributes
+    ----------
+    store_url
+        ``sqlite:///<path>`` (embedded) or ``postgresql://...`` (production).
+    results_dir
+        Where each job's files live (``<results_dir>/<job_id>/``); shared by every machine.
+    broker_url
+        ``redis://...`` to queue jobs for ``skygate worker`` processes; empty runs them in the
+        API process (``local_workers`` at a time).
+    base_url
+        The public URL job links are built from (``Settings.base_url``); empty = the request's.
+    queue_name
+        The dramatiq queue (tests use a unique one per run).
+    execution_duration, execution_duration_max
+        Default and largest execution duration in seconds (0 = unlimited is replaced by the max).
+    destruction_days
+        Default lifetime of a job; ``destruction`` may be moved, not beyond this from now.
+    wait_max
+        Cap in seconds for blocking ``WAIT`` (``WAIT=-1`` means this).
+    heartbeat_interval, heartbeat_timeout
+        Workers record a heartbeat this often; an EXECUTING job silent for ``heartbeat_timeout``
+        has lost its worker and is re-queued (up to ``max_attempts`` runs) or failed.
+    requeue_after
+        A job QUEUED this long without starting is sent to the broker again (lost messages after
+        a broker restart); duplicates are harmless because starting is a compare-and-set.
+    sweep_interval
+        How often the janitor and the destruction sweeper run (0 disables them).
+    poll_interval
+        How often a blocking WAIT re-reads the phase when the store cannot notify across processes.
+    worker_poll_ms
+        Longest idle sleep of a dramatiq consumer between Redis polls (latency of an idle worker).
+    """
+
+    store_url: str
+    results_dir: Path
+    broker_url: str = ""
+    base_url: str = ""
+    queue_name: str = "skygate-uws"
+    execution_duration: int = 3600
+    execution_duration_max: int = 86_400
+    destruction_days: float = 7.0
+    wait_max: int = 600
+    local_workers: int = 4
+    heartbeat_interval: float = 1.0
+    heartbeat_timeout: float = 30.0
+    max_attempts: int = 2
+    requeue_after: float = 60.0
+    sweep_interval: float = 10.0
+    poll_interval: float = 0.02
+    worker_poll_ms: int = 20

@@ -1,0 +1,113 @@
+"""The production job store: PostgreSQL through asyncpg, tables in schema ``uws``.
+
+Phase changes also ``NOTIFY uws_jobs, '<job_id>'`` in the same statement, and the store LISTENs
+when someone subscribed, so a blocking WAIT in one process wakes as soon as a worker on another
+machine finishes the job. Tests: tests/uws/test_store.py (``postgres`` marker).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from uws.store import SqlJobStore
+
+__all__ = ["PostgresStore"]
+
+CHANNEL = "uws_jobs"
+_SCHEMA = """
+CREATE SCHEMA IF NOT EXISTS uws;
+CREATE TABLE IF NOT EXISTS uws.jobs (
+    job_id text PRIMARY KEY,
+    kind text NOT NULL,
+    phase text NOT NULL,
+    owner text NOT NULL DEFAULT '',
+    run_id text,
+    creation_time double precision NOT NULL,
+    execution_duration integer NOT NULL,
+    destruction double precision,
+    parameters text NOT NULL,
+    start_time double precision,
+    end_time double precision,
+    results text NOT NULL DEFAULT '[]',
+    error_type text,
+    error_message text,
+    attempts integer NOT NULL DEFAULT 0,
+    heartbeat double precision,
+    progress_done bigint,
+    progress_total bigint,
+    enqueued_at double precision
+);
+CREATE INDEX IF NOT EXISTS jobs_list ON uws.jobs (kind, owner, creation_time);
+CREATE INDEX IF NOT EXISTS jobs_phase ON uws.jobs (phase);
+"""
+_PLACEHOLDER = re.compile(r"\?")
+# Creating the schema from several processes at once can collide in the catalogs; one lock.
+_SCHEMA_LOCK = 7_441_190_012
+
+
+class PostgresStore(SqlJobStore):
+    """``JobStore`` on PostgreSQL (``postgresql://`` URL)."""
+
+    table = "uws.jobs"
+    # Other processes' phase changes arrive by LISTEN/NOTIFY, so WAIT may poll slowly.
+    notifies_across_processes = True
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        super().__init__()
+        self.url = url
+        self._sizes = (min_size, max_size)
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(self.url, min_size=self._sizes[0], max_size=self._sizes[1])
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
+            await conn.execute(_SCHEMA)
+        if self._listeners:
+            self._listener = await asyncpg.connect(self.url)
+            await self._listener.add_listener(CHANNEL, self._on_notify)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            try:
+                await self._listener.close()
+            except (OSError, asyncpg.PostgresError):
+                pass
+            self._listener = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def _on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        self._changed(payload)
+
+    def _pool_or_fail(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the job store is not open")
+        return self._pool
+
+    async def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        status = await self._pool_or_fail().execute(_numbered(sql), *args)
+        # asyncpg returns the command tag, e.g. "UPDATE 1"
+        return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
+
+    async def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Sequence[Any]]:
+        return list(await self._pool_or_fail().fetch(_numbered(sql), *args))
+
+    async def _update_phase(self, sql: str, args: tuple[Any, ...], job_id: str) -> bool:
+        # One round trip: change the row, and notify the other processes when it changed.
+        wrapped = f"WITH changed AS ({sql} RETURNING job_id) SELECT pg_notify('{CHANNEL}', job_id) FROM changed"
+        rows = await self._query(wrapped, args)
+        if rows:
+            self._changed(job_id)
+        return bool(rows)
+
+
+def _numbered(sql: str) -> str:
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)

@@ -1,0 +1,192 @@
+"""Getting a job id from the API to a runner: the dramatiq actor on Redis, or an in-process queue.
+
+Production: the API sends ``uws_run_job(job_id)`` to a Redis queue; ``skygate worker`` processes
+run ``run_worker_process``, a dramatiq ``Worker`` whose one actor hands the id to a ``Runner`` on
+the process's own event loop. Embedded default: ``LocalQueue`` runs jobs as tasks on the API's
+event loop (DuckDB allows one process per database file, so the embedded worker must live in the
+API process). Messages carry only the job id; the store is the truth, so a lost or duplicated
+message is harmless (the janitor re-sends, the runner's compare-and-set ignores duplicates).
+Tests: tests/uws/test_queue.py, tests/uws/test_reliability.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Future
+from typing import Protocol
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+from uws.config import JobConfig
+from uws.models import JobKind
+from uws.runner import Runner
+from uws.store import open_store
+
+__all__ = ["ACTOR_NAME", "JobQueue", "LocalQueue", "RedisQueue", "make_queue", "run_worker_process"]
+
+log = logging.getLogger(__name__)
+
+ACTOR_NAME = "uws_run_job"
+
+
+class JobQueue(Protocol):
+    async def start(self) -> None: ...
+
+    async def send(self, job_id: str) -> None:
+        """Hand the job to a worker; raises (any exception) when the broker is unreachable."""
+
+    async def close(self) -> None: ...
+
+
+def make_queue(config: JobConfig, runner: Runner) -> JobQueue:
+    """Redis when ``config.broker_url`` is set, else the in-process queue running ``runner``."""
+    if config.broker_url:
+        return RedisQueue(config.broker_url, config.queue_name)
+    return LocalQueue(runner, config.local_workers)
+
+
+def _broker(url: str) -> RedisBroker:
+    # No default middleware: dramatiq's TimeLimit (10 min) and Retries would fight our own
+    # execution-duration limit and janitor; the store decides what runs again.
+    return RedisBroker(url=url, middleware=[])  # type: ignore[no-untyped-call]
+
+
+def _declare(broker: RedisBroker, queue_name: str, fn: Callable[[str], None]) -> dramatiq.Actor:  # type: ignore[type-arg]
+    return dramatiq.Actor(fn, broker=broker, actor_name=ACTOR_NAME, queue_name=queue_name, priority=0,
+                          options={})
+
+
+class RedisQueue:
+    """The API side of the Redis broker: only sends."""
+
+    def __init__(self, url: str, queue_name: str) -> None:
+        self.url = url
+        self.queue_name = queue_name
+        self._broker: RedisBroker | None = None
+        self._actor: dramatiq.Actor | None = None  # type: ignore[type-arg]
+
+    async def start(self) -> None:
+        self._broker = _broker(self.url)
+        self._actor = _declare(self._broker, self.queue_name, _not_here)
+
+    async def send(self, job_id: str) -> None:
+        if self._actor is None:
+            raise RuntimeError("the job queue is not started")
+        await asyncio.to_thread(self._actor.send, job_id)  # redis-py blocks
+
+    async def close(self) -> None:
+        if self._broker is not None:
+            await asyncio.to_thread(self._broker.close)
+            self._broker = None
+
+
+def _not_here(job_id: str) -> None:
+    raise RuntimeError("jobs run in `skygate worker` processes, not in the API")
+
+
+class LocalQueue:
+    """Runs jobs as tasks on this event loop, ``concurrency`` at a time."""
+
+    def __init__(self, runner: Runner, concurrency: int) -> None:
+        self.runner = runner
+        self.concurrency = max(1, concurrency)
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._work(), name=f"uws-local-{i}") for i in range(self.concurrency)]
+
+    async def send(self, job_id: str) -> None:
+        self._queue.put_nowait(job_id)
+
+    async def _work(self) -> None:
+        while True:
+            job_id = await self._queue.get()
+            try:
+                await self.runner.execute(job_id)
+            except Exception:
+                # The store is the truth: a job left EXECUTING is recovered by the janitor.
+                log.exception("running job %s failed", job_id)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+
+class _LoopThread:
+    """An event loop in a thread: the worker process's store, runner and async job functions live
+    here, while dramatiq's worker threads block on ``run``."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="uws-loop", daemon=True)
+        self.thread.start()
+
+    def call(self, coro: Awaitable[object]) -> object:
+        future: Future[object] = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+        return future.result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+
+
+def run_worker_process(
+    config: JobConfig,
+    kinds: Mapping[str, JobKind],
+    *,
+    threads: int = 4,
+    stop: threading.Event | None = None,
+    on_start: Callable[[], None] | None = None,
+) -> None:
+    """Consume jobs from ``config.broker_url`` until SIGTERM/SIGINT (or ``stop`` is set).
+
+    Parameters
+    ----------
+    config
+        The job configuration (``broker_url`` must be set).
+    kinds
+        The job-kind table.
+    threads
+        How many jobs this process runs at once.
+    stop
+        Set it to stop (tests); signals are handled only in the main thread.
+    on_start
+        Called once the worker consumes (tests and the CLI log it).
+    """
+    if not config.broker_url:
+        raise ValueError("a worker process needs a broker URL (SKYGATE_BROKER_URL)")
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    loop = _LoopThread()
+    store = open_store(config.store_url)
+    loop.call(store.open())
+    runner = Runner(store, kinds, config.results_dir, heartbeat_interval=config.heartbeat_interval)
+
+    def run_job(job_id: str) -> None:
+        loop.call(runner.execute(job_id))
+
+    broker = _broker(config.broker_url)
+    _declare(broker, config.queue_name, run_job)
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=config.worker_poll_ms)
+    worker.start()
+    log.info("worker consuming queue %s with %d threads", config.queue_name, threads)
+    if on_start is not None:
+        on_start()
+    try:
+        while not stop.wait(0.5):  # a timed wait lets signal handlers run promptly
+            pass
+    finally:
+        worker.stop(timeout=30_000)
+        broker.close()
+        loop.call(store.close())
+        loop.stop()

@@ -1,0 +1,216 @@
+"""Run one job by id: claim it, call its kind's function, watch for abort and deadline, record the end.
+
+The same code runs in ``skygate worker`` processes (called from the dramatiq actor) and in the
+API process (embedded default). It talks to the store only; it never enqueues. Claiming is the
+compare-and-set QUEUED -> EXECUTING, so a job delivered twice runs once. Tests:
+tests/uws/test_runner.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dali.errors import FatalError, SkygateError, TransientError, UsageError
+from uws.context import JobAborted, JobContext, JobStopped, JobTimedOut
+from uws.models import ErrorInfo, ErrorType, Job, JobKind, Parameters, Phase, Result
+from uws.store import JobStore
+
+__all__ = ["INTERNAL_ERROR", "Runner"]
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = "The job failed because of an internal error; it has been logged for the operators."
+# How long a stopped job function may take to reach its next checkpoint before we move on.
+STOP_GRACE = 10.0
+
+
+class Runner:
+    """Executes jobs from ``store`` with the functions in ``kinds``.
+
+    Parameters
+    ----------
+    store
+        An opened job store.
+    kinds
+        Job kinds by name.
+    results_dir
+        Root of the job directories (``<results_dir>/<job_id>``).
+    heartbeat_interval
+        Seconds between heartbeats (which also notice ABORT and deletion).
+    """
+
+    def __init__(
+        self, store: JobStore, kinds: Mapping[str, JobKind], results_dir: Path, *,
+        heartbeat_interval: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.kinds = kinds
+        self.results_dir = results_dir
+        self.heartbeat_interval = heartbeat_interval
+
+    async def execute(self, job_id: str) -> Phase | None:
+        """Run the job if it is QUEUED; returns the phase it ended in (None if not run)."""
+        job = await self.store.get(job_id)
+        if job is None or job.phase is not Phase.QUEUED:
+            return None
+        kind = self.kinds.get(job.kind)
+        now = _now()
+        if kind is None:
+            error = ErrorInfo(ErrorType.FATAL, f"This server has no job kind {job.kind!r}.")
+            await self.store.transition(job_id, Phase.QUEUED, Phase.ERROR, end_time=now, error=error)
+            return Phase.ERROR
+        claimed = await self.store.transition(
+            job_id, Phase.QUEUED, Phase.EXECUTING, start_time=now, heartbeat=now, attempts=job.attempts + 1
+        )
+        if not claimed:
+            return None
+        job_dir = self.results_dir / job_id
+        await asyncio.to_thread(_clear_outputs, job_dir)
+        ctx = _context(job, kind, job_dir)
+        return await self._supervise(job, kind, ctx)
+
+    async def _supervise(self, job: Job, kind: JobKind, ctx: JobContext) -> Phase | None:
+        params = ctx.parameters
+        is_async = inspect.iscoroutinefunction(kind.run)
+        if is_async:
+            task: asyncio.Future[object] = asyncio.ensure_future(kind.run(params, ctx))  # type: ignore[arg-type]
+        else:
+            task = asyncio.ensure_future(asyncio.to_thread(kind.run, params, ctx))
+        stop: type[JobStopped] | None = None
+        try:
+            stop = await self._watch(job, ctx, task)
+        except asyncio.CancelledError:
+            # This worker is shutting down: stop the function too. The job stays EXECUTING
+            # and its silent heartbeat lets the janitor queue it again.
+            ctx.stop(JobAborted)
+            task.cancel()
+            raise
+        if stop is not None:
+            return await self._stop(job, ctx, task, stop, cancel=is_async)
+        return await self._finish(job, ctx, task)
+
+    async def _watch(self, job: Job, ctx: JobContext, task: asyncio.Future[object]) -> type[JobStopped] | None:
+        """Heartbeat until the function ends, runs out of time, or the job is aborted/deleted."""
+        while not task.done():
+            wait = self.heartbeat_interval
+            if ctx.deadline is not None:
+                wait = max(0.0, min(wait, ctx.deadline - time.monotonic()))
+            await asyncio.wait({task}, timeout=wait)
+            if task.done():
+                return None
+            if ctx.deadline is not None and time.monotonic() >= ctx.deadline:
+                return JobTimedOut
+            if await self._heartbeat(job.job_id, ctx) is not Phase.EXECUTING:
+                return JobAborted
+        return None
+
+    async def _heartbeat(self, job_id: str, ctx: JobContext) -> Phase | None:
+        try:
+            return await self.store.heartbeat(job_id, ctx.last_progress)
+        except Exception:  # a store blip must not kill a running job; the next beat retries
+            log.warning("heartbeat for job %s failed", job_id, exc_info=True)
+            return Phase.EXECUTING
+
+    async def _stop(
+        self, job: Job, ctx: JobContext, task: asyncio.Future[object], reason: type[JobStopped], *, cancel: bool
+    ) -> Phase | None:
+        ctx.stop(reason)
+        if cancel:
+            task.cancel()
+        # A thread cannot be killed: give it until its next checkpoint.
+        await asyncio.wait({task}, timeout=STOP_GRACE)
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it
+        if reason is JobTimedOut:
+            return await self._timed_out(job)
+        await self._discard(job.job_id)
+        return await self.store.phase(job.job_id)
+
+    async def _finish(self, job: Job, ctx: JobContext, task: asyncio.Future[object]) -> Phase | None:
+        job_id = job.job_id
+        try:
+            returned = task.result()
+        except JobTimedOut:
+            return await self._timed_out(job)
+        except (JobAborted, asyncio.CancelledError):
+            await self._discard(job_id)
+            return await self.store.phase(job_id)
+        except UsageError as exc:
+            log.info("job %s (%s) refused: %s", job_id, job.kind, exc)
+            return await self._fail(job_id, ErrorInfo(ErrorType.FATAL, str(exc)))
+        except TransientError as exc:
+            log.warning("job %s (%s) failed, transient: %s", job_id, job.kind, exc)
+            return await self._fail(job_id, ErrorInfo(ErrorType.TRANSIENT, str(exc)))
+        except (FatalError, SkygateError) as exc:
+            log.error("job %s (%s) failed", job_id, job.kind, exc_info=exc)
+            return await self._fail(job_id, ErrorInfo(ErrorType.FATAL, str(exc)))
+        except Exception as exc:
+            log.error("job %s (%s) crashed", job_id, job.kind, exc_info=exc)
+            return await self._fail(job_id, ErrorInfo(ErrorType.FATAL, INTERNAL_ERROR))
+        try:
+            results = _checked_results(returned, ctx)
+        except FatalError as exc:
+            log.error("job %s (%s): %s", job_id, job.kind, exc)
+            return await self._fail(job_id, ErrorInfo(ErrorType.FATAL, INTERNAL_ERROR))
+        if await self.store.transition(job_id, Phase.EXECUTING, Phase.COMPLETED, end_time=_now(), results=results):
+            return Phase.COMPLETED
+        await self._discard(job_id)  # aborted or deleted meanwhile: the abort won
+        return await self.store.phase(job_id)
+
+    async def _fail(self, job_id: str, error: ErrorInfo) -> Phase | None:
+        if await self.store.transition(job_id, Phase.EXECUTING, Phase.ERROR, end_time=_now(), error=error):
+            return Phase.ERROR
+        await self._discard(job_id)
+        return await self.store.phase(job_id)
+
+    async def _timed_out(self, job: Job) -> Phase | None:
+        message = (f"The job ran out of time: it may run for {job.execution_duration} s "
+                   "(its execution duration) and was stopped.")
+        return await self._fail(job.job_id, ErrorInfo(ErrorType.FATAL, message))
+
+    async def _discard(self, job_id: str) -> None:
+        """Drop the files of a job that was aborted or deleted while it ran."""
+        phase = await self.store.phase(job_id)
+        job_dir = self.results_dir / job_id
+        if phase is None:
+            await asyncio.to_thread(shutil.rmtree, job_dir, True)
+        else:
+            await asyncio.to_thread(_clear_outputs, job_dir)
+
+
+def _context(job: Job, kind: JobKind, job_dir: Path) -> JobContext:
+    files = {p.name.lower(): job_dir / "params" / p.value for p in job.parameters if p.by_reference}
+    deadline = time.monotonic() + job.execution_duration if job.execution_duration > 0 else None
+    return JobContext(
+        job_id=job.job_id, kind=job.kind, parameters=Parameters(job.parameters, files), job_dir=job_dir,
+        run_id=job.run_id, owner=job.owner, deadline=deadline, resources=kind.resources,
+    )
+
+
+def _checked_results(returned: object, ctx: JobContext) -> list[Result]:
+    if returned is None:
+        return ctx.results
+    if not isinstance(returned, Sequence) or not all(isinstance(r, Result) for r in returned):
+        raise FatalError("the job function returned something other than a list of Result")
+    for r in returned:
+        if not (ctx.results_dir / r.id).is_file():
+            raise FatalError(f"result {r.id!r} was not written with ctx.add_result")
+    return sorted(returned, key=lambda r: r.id != "result")
+
+
+def _clear_outputs(job_dir: Path) -> None:
+    """Remove results and scratch files of an earlier attempt; keep the inline parameters."""
+    for sub in ("results", "scratch"):
+        shutil.rmtree(job_dir / sub, ignore_errors=True)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+

@@ -1,0 +1,294 @@
+"""The job store: where jobs live, shared by API processes and workers.
+
+The ``JobStore`` protocol, the row encoding both implementations share, and ``open_store(url)``
+choosing SQLite (embedded default, ``sqlite:///path``) or PostgreSQL (``postgresql://``, tables in
+schema ``uws``). Phases change only through ``transition``, a compare-and-set that reports whether
+it won. No HTTP and no queue here. Tests: tests/uws/test_store.py (run against both stores).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from uws.models import ErrorInfo, ErrorType, Job, Parameter, Phase, Result
+
+__all__ = [
+    "CHANGE_COLUMNS",
+    "JOB_COLUMNS",
+    "JobStore",
+    "SqlJobStore",
+    "encode_change",
+    "from_epoch",
+    "job_to_row",
+    "open_store",
+    "row_to_job",
+    "to_epoch",
+]
+
+# Column order of every SELECT both stores make.
+JOB_COLUMNS = (
+    "job_id", "kind", "phase", "owner", "run_id", "creation_time", "execution_duration",
+    "destruction", "parameters", "start_time", "end_time", "results", "error_type",
+    "error_message", "attempts", "heartbeat", "progress_done", "progress_total",
+)
+# What ``transition`` may change besides the phase, and the columns each change writes.
+CHANGE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "start_time": ("start_time",),
+    "end_time": ("end_time",),
+    "results": ("results",),
+    "error": ("error_type", "error_message"),
+    "attempts": ("attempts",),
+    "heartbeat": ("heartbeat",),
+    "enqueued_at": ("enqueued_at",),
+    "parameters": ("parameters",),
+    "execution_duration": ("execution_duration",),
+    "run_id": ("run_id",),
+}
+
+
+class JobStore(Protocol):
+    """Jobs, shared between processes. Times are aware UTC datetimes."""
+
+    async def open(self) -> None:
+        """Connect and create the tables when missing."""
+
+    async def close(self) -> None: ...
+
+    async def create(self, job: Job, *, enqueued_at: datetime | None = None) -> None: ...
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def phase(self, job_id: str) -> Phase | None: ...
+
+    async def list_jobs(
+        self, *, kind: str, owner: str | None, phases: Collection[Phase] | None = None,
+        after: datetime | None = None, last: int | None = None,
+    ) -> list[Job]:
+        """The owner's jobs of one kind, newest first, filters combined with AND."""
+
+    async def transition(
+        self, job_id: str, from_: Phase | Collection[Phase], to: Phase, **changes: Any
+    ) -> bool:
+        """Set ``phase = to`` (plus ``changes``, keys of ``CHANGE_COLUMNS``) only if the phase is
+        ``from_`` (or one of them); True when this call won."""
+
+    async def set_destruction(self, job_id: str, when: datetime | None) -> bool: ...
+
+    async def heartbeat(self, job_id: str, progress: tuple[int, int] | None) -> Phase | None:
+        """Record that the worker of an EXECUTING job is alive; returns the current phase
+        (``None`` when the job is gone) so the worker notices ABORT and deletion."""
+
+    async def delete(self, job_id: str) -> bool: ...
+
+    async def stale(self, heartbeat_before: datetime) -> list[Job]:
+        """EXECUTING jobs whose last heartbeat is older than the cut-off."""
+
+    async def waiting(self, enqueued_before: datetime) -> list[str]:
+        """QUEUED jobs last sent to the broker before the cut-off (or never)."""
+
+    async def expired(self, now: datetime) -> list[str]:
+        """Jobs whose destruction time has passed."""
+
+    notifies_across_processes: bool
+    """True when ``subscribe`` callbacks also fire for other processes' changes."""
+
+    def subscribe(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(job_id)`` (on the event loop) after each phase change this store sees:
+        local ones always, other processes' ones where the database can tell (PostgreSQL)."""
+
+
+def open_store(url: str) -> JobStore:
+    """The store for ``url``: ``sqlite:///<path>`` or ``postgresql://...`` (not yet opened)."""
+    if url.startswith("sqlite:///"):
+        from uws.sqlite import SqliteStore
+
+        store: JobStore = SqliteStore(url.removeprefix("sqlite:///"))
+        return store
+    if url.startswith(("postgresql://", "postgres://")):
+        from uws.postgres import PostgresStore
+
+        store = PostgresStore(url)
+        return store
+    raise ValueError(f"job store URL must start with sqlite:/// or postgresql://, not {url.split(':')[0]}:")
+
+
+# -- row encoding shared by both stores (times as float seconds since the epoch) --------------
+
+
+def to_epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def from_epoch(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def job_to_row(job: Job) -> tuple[Any, ...]:
+    """Values for ``JOB_COLUMNS`` of a new job."""
+    return (
+        job.job_id, job.kind, job.phase.value, job.owner or "", job.run_id, to_epoch(job.creation_time),
+        job.execution_duration, to_epoch(job.destruction), _params_json(job.parameters),
+        to_epoch(job.start_time), to_epoch(job.end_time), _results_json(job.results),
+        job.error.type.value if job.error else None, job.error.message if job.error else None,
+        job.attempts, to_epoch(job.heartbeat),
+        job.progress[0] if job.progress else None, job.progress[1] if job.progress else None,
+    )
+
+
+def row_to_job(row: Sequence[Any]) -> Job:
+    (job_id, kind, phase, owner, run_id, creation, duration, destruction, params, start, end,
+     results, error_type, error_message, attempts, heartbeat, done, total) = row
+    creation_time = from_epoch(creation)
+    assert creation_time is not None
+    return Job(
+        job_id=job_id, kind=kind, phase=Phase(phase), owner=owner or None, run_id=run_id,
+        creation_time=creation_time, execution_duration=int(duration),
+        destruction=from_epoch(destruction),
+        parameters=tuple(Parameter(n, v, bool(r)) for n, v, r in json.loads(params)),
+        start_time=from_epoch(start), end_time=from_epoch(end),
+        results=tuple(Result(r["id"], r["mime_type"], int(r["size"])) for r in json.loads(results)),
+        error=ErrorInfo(ErrorType(error_type), error_message or "") if error_type else None,
+        attempts=int(attempts), heartbeat=from_epoch(heartbeat),
+        progress=(int(done), int(total)) if done is not None and total is not None else None,
+    )
+
+
+def encode_change(name: str, value: Any) -> tuple[Any, ...]:
+    """The column values ``transition`` writes for one named change."""
+    if name not in CHANGE_COLUMNS:
+        raise ValueError(f"transition cannot change {name!r}")
+    if name in ("start_time", "end_time", "heartbeat", "enqueued_at"):
+        return (to_epoch(value),)
+    if name == "results":
+        return (_results_json(value),)
+    if name == "parameters":
+        return (_params_json(value),)
+    if name == "run_id":
+        return (value,)
+    if name == "error":
+        return (value.type.value, value.message) if value is not None else (None, None)
+    return (int(value),)
+
+
+def _params_json(params: Sequence[Parameter]) -> str:
+    return json.dumps([[p.name, p.value, p.by_reference] for p in params])
+
+
+def _results_json(results: Sequence[Result]) -> str:
+    return json.dumps([{"id": r.id, "mime_type": r.mime_type, "size": r.size} for r in results])
+
+
+class SqlJobStore:
+    """The SQL both stores share; subclasses say how to run a statement and name the table.
+
+    Every statement is written with ``?`` placeholders (the PostgreSQL store renumbers them).
+    """
+
+    table = "uws_jobs"
+    notifies_across_processes = False
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[str], None]] = []
+
+    @property
+    def _select(self) -> str:
+        return f"SELECT {', '.join(JOB_COLUMNS)} FROM {self.table}"
+
+    async def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        """Run a statement; the number of rows it changed."""
+        raise NotImplementedError
+
+    async def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Sequence[Any]]:
+        raise NotImplementedError
+
+    async def _update_phase(self, sql: str, args: tuple[Any, ...], job_id: str) -> bool:
+        """Run a statement that changes a job's phase (or deletes it); tell the listeners."""
+        won = await self._execute(sql, args) == 1
+        if won:
+            self._changed(job_id)
+        return won
+
+    def _changed(self, job_id: str) -> None:
+        for callback in list(self._listeners):
+            callback(job_id)
+
+    def subscribe(self, callback: Callable[[str], None]) -> None:
+        self._listeners.append(callback)
+
+    async def create(self, job: Job, *, enqueued_at: datetime | None = None) -> None:
+        columns = (*JOB_COLUMNS, "enqueued_at")
+        sql = f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        await self._execute(sql, (*job_to_row(job), to_epoch(enqueued_at)))
+
+    async def get(self, job_id: str) -> Job | None:
+        rows = await self._query(f"{self._select} WHERE job_id = ?", (job_id,))
+        return row_to_job(rows[0]) if rows else None
+
+    async def phase(self, job_id: str) -> Phase | None:
+        rows = await self._query(f"SELECT phase FROM {self.table} WHERE job_id = ?", (job_id,))
+        return Phase(rows[0][0]) if rows else None
+
+    async def list_jobs(
+        self, *, kind: str, owner: str | None, phases: Collection[Phase] | None = None,
+        after: datetime | None = None, last: int | None = None,
+    ) -> list[Job]:
+        where = ["kind = ?", "owner = ?"]
+        args: list[Any] = [kind, owner or ""]
+        if phases:
+            where.append(f"phase IN ({', '.join('?' * len(phases))})")
+            args.extend(p.value for p in phases)
+        else:
+            where.append("phase <> 'ARCHIVED'")
+        if after is not None:
+            where.append("creation_time > ?")
+            args.append(to_epoch(after))
+        sql = f"{self._select} WHERE {' AND '.join(where)} ORDER BY creation_time DESC, job_id"
+        if last is not None:
+            sql += " LIMIT ?"
+            args.append(last)
+        rows = await self._query(sql, tuple(args))
+        return [row_to_job(r) for r in rows]
+
+    async def transition(
+        self, job_id: str, from_: Phase | Collection[Phase], to: Phase, **changes: Any
+    ) -> bool:
+        sources = [from_] if isinstance(from_, Phase) else list(from_)
+        sets, args = ["phase = ?"], [to.value]
+        for name, value in changes.items():
+            sets.extend(f"{c} = ?" for c in CHANGE_COLUMNS.get(name, (name,)))
+            args.extend(encode_change(name, value))
+        sql = (f"UPDATE {self.table} SET {', '.join(sets)} WHERE job_id = ? "
+               f"AND phase IN ({', '.join('?' * len(sources))})")
+        won = await self._update_phase(sql, (*args, job_id, *(p.value for p in sources)), job_id)
+        return won
+
+    async def set_destruction(self, job_id: str, when: datetime | None) -> bool:
+        sql = f"UPDATE {self.table} SET destruction = ? WHERE job_id = ?"
+        return await self._execute(sql, (to_epoch(when), job_id)) == 1
+
+    async def heartbeat(self, job_id: str, progress: tuple[int, int] | None) -> Phase | None:
+        done, total = progress if progress else (None, None)
+        sql = (f"UPDATE {self.table} SET heartbeat = ?, progress_done = coalesce(?, progress_done), "
+               "progress_total = coalesce(?, progress_total) WHERE job_id = ? AND phase = 'EXECUTING'")
+        if await self._execute(sql, (to_epoch(datetime.now(UTC)), done, total, job_id)) == 1:
+            return Phase.EXECUTING
+        return await self.phase(job_id)
+
+    async def delete(self, job_id: str) -> bool:
+        won = await self._update_phase(f"DELETE FROM {self.table} WHERE job_id = ?", (job_id,), job_id)
+        return won
+
+    async def stale(self, heartbeat_before: datetime) -> list[Job]:
+        sql = f"{self._select} WHERE phase = 'EXECUTING' AND coalesce(heartbeat, start_time, 0) < ?"
+        return [row_to_job(r) for r in await self._query(sql, (to_epoch(heartbeat_before),))]
+
+    async def waiting(self, enqueued_before: datetime) -> list[str]:
+        sql = f"SELECT job_id FROM {self.table} WHERE phase = 'QUEUED' AND coalesce(enqueued_at, 0) < ?"
+        return [r[0] for r in await self._query(sql, (to_epoch(enqueued_before),))]
+
+    async def expired(self, now: datetime) -> list[str]:
+        sql = f"SELECT job_id FROM {self.table} WHERE destruction IS NOT NULL AND destruction < ?"
+        return [r[0] for r in await self._query(sql, (to_epoch(now),))]
