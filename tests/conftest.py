@@ -58,3 +58,50 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"{SHARED} (the shared/ folder beside the checkout) is missing")
     return SHARED
+
+
+def _ci_release_current(manifest: Path) -> bool:
+    import json
+
+    import numpy as np
+
+    from release.demo import GENERATOR_VERSION
+
+    try:
+        meta = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return False
+    return (meta.get("profile"), meta.get("generator_version"), meta.get("numpy_version")) == (
+        "ci", GENERATOR_VERSION, np.__version__)
+
+
+@pytest.fixture(scope="session")
+def ci_release_dir() -> Path:
+    """The `ci` demo release in var/test-cache/ci/, generated once and reused while its manifest
+    matches the generator and numpy versions. A file lock keeps parallel test runs from generating it
+    twice at the same time."""
+    import fcntl
+
+    from release.demo import generate
+
+    target = TEST_CACHE / "ci"
+    TEST_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(TEST_CACHE / "ci.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not _ci_release_current(target / "manifest.json"):
+                generate("ci", target)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return target
+
+
+# The ingested `ci` release (release engineer): duckdb_backend, postgres_backend, ci_engine.
+from tests.release_fixtures import (  # noqa: E402,F401
+    ci_duckdb_path,
+    ci_engine,
+    ci_metadata,
+    ci_postgres_url,
+    duckdb_backend,
+    postgres_backend,
+)
