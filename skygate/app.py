@@ -19,6 +19,7 @@ from release.runtime import NO_RELEASE_HINT, open_release
 from skygate import __version__
 from skygate.portal import ServiceLink, render_portal
 from skygate.settings import Settings
+from tap.routes import tap_routes
 
 __all__ = ["create_app", "SERVER_HEADER"]
 
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             tables = [("—", release.problem if release is not None else NO_RELEASE_HINT)]
         return HTMLResponse(render_portal(settings.base_url, SERVICES, tables))
 
-    routes: list[BaseRoute] = [Route("/", portal)]
+    routes: list[BaseRoute] = [Route("/", portal), *tap_routes()]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(_ServerHeader)

@@ -1,0 +1,65 @@
+"""The async TAP job kind ``tap.query``: run the query and write the result document to a file.
+
+The job function, its cheap run-time check and its ``/error`` renderer, for the job-kind table in
+``skygate/worker.py``. Worker resources arrive as ``ctx.resources`` with ``release`` (an
+``release.runtime.OpenRelease``: ``engine`` or ``problem``) and ``settings`` (read duck-typed into
+``TapConfig``).
+Tests: tests/tap/test_jobs.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from dali.errors import SkygateError
+from dali.params import DaliParams, collect
+from dali.votable import error_document
+from tap.params import parse_tap
+from tap.service import TapConfig, internal_error, load_uploads, require_engine, start_query
+from uws import ErrorInfo, JobContext, Parameters, Result
+
+__all__ = ["KIND", "MULTI_VALUED", "check", "error_renderer", "run_query", "to_dali"]
+
+KIND = "tap.query"
+MULTI_VALUED = frozenset({"upload"})
+
+
+def to_dali(params: Parameters) -> DaliParams:
+    """The job's submitted parameters as DALI parameters (inline upload parts are files, not values)."""
+    return collect((p.name, p.value) for p in params.items_ if not p.by_reference)
+
+
+def _config(resources: Any) -> TapConfig:
+    settings = getattr(resources, "settings", None)
+    return TapConfig.from_settings(settings) if settings is not None else TapConfig()
+
+
+def check(params: Parameters) -> None:
+    """Run-time parameter check in the API process (TAP §2.7: checked when the job is run)."""
+    parse_tap(to_dali(params), maxrec_default=1, maxrec_hard=1)
+
+
+async def run_query(params: Parameters, ctx: JobContext) -> list[Result]:
+    """Execute the job's query and publish the document as result ``result``."""
+    config = _config(ctx.resources)
+    release = getattr(ctx.resources, "release", None)
+    engine = require_engine(getattr(release, "engine", None), getattr(release, "problem", None))
+    tq = parse_tap(to_dali(params), maxrec_default=config.maxrec_default, maxrec_hard=config.maxrec_hard)
+    files = {name: await asyncio.to_thread(path.read_bytes) for name, path in params.files.items()}
+    uploads = await load_uploads(tq.uploads, files, config)
+    writer = await start_query(engine, tq, uploads, timeout=config.query_timeout)
+    path = ctx.scratch_path("result")
+    with path.open("wb") as out:
+        async with contextlib.aclosing(writer.chunks()) as chunks:  # type: ignore[type-var]
+            async for chunk in chunks:
+                await asyncio.to_thread(out.write, chunk) if len(chunk) > 1 << 20 else out.write(chunk)
+    if writer.error is not None:
+        raise writer.error if isinstance(writer.error, SkygateError) else internal_error(writer.error)
+    return [ctx.add_result("result", path, tq.format.media_type)]
+
+
+def error_renderer(error: ErrorInfo) -> tuple[bytes, str]:
+    """``{job}/error``: a DALI error VOTable (TAP §3.3), served with status 200 by UWS."""
+    return error_document(error.message), "application/x-votable+xml"

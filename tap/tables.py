@@ -1,0 +1,85 @@
+"""VOSI 1.1 tables: the ``vosi:tableset`` and single ``vosi:table`` documents from release metadata.
+
+The metadata is what ingest stored in TAP_SCHEMA (read back by ``release.metadata``), so /tables
+and TAP_SCHEMA say the same thing (taplint TMC). Internal ``skygate_*`` columns are left out.
+Pure string building. Tests: tests/tap/test_tables.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from html import escape
+
+from dali.values import Column, TableMeta
+
+__all__ = ["tableset_document", "table_document", "find_table"]
+
+_NS = ('xmlns:vosi="http://www.ivoa.net/xml/VOSITables/v1.0" '
+       'xmlns:vs="http://www.ivoa.net/xml/VODataService/v1.1" '
+       'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"')
+
+
+def _el(name: str, value: str | None) -> str:
+    return f"<{name}>{escape(value, quote=False)}</{name}>" if value else ""
+
+
+def _column(col: Column) -> str:
+    attrs = ' xsi:type="vs:VOTableType"'
+    arraysize = col.arraysize or ("*" if col.datatype in ("char", "unicodeChar") else None)
+    if arraysize:
+        attrs += f' arraysize="{escape(arraysize)}"'
+    if col.xtype:
+        attrs += f' extendedType="{escape(col.xtype)}"'
+    flags = "<flag>indexed</flag>" if col.indexed else ""
+    std = ' std="true"' if col.std else ""
+    return (f"<column{std}>{_el('name', col.name)}{_el('description', col.description)}{_el('unit', col.unit)}"
+            f"{_el('ucd', col.ucd)}{_el('utype', col.utype)}<dataType{attrs}>{col.datatype}</dataType>{flags}"
+            "</column>\n")
+
+
+def _table_body(meta: TableMeta, detail: bool) -> str:
+    parts = [_el("name", meta.qualified), _el("description", meta.description), _el("utype", meta.utype)]
+    if detail:
+        parts.append("\n")
+        parts.extend(_column(c) for c in meta.published_columns)
+        for fk in meta.foreign_keys:
+            pairs = "".join(
+                f"<fkColumn>{_el('fromColumn', f)}{_el('targetColumn', t)}</fkColumn>"
+                for f, t in zip(fk.from_columns, fk.target_columns)
+            )
+            parts.append(f"<foreignKey>{_el('targetTable', fk.target_table)}{pairs}"
+                         f"{_el('description', fk.description)}</foreignKey>\n")
+    return "".join(parts)
+
+
+def _table_type(meta: TableMeta) -> str:
+    return "view" if meta.table_type == "view" else "table"
+
+
+def tableset_document(metadata: Mapping[str, TableMeta], *, detail: bool = True,
+                      schema_descriptions: Mapping[str, str | None] | None = None) -> bytes:
+    """Every published table grouped by schema; ``detail=False`` leaves out columns and keys."""
+    by_schema: dict[str, list[TableMeta]] = {}
+    for key in sorted(metadata):
+        by_schema.setdefault(metadata[key].schema, []).append(metadata[key])
+    body = []
+    for schema, tables in by_schema.items():
+        description = (schema_descriptions or {}).get(schema)
+        inner = "".join(
+            f'<table type="{_table_type(t)}">{_table_body(t, detail)}</table>\n' for t in tables
+        )
+        body.append(f"<schema>{_el('name', schema)}{_el('description', description)}\n{inner}</schema>\n")
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<vosi:tableset {_NS}>\n{"".join(body)}'
+            "</vosi:tableset>\n").encode()
+
+
+def table_document(meta: TableMeta) -> bytes:
+    """One table with its columns and foreign keys (VOSI 1.1 ``/tables/{name}``)."""
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<vosi:table {_NS} type="{_table_type(meta)}">'
+            f"{_table_body(meta, True)}</vosi:table>\n").encode()
+
+
+def find_table(metadata: Mapping[str, TableMeta], name: str) -> TableMeta | None:
+    """The table called ``name`` (case-insensitive, as in queries), or None."""
+    return metadata.get(name.lower()) or next(
+        (m for m in metadata.values() if m.qualified.lower() == name.lower()), None)
