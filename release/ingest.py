@@ -758,14 +758,15 @@ async def ingested_stamp(store: Store) -> str | None:
     return str(values[0]) if values else None
 
 
-async def ingest_release(store: Store, release_dir: Path) -> list[LoadedTable]:
+async def ingest_release(store: Store, release_dir: Path, *, stamp: str | None = None) -> list[LoadedTable]:
     """Ingest the demo release layout: ``des_dr1.{main, main_sample, tile_info, demo_truth}`` and ObsCore.
 
     ``main`` and ``demo_truth`` get a position (``main`` on its rounded ra/dec, tolerance
     ``MAIN_TOLERANCE``); ``main_sample`` is the 1 % subsample (``catalog/dr1_main_sample.parquet``
     when the generator wrote one, else ``release.demo.sample.main_sample_mask``: splitmix64 % 100 == 0).
     ``ivoa.obscore`` is ingested when ``release.obscore.build_obscore`` is available.
-    The release stamp is recorded last, so an interrupted ingest is redone by ``--if-missing``.
+    The release stamp (``stamp``, default ``release_stamp(release_dir)``) is recorded last, so an
+    interrupted ingest is redone by ``--if-missing``.
     """
     import time
 
@@ -794,7 +795,7 @@ async def ingest_release(store: Store, release_dir: Path) -> list[LoadedTable]:
     obscore = await ingest_obscore(store, release_dir, catalog / "dr1_tile_info.parquet")
     if obscore is not None:
         loaded.append(obscore)
-    stamp = release_stamp(release_dir)
+    stamp = stamp or release_stamp(release_dir)
     if stamp is not None:
         await store.replace_small_tables({_STAMP_TABLE: pa.table({"stamp": [stamp]})})
     return loaded
