@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run job workers on the configured broker")
     worker.add_argument("--processes", type=int, default=1)
     worker.add_argument("--threads", type=int, default=4)
+    worker.add_argument("--queue", default=None, help="dramatiq queue name (default skygate-uws)")
+    worker.add_argument("--kinds", action="append", metavar="MODULE:FUNCTION",
+                        help="extra job kinds, e.g. uws.testing:job_kinds (repeatable)")
     worker.set_defaults(handler="skygate.worker:run_worker")
 
     from skygate.cli_release import add_release_commands  # demo, ingest

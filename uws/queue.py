@@ -15,8 +15,9 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 import dramatiq
@@ -140,7 +141,7 @@ class _LoopThread:
 
 def run_worker_process(
     config: JobConfig,
-    kinds: Mapping[str, JobKind],
+    kinds: Iterable[JobKind] | Callable[[], AbstractAsyncContextManager[Iterable[JobKind]]],
     *,
     threads: int = 4,
     stop: threading.Event | None = None,
@@ -153,7 +154,9 @@ def run_worker_process(
     config
         The job configuration (``broker_url`` must be set).
     kinds
-        The job-kind table.
+        The job kinds, or a factory of an async context manager giving them: it is entered on
+        the worker's event loop (so database pools the functions use live there) and exited
+        when the worker stops.
     threads
         How many jobs this process runs at once.
     stop
@@ -168,9 +171,16 @@ def run_worker_process(
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     loop = _LoopThread()
+    resources = kinds() if callable(kinds) else None
+    table: Iterable[JobKind]
+    if resources is not None:
+        table = loop.call(resources.__aenter__())  # type: ignore[assignment]
+    else:
+        table = kinds  # type: ignore[assignment]
     store = open_store(config.store_url)
     loop.call(store.open())
-    runner = Runner(store, kinds, config.results_dir, heartbeat_interval=config.heartbeat_interval)
+    by_name = {k.name: k for k in table}
+    runner = Runner(store, by_name, config.results_dir, heartbeat_interval=config.heartbeat_interval)
 
     def run_job(job_id: str) -> None:
         loop.call(runner.execute(job_id))
@@ -179,7 +189,8 @@ def run_worker_process(
     _declare(broker, config.queue_name, run_job)
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=config.worker_poll_ms)
     worker.start()
-    log.info("worker consuming queue %s with %d threads", config.queue_name, threads)
+    log.info("worker consuming queue %s with %d threads; job kinds: %s", config.queue_name, threads,
+             ", ".join(sorted(by_name)))
     if on_start is not None:
         on_start()
     try:
@@ -189,4 +200,6 @@ def run_worker_process(
         worker.stop(timeout=30_000)
         broker.close()
         loop.call(store.close())
+        if resources is not None:
+            loop.call(resources.__aexit__(None, None, None))
         loop.stop()

@@ -1,0 +1,139 @@
+"""The job-kind table and the ``skygate worker`` entry point.
+
+``job_kinds(resources)`` is THE table of job kinds: one ``uws.JobKind`` per kind, binding the
+service's plain function to worker-side resources (``resources=`` becomes ``ctx.resources`` in
+the function). The API process (embedded worker, ``check`` and ``/error`` rendering) and every
+``skygate worker`` process build their kinds from it. ``run_worker`` starts dramatiq worker
+processes on the Redis broker. Tests: tests/uws/test_worker.py, tests/uws/test_reliability.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+from release.runtime import OpenRelease, open_release
+from skygate.settings import Settings
+from uws import JobKind
+from uws.config import JobConfig
+from uws.queue import run_worker_process
+
+__all__ = ["WorkerResources", "job_config", "job_kinds", "load_extra_kinds", "run_worker", "worker_kinds"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerResources:
+    """What job functions reach as ``ctx.resources``: the settings and the open release
+    (``release.engine`` runs ADQL; ``None`` when nothing is loaded)."""
+
+    settings: Settings
+    release: OpenRelease | None = None
+
+
+def job_kinds(resources: WorkerResources) -> list[JobKind]:
+    """The job-kind table. Add one entry per job kind, e.g.::
+
+        JobKind("tap", tap.jobs.run_query, check=tap.jobs.check,
+                error_document=tap.jobs.error_votable, multi_valued=frozenset({"upload"}),
+                resources=resources),
+
+    The name is what the service passes to ``uws.routes.job_routes(name, path)``.
+    """
+    kinds: list[JobKind] = []
+    return kinds
+
+
+def job_config(settings: Settings, *, queue_name: str | None = None) -> JobConfig:
+    """The job-system configuration the settings describe (same in API and workers)."""
+    config = JobConfig(
+        store_url=settings.effective_jobs_url,
+        results_dir=settings.results_dir.resolve(),
+        broker_url=settings.broker_url,
+        base_url=settings.base_url,
+        execution_duration=settings.execution_duration,
+        execution_duration_max=settings.execution_duration_max,
+        destruction_days=settings.destruction_days,
+        wait_max=settings.wait_max,
+    )
+    if queue_name:
+        config = replace(config, queue_name=queue_name)
+    return config
+
+
+def load_extra_kinds(specs: Sequence[str]) -> list[JobKind]:
+    """Job kinds from ``module:function`` specs (``--kinds uws.testing:job_kinds``), for tests,
+    benchmarks and smoke checks."""
+    kinds: list[JobKind] = []
+    for spec in specs:
+        module_name, _, attr = spec.partition(":")
+        factory: Callable[[], list[JobKind]] = getattr(importlib.import_module(module_name), attr or "job_kinds")
+        kinds.extend(factory())
+    return kinds
+
+
+def worker_kinds(
+    settings: Settings, extra: Sequence[JobKind] = ()
+) -> Callable[[], AbstractAsyncContextManager[list[JobKind]]]:
+    """A factory of the async context a worker process runs in: opens the release on the
+    worker's event loop, yields the job kinds, closes the release at the end."""
+
+    @asynccontextmanager
+    async def open_kinds() -> AsyncIterator[list[JobKind]]:
+        release = await open_release(settings.database_url, settings.duckdb_path, base_url=settings.base_url,
+                                     readonly_role=settings.readonly_role)
+        try:
+            yield [*job_kinds(WorkerResources(settings, release)), *extra]
+        finally:
+            await release.close()
+
+    return open_kinds
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    """``skygate worker``: ``--processes`` dramatiq worker processes of ``--threads`` each."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    if not settings.broker_url:
+        print("skygate worker needs SKYGATE_BROKER_URL (redis://...); without it the API runs jobs itself.",
+              file=sys.stderr)
+        return 2
+    options = {"threads": args.threads, "queue": getattr(args, "queue", None),
+               "kinds": list(getattr(args, "kinds", None) or [])}
+    if args.processes <= 1:
+        _worker_process(options)
+        return 0
+    context = multiprocessing.get_context("spawn")
+    children = [context.Process(target=_worker_process, args=(options,), name=f"worker-{i}")
+                for i in range(args.processes)]
+    for child in children:
+        child.start()
+
+    def forward(signum: int, frame: Any) -> None:
+        for child in children:
+            if child.is_alive() and child.pid is not None:
+                os.kill(child.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        child.join()
+    return max((child.exitcode or 0) for child in children)
+
+
+def _worker_process(options: dict[str, Any]) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    config = job_config(settings, queue_name=options["queue"])
+    extra = load_extra_kinds(options["kinds"])
+    run_worker_process(config, worker_kinds(settings, extra), threads=options["threads"])
