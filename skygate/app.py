@@ -19,7 +19,9 @@ from release.runtime import NO_RELEASE_HINT, open_release
 from skygate import __version__
 from skygate.portal import ServiceLink, render_portal
 from skygate.settings import Settings
+from skygate.worker import WorkerResources, job_config, job_kinds
 from tap.routes import tap_routes
+from uws.system import open_job_system
 
 __all__ = ["create_app", "SERVER_HEADER"]
 
@@ -44,9 +46,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.release = await open_release(
             settings.database_url, settings.duckdb_path, base_url=settings.base_url,
             readonly_role=settings.readonly_role)
+        # The job system (uws): store, queue, janitor and sweeper; job kinds from skygate/worker.py.
+        # Without a broker the jobs run in this process, with this process's release.
+        app.state.uws = await open_job_system(
+            job_config(settings), job_kinds(WorkerResources(settings, app.state.release)))
         try:
             yield
         finally:
+            await app.state.uws.close()
             await app.state.release.close()
 
     async def portal(request: Request) -> Response:
