@@ -68,6 +68,7 @@ HPX_ORDER = 14
 INDEXED_COLUMNS = ("coadd_object_id", "tilename", "ra", "dec")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _BATCH_ROWS = 65536
+_DUCKDB_MEMORY = "2GB"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,6 +318,8 @@ async def open_store(database_url: str, duckdb_path: Path, *, readonly_role: str
     except duckdb.IOException as exc:
         raise TransientError(f"cannot open {duckdb_path} for writing",
                              hint="stop `skygate serve` (DuckDB allows one writer per file)") from exc
+    # Sorting a large table spills to disk beyond this instead of taking most of the machine.
+    await asyncio.to_thread(conn_d.execute, f"SET memory_limit = '{_DUCKDB_MEMORY}'")
     return _StoreContext(_DuckDBStore(conn_d))
 
 
