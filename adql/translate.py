@@ -170,7 +170,7 @@ def _mul(a: exp.Expression, b: exp.Expression) -> exp.Expression:
 
 
 def _div(a: exp.Expression, b: exp.Expression) -> exp.Expression:
-    return exp.Div(this=_p(a), expression=_p(b))
+    return exp.Div(this=_p(a), expression=_p(b), typed=True)
 
 
 def _and(parts: Sequence[exp.Expression]) -> exp.Expression:
@@ -626,7 +626,8 @@ class _Compiler:
                 scope.in_order = True
                 sql = self.value(key, scope)[0]
                 scope.in_order = False
-            items.append(exp.Ordered(this=sql, desc=bool(ordered.args.get("desc")), nulls_first=False))
+            desc = bool(ordered.args.get("desc"))
+            items.append(exp.Ordered(this=sql, desc=True, nulls_first=False) if desc else exp.Ordered(this=sql, nulls_first=False))
         return exp.Order(expressions=items)
 
     def _resolves(self, scope: _Scope, key: exp.Column) -> bool:
@@ -800,6 +801,9 @@ class _Compiler:
         if cls is exp.Div and kind == "int" and self.dialect == "duckdb":
             # ADQL/SQL integer division truncates (PostgreSQL does); DuckDB's / would give a double.
             return exp.IntDiv(this=_p(a), expression=_p(b)), _Ty("int")
+        if cls is exp.Div:
+            # typed: keep the operator as written (sqlglot would otherwise cast to force float division)
+            return exp.Div(this=_p(a), expression=_p(b), typed=True), _Ty(kind)
         return cls(this=_p(a), expression=_p(b)), _Ty(kind)
 
     def v_add(self, node: exp.Add, scope: _Scope) -> tuple[exp.Expression, _Ty]:
@@ -1277,9 +1281,12 @@ class _Compiler:
     def _distance_points(self, node: exp.Anonymous, scope: _Scope) -> tuple[_Geo, _Geo]:
         args = list(node.expressions)
         if len(args) == 4:
-            parts, values, types = self._numbers(node, args, scope)
-            pa = _Geo("point", parts[:2], values[:2] if values else None, _position_of(types[0], types[1]))
-            pb = _Geo("point", parts[2:], values[2:] if values else None, _position_of(types[2], types[3]))
+            parts, _, types = self._numbers(node, args, scope)
+            consts = [_const(a) for a in args]
+            va = None if consts[0] is None or consts[1] is None else [consts[0], consts[1]]
+            vb = None if consts[2] is None or consts[3] is None else [consts[2], consts[3]]
+            pa = _Geo("point", parts[:2], va, _position_of(types[0], types[1]))
+            pb = _Geo("point", parts[2:], vb, _position_of(types[2], types[3]))
             return pa, pb
         return (self._geo_arg(args[0], scope, {"point"}, "DISTANCE()"),
                 self._geo_arg(args[1], scope, {"point"}, "DISTANCE()"))
@@ -1467,15 +1474,19 @@ def _literal_relation(name: str, a: _Geo, b: _Geo) -> bool:
         return list(zip(g.values[0::2], g.values[1::2], strict=True))  # type: ignore[index]
 
     if a.shape == "circle" and b.shape == "polygon":
-        if name == "CONTAINS":
-            raise sphere.GeometryValueError("CONTAINS(CIRCLE, POLYGON) with constants is not supported")
         verts = polygon(b)
+        if name == "CONTAINS":
+            return sphere.point_in_polygon(a.values[0], a.values[1], verts) and (
+                _polygon_circle_distance(verts, a.values[0], a.values[1]) >= a.values[2])
         if sphere.point_in_polygon(a.values[0], a.values[1], verts):
             return True
         return _polygon_circle_distance(verts, a.values[0], a.values[1]) <= a.values[2]
     if a.shape == "polygon" and b.shape == "circle":
         verts = polygon(a)
         if name == "CONTAINS":
+            if b.values[2] > 90:
+                raise sphere.GeometryValueError("CONTAINS(POLYGON, CIRCLE) needs a radius of at most 90 degrees")
+            # a cap of radius <= 90 degrees is convex: it holds the polygon when it holds the vertices
             return all(sphere.separation(lon, lat, b.values[0], b.values[1]) <= b.values[2] for lon, lat in verts)
         if sphere.point_in_polygon(b.values[0], b.values[1], verts):
             return True
