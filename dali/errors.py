@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SkygateError", "UsageError", "TransientError", "FatalError", "clean_message"]
+__all__ = ["FatalError", "SkygateError", "TransientError", "UsageError", "clean_message"]
 
 _CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 

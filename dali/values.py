@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Column", "Position", "ForeignKey", "TableMeta", "VOTABLE_DATATYPES"]
+__all__ = ["VOTABLE_DATATYPES", "Column", "ForeignKey", "Position", "TableMeta"]
 
 # VOTable 1.4 primitive datatypes (TAP 1.1 TAP_SCHEMA.columns.datatype uses the same names).
 VOTABLE_DATATYPES = frozenset(

@@ -21,11 +21,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+from anomaly import jobs as anomaly_jobs
+from anomaly.jobs import AnomalyResources
 from release.runtime import OpenRelease, open_release
 from skygate.settings import Settings
+from tap import jobs as tap_jobs
 from uws import JobKind
 from uws.config import JobConfig
 from uws.queue import run_worker_process
+from uws.system import JobSystem
 
 __all__ = ["WorkerResources", "job_config", "job_kinds", "load_extra_kinds", "run_worker", "worker_kinds"]
 
@@ -39,6 +43,9 @@ class WorkerResources:
 
     settings: Settings
     release: OpenRelease | None = None
+    # This process's job system, for job kinds that create jobs of their own (anomaly chunks);
+    # set once it is open (API lifespan, or ``worker_kinds`` in a worker process).
+    jobs: JobSystem | None = None
 
 
 def job_kinds(resources: WorkerResources) -> list[JobKind]:
@@ -50,7 +57,19 @@ def job_kinds(resources: WorkerResources) -> list[JobKind]:
 
     The name is what the service passes to ``uws.routes.job_routes(name, path)``.
     """
-    kinds: list[JobKind] = []
+    kinds: list[JobKind] = [
+        JobKind(tap_jobs.KIND, tap_jobs.run_query, check=tap_jobs.check, error_document=tap_jobs.error_renderer,
+                multi_valued=tap_jobs.MULTI_VALUED, resources=resources),
+    ]
+    anomaly_resources = AnomalyResources(
+        engine=lambda: resources.release.engine if resources.release is not None else None,
+        jobs=lambda: resources.jobs,
+    )
+    kinds += [
+        JobKind(anomaly_jobs.SCORE_KIND, anomaly_jobs.run_score, check=anomaly_jobs.check,
+                resources=anomaly_resources),
+        JobKind(anomaly_jobs.CHUNK_KIND, anomaly_jobs.run_chunk, resources=anomaly_resources),
+    ]
     return kinds
 
 
@@ -83,7 +102,7 @@ def load_extra_kinds(specs: Sequence[str]) -> list[JobKind]:
 
 
 def worker_kinds(
-    settings: Settings, extra: Sequence[JobKind] = ()
+    settings: Settings, extra: Sequence[JobKind] = (), *, queue_name: str | None = None
 ) -> Callable[[], AbstractAsyncContextManager[list[JobKind]]]:
     """A factory of the async context a worker process runs in: opens the release on the
     worker's event loop, yields the job kinds, closes the release at the end."""
@@ -92,9 +111,17 @@ def worker_kinds(
     async def open_kinds() -> AsyncIterator[list[JobKind]]:
         release = await open_release(settings.database_url, settings.duckdb_path, base_url=settings.base_url,
                                      readonly_role=settings.readonly_role)
+        resources = WorkerResources(settings, release)
+        kinds = [*job_kinds(resources), *extra]
+        # A sender and runner for jobs that job functions create (anomaly chunks); not started
+        # with ``start()``: re-sending and sweeping is the API's janitor's work.
+        resources.jobs = JobSystem(job_config(settings, queue_name=queue_name), kinds)
+        await resources.jobs.store.open()
+        await resources.jobs.queue.start()
         try:
-            yield [*job_kinds(WorkerResources(settings, release)), *extra]
+            yield kinds
         finally:
+            await resources.jobs.close()
             await release.close()
 
     return open_kinds
@@ -136,4 +163,4 @@ def _worker_process(options: dict[str, Any]) -> None:
     settings = Settings.from_env()
     config = job_config(settings, queue_name=options["queue"])
     extra = load_extra_kinds(options["kinds"])
-    run_worker_process(config, worker_kinds(settings, extra), threads=options["threads"])
+    run_worker_process(config, worker_kinds(settings, extra, queue_name=options["queue"]), threads=options["threads"])

@@ -79,10 +79,10 @@ EXAMPLES: tuple[Example, ...] = (
             "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec),\n"
             "  POLYGON('ICRS', 323.2, -1.0, 323.6, -1.0, 323.6, -0.6, 323.2, -0.6))",
             ("des_dr1.main",)),
-    Example("images", "Coadd images covering a position (ObsCore)",
-            "The g-band coadd images whose footprint contains M2, with their download URLs.",
-            "SELECT obs_id, obs_collection, dataproduct_type, access_url, access_format\n"
-            "FROM ivoa.obscore\nWHERE 1 = CONTAINS(POINT('ICRS', 323.36, -0.82), s_region)",
+    Example("images", "Coadd images near a position (ObsCore)",
+            "The coadd images whose centre lies within half a degree of M2, with their download URLs.",
+            "SELECT obs_id, obs_collection, dataproduct_type, em_min, access_url, access_format\n"
+            "FROM ivoa.obscore\nWHERE 1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', 323.36, -0.82, 0.5))",
             ("ivoa.obscore",)),
     Example("xmatch", "Crossmatch an uploaded list of positions",
             "Send your own table (columns id, ra, dec in degrees) as UPLOAD=mine,param:mine (or an http URL); "

@@ -108,15 +108,18 @@ async def collect_request(request: Request, *, max_file_bytes: int) -> DaliParam
         except HTTPException as exc:
             raise UsageError("the request body could not be read as a form", param="UPLOAD",
                              hint=str(exc.detail)[:200]) from exc
-        for name, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                data = await value.read(max_file_bytes + 1)
-                if len(data) > max_file_bytes:
-                    raise UsageError(f"the uploaded part {name!r} is larger than {max_file_bytes} bytes",
-                                     param="UPLOAD", hint="upload fewer rows or columns")
-                files.append(FilePart(name, data, value.filename, value.content_type))
-            else:
-                pairs.append((name, value))
+        try:
+            for name, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    data = await value.read(max_file_bytes + 1)
+                    if len(data) > max_file_bytes:
+                        raise UsageError(f"the uploaded part {name!r} is larger than {max_file_bytes} bytes",
+                                         param="UPLOAD", hint="upload fewer rows or columns")
+                    files.append(FilePart(name, data, value.filename, value.content_type))
+                else:
+                    pairs.append((name, value))
+        finally:
+            await form.close()  # spooled temporary files of the parts
     return collect(pairs, files)
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from starlette.testclient import TestClient
+
+with warnings.catch_warnings():
+    # starlette 0.52's testclient touches an anyio alias deprecated in anyio 4.12 at import time.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from starlette.testclient import TestClient
 
 from skygate.app import create_app
 from skygate.settings import Settings
