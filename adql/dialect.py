@@ -153,11 +153,16 @@ def _precheck(text: str) -> None:
                                 line=line, column=column)
         elif char == ")":
             depth -= 1
-    words = re.findall(r"[A-Za-z_]+", text)
+    bare = re.sub(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"", lambda m: " " * len(m.group()), text)
+    cast = bare.find("::")
+    if cast >= 0:
+        line, column = _position(text, cast)
+        raise ADQLError("'::' is not ADQL", line=line, column=column, hint="write CAST(x AS type)")
+    words = re.findall(r"[A-Za-z_]+", bare)
     upper = {w.upper() for w in words}
-    if "FETCH" in upper and re.search(r"\bFETCH\s+(FIRST|NEXT)\b", text, re.I):
+    if "FETCH" in upper and re.search(r"\bFETCH\s+(FIRST|NEXT)\b", bare, re.I):
         raise ADQLError("FETCH FIRST n ROWS ONLY is not ADQL", hint="write SELECT TOP n ... instead")
-    sample = re.search(r"\bSAMPLE\s*\(", text, re.I)
+    sample = re.search(r"\bSAMPLE\s*\(", bare, re.I)
     if sample:
         line, column = _position(text, sample.start())
         raise ADQLError(
