@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from anomaly.routes import anomaly_routes
 from release.runtime import NO_RELEASE_HINT, open_release
 from skygate import __version__
 from skygate.portal import ServiceLink, render_portal
@@ -48,8 +49,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             readonly_role=settings.readonly_role)
         # The job system (uws): store, queue, janitor and sweeper; job kinds from skygate/worker.py.
         # Without a broker the jobs run in this process, with this process's release.
-        app.state.uws = await open_job_system(
-            job_config(settings), job_kinds(WorkerResources(settings, app.state.release)))
+        resources = WorkerResources(settings, app.state.release)
+        app.state.uws = await open_job_system(job_config(settings), job_kinds(resources))
+        resources.jobs = app.state.uws  # job kinds that create jobs (anomaly chunks) use it
         try:
             yield
         finally:
@@ -63,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             tables = [("—", release.problem if release is not None else NO_RELEASE_HINT)]
         return HTMLResponse(render_portal(settings.base_url, SERVICES, tables))
 
-    routes: list[BaseRoute] = [Route("/", portal), *tap_routes()]
+    routes: list[BaseRoute] = [Route("/", portal), *tap_routes(), *anomaly_routes()]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(_ServerHeader)

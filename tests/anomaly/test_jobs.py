@@ -1,0 +1,182 @@
+"""The anomaly.score job kind on the real job system (SQLite store, in-process queue) and the `ci`
+release (DuckDB, real ADQL): results, chunked scoring, MODEL reuse, refusals, a worker lost mid-chunk."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from anomaly import forest, model
+from anomaly.jobs import CHUNK_KIND, SCORE_KIND, AnomalyResources, check, merge_chunks, run_chunk, run_score
+from release.engine import QueryEngine
+from uws import Job, JobContext, JobKind, Parameter, Phase
+from uws.config import JobConfig
+from uws.system import JobSystem, open_job_system
+
+FEATURES = ("mag_auto_i, mag_auto_g - mag_auto_r AS g_r, mag_auto_r - mag_auto_i AS r_i, "
+            "mag_auto_i - mag_auto_z AS i_z")
+QUERY = f"SELECT coadd_object_id, {FEATURES} FROM des_dr1.main WHERE tilename = 'DES2134-0041'"
+OTHER_REGION = f"SELECT coadd_object_id, {FEATURES} FROM des_dr1.main WHERE tilename = 'DES2359-0041'"
+FINAL = (Phase.COMPLETED, Phase.ERROR, Phase.ABORTED)
+
+Opener = Callable[[int], "asyncio.Future[JobSystem]"]
+
+
+@pytest.fixture
+async def open_system(tmp_path: Path, ci_engine: QueryEngine) -> AsyncIterator[Callable[..., object]]:
+    """Open job systems sharing one results directory, scoring in chunks of ``chunk_rows``."""
+    opened: list[JobSystem] = []
+
+    async def opener(chunk_rows: int = 1_000_000, name: str = "jobs") -> JobSystem:
+        holder: dict[str, JobSystem] = {}
+        resources = AnomalyResources(engine=lambda: ci_engine, jobs=lambda: holder.get("system"),
+                                     chunk_rows=chunk_rows, poll_interval=0.01, query_timeout=60)
+        kinds = [JobKind(SCORE_KIND, run_score, check=check, resources=resources),
+                 JobKind(CHUNK_KIND, run_chunk, resources=resources)]
+        config = JobConfig(store_url=f"sqlite:///{tmp_path / (name + '.sqlite')}", results_dir=tmp_path / "results",
+                           heartbeat_interval=0.1, heartbeat_timeout=1.0, sweep_interval=0, local_workers=2)
+        system = await open_job_system(config, kinds)
+        holder["system"] = system
+        opened.append(system)
+        return system
+
+    yield opener
+    for system in opened:
+        await system.close()
+
+
+async def _run(system: JobSystem, **params: str) -> Job:
+    job = await system.create(SCORE_KIND, [Parameter(k, v) for k, v in params.items()], run=True)
+    for _ in range(600):
+        current = await system.store.get(job.job_id)
+        assert current is not None
+        if current.phase in FINAL:
+            return current
+        await system.wait(job.job_id, current.phase, 1.0)
+    raise AssertionError("the job did not finish")
+
+
+def _result(system: JobSystem, job: Job, name: str) -> Path:
+    return system.job_dir(job.job_id) / "results" / name
+
+
+async def test_a_job_publishes_result_top_plot_model_and_summary(open_system: Callable[..., object]) -> None:
+    from astropy.io.votable import parse_single_table
+
+    system: JobSystem = await open_system()  # type: ignore[misc]
+    job = await _run(system, QUERY=QUERY, NTREES="50", TOP="25")
+    assert job.phase is Phase.COMPLETED, job.error
+    assert [r.id for r in job.results] == ["result", "top", "scores.png", "model", "summary.json"]
+    summary = json.loads(_result(system, job, "summary.json").read_text())
+    result = parse_single_table(str(_result(system, job, "result"))).to_table()
+    top = parse_single_table(str(_result(system, job, "top"))).to_table()
+    assert summary["rows"]["scored"] == len(result) == summary["rows"]["selected"] - summary["rows"]["skipped"]
+    assert len(result) > 5000
+    assert result.colnames == ["coadd_object_id", "score", "rank", "mag_auto_i", "g_r", "r_i", "i_z"]
+    assert sorted(result["rank"].tolist()) == list(range(1, len(result) + 1))
+    assert top["rank"].tolist() == list(range(1, 26))
+    assert float(top["score"][-1]) == summary["top"]["threshold"] == pytest.approx(np.sort(result["score"])[-25])
+    assert _result(system, job, "scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fitted = model.load(_result(system, job, "model"))
+    assert fitted.features == ("mag_auto_i", "g_r", "r_i", "i_z") and fitted.forest.ntrees == 50
+    assert summary["model"]["extension_level"] == 3 and summary["parameters"]["NTREES"] == 50
+
+
+async def test_chunked_scores_equal_a_single_process_run(open_system: Callable[..., object]) -> None:
+    single: JobSystem = await open_system(1_000_000, "single")  # type: ignore[misc]
+    chunked: JobSystem = await open_system(3000, "chunked")  # type: ignore[misc]
+    params = {"QUERY": QUERY, "NTREES": "40", "SEED": "5", "RESPONSEFORMAT": "parquet"}
+    one, many = await _run(single, **params), await _run(chunked, **params)
+    assert one.phase is many.phase is Phase.COMPLETED
+    a = pq.read_table(_result(single, one, "result"))
+    b = pq.read_table(_result(chunked, many, "result"))
+    assert a.num_rows > 9000 and a.equals(b)
+    assert json.loads(_result(chunked, many, "summary.json").read_text())["chunks"] == -(-a.num_rows // 3000)
+    assert await chunked.store.list_jobs(kind=CHUNK_KIND, owner=None) == []  # chunk jobs cleaned up
+
+
+async def test_a_model_from_an_earlier_job_scores_another_region(open_system: Callable[..., object]) -> None:
+    system: JobSystem = await open_system()  # type: ignore[misc]
+    first = await _run(system, QUERY=QUERY, NTREES="30", RESPONSEFORMAT="parquet")
+    second = await _run(system, QUERY=OTHER_REGION, MODEL=first.job_id, RESPONSEFORMAT="parquet")
+    assert second.phase is Phase.COMPLETED, second.error
+    summary = json.loads(_result(system, second, "summary.json").read_text())
+    assert summary["model"]["source"] == f"job {first.job_id}"
+    table = pq.read_table(_result(system, second, "result"))
+    fitted = model.load(_result(system, first, "model"))
+    features = np.column_stack([table.column(n).to_numpy().astype(np.float64) for n in fitted.features])
+    expected = forest.score(fitted.forest, fitted.transform(features))
+    assert np.array_equal(table.column("score").to_numpy(), expected)
+    # A model is refused for a selection with other features.
+    other = await _run(system, QUERY="SELECT coadd_object_id, mag_auto_g FROM des_dr1.main", MODEL=first.job_id)
+    assert other.phase is Phase.ERROR and other.error is not None
+    assert other.error.message.startswith("MODEL") and "fitted on features" in other.error.message
+
+
+@pytest.mark.parametrize(
+    ("params", "starts", "words"),
+    [
+        ({"QUERY": "SELECT coadd_object_id, mag_auto_q FROM des_dr1.main"}, "QUERY", "mag_auto_q"),
+        ({"QUERY": "SELECT coadd_object_id, tilename FROM des_dr1.main"}, "QUERY", "'tilename' is not numeric"),
+        ({"QUERY": QUERY, "EXTENSION_LEVEL": "4"}, "EXTENSION_LEVEL", "below the number of features (4)"),
+        ({"QUERY": "SELECT coadd_object_id, mag_auto_g FROM des_dr1.main WHERE 1 = 0"}, "QUERY", "no rows"),
+        ({"QUERY": QUERY, "ID_COLUMN": "objid"}, "ID_COLUMN", "not one of the selected columns"),
+        ({"QUERY": QUERY, "MODEL": "0123456789abcdef"}, "MODEL", "no anomaly job"),
+        ({"QUERY": QUERY, "NTREES": "0"}, "NTREES", "between 1 and"),
+    ],
+)
+async def test_bad_values_end_in_error_naming_the_parameter(
+    open_system: Callable[..., object], params: dict[str, str], starts: str, words: str
+) -> None:
+    system: JobSystem = await open_system()  # type: ignore[misc]
+    job = await _run(system, **params)
+    assert job.phase is Phase.ERROR and job.error is not None
+    assert job.error.message.startswith(starts), job.error.message
+    assert words in job.error.message
+
+
+async def test_a_chunk_whose_worker_died_runs_again_without_losing_or_repeating_rows(
+    open_system: Callable[..., object], tmp_path: Path
+) -> None:
+    system: JobSystem = await open_system(1000)  # type: ignore[misc]
+    data = np.random.default_rng(0).normal(size=(2500, 3))
+    fitted = model.Model(forest.fit(data, ntrees=20, seed=3), ("a", "b", "c"))
+    parent = JobContext(job_id="parent0", kind=SCORE_KIND, parameters=None,  # type: ignore[arg-type]
+                        job_dir=system.job_dir("parent0"))
+    np.save(parent.scratch_path("input.npy"), data)
+    model.save(fitted, parent.scratch_path("model.npz"))
+    bounds = [(0, 1000), (1000, 2000), (2000, 2500)]
+    ids = []
+    for a, b in bounds:
+        job = await system.create(CHUNK_KIND, [Parameter("PARENT", "parent0"), Parameter("START", str(a)),
+                                               Parameter("STOP", str(b))])
+        ids.append(job.job_id)
+    # Chunk 1 was claimed by a worker that died mid-write: EXECUTING, an old heartbeat, a partial file.
+    long_ago = datetime.now(UTC) - timedelta(minutes=5)
+    assert await system.store.transition(ids[1], Phase.PENDING, Phase.EXECUTING, start_time=long_ago,
+                                         heartbeat=long_ago, attempts=1)
+    partial = system.job_dir(ids[1]) / "results" / ".scores.x1.part"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"\x93NUMPY half a file")
+    for i in (0, 2):
+        assert await system.store.transition(ids[i], Phase.PENDING, Phase.QUEUED)
+
+    async def janitor() -> None:
+        await asyncio.sleep(0.3)
+        assert await system.recover_stale(datetime.now(UTC)) == [ids[1]]
+
+    merged, _ = await asyncio.gather(merge_chunks(system, ids, bounds, parent, 0.01), janitor())
+    assert np.array_equal(merged, forest.score(fitted.forest, data))
+    assert parent.last_progress == (2500, 2500)
+    rerun = await system.store.get(ids[1])
+    assert rerun is not None and rerun.phase is Phase.COMPLETED and rerun.attempts == 2
+    stored = np.load(io.BytesIO((system.job_dir(ids[1]) / "results" / "scores").read_bytes()))
+    assert stored.shape == (1000,)
