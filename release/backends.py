@@ -399,7 +399,9 @@ def _arrow_type(pg_name: str) -> pa.DataType:
 def _records_to_batch(
     records: Sequence[asyncpg.Record], names: list[str], types: list[pa.DataType]
 ) -> pa.RecordBatch:
-    arrays = [_column_array([r[i] for r in records], t) for i, t in enumerate(types)]
+    # zip(*records) transposes in C; much faster than indexing every record per column.
+    columns = list(zip(*records, strict=True)) if records else [() for _ in types]
+    arrays = [_column_array(list(values), t) for values, t in zip(columns, types, strict=True)]
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(list(zip(names, types, strict=True))))
 
 

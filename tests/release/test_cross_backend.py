@@ -20,49 +20,49 @@ pytestmark = pytest.mark.postgres
 # name -> (SQL, check the Arrow types too)
 QUERIES: dict[str, tuple[str, bool]] = {
     "count_and_id_range": (
-        "SELECT count(*) AS n, min(coadd_object_id) AS lo, max(coadd_object_id) AS hi FROM des_dr1.main", True),
+        ("SELECT count(*) AS n, min(coadd_object_id) AS lo, max(coadd_object_id) AS hi FROM des_dr1.main"), True),
     "group_by_tile": (
-        "SELECT tilename, count(*) AS n FROM des_dr1.main GROUP BY tilename ORDER BY tilename", True),
+        ("SELECT tilename, count(*) AS n FROM des_dr1.main GROUP BY tilename ORDER BY tilename"), True),
     "join_tile_info": (
-        "SELECT t.tilename, t.crossra0, t.uramin, count(*) AS n FROM des_dr1.main AS m "
+        ("SELECT t.tilename, t.crossra0, t.uramin, count(*) AS n FROM des_dr1.main AS m "
         "JOIN des_dr1.tile_info AS t ON t.tilename = m.tilename "
-        "GROUP BY t.tilename, t.crossra0, t.uramin ORDER BY t.tilename", True),
+        "GROUP BY t.tilename, t.crossra0, t.uramin ORDER BY t.tilename"), True),
     "float32_values": (
-        "SELECT coadd_object_id, mag_auto_g, magerr_auto_g, spread_model_i, flags_g FROM des_dr1.main "
-        "ORDER BY coadd_object_id LIMIT 200", True),
+        ("SELECT coadd_object_id, mag_auto_g, magerr_auto_g, spread_model_i, flags_g FROM des_dr1.main "
+        "ORDER BY coadd_object_id LIMIT 200"), True),
     "ids_above_2_31": (
-        "SELECT coadd_object_id, hpix_16384 FROM des_dr1.main WHERE coadd_object_id > 2147483647 "
-        "ORDER BY coadd_object_id DESC LIMIT 50", True),
+        ("SELECT coadd_object_id, hpix_16384 FROM des_dr1.main WHERE coadd_object_id > 2147483647 "
+        "ORDER BY coadd_object_id DESC LIMIT 50"), True),
     "nulls_from_left_join": (
-        "SELECT m.coadd_object_id, t.feature_id, t.feature FROM des_dr1.main AS m "
+        ("SELECT m.coadd_object_id, t.feature_id, t.feature FROM des_dr1.main AS m "
         "LEFT JOIN des_dr1.demo_truth AS t ON t.coadd_object_id = m.coadd_object_id "
         "WHERE m.tilename = 'DES2359-0041' AND (t.feature_id IS NOT NULL OR m.coadd_object_id % 10 = 0) "
-        "ORDER BY m.coadd_object_id, t.feature_id NULLS LAST", True),
+        "ORDER BY m.coadd_object_id, t.feature_id NULLS LAST"), True),
     "count_nulls": (
-        "SELECT count(*) AS n, count(t.feature) AS with_feature FROM des_dr1.main AS m "
-        "LEFT JOIN des_dr1.demo_truth AS t ON t.coadd_object_id = m.coadd_object_id", True),
+        ("SELECT count(*) AS n, count(t.feature) AS with_feature FROM des_dr1.main AS m "
+        "LEFT JOIN des_dr1.demo_truth AS t ON t.coadd_object_id = m.coadd_object_id"), True),
     "case_to_null": (
-        "SELECT coadd_object_id, CASE WHEN wavg_mag_psf_g > 90 THEN NULL ELSE wavg_mag_psf_g END AS g_psf "
-        "FROM des_dr1.main ORDER BY wavg_mag_psf_g DESC, coadd_object_id LIMIT 100", True),
+        ("SELECT coadd_object_id, CASE WHEN wavg_mag_psf_g > 90 THEN NULL ELSE wavg_mag_psf_g END AS g_psf "
+        "FROM des_dr1.main ORDER BY wavg_mag_psf_g DESC, coadd_object_id LIMIT 100"), True),
     "float_aggregates": (
-        "SELECT tilename, avg(CAST(mag_auto_r AS double precision)) AS mean_r, "
+        ("SELECT tilename, avg(CAST(mag_auto_r AS double precision)) AS mean_r, "
         "min(mag_auto_i) AS min_i, max(ra) AS max_ra FROM des_dr1.main "
-        "WHERE mag_auto_r < 30 GROUP BY tilename ORDER BY tilename", False),
+        "WHERE mag_auto_r < 30 GROUP BY tilename ORDER BY tilename"), False),
     "strings": (
-        "SELECT DISTINCT lower(tilename) AS t, substring(tilename FROM 4 FOR 4) AS hhmm FROM des_dr1.main "
-        "ORDER BY t", True),
+        ("SELECT DISTINCT lower(tilename) AS t, substring(tilename FROM 4 FOR 4) AS hhmm FROM des_dr1.main "
+        "ORDER BY t"), True),
     "box_order": (
-        "SELECT coadd_object_id, ra, dec FROM des_dr1.main WHERE ra BETWEEN 323.3 AND 323.5 "
-        "AND dec BETWEEN -0.9 AND -0.7 ORDER BY dec DESC, coadd_object_id", True),
+        ("SELECT coadd_object_id, ra, dec FROM des_dr1.main WHERE ra BETWEEN 323.3 AND 323.5 "
+        "AND dec BETWEEN -0.9 AND -0.7 ORDER BY dec DESC, coadd_object_id"), True),
     "sample_table": (
-        "SELECT count(*) AS n, sum(CAST(coadd_object_id % 1000 AS bigint)) AS s FROM des_dr1.main_sample", False),
+        ("SELECT count(*) AS n, sum(CAST(coadd_object_id % 1000 AS bigint)) AS s FROM des_dr1.main_sample"), False),
     "healpix_index": (
-        "SELECT count(*) AS n FROM des_dr1.main WHERE skygate_hpx BETWEEN 1251000000 AND 1252000000", True),
+        ("SELECT count(*) AS n FROM des_dr1.main WHERE skygate_hpx BETWEEN 1251000000 AND 1252000000"), True),
     "tap_schema_columns": (
-        'SELECT table_name, column_name, datatype, arraysize, "size", unit, ucd, indexed, principal, std, '
-        "column_index FROM tap_schema.columns ORDER BY table_name, column_index", True),
+        ('SELECT table_name, column_name, datatype, arraysize, "size", unit, ucd, indexed, principal, std, '
+        "column_index FROM tap_schema.columns ORDER BY table_name, column_index"), True),
     "obscore_view": (
-        "SELECT obs_publisher_did, access_url, s_ra, s_region FROM ivoa.obscore ORDER BY obs_publisher_did", True),
+        ("SELECT obs_publisher_did, access_url, s_ra, s_region FROM ivoa.obscore ORDER BY obs_publisher_did"), True),
 }
 
 

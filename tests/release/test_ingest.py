@@ -10,8 +10,8 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import astropy.units as u
+import asyncpg
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -67,7 +67,7 @@ async def duck_store(tmp_path: Path) -> AsyncIterator[tuple[Store, Path]]:
 
 
 async def test_parquet_metadata_names_and_position(duck_store: tuple[Store, Path], tmp_path: Path) -> None:
-    store, path = duck_store
+    store, _ = duck_store
     source_path = tmp_path / "cat.parquet"
     pq.write_table(with_field_metadata(catalog()), source_path, row_group_size=100)
     meta = await ingest_table(store, open_source(source_path, batch_rows=64), "Test.Main", ra="RA", dec="DEC",
@@ -111,7 +111,7 @@ def test_fits_source_reads_units_ucds_comments_and_nulls(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("suffix", [".toml", ".json"])
 async def test_csv_with_a_metadata_file(duck_store: tuple[Store, Path], tmp_path: Path, suffix: str) -> None:
-    store, path = duck_store
+    store, _ = duck_store
     csv = tmp_path / "cat.csv"
     csv.write_text("Obj_ID,RA,Dec,Note\n3000000001,10.5,-5.25,first\n3000000002,10.6,-5.3,\n")
     overrides = {"description": "from a file", "schema_description": "my schema",
