@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from html import escape
 
+from adql.features import RESERVED_WORDS
 from dali.values import Column, TableMeta
 
-__all__ = ["tableset_document", "table_document", "find_table"]
+__all__ = ["tableset_document", "table_document", "find_table", "query_name"]
 
 _NS = ('xmlns:vosi="http://www.ivoa.net/xml/VOSITables/v1.0" '
        'xmlns:vs="http://www.ivoa.net/xml/VODataService/v1.1" '
@@ -21,6 +22,14 @@ _NS = ('xmlns:vosi="http://www.ivoa.net/xml/VOSITables/v1.0" '
 
 def _el(name: str, value: str | None) -> str:
     return f"<{name}>{escape(value, quote=False)}</{name}>" if value else ""
+
+
+def query_name(name: str) -> str:
+    """A column name as written in queries: reserved words (``size``, ``count``) delimited (TAP 1.1 §4.3,
+    taplint E-TME-CRSV)."""
+    if name.upper() in RESERVED_WORDS and not name.startswith('"'):
+        return f'"{name}"'
+    return name
 
 
 def _column(col: Column) -> str:
@@ -32,7 +41,7 @@ def _column(col: Column) -> str:
         attrs += f' extendedType="{escape(col.xtype)}"'
     flags = "<flag>indexed</flag>" if col.indexed else ""
     std = ' std="true"' if col.std else ""
-    return (f"<column{std}>{_el('name', col.name)}{_el('description', col.description)}{_el('unit', col.unit)}"
+    return (f"<column{std}>{_el('name', query_name(col.name))}{_el('description', col.description)}{_el('unit', col.unit)}"
             f"{_el('ucd', col.ucd)}{_el('utype', col.utype)}<dataType{attrs}>{col.datatype}</dataType>{flags}"
             "</column>\n")
 

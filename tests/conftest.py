@@ -105,3 +105,6 @@ from tests.release_fixtures import (  # noqa: E402,F401
     duckdb_backend,
     postgres_backend,
 )
+
+# The application under uvicorn on 127.0.0.1 (TAP engineer): live_server, live_server_postgres.
+from tests.live_fixtures import live_server, live_server_postgres  # noqa: E402,F401
