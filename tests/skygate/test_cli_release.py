@@ -1,0 +1,114 @@
+"""``skygate ingest catalog`` and ``skygate demo``: run in-process through ``skygate.cli.main``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import asyncpg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from release.backends import open_backend
+from release.metadata import load_metadata
+from skygate.cli import main
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("SKYGATE_DATABASE_URL", "SKYGATE_DATA_DIR", "SKYGATE_READONLY_ROLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SKYGATE_DATA_DIR", str(tmp_path / "var"))
+    return tmp_path / "var"
+
+
+def parquet_catalog(path: Path) -> Path:
+    table = pa.table({"ID": pa.array([3_000_000_001, 3_000_000_002], pa.int64()), "RA": [10.0, 10.5],
+                      "DEC": [-5.0, -5.5], "G": pa.array([20.5, 21.25], pa.float32())})
+    pq.write_table(table, path)
+    return path
+
+
+def published(database_url: str, duckdb_path: Path, role: str = "") -> dict[str, object]:
+    async def run() -> dict[str, object]:
+        backend = open_backend(database_url, duckdb_path, base_url="http://x", readonly_role=role)
+        try:
+            return dict(await load_metadata(backend))
+        finally:
+            await backend.close()
+
+    return asyncio.run(run())
+
+
+def test_ingest_catalog_with_metadata(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = parquet_catalog(tmp_path / "cat.parquet")
+    metadata = tmp_path / "meta.json"
+    metadata.write_text(json.dumps({"description": "my catalogue", "columns": {"g": {"unit": "mag"}}}))
+    status = main(["ingest", "catalog", str(source), "--table", "Mine.Cat", "--ra", "RA", "--dec", "DEC",
+                   "--metadata", str(metadata)])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "mine.cat: 2 rows, 4 columns, position (ra, dec)" in out
+    tables = published("", data_dir / "catalog.duckdb")
+    meta = tables["mine.cat"]
+    assert meta.description == "my catalogue"  # type: ignore[attr-defined]
+    assert meta.column("g").unit == "mag"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["ingest", "catalog", "missing.parquet", "--table", "a.b"], "does not exist"),
+    (["ingest", "catalog", "{src}", "--table", "nodot"], "schema.name"),
+    (["ingest", "catalog", "{src}", "--table", "a.b", "--ra", "RA"], "--ra and --dec"),
+])
+def test_ingest_errors_are_one_line_and_status_2(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 argv: list[str], message: str) -> None:
+    source = parquet_catalog(tmp_path / "cat.parquet")
+    status = main([a.replace("{src}", str(source)) for a in argv])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_demo_ingests_a_generated_release_and_then_does_nothing(
+        data_dir: Path, ci_release_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir.mkdir(parents=True)
+    (data_dir / "release").symlink_to(ci_release_dir, target_is_directory=True)
+    assert main(["demo", "--profile", "ci", "--if-missing"]) == 0
+    out = capsys.readouterr().out
+    assert "generated the" not in out, "the files were there: only ingest runs"
+    for table in ("des_dr1.main", "des_dr1.main_sample", "des_dr1.tile_info", "des_dr1.demo_truth", "ivoa.obscore"):
+        assert table in out
+    tables = published("", data_dir / "catalog.duckdb")
+    main_meta = tables["des_dr1.main"]
+    assert main_meta.position.tolerance == 2e-6  # type: ignore[attr-defined]
+    sample = tables["des_dr1.main_sample"]
+    assert 0 < sample.nrows < main_meta.nrows / 50  # type: ignore[attr-defined]
+    mag = main_meta.column("mag_auto_g")  # type: ignore[attr-defined]
+    assert (mag.unit, mag.ucd) == ("mag", "phot.mag;em.opt.B")
+
+    assert main(["demo", "--profile", "ci", "--if-missing"]) == 0
+    assert "already generated and ingested" in capsys.readouterr().out
+
+
+@pytest.mark.postgres
+def test_ingest_into_postgres_as_admin_read_as_reader(
+        data_dir: Path, tmp_path: Path, postgres_admin_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def fresh() -> str:
+        conn = await asyncpg.connect(postgres_admin_url)
+        try:
+            await conn.execute("DROP DATABASE IF EXISTS skygate_test_cli WITH (FORCE)")
+            await conn.execute("CREATE DATABASE skygate_test_cli")
+        finally:
+            await conn.close()
+        return postgres_admin_url.rsplit("/", 1)[0] + "/skygate_test_cli"
+
+    url = asyncio.run(fresh())
+    monkeypatch.setenv("SKYGATE_DATABASE_URL", url)
+    monkeypatch.setenv("SKYGATE_READONLY_ROLE", "skygate_test_reader")
+    source = parquet_catalog(tmp_path / "cat.parquet")
+    assert main(["ingest", "catalog", str(source), "--table", "mine.cat", "--ra", "ra", "--dec", "dec"]) == 0
+    tables = published(url, Path("unused"), role="skygate_test_reader")
+    assert tables["mine.cat"].nrows == 2  # type: ignore[attr-defined]
+    assert not (data_dir / "catalog.duckdb").exists()

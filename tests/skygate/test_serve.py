@@ -1,0 +1,83 @@
+"""``skygate serve`` starts from a clean checkout and answers ``/``: the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.live
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(data_dir: Path) -> Iterator[str]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYGATE_")}
+    env.update(SKYGATE_DATA_DIR=str(data_dir), SKYGATE_BASE_URL=f"http://127.0.0.1:{port}")
+    skygate = Path(sys.executable).with_name("skygate")
+    proc = subprocess.Popen([str(skygate), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=data_dir.parent,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(base + "/", timeout=2)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    output = proc.stdout.read().decode() if proc.stdout else ""
+                    pytest.fail(f"skygate serve did not start:\n{output}")
+                time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+@pytest.fixture
+def empty_server(tmp_path: Path) -> Iterator[str]:
+    yield from _serve(tmp_path / "var")
+
+
+@pytest.fixture
+def loaded_server(tmp_path: Path, ci_duckdb_path: Path) -> Iterator[str]:
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    shutil.copyfile(ci_duckdb_path, data_dir / "catalog.duckdb")
+    yield from _serve(data_dir)
+
+
+def test_serve_without_a_release_says_how_to_load_one(empty_server: str) -> None:
+    response = httpx.get(empty_server + "/", timeout=10)
+    assert response.status_code == 200
+    assert "no release loaded" in response.text and "skygate demo" in response.text
+
+
+def test_serve_lists_the_release_tables(loaded_server: str) -> None:
+    response = httpx.get(loaded_server + "/", timeout=10)
+    assert response.status_code == 200
+    for table in ("des_dr1.main", "des_dr1.tile_info", "ivoa.obscore", "tap_schema.columns"):
+        assert table in response.text
+    assert "no release loaded" not in response.text
