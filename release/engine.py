@@ -43,8 +43,11 @@ class QueryResult:
 
 
 class _Translation(Protocol):
-    sql: str
-    columns: tuple[Column, ...]
+    @property
+    def sql(self) -> str: ...
+
+    @property
+    def columns(self) -> tuple[Column, ...]: ...
 
 
 class Translator(Protocol):
@@ -64,7 +67,7 @@ def upload_table_name(name: str) -> str:
 
 def _adql_translate(text: str, metadata: Mapping[str, TableMeta], dialect: str, *, maxrec: int | None = None,
                     uploads: Mapping[str, TableMeta] | None = None) -> _Translation:
-    from adql import translate  # type: ignore[attr-defined]
+    from adql import translate
 
     result: _Translation = translate(text, metadata, dialect, maxrec=maxrec, uploads=uploads)
     return result
