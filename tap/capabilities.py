@@ -15,7 +15,7 @@ from dali.vosi import Capability, Interface, capabilities_document, support_capa
 from dali.writers import FORMATS
 from tap.service import STANDARD_ID, TapConfig
 
-__all__ = ["tap_capabilities", "declared_features", "UPLOAD_METHODS"]
+__all__ = ["UPLOAD_METHODS", "declared_features", "tap_capabilities"]
 
 TAPREGEXT = "ivo://ivoa.net/std/TAPRegExt#"
 UPLOAD_METHODS = tuple(f"{TAPREGEXT}upload-{m}" for m in ("inline", "http", "https"))

@@ -13,7 +13,7 @@ import logging
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
@@ -27,7 +27,7 @@ from dali.writers import Info, TableWriter, write_table
 from release.engine import QueryEngine, UploadTable
 from tap.params import TapQuery
 
-__all__ = ["STANDARD_ID", "TapConfig", "load_uploads", "query_infos", "start_query", "Engine"]
+__all__ = ["STANDARD_ID", "Engine", "TapConfig", "load_uploads", "query_infos", "start_query"]
 
 STANDARD_ID = "ivo://ivoa.net/std/TAP"
 _log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def query_infos(tq: TapQuery) -> tuple[Info, ...]:
     """The INFOs echoed before every result table: the submitted ADQL (never the SQL), LANG, limits."""
     infos = [Info("standardID", STANDARD_ID), Info("LANG", tq.lang), Info("QUERY", tq.query),
              Info("MAXREC", str(tq.maxrec)),
-             Info("request_date", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))]
+             Info("request_date", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))]
     if tq.runid:
         infos.append(Info("RUNID", tq.runid))
     infos.append(Info("citation", "Skygate TAP service", "Please acknowledge the survey release you queried.",

@@ -13,7 +13,7 @@ from html import escape
 from adql.features import RESERVED_WORDS
 from dali.values import Column, TableMeta
 
-__all__ = ["tableset_document", "table_document", "find_table", "query_name"]
+__all__ = ["find_table", "query_name", "table_document", "tableset_document"]
 
 _NS = ('xmlns:vosi="http://www.ivoa.net/xml/VOSITables/v1.0" '
        'xmlns:vs="http://www.ivoa.net/xml/VODataService/v1.1" '
