@@ -11,7 +11,6 @@ Tests: tests/soda/test_cutout.py.
 from __future__ import annotations
 
 import functools
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from release.obscore import (
     region_overlaps,
     unit_vector,
 )
+from soda.pixels import headers, read_section
 
 __all__ = [
     "EXTENSIONS",
@@ -41,13 +41,12 @@ __all__ = [
     "SizedBox",
     "cut",
     "cutout_fits",
+    "cutout_header",
     "image_geometry",
     "pixel_box",
 ]
 
 EXTENSIONS = ("SCI", "MSK", "WGT")
-# Keywords that stop being true once pixels are cut out.
-_DROP = ("CHECKSUM", "DATASUM")
 
 
 class NoOverlapError(UsageError):
@@ -108,8 +107,7 @@ def image_geometry(path: Path) -> ImageGeometry:
 
 @functools.lru_cache(maxsize=256)
 def _geometry(path: str, mtime_ns: int, size: int) -> ImageGeometry:
-    with fits.open(path, lazy_load_hdus=True) as hdul:
-        header = hdul["SCI"].header.copy()
+    header = headers(Path(path)).image["SCI"]
     naxis1, naxis2 = int(header["NAXIS1"]), int(header["NAXIS2"])
     wcs = WCS(header)
     corners = np.array([[-0.5, -0.5], [naxis1 - 0.5, -0.5], [naxis1 - 0.5, naxis2 - 0.5], [-0.5, naxis2 - 0.5]])
@@ -235,12 +233,11 @@ def cut(path: Path, region: Region | SizedBox, *, extensions: Sequence[str] = EX
     box = pixel_box(geometry, region)
     ra, dec = _region_centre(region)
     out = []
-    with fits.open(path, lazy_load_hdus=True, memmap=True) as hdul:
-        for name in extensions:
-            hdu = hdul[name]
-            data = np.asarray(hdu.section[box.y0:box.y1, box.x0:box.x1])
-            header = _cutout_header(hdu.header, box, ra, dec)
-            out.append((name, data, header))
+    sources = headers(path)
+    for name in extensions:
+        data = read_section(path, name, box.y0, box.y1, box.x0, box.x1)
+        text = sources.cards[name] + _cutout_cards(sources.image[name], box, ra, dec)
+        out.append((name, data, fits.Header.fromstring(text)))
     return Cutout(tuple(out), box, ra, dec)
 
 
@@ -251,20 +248,80 @@ def _region_centre(region: Region | SizedBox) -> tuple[float, float]:
     return ra, dec
 
 
-def _cutout_header(source: fits.Header, box: PixelBox, ra: float, dec: float) -> fits.Header:
-    header = source.copy()
-    for key in _DROP:
-        header.remove(key, ignore_missing=True)
-    header["CRPIX1"] = float(source["CRPIX1"]) - box.x0
-    header["CRPIX2"] = float(source["CRPIX2"]) - box.y0
-    header["HIERARCH RA_CUTOUT"] = (round(ra, 8), "[deg] requested cutout centre, RA")
-    header["HIERARCH DEC_CUTOUT"] = (round(dec, 8), "[deg] requested cutout centre, Dec")
-    header["CUTOUT_X"] = (box.x0 + 1, "first tile pixel (1-based) along axis 1")
-    header["CUTOUT_Y"] = (box.y0 + 1, "first tile pixel (1-based) along axis 2")
-    header["TRIMMED"] = (box.trimmed, "cutout reduced to the image edge")
+def _card(key: str, value: float | bool | str, comment: str = "") -> str:
+    """One 80-character header card (fixed format; HIERARCH for keys over 8 characters)."""
+    if isinstance(value, bool):
+        text = "T" if value else "F"
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):
+        text = f"{value:.16G}"
+        if "." not in text and "E" not in text:
+            text += ".0"
+    else:
+        text = "'" + value.replace("'", "''").ljust(8) + "'"
+    if len(key) > 8:
+        image = f"HIERARCH {key} = {text}"
+    else:
+        image = f"{key:<8}= {text:>20}" if not isinstance(value, str) else f"{key:<8}= {text:<20}"
+    if comment:
+        image += f" / {comment}"
+    return image[:80].ljust(80)
+
+
+def _cutout_cards(source: fits.Header, box: PixelBox, ra: float, dec: float) -> str:
+    cards = [
+        _card("CRPIX1", float(source["CRPIX1"]) - box.x0, "reference pixel, shifted to the cutout"),
+        _card("CRPIX2", float(source["CRPIX2"]) - box.y0, "reference pixel, shifted to the cutout"),
+        _card("RA_CUTOUT", round(ra, 8), "[deg] requested cutout centre, RA"),
+        _card("DEC_CUTOUT", round(dec, 8), "[deg] requested cutout centre, Dec"),
+        _card("CUTOUT_X", box.x0 + 1, "first tile pixel (1-based) along axis 1"),
+        _card("CUTOUT_Y", box.y0 + 1, "first tile pixel (1-based) along axis 2"),
+        _card("TRIMMED", box.trimmed, "cutout reduced to the image edge"),
+    ]
     if box.trimmed:
-        header.add_history("The requested region reaches beyond the image; the cutout is trimmed to it.")
-    return header
+        cards.append("HISTORY Cutout trimmed: the requested region reaches beyond the image.".ljust(80))
+    return "".join(cards)
+
+
+def cutout_header(source: fits.Header, box: PixelBox, ra: float, dec: float) -> fits.Header:
+    """The tile header with CRPIX shifted to ``box`` and the cutout keywords added."""
+    kept = source.copy(strip=True)
+    for key in ("CHECKSUM", "DATASUM", "CRPIX1", "CRPIX2", "EXTNAME", "EXTVER"):
+        kept.remove(key, ignore_missing=True, remove_all=True)
+    text = kept.tostring(sep="", endcard=False, padding=False) + _cutout_cards(source, box, ra, dec)
+    return fits.Header.fromstring(text)
+
+
+_STRUCTURAL = frozenset({"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "PCOUNT",
+                         "GCOUNT", "EXTNAME", "EXTVER", "BSCALE", "BZERO", "END"})
+_FITS_BITPIX = {"f4": -32, "f8": -64, "i2": 16, "i4": 32, "i8": 64, "u1": 8}
+
+
+def _hdu_bytes(data: np.ndarray, header: fits.Header, *, primary: bool, name: str | None = None,
+               version: int | None = None, extra: str = "") -> bytes:
+    """One image HDU written directly: structural cards, the kept cards, END, big-endian data."""
+    bitpix = _FITS_BITPIX[data.dtype.kind + str(data.dtype.itemsize)]
+    head = [_card("SIMPLE", True, "conforms to FITS standard")] if primary else \
+        [_card("XTENSION", "IMAGE", "Image extension")]
+    head.append(_card("BITPIX", bitpix, "array data type"))
+    head.append(_card("NAXIS", data.ndim if data.size else 0, "number of array dimensions"))
+    if data.size:
+        for axis, length in enumerate(reversed(data.shape), start=1):
+            head.append(_card(f"NAXIS{axis}", int(length)))
+    if primary:
+        head.append(_card("EXTEND", True))
+    else:
+        head += [_card("PCOUNT", 0, "number of parameters"), _card("GCOUNT", 1, "number of groups")]
+    if name:
+        head.append(_card("EXTNAME", name, "extension name"))
+    if version is not None:
+        head.append(_card("EXTVER", version))
+    body = [card.image for card in header.cards if card.keyword not in _STRUCTURAL]
+    text = "".join(head) + "".join(c.ljust(80) for c in body) + extra + "END".ljust(80)
+    text += " " * (-len(text) % 2880)
+    raw = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder(">")).tobytes() if data.size else b""
+    return text.encode("ascii") + raw + b"\0" * (-len(raw) % 2880)
 
 
 def cutout_fits(cutouts: Sequence[Cutout], *, primary_sci: bool = False) -> bytes:
@@ -273,35 +330,20 @@ def cutout_fits(cutouts: Sequence[Cutout], *, primary_sci: bool = False) -> byte
     SODA layout (default): an empty PRIMARY, then SCI, MSK, WGT for each cutout (EXTVER 1, 2, ...).
     ``primary_sci`` (DESaccess layout, one cutout): SCI is the primary HDU, then MSK and WGT.
     """
-    hdus: list[fits.PrimaryHDU | fits.ImageHDU] = []
+    parts: list[bytes] = []
     if primary_sci:
         if len(cutouts) != 1:
             raise ValueError("the DESaccess layout holds one cutout")
-        (name, data, header), *rest = cutouts[0].extensions
-        primary = fits.PrimaryHDU(data=data, header=_image_header(header))
-        hdus.append(primary)
-        hdus += [fits.ImageHDU(data=d, header=_image_header(h), name=n) for n, d, h in rest]
+        (_, data, header), *rest = cutouts[0].extensions
+        parts.append(_hdu_bytes(data, header, primary=True))
+        parts += [_hdu_bytes(d, h, primary=False, name=n) for n, d, h in rest]
     else:
-        primary = fits.PrimaryHDU()
+        extra = ""
         if cutouts:
-            primary.header["HIERARCH RA_CUTOUT"] = cutouts[0].ra
-            primary.header["HIERARCH DEC_CUTOUT"] = cutouts[0].dec
-            primary.header["NCUTOUTS"] = (len(cutouts), "number of SCI/MSK/WGT sets")
-        hdus.append(primary)
+            extra = (_card("RA_CUTOUT", float(cutouts[0].ra), "[deg] first cutout centre, RA")
+                     + _card("DEC_CUTOUT", float(cutouts[0].dec), "[deg] first cutout centre, Dec")
+                     + _card("NCUTOUTS", len(cutouts), "number of SCI/MSK/WGT sets"))
+        parts.append(_hdu_bytes(np.zeros((0,), dtype=np.uint8), fits.Header(), primary=True, extra=extra))
         for version, cutout in enumerate(cutouts, start=1):
-            for name, data, header in cutout.extensions:
-                hdu = fits.ImageHDU(data=data, header=_image_header(header), name=name)
-                hdu.header["EXTVER"] = version
-                hdus.append(hdu)
-    buffer = io.BytesIO()
-    fits.HDUList(hdus).writeto(buffer, output_verify="silentfix")
-    return buffer.getvalue()
-
-
-def _image_header(header: fits.Header) -> fits.Header:
-    """The tile header without the structural keywords astropy writes itself."""
-    clean = header.copy()
-    for key in ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "PCOUNT", "GCOUNT",
-                "EXTNAME", "EXTVER"):
-        clean.remove(key, ignore_missing=True, remove_all=True)
-    return clean
+            parts += [_hdu_bytes(d, h, primary=False, name=n, version=version) for n, d, h in cutout.extensions]
+    return b"".join(parts)

@@ -1,0 +1,351 @@
+"""Bulk cutouts with DESaccess parity (DATA.md §3): many positions, FITS per band, Lupton RGB PNGs.
+
+Positions are matched to the tile whose unique area holds them (``release.tiling.find_tile``),
+grouped by tile so each image file is opened once, and cut as ``XSIZE`` x ``YSIZE`` arcminute
+boxes (``Cutout2D`` rounding, trimmed at the tile edge, never stitched). Output follows DESaccess:
+``{TILENAME}/{DESJ...|COADD_OBJECT_ID}/{name}_{band}.fits`` (SCI primary, then MSK, WGT),
+``{name}_{rgb}_lupton.png`` (north up, east left), ``cutout_{job}.log``, ``positions_{job}.csv``,
+``summary.json`` and ``{job}.tar.gz``. Blocking; a job kind runs it in its worker thread.
+No HTTP, no queue. Tests: tests/soda/test_bulk.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tarfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from release.obscore import find_image_file
+from release.tiling import find_tile
+from soda.cutout import (
+    Cutout,
+    NoOverlapError,
+    PixelBox,
+    SizedBox,
+    cutout_fits,
+    cutout_header,
+    image_geometry,
+    pixel_box,
+)
+from soda.params import BulkOptions, BulkPosition
+
+__all__ = ["BulkOutcome", "desj_name", "resolve_object_ids", "run_bulk"]
+
+
+@dataclass
+class _Target:
+    index: int
+    position: BulkPosition
+    ra: float
+    dec: float
+    tilename: str
+    name: str
+    xsize: float
+    ysize: float
+    files: list[str] = field(default_factory=list)
+    trimmed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOutcome:
+    """Where the outputs are and what happened."""
+
+    root: Path
+    files: tuple[Path, ...]
+    summary: Mapping[str, object]
+    archive: Path | None
+
+
+def desj_name(ra: float, dec: float) -> str:
+    """``DESJhhmmss.ssss±ddmmss.ssss`` from a position in degrees (DATA.md §3)."""
+    ticks = round((ra % 360.0) / 15.0 * 3600.0 * 10_000) % (24 * 3600 * 10_000)
+    hh, rest = divmod(ticks, 3600 * 10_000)
+    mm, rest = divmod(rest, 60 * 10_000)
+    ss, frac = divmod(rest, 10_000)
+    sign = "-" if dec < 0 else "+"
+    dticks = round(abs(dec) * 3600.0 * 10_000)
+    dd, rest = divmod(dticks, 3600 * 10_000)
+    dm, rest = divmod(rest, 60 * 10_000)
+    ds, dfrac = divmod(rest, 10_000)
+    return f"DESJ{hh:02d}{mm:02d}{ss:02d}.{frac:04d}{sign}{dd:02d}{dm:02d}{ds:02d}.{dfrac:04d}"
+
+
+def resolve_object_ids(release_dir: Path, ids: Sequence[int]) -> dict[int, tuple[float, float]]:
+    """ALPHAWIN_J2000/DELTAWIN_J2000 of each COADD_OBJECT_ID found in the release catalogue."""
+    if not ids:
+        return {}
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    path = release_dir / "catalog" / "dr1_main.parquet"
+    if not path.exists():
+        return {}
+    dataset = ds.dataset(path, format="parquet")
+    names = {n.lower(): n for n in dataset.schema.names}
+    oid, ra, dec = names["coadd_object_id"], names["alphawin_j2000"], names["deltawin_j2000"]
+    table = dataset.to_table(columns=[oid, ra, dec], filter=pc.field(oid).isin(list(ids)))
+    return {int(i): (float(a), float(d)) for i, a, d in zip(table[oid].to_pylist(), table[ra].to_pylist(),
+                                                           table[dec].to_pylist())}
+
+
+def run_bulk(
+    release_dir: Path,
+    positions: Sequence[BulkPosition],
+    options: BulkOptions,
+    out_dir: Path,
+    *,
+    job_id: str,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+    checkpoint: Callable[[], None] = lambda: None,
+    threads: int = 2,
+) -> BulkOutcome:
+    """Cut every position; returns the output files (relative paths under ``out_dir``) and summary."""
+    started = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_lines: list[str] = []
+    ids = [p.coadd_object_id for p in positions if p.coadd_object_id is not None and p.ra is None]
+    found = resolve_object_ids(release_dir, [i for i in ids if i is not None])
+    query_time = time.perf_counter() - started
+    targets: list[_Target] = []
+    unmatched: dict[str, list[object]] = {"coord": [], "coadd": []}
+    for index, position in enumerate(positions):
+        if position.ra is not None and position.dec is not None:
+            ra, dec = position.ra, position.dec
+        elif position.coadd_object_id in found:
+            ra, dec = found[position.coadd_object_id]
+        else:
+            unmatched["coadd"].append(position.coadd_object_id)
+            log_lines.append(f"COADD_OBJECT_ID {position.coadd_object_id} is not in the catalogue")
+            continue
+        tile = find_tile(ra, dec)
+        if tile is None or find_image_file(release_dir, tile.tilename, _any_band(options)) is None:
+            if position.ra is not None:
+                unmatched["coord"].append([position.ra, position.dec])
+            else:
+                unmatched["coadd"].append(position.coadd_object_id)
+            log_lines.append(f"({ra:.6f}, {dec:.6f}) is on no tile of this release")
+            continue
+        name = desj_name(ra, dec) if position.ra is not None else str(position.coadd_object_id)
+        targets.append(_Target(index, position, ra, dec, tile.tilename, name,
+                               position.xsize or options.xsize, position.ysize or options.ysize))
+    total = len(targets)
+    progress(0, total)
+    if options.return_list_only:
+        files = [_write_positions(out_dir, job_id, targets)]
+    else:
+        files = _cut_all(release_dir, targets, options, out_dir, log_lines, progress, checkpoint, threads)
+        files.append(_write_positions(out_dir, job_id, targets))
+    log_path = out_dir / f"cutout_{job_id}.log"
+    log_path.write_text("\n".join(log_lines) + ("\n" if log_lines else ""))
+    files.append(log_path)
+    summary = _summary(options, targets, unmatched, query_time, time.perf_counter() - started, files, out_dir)
+    summary_path = out_dir / "summary.json"
+    summary_path.write_text(json.dumps(summary, indent=1))
+    files.append(summary_path)
+    archive = None
+    if not options.return_list_only:
+        archive = out_dir.parent / f"{job_id}.tar.gz"
+        _archive(archive, out_dir, job_id, files)
+    return BulkOutcome(out_dir, tuple(files), summary, archive)
+
+
+def _any_band(options: BulkOptions) -> str:
+    bands = _bands_needed(options)
+    return bands[0] if bands else "i"
+
+
+def _bands_needed(options: BulkOptions) -> list[str]:
+    bands: list[str] = list(options.colors_fits) if options.make_fits else []
+    if options.make_rgb:
+        for triplet in options.rgb_colors:
+            bands += list(triplet)
+    return list(dict.fromkeys(bands))
+
+
+def _cut_all(release_dir: Path, targets: Sequence[_Target], options: BulkOptions, out_dir: Path,
+             log_lines: list[str], progress: Callable[[int, int], None], checkpoint: Callable[[], None],
+             threads: int) -> list[Path]:
+    by_tile: dict[str, list[_Target]] = {}
+    for target in targets:
+        by_tile.setdefault(target.tilename, []).append(target)
+    bands = _bands_needed(options)
+    files: list[Path] = []
+    done = 0
+    for tilename, group in by_tile.items():
+        paths = {b: find_image_file(release_dir, tilename, b) for b in bands}
+        missing = [b for b, p in paths.items() if p is None]
+        for band in missing:
+            log_lines.append(f"{tilename} has no {band}-band image; those cutouts are skipped")
+        present = {b: p for b, p in paths.items() if p is not None}
+        # Split by declination so each thread decompresses its own band of tile rows.
+        ordered = sorted(group, key=lambda t: t.dec)
+        size = -(-len(ordered) // max(1, threads))
+        chunks = [ordered[i:i + size] for i in range(0, len(ordered), size)]
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            # astropy HDU objects are not safe to share across threads: each thread opens its own.
+            futures = [pool.submit(_cut_group, present, chunk, options, out_dir, checkpoint)
+                       for chunk in chunks if chunk]
+            for future in futures:
+                written, lines = future.result()
+                files += written
+                log_lines += lines
+        done += len(group)
+        progress(done, len(targets))
+        checkpoint()
+    return files
+
+
+def _cut_group(paths: Mapping[str, Path], group: Sequence[_Target], options: BulkOptions, out_dir: Path,
+               checkpoint: Callable[[], None]) -> tuple[list[Path], list[str]]:
+    files: list[Path] = []
+    lines: list[str] = []
+    handles = {b: fits.open(p, lazy_load_hdus=True, memmap=True) for b, p in paths.items()}
+    try:
+        cut: dict[str, dict[int, tuple[PixelBox, list[tuple[str, np.ndarray, fits.Header]]]]] = {}
+        for band, hdul in handles.items():
+            cut[band] = _cut_band(hdul, paths[band], group, lines, checkpoint)
+        for target in sorted(group, key=lambda t: t.index):
+            checkpoint()
+            folder = out_dir / target.tilename / target.name
+            folder.mkdir(parents=True, exist_ok=True)
+            sci: dict[str, np.ndarray] = {}
+            for band in handles:
+                if target.index not in cut[band]:
+                    continue
+                box, extensions = cut[band].pop(target.index)
+                sci[band] = extensions[0][1]
+                if box.trimmed and not target.trimmed:
+                    target.trimmed = True
+                    lines.append(f"{target.name}: cutout trimmed at the edge of {target.tilename} "
+                                 f"to {box.x1 - box.x0}x{box.y1 - box.y0} pixels")
+                if options.make_fits and band in options.colors_fits:
+                    out = folder / f"{target.name}_{band}.fits"
+                    out.write_bytes(cutout_fits([Cutout(tuple(extensions), box, target.ra, target.dec)],
+                                                primary_sci=True))
+                    files.append(out)
+                    target.files.append(out.name)
+            if options.make_rgb:
+                for triplet in options.rgb_colors:
+                    if all(b in sci for b in triplet):
+                        out = folder / f"{target.name}_{triplet}_lupton.png"
+                        out.write_bytes(_lupton_png([sci[b] for b in triplet], options))
+                        files.append(out)
+                        target.files.append(out.name)
+                    else:
+                        lines.append(f"{target.name}: no {triplet} colour image (a band is missing)")
+    finally:
+        for hdul in handles.values():
+            hdul.close()
+    return files, lines
+
+
+# Rows of one window read at once: tile-compressed images are stored in tiles of whole rows
+# (fpack's default), so neighbouring cutouts share decompressed rows.
+_WINDOW_ROWS = 512
+
+
+def _cut_band(hdul: fits.HDUList, path: Path, group: Sequence[_Target], lines: list[str],
+              checkpoint: Callable[[], None]) -> dict[int, tuple[PixelBox, list[tuple[str, np.ndarray, fits.Header]]]]:
+    """The SCI/MSK/WGT cutouts of every target on one image, each needed row decompressed once."""
+    geometry = image_geometry(path)
+    boxes: list[tuple[_Target, PixelBox]] = []
+    for target in group:
+        try:
+            boxes.append((target, pixel_box(geometry, SizedBox(target.ra, target.dec, target.xsize, target.ysize))))
+        except NoOverlapError:
+            lines.append(f"{target.name}: not on {path.name}")
+    boxes.sort(key=lambda item: item[1].y0)
+    hdus = [(name, hdul[name]) for name in ("SCI", "MSK", "WGT")]
+    headers = {name: hdu.header for name, hdu in hdus}
+    out: dict[int, tuple[PixelBox, list[tuple[str, np.ndarray, fits.Header]]]] = {}
+    start = 0
+    while start < len(boxes):
+        checkpoint()
+        y0 = boxes[start][1].y0
+        end = start
+        while end < len(boxes) and boxes[end][1].y1 - y0 <= _WINDOW_ROWS:
+            end += 1
+        end = max(end, start + 1)
+        window = boxes[start:end]
+        y1 = max(b.y1 for _, b in window)
+        x0, x1 = min(b.x0 for _, b in window), max(b.x1 for _, b in window)
+        blocks = {name: np.asarray(hdu.section[y0:y1, x0:x1]) for name, hdu in hdus}
+        for target, box in window:
+            extensions = [(name, blocks[name][box.y0 - y0:box.y1 - y0, box.x0 - x0:box.x1 - x0].copy(),
+                           cutout_header(headers[name], box, target.ra, target.dec)) for name, _ in hdus]
+            out[target.index] = (box, extensions)
+        start = end
+    return out
+
+
+def _header(source: fits.Header, box: PixelBox, target: _Target) -> fits.Header:
+    return cutout_header(source, box, target.ra, target.dec)
+
+
+def _lupton_png(channels: Sequence[np.ndarray], options: BulkOptions) -> bytes:
+    from astropy.visualization import make_lupton_rgb
+    from PIL import Image
+
+    shape = min(c.shape[0] for c in channels), min(c.shape[1] for c in channels)
+    r, g, b = (np.nan_to_num(c[: shape[0], : shape[1]].astype(np.float32)) for c in channels)
+    rgb = make_lupton_rgb(r, g, b, minimum=options.rgb_minimum, stretch=options.rgb_stretch, Q=options.rgb_asinh)
+    # FITS row 1 is the south edge and RA grows to the left (CD1_1 < 0): flip rows for north up.
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(np.flipud(rgb))).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _write_positions(out_dir: Path, job_id: str, targets: Sequence[_Target]) -> Path:
+    path = out_dir / f"positions_{job_id}.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["RA", "DEC", "COADD_OBJECT_ID", "TILENAME", "XSIZE", "YSIZE"])
+        for t in targets:
+            writer.writerow([f"{t.ra:.7f}", f"{t.dec:.7f}", t.position.coadd_object_id or "", t.tilename,
+                             t.xsize, t.ysize])
+    return path
+
+
+def _summary(options: BulkOptions, targets: Sequence[_Target], unmatched: Mapping[str, list[object]],
+             query_time: float, processing_time: float, files: Sequence[Path], out_dir: Path) -> dict[str, object]:
+    cutouts = [{
+        "RA": t.position.ra if t.position.ra is not None else t.ra,
+        "DEC": t.position.dec if t.position.dec is not None else t.dec,
+        "COADD_OBJECT_ID": t.position.coadd_object_id,
+        "XSIZE": t.xsize, "YSIZE": t.ysize,
+        "COLORS_FITS": options.colors_fits, "RGB_LUPTON_COLORS": ";".join(options.rgb_colors),
+        "POSITION_TYPE": "coord" if t.position.ra is not None else "coadd",
+        "TILENAME": t.tilename, "SEXAGECIMAL": t.name if t.position.ra is not None else desj_name(t.ra, t.dec),
+        "ALPHAWIN_J2000": t.ra, "DELTAWIN_J2000": t.dec, "TRIMMED": t.trimmed,
+        "FILES": list(t.files),
+    } for t in targets]
+    size = sum(p.stat().st_size for p in files if p.exists())
+    return {
+        "options": {"xsize": options.xsize, "ysize": options.ysize, "colors_fits": options.colors_fits,
+                    "make_fits": options.make_fits, "make_rgb_lupton": options.make_rgb,
+                    "rgb_lupton_colors": list(options.rgb_colors), "rgb_minimum": options.rgb_minimum,
+                    "rgb_stretch": options.rgb_stretch, "rgb_asinh": options.rgb_asinh,
+                    "return_list_only": options.return_list_only},
+        "cutouts": cutouts,
+        "unmatched_positions": unmatched,
+        "query_time": round(query_time, 3),
+        "processing_time": round(processing_time, 3),
+        "size_on_disk": size,
+        "number_of_files": len(files) + 1,
+    }
+
+
+def _archive(archive: Path, out_dir: Path, job_id: str, files: Sequence[Path]) -> None:
+    # Cutouts of noisy sky barely compress: the fastest level keeps the archive step short.
+    with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
+        for path in files:
+            tar.add(path, arcname=f"{job_id}/{path.relative_to(out_dir)}")

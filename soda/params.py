@@ -1,0 +1,248 @@
+"""SODA 1.0 request parameters (ID, POS, CIRCLE, POLYGON, BAND) and bulk-cutout options as values.
+
+SODA: every parameter may repeat; each (ID, region, band) combination is one cutout. Bulk cutouts
+(DESaccess parity, DATA.md §3) take a position table (CSV or VOTable) plus global options.
+Input is upper-case name -> values; nothing here sees HTTP.
+Tests: tests/soda/test_params.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from dali.errors import UsageError
+from release.obscore import Region, RegionError, parse_circle, parse_polygon, parse_pos
+
+__all__ = [
+    "MAX_SYNC_CUTOUTS",
+    "BulkOptions",
+    "BulkPosition",
+    "SodaRequest",
+    "parse_bulk_options",
+    "parse_positions",
+    "parse_soda",
+]
+
+MAX_SYNC_CUTOUTS = 50
+MAX_BULK_POSITIONS = 20_000
+_BAND_LETTERS = frozenset("grizyY")
+_TRIPLET = re.compile(r"^[grizyY]{3}$")
+
+
+@dataclass(frozen=True, slots=True)
+class SodaRequest:
+    """Dataset IDs, regions and wavelength intervals (metres) of one SODA request."""
+
+    ids: tuple[str, ...]
+    regions: tuple[Region, ...]
+    bands: tuple[tuple[float, float], ...]
+
+
+def _band(text: str) -> tuple[float, float]:
+    parts = text.split()
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise UsageError("BAND must be a wavelength interval in metres", param="BAND",
+                         hint="e.g. BAND=5e-7 6e-7, or one value") from None
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or any(math.isnan(v) for v in values) or values[0] > values[1]:
+        raise UsageError("BAND must be a wavelength interval 'lo hi' in metres with lo <= hi", param="BAND")
+    return values[0], values[1]
+
+
+def parse_soda(params: Mapping[str, Sequence[str]]) -> SodaRequest:
+    """The typed request; raises ``UsageError`` naming the parameter at fault."""
+    ids = tuple(v.strip() for v in params.get("ID", ()) if v.strip())
+    if not ids:
+        raise UsageError("ID is required: the dataset to cut", param="ID",
+                         hint="take it from obs_publisher_did (SIA, ObsCore) or DataLink")
+    regions: list[Region] = []
+    for name, parse in (("POS", parse_pos), ("CIRCLE", parse_circle), ("POLYGON", parse_polygon)):
+        for text in params.get(name, ()):
+            try:
+                regions.append(parse(text))
+            except RegionError as exc:
+                raise UsageError(str(exc), param=name) from None
+    if not regions:
+        raise UsageError("a region is required: CIRCLE, POLYGON or POS", param="POS",
+                         hint="the whole image is the #this link of DataLink")
+    bands = tuple(_band(v) for v in params.get("BAND", ()))
+    return SodaRequest(ids, tuple(regions), bands)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk cutouts
+
+
+@dataclass(frozen=True, slots=True)
+class BulkPosition:
+    """One input row: a position, or an object id to resolve; per-row sizes override the job's."""
+
+    ra: float | None
+    dec: float | None
+    coadd_object_id: int | None
+    xsize: float | None = None
+    ysize: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOptions:
+    """Job-wide options (DATA.md §3 defaults)."""
+
+    xsize: float = 1.0
+    ysize: float = 1.0
+    colors_fits: str = "i"
+    rgb_colors: tuple[str, ...] = ("irg",)
+    make_fits: bool = True
+    make_rgb: bool = False
+    rgb_minimum: float = 1.0
+    rgb_stretch: float = 50.0
+    rgb_asinh: float = 10.0
+    return_list_only: bool = False
+
+
+_POSITION_COLUMNS = {"RA", "DEC", "COADD_OBJECT_ID", "XSIZE", "YSIZE"}
+
+
+def _size(text: str, param: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{param} must be a number of arcminutes", param=param) from None
+    if not 0.1 <= value <= 12.0:
+        raise UsageError(f"{param} must be between 0.1 and 12 arcminutes", param=param)
+    return value
+
+
+def _flag(text: str, param: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes", "t"):
+        return True
+    if lowered in ("false", "0", "no", "f", ""):
+        return False
+    raise UsageError(f"{param} must be true or false", param=param)
+
+
+def parse_bulk_options(params: Mapping[str, Sequence[str]]) -> BulkOptions:
+    """Job-wide options from upper-case parameters (XSIZE, YSIZE, COLORS_FITS, RGB_LUPTON_COLORS, ...)."""
+
+    def one(name: str) -> str | None:
+        values = params.get(name, ())
+        if len(values) > 1:
+            raise UsageError(f"{name} was given {len(values)} times; it takes one value", param=name)
+        return values[0].strip() if values and values[0].strip() else None
+
+    options = BulkOptions()
+    xsize = one("XSIZE")
+    ysize = one("YSIZE")
+    colors = one("COLORS_FITS") or one("BANDS")
+    if colors is not None:
+        letters = colors.replace(",", "").replace(" ", "")
+        if not letters or not set(letters) <= _BAND_LETTERS:
+            raise UsageError("COLORS_FITS lists band letters from grizY", param="COLORS_FITS")
+        colors = "".join(dict.fromkeys("Y" if c in "yY" else c for c in letters))
+    triplets: tuple[str, ...] | None = None
+    rgb = one("RGB_LUPTON_COLORS") or one("RGB_COLORS")
+    if rgb is not None:
+        parts = tuple(p.strip() for p in rgb.split(";") if p.strip())
+        if not parts or not all(_TRIPLET.match(p) for p in parts):
+            raise UsageError("RGB_LUPTON_COLORS is R,G,B band letters, triplets separated by ';' (e.g. irg)",
+                             param="RGB_LUPTON_COLORS")
+        triplets = tuple(p.replace("y", "Y") for p in parts)
+
+    def number(name: str, default: float) -> float:
+        text = one(name)
+        if text is None:
+            return default
+        try:
+            return float(text)
+        except ValueError:
+            raise UsageError(f"{name} must be a number", param=name) from None
+
+    make_rgb = one("MAKE_RGB_LUPTON") or one("MAKE_RGB")
+    return BulkOptions(
+        xsize=_size(xsize, "XSIZE") if xsize else options.xsize,
+        ysize=_size(ysize, "YSIZE") if ysize else (_size(xsize, "XSIZE") if xsize else options.ysize),
+        colors_fits=colors or options.colors_fits,
+        rgb_colors=triplets or options.rgb_colors,
+        make_fits=_flag(one("MAKE_FITS") or "true", "MAKE_FITS"),
+        make_rgb=_flag(make_rgb, "MAKE_RGB_LUPTON") if make_rgb else triplets is not None,
+        rgb_minimum=number("RGB_MINIMUM", options.rgb_minimum),
+        rgb_stretch=number("RGB_STRETCH", options.rgb_stretch),
+        rgb_asinh=number("RGB_ASINH", options.rgb_asinh),
+        return_list_only=_flag(one("RETURN_LIST_ONLY") or "false", "RETURN_LIST_ONLY"),
+    )
+
+
+def parse_positions(data: bytes) -> tuple[BulkPosition, ...]:
+    """The rows of a CSV (header row, case-insensitive names) or VOTable position table.
+
+    Each row gives RA and DEC, or COADD_OBJECT_ID; XSIZE/YSIZE are optional. Unknown columns
+    are refused (DESaccess does the same).
+    """
+    text = data.lstrip()
+    if text.startswith(b"<"):
+        header, rows = _votable_rows(data)
+    else:
+        try:
+            decoded = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise UsageError("the position table is neither UTF-8 CSV nor a VOTable", param="POSITIONS") from None
+        reader = csv.reader(io.StringIO(decoded))
+        lines = [row for row in reader if any(cell.strip() for cell in row)]
+        if not lines:
+            raise UsageError("the position table is empty", param="POSITIONS")
+        header, rows = [h.strip().upper() for h in lines[0]], lines[1:]
+    unknown = [h for h in header if h not in _POSITION_COLUMNS]
+    if unknown:
+        raise UsageError(f"unknown column {unknown[0]!r} in the position table", param="POSITIONS",
+                         hint="use RA, DEC or COADD_OBJECT_ID, and optionally XSIZE, YSIZE")
+    if not ({"RA", "DEC"} <= set(header) or "COADD_OBJECT_ID" in header):
+        raise UsageError("the position table needs RA and DEC columns or a COADD_OBJECT_ID column",
+                         param="POSITIONS")
+    if len(rows) > MAX_BULK_POSITIONS:
+        raise UsageError(f"at most {MAX_BULK_POSITIONS} positions per job", param="POSITIONS")
+    return tuple(_position(dict(zip(header, row)), number) for number, row in enumerate(rows, start=2))
+
+
+def _position(row: Mapping[str, str], line: int) -> BulkPosition:
+    def cell(name: str) -> str:
+        return str(row.get(name, "") or "").strip()
+
+    try:
+        ra = float(cell("RA")) if cell("RA") else None
+        dec = float(cell("DEC")) if cell("DEC") else None
+        oid = int(cell("COADD_OBJECT_ID")) if cell("COADD_OBJECT_ID") else None
+    except ValueError:
+        raise UsageError(f"row {line} of the position table has a value that is not a number",
+                         param="POSITIONS") from None
+    if (ra is None or dec is None) and oid is None:
+        raise UsageError(f"row {line} gives neither RA,DEC nor COADD_OBJECT_ID", param="POSITIONS")
+    if dec is not None and not -90 <= dec <= 90:
+        raise UsageError(f"row {line}: DEC must be within [-90, 90]", param="POSITIONS")
+    xsize = _size(cell("XSIZE"), "XSIZE") if cell("XSIZE") else None
+    ysize = _size(cell("YSIZE"), "YSIZE") if cell("YSIZE") else None
+    return BulkPosition(ra % 360.0 if ra is not None else None, dec, oid, xsize, ysize)
+
+
+def _votable_rows(data: bytes) -> tuple[list[str], list[list[str]]]:
+    import warnings
+
+    from astropy.io.votable import parse_single_table
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = parse_single_table(io.BytesIO(data)).to_table()
+    except Exception:  # noqa: BLE001 - any parse failure is the caller's malformed upload
+        raise UsageError("the position table is not a readable VOTable", param="POSITIONS") from None
+    header = [name.upper() for name in table.colnames]
+    rows = [["" if getattr(v, "mask", False) else str(v) for v in row] for row in table.iterrows()]
+    return header, rows
