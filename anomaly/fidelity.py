@@ -13,10 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
+from scipy.stats import rankdata
 
 from anomaly.forest import FloatArray
 
-__all__ = ["blob", "gap_contrast", "ring_anisotropy", "sinusoid"]
+BoolArray = npt.NDArray[np.bool_]
+
+__all__ = ["blob", "gap_contrast", "recall_at", "ring_anisotropy", "roc_auc", "sinusoid"]
 
 Scorer = Callable[[FloatArray], FloatArray]
 
@@ -60,3 +64,20 @@ def gap_contrast(score: Scorer) -> float:
     pockets = score(np.c_[x, -0.9 * crest])
     curve = score(np.c_[x, crest])
     return float(pockets.mean() - curve.mean())
+
+
+def roc_auc(scores: FloatArray, labels: BoolArray) -> float:
+    """Area under the ROC curve: the chance that a labelled row outscores an unlabelled one (ties half)."""
+    positives = int(labels.sum())
+    negatives = labels.shape[0] - positives
+    if positives == 0 or negatives == 0:
+        raise ValueError("labels must hold both classes")
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
+
+
+def recall_at(scores: FloatArray, labels: BoolArray, fraction: float = 0.01) -> float:
+    """Share of the labelled rows among the ``fraction`` highest-scoring rows (ties in row order)."""
+    count = int(np.ceil(fraction * scores.shape[0]))
+    top = np.argsort(-scores, kind="stable")[:count]
+    return float(labels[top].sum() / labels.sum())

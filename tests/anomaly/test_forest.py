@@ -202,3 +202,10 @@ def test_planted_outliers_rank_at_the_top() -> None:
     # Inliers reach a radius of ~5.5; the 20 planted at 8 are all in the top 0.5 % (25 rows).
     top = np.argsort(-scores, kind="stable")[:25]
     assert set(range(5000, 5020)) <= set(top.tolist())
+
+
+def test_roc_auc_and_recall() -> None:
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    labels = np.array([True, False, True, False, False, False])
+    assert fidelity.roc_auc(scores, labels) == pytest.approx(7 / 8)
+    assert fidelity.recall_at(scores, labels, 0.5) == 1.0 and fidelity.recall_at(scores, labels, 0.2) == 0.5
