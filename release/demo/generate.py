@@ -4,7 +4,7 @@ Orchestration only: tiles are built and rendered in a pool of 2 worker processes
 in tile order, so output never depends on scheduling); DR1_MAIN rows are spooled per HPIX_32 to Arrow
 IPC files and then written as one Parquet row group per HPIX_32 value, so memory stays bounded by a
 tile plus one HEALPix pixel. Model details live in ``catalog.py`` and ``images.py``.
-Tests: tests/release/test_demo_generate.py.
+Tests: tests/release/test_demo_release.py.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from release.tiling import Tile, find_tile, tile_at, tile_by_name
 
 __all__ = ["DEFAULT_PIXSCALE", "GENERATOR_VERSION", "PROFILES", "Profile", "generate", "profile_tiles"]
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 DEFAULT_PIXSCALE = 1.052  # 4x4-binned DES pixels
 REQ = "r9999p01"
 _MAX_ROW_GROUP = 1 << 20

@@ -77,7 +77,7 @@ def render_band(cat: TileCatalog, band: str, pixscale: float) -> BandImage:
     x, y = wcs.all_world2pix(cat.columns["alphawin_j2000"], cat.columns["deltawin_j2000"], 0)
     flux = cat.flux_true[:, k]
     sigma = SIGMA_NATIVE[k] * pixscale / NATIVE_PIXSCALE
-    cache = _Templates(fwhm_pix, pixscale)
+    cache = _templates(fwhm_pix, pixscale)
     image = np.zeros(naxis * naxis, dtype=np.float64)
     _place_all(image, naxis, cache, cat, x, y, flux, sigma)
     image2 = image.reshape(naxis, naxis)
@@ -231,6 +231,18 @@ def _place_all(image: npt.NDArray[np.float64], naxis: int, cache: _Templates, ca
             np.add.at(image, (yy[ok] * naxis + xx[ok]), vals[ok])
 
 
+_TEMPLATE_SETS: dict[tuple[float, float], _Templates] = {}
+
+
+def _templates(fwhm_pix: float, pixscale: float) -> _Templates:
+    """The template set of a PSF and pixel scale, shared by every tile this process renders."""
+    key = (round(fwhm_pix, 9), round(pixscale, 9))
+    found = _TEMPLATE_SETS.get(key)
+    if found is None:
+        found = _TEMPLATE_SETS[key] = _Templates(fwhm_pix, pixscale)
+    return found
+
+
 class _Templates:
     """Pixel-integrated, PSF-convolved profiles for one band and pixel scale, built on first use.
 
@@ -256,7 +268,7 @@ class _Templates:
         amp = np.maximum(flux, 1e-9) * 2.0 / (math.pi * self.alpha**2)
         r_wing = self.alpha * (amp / (0.1 * sigma)) ** (1.0 / 6.0)
         need = np.maximum(3.0 * self.fwhm, r_wing)
-        h_star = np.clip(2 ** np.ceil(np.log2(np.maximum(need, 4.0))), 4, 512).astype(np.int64)
+        h_star = np.clip(2 ** np.ceil(np.log2(np.maximum(need, 4.0))), 4, 256).astype(np.int64)
         ire = np.clip(np.rint(np.log(np.maximum(cat.r_e, 1e-3) / 0.1) / np.log(1.25)), 0, 26).astype(np.int64)
         iq = np.clip(np.rint((cat.q - 0.2) / 0.2), 0, 4).astype(np.int64)
         ipa = (np.rint(cat.pa / self.PA_STEP).astype(np.int64)) % 8
@@ -279,7 +291,8 @@ class _Templates:
         tmpl = self._cache.get(key)
         if tmpl is None:
             tmpl = self._build(*key)
-            self._cache[key] = tmpl
+            if tmpl.shape[-1] <= 129:  # big halos are rare and would hold tens of MB each
+                self._cache[key] = tmpl
         return tmpl
 
     def _build(self, kind: int, ire: int, iq: int, ipa: int, h: int) -> npt.NDArray[np.float64]:
