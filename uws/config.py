@@ -45,7 +45,8 @@ class JobConfig:
     poll_interval
         How often a blocking WAIT re-reads the phase when the store cannot notify across processes.
     worker_poll_ms
-        Longest idle sleep of a dramatiq consumer between Redis polls (latency of an idle worker).
+        dramatiq's worker timeout: the longest back-off of a consumer whose prefetch is full, and
+        how often idle worker threads wake (idle consumers block on Redis instead of polling).
     """
 
     store_url: str
@@ -64,4 +65,4 @@ class JobConfig:
     requeue_after: float = 60.0
     sweep_interval: float = 10.0
     poll_interval: float = 0.02
-    worker_poll_ms: int = 20
+    worker_poll_ms: int = 100

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from uws.store import SqlJobStore
+from uws.store import JOB_COLUMNS, SqlJobStore
 
 __all__ = ["PostgresStore"]
 
@@ -106,6 +106,16 @@ class PostgresStore(SqlJobStore):
         if rows:
             self._changed(job_id)
         return bool(rows)
+
+
+    async def _update_phase_returning(self, sql: str, args: tuple[Any, ...], job_id: str) -> Sequence[Any] | None:
+        columns = ", ".join(JOB_COLUMNS)
+        wrapped = (f"WITH changed AS ({sql} RETURNING {columns}) "
+                   f"SELECT {columns}, pg_notify('{CHANNEL}', job_id) FROM changed")
+        rows = await self._query(wrapped, args)
+        if rows:
+            self._changed(job_id)
+        return tuple(rows[0])[: len(JOB_COLUMNS)] if rows else None
 
 
 def _numbered(sql: str) -> str:

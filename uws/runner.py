@@ -57,22 +57,17 @@ class Runner:
 
     async def execute(self, job_id: str) -> Phase | None:
         """Run the job if it is QUEUED; returns the phase it ended in (None if not run)."""
-        job = await self.store.get(job_id)
-        if job is None or job.phase is not Phase.QUEUED:
-            return None
+        job = await self.store.claim(job_id, _now())
+        if job is None:
+            return None  # not QUEUED: a duplicate message, or aborted or deleted meanwhile
         kind = self.kinds.get(job.kind)
-        now = _now()
         if kind is None:
             error = ErrorInfo(ErrorType.FATAL, f"This server has no job kind {job.kind!r}.")
-            await self.store.transition(job_id, Phase.QUEUED, Phase.ERROR, end_time=now, error=error)
+            await self.store.transition(job_id, Phase.EXECUTING, Phase.ERROR, end_time=_now(), error=error)
             return Phase.ERROR
-        claimed = await self.store.transition(
-            job_id, Phase.QUEUED, Phase.EXECUTING, start_time=now, heartbeat=now, attempts=job.attempts + 1
-        )
-        if not claimed:
-            return None
         job_dir = self.results_dir / job_id
-        await asyncio.to_thread(_clear_outputs, job_dir)
+        if job.attempts > 1:  # an earlier run died: drop its partial outputs
+            await asyncio.to_thread(_clear_outputs, job_dir)
         ctx = _context(job, kind, job_dir)
         return await self._supervise(job, kind, ctx)
 

@@ -75,6 +75,11 @@ class JobStore(Protocol):
         """Set ``phase = to`` (plus ``changes``, keys of ``CHANGE_COLUMNS``) only if the phase is
         ``from_`` (or one of them); True when this call won."""
 
+    async def claim(self, job_id: str, now: datetime) -> Job | None:
+        """QUEUED -> EXECUTING for a worker (start time, heartbeat, one more attempt), in one
+        statement; the job as claimed, or None when it was not QUEUED (duplicate message,
+        aborted, deleted)."""
+
     async def set_destruction(self, job_id: str, when: datetime | None) -> bool: ...
 
     async def heartbeat(self, job_id: str, progress: tuple[int, int] | None) -> Phase | None:
@@ -210,6 +215,19 @@ class SqlJobStore:
         if won:
             self._changed(job_id)
         return won
+
+    async def _update_phase_returning(self, sql: str, args: tuple[Any, ...], job_id: str) -> Sequence[Any] | None:
+        """Like ``_update_phase`` for an UPDATE; the changed row (``JOB_COLUMNS``) or None."""
+        rows = await self._query(f"{sql} RETURNING {', '.join(JOB_COLUMNS)}", args)
+        if rows:
+            self._changed(job_id)
+        return rows[0] if rows else None
+
+    async def claim(self, job_id: str, now: datetime) -> Job | None:
+        sql = (f"UPDATE {self.table} SET phase = 'EXECUTING', start_time = ?, heartbeat = ?, "
+               "attempts = attempts + 1 WHERE job_id = ? AND phase = 'QUEUED'")
+        row = await self._update_phase_returning(sql, (to_epoch(now), to_epoch(now), job_id), job_id)
+        return row_to_job(row) if row is not None else None
 
     def _changed(self, job_id: str) -> None:
         for callback in list(self._listeners):

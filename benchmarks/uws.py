@@ -1,0 +1,187 @@
+"""UWS job-system throughput and latency: Redis broker, two worker processes, a trivial job kind.
+
+Starts a uvicorn API (this script with ``--serve``) whose job system uses PostgreSQL and Redis,
+and ``skygate worker --processes 2``; then clients POST jobs with ``PHASE=RUN`` and block with
+``WAIT=-1`` until COMPLETED. Prints jobs/s (POST to COMPLETED, many clients) and the p50/p95
+latency of POST+WAIT (one client, and under load). Targets: p50 <= 50 ms, >= 200 jobs/s.
+
+    .venv/bin/python benchmarks/uws.py [--jobs 600] [--clients 24]
+
+Needs PostgreSQL and Redis on 127.0.0.1 (a unique queue name and its own database are used).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+# This script is named like the package it measures: keep its own folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+SKYGATE = Path(sys.executable).with_name("skygate")
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_DB = "skygate_bench_uws"
+LIST = "/bench/async"
+
+
+def serve(args: argparse.Namespace) -> None:
+    """The API process: the UWS routes of the trivial ``uws-echo`` kind, Redis + PostgreSQL."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from uws.config import JobConfig
+    from uws.routes import job_routes
+    from uws.system import open_job_system
+    from uws.testing import job_kinds
+
+    config = JobConfig(store_url=args.jobs_url, results_dir=Path(args.data_dir) / "results",
+                       broker_url=args.broker_url, queue_name=args.queue)
+
+    async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
+        app.state.uws = await open_job_system(config, job_kinds())
+        yield
+        await app.state.uws.close()
+
+    app = Starlette(routes=[Mount("/bench", routes=job_routes("uws-echo"))], lifespan=lifespan)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+
+
+async def one_job(client: httpx.AsyncClient) -> float:
+    started = time.perf_counter()
+    response = await client.post(LIST, data={"PHASE": "RUN", "MESSAGE": "hello"})
+    if response.status_code != 303:
+        raise RuntimeError(f"POST answered {response.status_code}: {response.text}")
+    job = response.headers["location"]
+    while True:
+        doc = (await client.get(job, params={"WAIT": "-1"})).text
+        if "<uws:phase>COMPLETED</uws:phase>" in doc:
+            return time.perf_counter() - started
+        if "<uws:phase>ERROR" in doc or "<uws:phase>ABORTED" in doc:
+            raise RuntimeError(f"job failed: {doc}")
+
+
+async def run_clients(base: str, jobs: int, clients: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    remaining = iter(range(jobs))
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        for _ in remaining:
+            latencies.append(await one_job(client))
+
+    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(client_loop(client) for _ in range(clients)))
+        return time.perf_counter() - started, latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def recreate_database() -> str:
+    import asyncpg
+
+    async def go() -> None:
+        conn = await asyncpg.connect(PG_ADMIN)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+            await conn.execute(f"CREATE DATABASE {PG_DB}")
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{PG_DB}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=600)
+    parser.add_argument("--clients", type=int, default=24)
+    parser.add_argument("--latency-jobs", type=int, default=100)
+    parser.add_argument("--worker-threads", type=int, default=8)
+    parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--jobs-url", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--queue", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args)
+        return 0
+
+    jobs_url = recreate_database()
+    queue = f"uws-bench-{secrets.token_hex(4)}"
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="uws-bench-") as data_dir:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SKYGATE_")}
+        env.update(SKYGATE_BROKER_URL=args.broker_url, SKYGATE_JOBS_URL=jobs_url, SKYGATE_DATA_DIR=data_dir)
+        api = subprocess.Popen(
+            [sys.executable, __file__, "--serve", "--port", str(port), "--jobs-url", jobs_url,
+             "--data-dir", data_dir, "--queue", queue, "--broker-url", args.broker_url],
+            cwd=ROOT, env=env, start_new_session=True,
+        )
+        workers = subprocess.Popen(
+            [str(SKYGATE), "worker", "--processes", "2", "--threads", str(args.worker_threads), "--queue", queue,
+             "--kinds", "uws.testing:job_kinds"],
+            cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(f"{base}{LIST}")
+            time.sleep(3)  # the two worker processes boot
+            asyncio.run(run_clients(base, 40, 4))  # warm-up
+            _, single = asyncio.run(run_clients(base, args.latency_jobs, 1))
+            elapsed, loaded = asyncio.run(run_clients(base, args.jobs, args.clients))
+        finally:
+            for process in (workers, api):
+                os.killpg(process.pid, signal.SIGTERM)
+            for process in (workers, api):
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+    ms = 1000.0
+    print("UWS benchmark: Redis broker, 2 worker processes "
+          f"x {args.worker_threads} threads, PostgreSQL job store, trivial job kind (uws-echo)")
+    print(f"  one client, POST PHASE=RUN + WAIT until COMPLETED ({len(single)} jobs): "
+          f"p50 {percentile(single, 50) * ms:.1f} ms, p95 {percentile(single, 95) * ms:.1f} ms")
+    print(f"  {args.clients} clients, {len(loaded)} jobs: {len(loaded) / elapsed:.0f} jobs/s POST->COMPLETED; "
+          f"latency p50 {percentile(loaded, 50) * ms:.1f} ms, p95 {percentile(loaded, 95) * ms:.1f} ms")
+    print("  targets: p50 <= 50 ms, >= 200 jobs/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
