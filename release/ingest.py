@@ -68,7 +68,7 @@ HPX_ORDER = 14
 INDEXED_COLUMNS = ("coadd_object_id", "tilename", "ra", "dec")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _BATCH_ROWS = 65536
-_DUCKDB_MEMORY = "2GB"
+_DUCKDB_MEMORY = "1GB"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,6 +311,8 @@ async def open_store(database_url: str, duckdb_path: Path, *, readonly_role: str
                                  param="SKYGATE_DATABASE_URL") from exc
         store: Store = _PostgresStore(conn, readonly_role)
         await store.execute("SET client_min_messages = warning")
+        # Index builds and CLUSTER sort in this much memory before spilling (PostgreSQL default 64MB).
+        await store.execute("SET maintenance_work_mem = '256MB'")
         return _StoreContext(store)
     duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -461,13 +463,15 @@ class _PostgresStore:
             else:
                 await conn.copy_to_table(table_name, schema_name=schema_name, source=_csv_chunks(batches),
                                          columns=list(schema.names), format="csv")
-            for column in indexes:
-                await conn.execute(f"CREATE INDEX {quote_ident(f'{table_name}_{column}_idx')} "
-                                   f"ON {_qname(qualified)} ({quote_ident(column)})")
+            # CLUSTER rewrites the table and rebuilds every index: cluster first, index afterwards.
             if sort_by:
-                if sort_by not in indexes:
-                    raise FatalError(f"cannot cluster on {sort_by} without an index on it")
+                await conn.execute(f"CREATE INDEX {quote_ident(f'{table_name}_{sort_by}_idx')} "
+                                   f"ON {_qname(qualified)} ({quote_ident(sort_by)})")
                 await conn.execute(f"CLUSTER {_qname(qualified)} USING {quote_ident(f'{table_name}_{sort_by}_idx')}")
+            for column in indexes:
+                if column != sort_by:
+                    await conn.execute(f"CREATE INDEX {quote_ident(f'{table_name}_{column}_idx')} "
+                                       f"ON {_qname(qualified)} ({quote_ident(column)})")
             nrows = await conn.fetchval(f"SELECT count(*) FROM {_qname(qualified)}")
         await conn.execute(f"ANALYZE {_qname(qualified)}")
         return int(nrows)
