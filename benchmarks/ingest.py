@@ -15,6 +15,7 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import psutil
@@ -61,7 +62,7 @@ class PeakRSS:
             self.peak = max(self.peak, proc.memory_info().rss)
             time.sleep(0.1)
 
-    def __enter__(self) -> PeakRSS:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -115,7 +115,8 @@ class QueryEngine:
             adql_text, self.metadata, self.backend.dialect, maxrec=maxrec,
             uploads={name: u.meta for name, u in uploads.items()} or None,
         )
-        tables = {upload_table_name(u.name): u.table for u in uploads.values()}
+        # The translator names TAP_UPLOAD.<key> tap_upload_<key>: the mapping key decides.
+        tables = {upload_table_name(key): u.table for key, u in uploads.items()}
         stream = self.backend.stream(translation.sql, timeout=timeout, uploads=tables)
         try:
             first = await anext(stream)
