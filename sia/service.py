@@ -217,8 +217,28 @@ def render_votable(result: SiaResult, *, base_url: str, infos: Sequence[tuple[st
         '<PARAM name="ID" datatype="char" arraysize="*" ucd="meta.id;meta.main" ref="obs_publisher_did" value=""/>\n'
         "</GROUP>\n</RESOURCE>\n"
     )
+    parts.append(_soda_descriptor(base_url))
     parts.append("</VOTABLE>\n")
     return "".join(parts).encode()
+
+
+def _soda_descriptor(base_url: str) -> str:
+    """SODA sync for each row (pyvo's ``processed(circle=...)`` uses it): ID from obs_publisher_did."""
+    return (
+        '<RESOURCE type="meta" utype="adhoc:service" name="soda">\n'
+        '<PARAM name="standardID" datatype="char" arraysize="*" value="ivo://ivoa.net/std/SODA#sync-1.0"/>\n'
+        f'<PARAM name="accessURL" datatype="char" arraysize="*" value="{_attr(base_url)}/soda/sync"/>\n'
+        '<GROUP name="inputParams">\n'
+        '<PARAM name="ID" datatype="char" arraysize="*" ucd="meta.ref.url;meta.curation" '
+        'ref="obs_publisher_did" value=""/>\n'
+        '<PARAM name="CIRCLE" datatype="double" arraysize="3" xtype="circle" unit="deg" ucd="pos.outline;obs" value=""/>\n'
+        '<PARAM name="POLYGON" datatype="double" arraysize="*" xtype="polygon" unit="deg" ucd="pos.outline;obs" '
+        'value=""/>\n'
+        '<PARAM name="POS" datatype="char" arraysize="*" ucd="pos.outline;obs" value=""/>\n'
+        '<PARAM name="BAND" datatype="double" arraysize="2" xtype="interval" unit="m" ucd="em.wl;stat.interval" '
+        'value=""/>\n'
+        "</GROUP>\n</RESOURCE>\n"
+    )
 
 
 def error_votable(exc: BaseException) -> bytes:

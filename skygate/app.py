@@ -13,14 +13,16 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from anomaly.routes import anomaly_routes
 from release.runtime import NO_RELEASE_HINT, open_release
+from sia.routes import sia_routes
 from skygate import __version__
 from skygate.portal import ServiceLink, render_portal
 from skygate.settings import Settings
 from skygate.worker import WorkerResources, job_config, job_kinds
+from soda.routes import soda_routes
 from tap.routes import tap_routes
 from uws.system import open_job_system
 
@@ -65,7 +67,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             tables = [("—", release.problem if release is not None else NO_RELEASE_HINT)]
         return HTMLResponse(render_portal(settings.base_url, SERVICES, tables))
 
-    routes: list[BaseRoute] = [Route("/", portal), *tap_routes(), *anomaly_routes()]
+    routes: list[BaseRoute] = [Route("/", portal), *tap_routes(), *anomaly_routes(),
+                               Mount("/sia", routes=sia_routes()), Mount("/soda", routes=soda_routes())]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(_ServerHeader)

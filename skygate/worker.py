@@ -25,6 +25,7 @@ from anomaly import jobs as anomaly_jobs
 from anomaly.jobs import AnomalyResources
 from release.runtime import OpenRelease, open_release
 from skygate.settings import Settings
+from soda import jobs as soda_jobs
 from tap import jobs as tap_jobs
 from uws import JobKind
 from uws.config import JobConfig
@@ -69,6 +70,9 @@ def job_kinds(resources: WorkerResources) -> list[JobKind]:
         JobKind(anomaly_jobs.SCORE_KIND, anomaly_jobs.run_score, check=anomaly_jobs.check,
                 resources=anomaly_resources),
         JobKind(anomaly_jobs.CHUNK_KIND, anomaly_jobs.run_chunk, resources=anomaly_resources),
+        JobKind("soda-async", soda_jobs.run_async, check=soda_jobs.check_async,
+                multi_valued=frozenset({"id", "pos", "circle", "polygon", "band"}), resources=resources),
+        JobKind("soda-bulk", soda_jobs.run_bulk_job, check=soda_jobs.check_bulk, resources=resources),
     ]
     return kinds
 

@@ -1,0 +1,115 @@
+"""SODA job kinds: ``soda-async`` (one result per cutout) and ``soda-bulk`` (DESaccess-style lists).
+
+Plain functions ``run(params, ctx)`` run by the UWS worker in a thread (they call
+``ctx.checkpoint()`` between cutouts and report progress). ``ctx.resources.settings.release_dir``
+locates the image files. Tests: tests/soda/test_jobs.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dali.errors import UsageError
+from soda.bulk import run_bulk
+from soda.cutout import NoOverlapError, cut, cutout_fits
+from soda.params import BulkPosition, parse_bulk_options, parse_positions, parse_soda
+from soda.service import resolve
+from uws import JobContext, Parameters, Result
+
+__all__ = ["MAX_ASYNC_CUTOUTS", "check_async", "check_bulk", "release_dir_of", "run_async", "run_bulk_job"]
+
+MAX_ASYNC_CUTOUTS = 5000
+_SAFE = re.compile(r"[^A-Za-z0-9._+-]")
+
+
+def _upper(params: Parameters) -> dict[str, list[str]]:
+    return {name.upper(): params.getall(name) for name in params}
+
+
+def release_dir_of(resources: Any) -> Path:
+    """The release folder the worker serves (``Settings.release_dir``)."""
+    settings = getattr(resources, "settings", None)
+    if settings is None:
+        raise UsageError("the worker has no release configured")
+    return Path(settings.release_dir)
+
+
+def check_async(params: Parameters) -> None:
+    """Cheap validation when the job is asked to run (no I/O)."""
+    parse_soda(_upper(params))
+
+
+def run_async(params: Parameters, ctx: JobContext) -> list[Result]:
+    """Every (image, region) combination as its own FITS result; ``result`` holds them all.
+
+    A combination whose region misses the image gets a ``text/plain`` result starting with
+    ``NoOverlap:`` (SODA 1.0 async rule).
+    """
+    request = parse_soda(_upper(params))
+    release_dir = release_dir_of(ctx.resources)
+    images = [image for did in request.ids for image in resolve(release_dir, did, request.bands)]
+    combinations = [(image, region) for image in images for region in request.regions]
+    if len(combinations) > MAX_ASYNC_CUTOUTS:
+        raise UsageError(f"the request makes {len(combinations)} cutouts; at most {MAX_ASYNC_CUTOUTS} per job",
+                         param="ID", hint="use /soda/bulk for position lists")
+    cutouts = []
+    for number, (image, region) in enumerate(combinations, start=1):
+        ctx.checkpoint()
+        ctx.progress(number - 1, len(combinations))
+        try:
+            one = cut(image.path, region)
+        except NoOverlapError as exc:
+            ctx.add_result(f"cutout-{number}", f"NoOverlap: {exc} ({image.tilename} {image.band})\n".encode(),
+                           "text/plain")
+            continue
+        cutouts.append(one)
+        ctx.add_result(f"cutout-{number}", cutout_fits([one]), "application/fits")
+    if not cutouts:
+        raise NoOverlapError("no requested region overlaps the requested images", param="POS")
+    ctx.progress(len(combinations), len(combinations))
+    ctx.add_result("result", cutout_fits(cutouts), "application/fits")
+    return ctx.results
+
+
+def _positions(params: Parameters) -> tuple[BulkPosition, ...]:
+    files: Mapping[str, Path] = params.files
+    for name in ("positions", "upload", "table"):
+        if name in files:
+            return parse_positions(files[name].read_bytes())
+    text = params.get("positions")
+    if text:
+        return parse_positions(text.encode())
+    raise UsageError("POSITIONS is required: a CSV or VOTable with RA,DEC or COADD_OBJECT_ID columns",
+                     param="POSITIONS", hint="send it as a multipart file part named positions")
+
+
+def check_bulk(params: Parameters) -> None:
+    """Cheap validation of the options (the position table is read when the job runs)."""
+    parse_bulk_options(_upper(params))
+
+
+def run_bulk_job(params: Parameters, ctx: JobContext) -> list[Result]:
+    """A DESaccess-style bulk cutout job: per-object FITS and PNG results, summary, log, archive."""
+    options = parse_bulk_options(_upper(params))
+    positions = _positions(params)
+    release_dir = release_dir_of(ctx.resources)
+    out_dir = ctx.scratch_path(ctx.job_id)
+    outcome = run_bulk(release_dir, positions, options, out_dir, job_id=ctx.job_id,
+                       progress=ctx.progress, checkpoint=ctx.checkpoint)
+    if outcome.archive is not None:
+        ctx.add_result("result", outcome.archive, "application/gzip")
+    for path in outcome.files:
+        relative = path.relative_to(out_dir)
+        if path.name == "summary.json":
+            ctx.add_result("summary.json", path, "application/json")
+        elif path.name.endswith(".log"):
+            ctx.add_result("log", path, "text/plain")
+        elif path.name.startswith("positions_"):
+            ctx.add_result("positions.csv" if outcome.archive is not None else "result", path, "text/csv")
+        else:
+            media = "application/fits" if path.suffix == ".fits" else "image/png"
+            ctx.add_result(_SAFE.sub("_", "__".join(relative.parts)), path, media)
+    return ctx.results

@@ -1,0 +1,127 @@
+"""SODA sync, DataLink links, previews and files over HTTP (ASGI, no server)."""
+
+from __future__ import annotations
+
+import io
+import urllib.parse
+import warnings
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.io.votable import parse
+from astropy.wcs import WCS
+from lxml import etree
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from release.obscore import image_did, tile_did
+from skygate.settings import Settings
+from soda.routes import soda_routes
+from tests.soda.tiles import write_tile
+
+STAR = (323.36, -0.82)
+DID_G = image_did("DES2134-0041", "g")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    for band in ("g", "r", "i"):
+        write_tile(root / "release", "DES2134-0041", band, star=STAR)
+    return root
+
+
+@pytest.fixture()
+async def client(data_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
+    app = Starlette(routes=[Mount("/soda", routes=soda_routes())])
+    app.state.settings = Settings(data_dir=data_dir, base_url="http://testserver")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+async def test_sync_circle_cutout_is_centred(client: httpx.AsyncClient) -> None:
+    response = await client.get("/soda/sync", params={"ID": DID_G, "CIRCLE": f"{STAR[0]} {STAR[1]} 0.03"})
+    assert response.status_code == 200 and response.headers["content-type"] == "application/fits"
+    with fits.open(io.BytesIO(response.content)) as hdul:
+        assert [h.name for h in hdul] == ["PRIMARY", "SCI", "MSK", "WGT"]
+        ny, nx = hdul["SCI"].data.shape
+        x, y = WCS(hdul["SCI"].header).all_world2pix([STAR], 0)[0]
+        assert abs(x - (nx - 1) / 2) <= 0.5 and abs(y - (ny - 1) / 2) <= 0.5
+
+
+async def test_sync_tile_id_with_band_and_repeated_regions(client: httpx.AsyncClient) -> None:
+    query = {"id": tile_did("DES2134-0041"), "BAND": "5.5e-7 7e-7",
+             "pos": ["CIRCLE 323.36 -0.82 0.02", "RANGE 323.5 323.6 -0.7 -0.6"]}
+    response = await client.post("/soda/sync", data=query)
+    assert response.status_code == 200, response.text
+    with fits.open(io.BytesIO(response.content)) as hdul:
+        # BAND selects r (568-716 nm); two regions give two cutouts.
+        assert hdul[0].header["NCUTOUTS"] == 2
+        assert {hdul["SCI", v].header["BAND"] for v in (1, 2)} == {"r"}
+
+
+@pytest.mark.parametrize(("query", "status", "start"), [
+    ({"CIRCLE": "323.36 -0.82 0.02"}, 400, "UsageError: ID is required"),
+    ({"ID": DID_G}, 400, "UsageError: a region is required"),
+    ({"ID": DID_G, "CIRCLE": "323.36 -0.82"}, 400, "UsageError: CIRCLE needs three"),
+    ({"ID": DID_G, "CIRCLE": "10 10 0.1"}, 400, "NoOverlap: "),
+    ({"ID": DID_G, "CIRCLE": "323.36 -0.82 0.02", "BAND": "1e-6 2e-6"}, 400, "NoOverlap: BAND"),
+    ({"ID": "ivo://skygate/des_dr1/coadd?DES0000+0000_g", "CIRCLE": "1 1 1"}, 404, "UsageError: no dataset"),
+    ({"ID": DID_G, "POLYGON": "1 2 3"}, 400, "UsageError: POLYGON"),
+])
+async def test_sync_errors_are_soda_text(client: httpx.AsyncClient, query: dict[str, str], status: int,
+                                         start: str) -> None:
+    response = await client.get("/soda/sync", params=query)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text.startswith(start), response.text
+
+
+def _links(body: bytes) -> list[dict[str, object]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = parse(io.BytesIO(body)).get_first_table().to_table()
+    return [dict(zip(table.colnames, row)) for row in table]
+
+
+async def test_links_known_unknown_and_batch(client: httpx.AsyncClient) -> None:
+    unknown = "ivo://skygate/des_dr1/coadd?DES9999+9999_g"
+    response = await client.post("/soda/links", data={"ID": [DID_G, unknown]})
+    assert response.headers["content-type"] == "application/x-votable+xml;content=datalink"
+    rows = _links(response.content)
+    known = [r for r in rows if r["ID"] == DID_G]
+    assert [r["semantics"] for r in known] == ["#this", "#cutout", "#preview"]
+    assert known[0]["access_url"] == "http://testserver/soda/files/DES2134-0041/DES2134-0041_r9999p01_g.fits.fz"
+    assert known[1]["service_def"] == "soda"
+    bad = [r for r in rows if r["ID"] == unknown]
+    assert len(bad) == 1 and str(bad[0]["error_message"]).startswith("NotFoundFault")
+    assert b'<INFO name="standardID" value="ivo://ivoa.net/std/DataLink#links-1.1"/>' in response.content
+    many = await client.get("/soda/links?" + urllib.parse.urlencode([("ID", DID_G)] * 50))
+    assert len(_links(many.content)) == 150
+
+
+async def test_links_refuse_other_formats(client: httpx.AsyncClient) -> None:
+    response = await client.get("/soda/links", params={"ID": DID_G, "RESPONSEFORMAT": "text/csv"})
+    assert response.status_code == 400 and b"UsageFault: RESPONSEFORMAT" in response.content
+
+
+async def test_preview_and_file(client: httpx.AsyncClient) -> None:
+    preview = await client.get("/soda/preview", params={"ID": DID_G})
+    assert preview.status_code == 200 and preview.content.startswith(b"\x89PNG")
+    file = await client.get("/soda/files/DES2134-0041/DES2134-0041_r9999p01_g.fits.fz")
+    assert file.status_code == 200
+    with fits.open(io.BytesIO(file.content)) as hdul:
+        assert np.isfinite(hdul["SCI"].data).all()
+    for bad in ("/soda/files/DES2134-0041/..%2F..%2Fsecret.fits", "/soda/files/x/y.txt"):
+        assert (await client.get(bad)).status_code == 404
+
+
+async def test_capabilities(client: httpx.AsyncClient) -> None:
+    caps = etree.fromstring((await client.get("/soda/capabilities")).content)
+    ids = [c.get("standardID") for c in caps.findall("capability")]
+    assert "ivo://ivoa.net/std/SODA#sync-1.0" in ids and "ivo://ivoa.net/std/DataLink#links-1.1" in ids
