@@ -7,8 +7,9 @@ machine finishes the job. Tests: tests/uws/test_store.py (``postgres`` marker).
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -62,6 +63,7 @@ class PostgresStore(SqlJobStore):
         self._sizes = (min_size, max_size)
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
+        self._listen_task: asyncio.Future[None] | None = None
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(self.url, min_size=self._sizes[0], max_size=self._sizes[1])
@@ -69,10 +71,23 @@ class PostgresStore(SqlJobStore):
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
             await conn.execute(_SCHEMA)
         if self._listeners:
-            self._listener = await asyncpg.connect(self.url)
-            await self._listener.add_listener(CHANNEL, self._on_notify)
+            await self._listen()
+
+    async def _listen(self) -> None:
+        if self._listener is None:
+            listener = await asyncpg.connect(self.url)
+            await listener.add_listener(CHANNEL, self._on_notify)
+            self._listener = listener
+
+    def subscribe(self, callback: Callable[[str], None]) -> None:
+        super().subscribe(callback)
+        if self._pool is not None and self._listener is None:
+            self._listen_task = asyncio.ensure_future(self._listen())
 
     async def close(self) -> None:
+        if self._listen_task is not None:
+            await asyncio.gather(self._listen_task, return_exceptions=True)
+            self._listen_task = None
         if self._listener is not None:
             try:
                 await self._listener.close()
