@@ -137,3 +137,27 @@ async def test_real_translator_on_the_ci_release(ci_engine: QueryEngine) -> None
     assert len(got) == 3  # maxrec + 1: the caller flags OVERFLOW
     assert [c.name for c in result.columns] == ["coadd_object_id", "mag_auto_g"]
     assert got[0]["coadd_object_id"] > 2**31
+
+
+@pytest.mark.parametrize("database_url", ["", "postgresql://nobody@127.0.0.1:1/none"])
+async def test_open_release_tolerates_a_missing_release(tmp_path: Any, database_url: str) -> None:
+    from release.runtime import open_release
+
+    opened = await open_release(database_url, tmp_path / "none.duckdb", base_url="http://x", readonly_role="")
+    try:
+        assert opened.engine is None and opened.metadata == {}
+        assert opened.problem is not None and "skygate demo" in opened.problem
+    finally:
+        await opened.close()
+
+
+async def test_open_release_serves_the_ci_release(ci_duckdb_path: Any) -> None:
+    from release.runtime import open_release
+
+    opened = await open_release("", ci_duckdb_path, base_url="http://x", readonly_role="")
+    try:
+        assert opened.problem is None and opened.engine is not None
+        names = [name for name, _ in opened.table_list()]
+        assert "des_dr1.main" in names and "ivoa.obscore" in names
+    finally:
+        await opened.close()
