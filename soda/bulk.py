@@ -22,21 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
 from release.obscore import find_image_file
 from release.tiling import find_tile
 from soda.cutout import (
-    Cutout,
     NoOverlapError,
     PixelBox,
     SizedBox,
-    cutout_fits,
-    cutout_header,
+    desaccess_fits,
+    image_cutout_cards,
     image_geometry,
     pixel_box,
 )
 from soda.params import BulkOptions, BulkPosition
+from soda.pixels import read_section
 
 __all__ = ["BulkOutcome", "desj_name", "resolve_object_ids", "run_bulk"]
 
@@ -208,43 +207,37 @@ def _cut_group(paths: Mapping[str, Path], group: Sequence[_Target], options: Bul
                checkpoint: Callable[[], None]) -> tuple[list[Path], list[str]]:
     files: list[Path] = []
     lines: list[str] = []
-    handles = {b: fits.open(p, lazy_load_hdus=True, memmap=True) for b, p in paths.items()}
-    try:
-        cut: dict[str, dict[int, tuple[PixelBox, list[tuple[str, np.ndarray, fits.Header]]]]] = {}
-        for band, hdul in handles.items():
-            cut[band] = _cut_band(hdul, paths[band], group, lines, checkpoint)
-        for target in sorted(group, key=lambda t: t.index):
-            checkpoint()
-            folder = out_dir / target.tilename / target.name
-            folder.mkdir(parents=True, exist_ok=True)
-            sci: dict[str, np.ndarray] = {}
-            for band in handles:
-                if target.index not in cut[band]:
-                    continue
-                box, extensions = cut[band].pop(target.index)
-                sci[band] = extensions[0][1]
-                if box.trimmed and not target.trimmed:
-                    target.trimmed = True
-                    lines.append(f"{target.name}: cutout trimmed at the edge of {target.tilename} "
-                                 f"to {box.x1 - box.x0}x{box.y1 - box.y0} pixels")
-                if options.make_fits and band in options.colors_fits:
-                    out = folder / f"{target.name}_{band}.fits"
-                    out.write_bytes(cutout_fits([Cutout(tuple(extensions), box, target.ra, target.dec)],
-                                                primary_sci=True))
+    cut: dict[str, dict[int, tuple[PixelBox, list[tuple[str, np.ndarray, str]]]]] = {}
+    for band, path in paths.items():
+        cut[band] = _cut_band(path, group, lines, checkpoint)
+    for target in sorted(group, key=lambda t: t.index):
+        checkpoint()
+        folder = out_dir / target.tilename / target.name
+        folder.mkdir(parents=True, exist_ok=True)
+        sci: dict[str, np.ndarray] = {}
+        for band in paths:
+            if target.index not in cut[band]:
+                continue
+            box, extensions = cut[band].pop(target.index)
+            sci[band] = extensions[0][1]
+            if box.trimmed and not target.trimmed:
+                target.trimmed = True
+                lines.append(f"{target.name}: cutout trimmed at the edge of {target.tilename} "
+                             f"to {box.x1 - box.x0}x{box.y1 - box.y0} pixels")
+            if options.make_fits and band in options.colors_fits:
+                out = folder / f"{target.name}_{band}.fits"
+                out.write_bytes(desaccess_fits(extensions))
+                files.append(out)
+                target.files.append(out.name)
+        if options.make_rgb:
+            for triplet in options.rgb_colors:
+                if all(b in sci for b in triplet):
+                    out = folder / f"{target.name}_{triplet}_lupton.png"
+                    out.write_bytes(_lupton_png([sci[b] for b in triplet], options))
                     files.append(out)
                     target.files.append(out.name)
-            if options.make_rgb:
-                for triplet in options.rgb_colors:
-                    if all(b in sci for b in triplet):
-                        out = folder / f"{target.name}_{triplet}_lupton.png"
-                        out.write_bytes(_lupton_png([sci[b] for b in triplet], options))
-                        files.append(out)
-                        target.files.append(out.name)
-                    else:
-                        lines.append(f"{target.name}: no {triplet} colour image (a band is missing)")
-    finally:
-        for hdul in handles.values():
-            hdul.close()
+                else:
+                    lines.append(f"{target.name}: no {triplet} colour image (a band is missing)")
     return files, lines
 
 
@@ -253,8 +246,8 @@ def _cut_group(paths: Mapping[str, Path], group: Sequence[_Target], options: Bul
 _WINDOW_ROWS = 512
 
 
-def _cut_band(hdul: fits.HDUList, path: Path, group: Sequence[_Target], lines: list[str],
-              checkpoint: Callable[[], None]) -> dict[int, tuple[PixelBox, list[tuple[str, np.ndarray, fits.Header]]]]:
+def _cut_band(path: Path, group: Sequence[_Target], lines: list[str],
+              checkpoint: Callable[[], None]) -> dict[int, tuple[PixelBox, list[tuple[str, np.ndarray, str]]]]:
     """The SCI/MSK/WGT cutouts of every target on one image, each needed row decompressed once."""
     geometry = image_geometry(path)
     boxes: list[tuple[_Target, PixelBox]] = []
@@ -264,9 +257,8 @@ def _cut_band(hdul: fits.HDUList, path: Path, group: Sequence[_Target], lines: l
         except NoOverlapError:
             lines.append(f"{target.name}: not on {path.name}")
     boxes.sort(key=lambda item: item[1].y0)
-    hdus = [(name, hdul[name]) for name in ("SCI", "MSK", "WGT")]
-    headers = {name: hdu.header for name, hdu in hdus}
-    out: dict[int, tuple[PixelBox, list[tuple[str, np.ndarray, fits.Header]]]] = {}
+    names = ("SCI", "MSK", "WGT")
+    out: dict[int, tuple[PixelBox, list[tuple[str, np.ndarray, str]]]] = {}
     start = 0
     while start < len(boxes):
         checkpoint()
@@ -278,17 +270,13 @@ def _cut_band(hdul: fits.HDUList, path: Path, group: Sequence[_Target], lines: l
         window = boxes[start:end]
         y1 = max(b.y1 for _, b in window)
         x0, x1 = min(b.x0 for _, b in window), max(b.x1 for _, b in window)
-        blocks = {name: np.asarray(hdu.section[y0:y1, x0:x1]) for name, hdu in hdus}
+        blocks = {name: read_section(path, name, y0, y1, x0, x1) for name in names}
         for target, box in window:
             extensions = [(name, blocks[name][box.y0 - y0:box.y1 - y0, box.x0 - x0:box.x1 - x0].copy(),
-                           cutout_header(headers[name], box, target.ra, target.dec)) for name, _ in hdus]
+                           image_cutout_cards(path, name, box, target.ra, target.dec)) for name in names]
             out[target.index] = (box, extensions)
         start = end
     return out
-
-
-def _header(source: fits.Header, box: PixelBox, target: _Target) -> fits.Header:
-    return cutout_header(source, box, target.ra, target.dec)
 
 
 def _lupton_png(channels: Sequence[np.ndarray], options: BulkOptions) -> bytes:

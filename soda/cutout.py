@@ -42,6 +42,9 @@ __all__ = [
     "cut",
     "cutout_fits",
     "cutout_header",
+    "desaccess_fits",
+    "image_cutout_cards",
+    "image_cutout_header",
     "image_geometry",
     "pixel_box",
 ]
@@ -233,11 +236,9 @@ def cut(path: Path, region: Region | SizedBox, *, extensions: Sequence[str] = EX
     box = pixel_box(geometry, region)
     ra, dec = _region_centre(region)
     out = []
-    sources = headers(path)
     for name in extensions:
         data = read_section(path, name, box.y0, box.y1, box.x0, box.x1)
-        text = sources.cards[name] + _cutout_cards(sources.image[name], box, ra, dec)
-        out.append((name, data, fits.Header.fromstring(text)))
+        out.append((name, data, image_cutout_header(path, name, box, ra, dec)))
     return Cutout(tuple(out), box, ra, dec)
 
 
@@ -284,6 +285,24 @@ def _cutout_cards(source: fits.Header, box: PixelBox, ra: float, dec: float) -> 
     return "".join(cards)
 
 
+def image_cutout_header(path: Path, extname: str, box: PixelBox, ra: float, dec: float) -> fits.Header:
+    """``cutout_header`` for an extension of an image file, from its cached card text (fast)."""
+    return fits.Header.fromstring(image_cutout_cards(path, extname, box, ra, dec))
+
+
+def image_cutout_cards(path: Path, extname: str, box: PixelBox, ra: float, dec: float) -> str:
+    """The cutout header of an extension as card text (80-character cards, no END)."""
+    sources = headers(path)
+    return sources.cards[extname] + _cutout_cards(sources.image[extname], box, ra, dec)
+
+
+def desaccess_fits(extensions: Sequence[tuple[str, np.ndarray, str]]) -> bytes:
+    """One DESaccess cutout file from (name, data, card text): SCI as the primary HDU, then the rest."""
+    (_, data, cards), *rest = extensions
+    return _hdu_bytes(data, cards, primary=True) + b"".join(
+        _hdu_bytes(d, c, primary=False, name=n) for n, d, c in rest)
+
+
 def cutout_header(source: fits.Header, box: PixelBox, ra: float, dec: float) -> fits.Header:
     """The tile header with CRPIX shifted to ``box`` and the cutout keywords added."""
     kept = source.copy(strip=True)
@@ -298,7 +317,7 @@ _STRUCTURAL = frozenset({"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAX
 _FITS_BITPIX = {"f4": -32, "f8": -64, "i2": 16, "i4": 32, "i8": 64, "u1": 8}
 
 
-def _hdu_bytes(data: np.ndarray, header: fits.Header, *, primary: bool, name: str | None = None,
+def _hdu_bytes(data: np.ndarray, header: fits.Header | str, *, primary: bool, name: str | None = None,
                version: int | None = None, extra: str = "") -> bytes:
     """One image HDU written directly: structural cards, the kept cards, END, big-endian data."""
     bitpix = _FITS_BITPIX[data.dtype.kind + str(data.dtype.itemsize)]
@@ -317,8 +336,10 @@ def _hdu_bytes(data: np.ndarray, header: fits.Header, *, primary: bool, name: st
         head.append(_card("EXTNAME", name, "extension name"))
     if version is not None:
         head.append(_card("EXTVER", version))
-    body = [card.image for card in header.cards if card.keyword not in _STRUCTURAL]
-    text = "".join(head) + "".join(c.ljust(80) for c in body) + extra + "END".ljust(80)
+    cards = header if isinstance(header, str) else header.tostring(sep="", endcard=False, padding=False)
+    body = [cards[i:i + 80] for i in range(0, len(cards), 80)]
+    kept = [c for c in body if c[:8].rstrip() not in _STRUCTURAL]
+    text = "".join(head) + "".join(kept) + extra + "END".ljust(80)
     text += " " * (-len(text) % 2880)
     raw = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder(">")).tobytes() if data.size else b""
     return text.encode("ascii") + raw + b"\0" * (-len(raw) % 2880)

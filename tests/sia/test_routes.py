@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import warnings
-from types import SimpleNamespace
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import httpx
 import pytest
