@@ -238,11 +238,15 @@ def prepare_batch(batch: pa.RecordBatch, columns: Sequence[Column]) -> list[pa.A
 _XML_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
 
 
-def _float_text(strings: pa.Array) -> pa.Array:
-    """Arrow prints nan/inf; VOTable and DALI spell them NaN/+Inf/-Inf."""
-    strings = pc.replace_substring_regex(strings, r"^nan$", "NaN")
-    strings = pc.replace_substring_regex(strings, r"^inf$", "+Inf")
-    return pc.replace_substring_regex(strings, r"^-inf$", "-Inf")
+def _float_text(values: pa.Array) -> pa.Array:
+    """Floats as text; Arrow prints nan/inf, VOTable and DALI spell them NaN/+Inf/-Inf."""
+    text = values.cast(pa.string())
+    finite = pc.is_finite(values)
+    if pc.all(finite).as_py() is not False:
+        return text
+    text = pc.if_else(pc.is_nan(values), "NaN", text)
+    return pc.if_else(pc.and_(pc.is_inf(values), pc.greater(values, 0)), "+Inf",
+                      pc.if_else(pc.is_inf(values), "-Inf", text))
 
 
 def _text_cells(array: pa.Array, col: Column) -> pa.Array:
@@ -252,15 +256,10 @@ def _text_cells(array: pa.Array, col: Column) -> pa.Array:
         return array
     if arraysize:
         flat = array.flatten()
-        text = flat.cast(pa.string())
-        if datatype in ("float", "double"):
-            text = _float_text(text)
+        text = _float_text(flat) if datatype in ("float", "double") else flat.cast(pa.string())
         lists = pa.ListArray.from_arrays(_list_offsets(array), text, mask=array.is_null())
         return pc.binary_join(lists, " ")
-    text = array.cast(pa.string())
-    if datatype in ("float", "double"):
-        text = _float_text(text)
-    return text
+    return _float_text(array) if datatype in ("float", "double") else array.cast(pa.string())
 
 
 def _list_offsets(array: pa.Array) -> pa.Array:
@@ -428,10 +427,15 @@ def _null_flags(arrays: Sequence[pa.Array]) -> np.ndarray:
 def _assemble(parts: list[_Fixed | _Var], rows: int) -> bytes:
     """Interleave per-column parts row by row into one byte string, vectorised."""
     merged: list[_Fixed | _Var] = []
-    for part in parts:
-        if isinstance(part, _Fixed) and merged and isinstance(merged[-1], _Fixed):
-            merged[-1] = _Fixed(np.hstack((merged[-1].matrix, part.matrix)))
-        else:
+    run: list[np.ndarray] = []
+    for part in [*parts, None]:
+        if isinstance(part, _Fixed):
+            run.append(part.matrix)
+            continue
+        if run:  # consecutive fixed-width parts become one matrix, copied once
+            merged.append(_Fixed(run[0] if len(run) == 1 else np.hstack(run)))
+            run = []
+        if part is not None:
             merged.append(part)
     if len(merged) == 1 and isinstance(merged[0], _Fixed):
         return np.ascontiguousarray(merged[0].matrix).tobytes()

@@ -1,0 +1,288 @@
+"""TAP speed and memory figures against named baselines (a script: prints, asserts nothing).
+
+    .venv/bin/python benchmarks/tap.py [--release var/demo-run] [--rows 1000000]
+
+Builds ``var/bench-tap/catalog.duckdb`` once: the given release (default: ``var/demo-run`` when it
+exists, else the ``ci`` test release) plus ``bench.six_columns``, ``--rows`` rows x 6 columns (id, ra, dec,
+mag_g, mag_r, tilename) made by repeating the release's objects. Then it serves that file with
+uvicorn in a subprocess and measures:
+
+- cone search latency (p50/p95) and throughput at concurrency 1 and 8;
+- the 6-column table through /sync as BINARY2, TABLEDATA, CSV and Parquet: rows/s and the
+  server's peak RSS, beside the raw backend fetch rate (DuckDB -> Arrow, no encoding) and
+  astropy's VOTable writer on the same rows;
+- an async job end to end (submit, run, wait, fetch) for the same query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "var" / "bench-tap"
+COLUMNS = "id, ra, dec, mag_g, mag_r, tilename"
+
+
+def default_release() -> Path:
+    demo = ROOT / "var" / "demo-run"
+    return demo if (demo / "manifest.json").is_file() else ROOT / "var" / "test-cache" / "ci"
+
+
+def bench_rows(release: Path, rows: int) -> pa.Table:
+    main = pq.read_table(release / "catalog" / "dr1_main.parquet",
+                         columns=["ra", "dec", "mag_auto_g", "mag_auto_r", "tilename"])
+    reps = -(-rows // main.num_rows)
+    table = pa.concat_tables([main] * reps).slice(0, rows)
+    return pa.table({
+        "id": pa.array(np.arange(rows, dtype=np.int64)),
+        "ra": table.column("ra"), "dec": table.column("dec"),
+        "mag_g": table.column("mag_auto_g"), "mag_r": table.column("mag_auto_r"),
+        "tilename": table.column("tilename"),
+    })
+
+
+async def build(path: Path, release: Path, rows: int) -> None:
+    from release.ingest import ingest_arrow, ingest_release, open_store
+
+    async with await open_store("", path, readonly_role="") as store:
+        await ingest_release(store, release)
+        await ingest_arrow(store, "bench.six_columns", bench_rows(release, rows), ra="ra", dec="dec",
+                           description="benchmark rows: the release's objects repeated")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """uvicorn in a subprocess, with an RSS sampler."""
+
+    def __init__(self, data_dir: Path, rows: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "SKYGATE_DATA_DIR": str(data_dir), "SKYGATE_BASE_URL": self.url,
+               "SKYGATE_MAXREC_HARD": str(rows + 10), "SKYGATE_MAXREC_DEFAULT": "1000"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "skygate.asgi:app", "--host", "127.0.0.1", "--port", str(self.port),
+             "--log-level", "warning"], env=env, cwd=ROOT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/tap/availability", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.ps = psutil.Process(self.proc.pid)
+
+    def rss(self) -> int:
+        return int(self.ps.memory_info().rss)
+
+    def sample_peak(self) -> PeakSampler:
+        return PeakSampler(self.ps)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+class PeakSampler:
+    def __init__(self, ps: psutil.Process) -> None:
+        self.ps, self.peak, self._stop = ps, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.ps.memory_info().rss)
+            time.sleep(0.02)
+
+    def __enter__(self) -> PeakSampler:  # noqa: PYI034
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def cone_query(rng: np.random.Generator, ra: tuple[float, float], dec: tuple[float, float]) -> str:
+    x, y = rng.uniform(*ra), rng.uniform(*dec)
+    return ("SELECT coadd_object_id, ra, dec, mag_auto_g FROM des_dr1.main "
+            f"WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {x:.5f}, {y:.5f}, 0.05))")
+
+
+async def cones(url: str, concurrency: int, total: int, box: tuple[tuple[float, float], tuple[float, float]]) -> None:
+    rng = np.random.default_rng(concurrency)
+    queries = [cone_query(rng, *box) for _ in range(total)]
+    latencies: list[float] = []
+    rows = 0
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        async def one(query: str) -> None:
+            nonlocal rows
+            start = time.perf_counter()
+            response = await client.post(f"{url}/tap/sync", data={"LANG": "ADQL", "QUERY": query})
+            response.raise_for_status()
+            latencies.append(time.perf_counter() - start)
+            rows += response.content.count(b"<TR>")
+
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        for q in queries:
+            queue.put_nowait(q)
+
+        async def worker() -> None:
+            while not queue.empty():
+                await one(queue.get_nowait())
+
+        await one(queries[0])  # warm-up
+        latencies.clear()
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    ms = sorted(x * 1000 for x in latencies)
+    p95 = ms[min(len(ms) - 1, int(0.95 * len(ms)))]
+    print(f"cone r=0.05 deg, concurrency {concurrency}: {len(ms)} requests, p50 {statistics.median(ms):.1f} ms, "
+          f"p95 {p95:.1f} ms, {len(ms) / elapsed:.1f} req/s, {rows / len(ms):.0f} rows/request")
+
+
+def stream_format(server: Server, fmt: str, rows: int) -> None:
+    query = f"SELECT {COLUMNS} FROM bench.six_columns"
+    base = server.rss()
+    with server.sample_peak() as peak:
+        start = time.perf_counter()
+        size = 0
+        with httpx.stream("POST", f"{server.url}/tap/sync", timeout=600,
+                          data={"LANG": "ADQL", "QUERY": query, "MAXREC": str(rows), "RESPONSEFORMAT": fmt}) as r:
+            r.raise_for_status()
+            for chunk in r.iter_raw():
+                size += len(chunk)
+        elapsed = time.perf_counter() - start
+    print(f"/sync {fmt:11s}: {rows / elapsed / 1e6:.2f} M rows/s ({elapsed:.2f} s, {size / 1e6:.0f} MB), "
+          f"server RSS {base / 1e6:.0f} MB before, peak {peak.peak / 1e6:.0f} MB")
+
+
+async def raw_fetch(duckdb_path: Path) -> pa.Table:
+    from release.backends import open_backend
+
+    backend = open_backend("", duckdb_path, base_url="http://x", readonly_role="")
+    start = time.perf_counter()
+    batches = [b async for b in backend.stream(f"SELECT {COLUMNS} FROM bench.six_columns", timeout=600)]
+    elapsed = time.perf_counter() - start
+    await backend.close()
+    table = pa.Table.from_batches(batches)
+    print(f"raw backend fetch (DuckDB -> Arrow, no encoding): {table.num_rows / elapsed / 1e6:.2f} M rows/s")
+    return table
+
+
+def astropy_baseline(table: pa.Table) -> None:
+    from astropy.io.votable import from_table
+    from astropy.table import Table
+
+    astropy_table = Table({name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names})
+    for fmt in ("binary2", "tabledata"):
+        votable = from_table(astropy_table)
+        votable.get_first_table().format = fmt
+        start = time.perf_counter()
+        votable.to_xml(io.BytesIO())
+        elapsed = time.perf_counter() - start
+        print(f"astropy VOTable writer ({fmt}), same rows in memory: {table.num_rows / elapsed / 1e6:.2f} M rows/s")
+
+
+def dali_in_process(table: pa.Table) -> None:
+    from dali.values import Column
+    from dali.writers import OutputFormat, write_table
+
+    cols = (Column("id", "long"), Column("ra", "double"), Column("dec", "double"), Column("mag_g", "float"),
+            Column("mag_r", "float"), Column("tilename", "char", arraysize="12"))
+
+    async def source():  # type: ignore[no-untyped-def]
+        for batch in table.to_batches(max_chunksize=65536):
+            yield batch
+
+    async def run(kind: OutputFormat) -> None:
+        async for _ in write_table(kind, cols, source()).chunks():
+            pass
+
+    for kind in (OutputFormat.VOTABLE_B2, OutputFormat.VOTABLE_TD, OutputFormat.CSV, OutputFormat.PARQUET):
+        start = time.perf_counter()
+        asyncio.run(run(kind))
+        print(f"dali writer in process ({kind.value}): {table.num_rows / (time.perf_counter() - start) / 1e6:.2f} M rows/s")
+
+
+def async_job(server: Server, rows: int) -> None:
+    query = f"SELECT {COLUMNS} FROM bench.six_columns"
+    start = time.perf_counter()
+    created = httpx.post(f"{server.url}/tap/async", data={"LANG": "ADQL", "QUERY": query, "MAXREC": str(rows),
+                                                          "RESPONSEFORMAT": "votable/b2", "PHASE": "RUN"},
+                         follow_redirects=False)
+    job = created.headers["location"]
+    phase = ""
+    while phase not in ("COMPLETED", "ERROR", "ABORTED"):
+        httpx.get(f"{job}?WAIT=30", timeout=60)
+        phase = httpx.get(f"{job}/phase").text.strip()
+    ran = time.perf_counter() - start
+    size = len(httpx.get(f"{job}/results/result", timeout=600).content)
+    total = time.perf_counter() - start
+    httpx.delete(job, follow_redirects=False)
+    print(f"async job ({rows} rows, BINARY2): {phase} after {ran:.2f} s, fetched {size / 1e6:.0f} MB, "
+          f"{total:.2f} s end to end ({rows / total / 1e6:.2f} M rows/s)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--release", type=Path, default=default_release())
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--cones", type=int, default=100)
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    path = WORK / "catalog.duckdb"
+    stamp = WORK / "built-from"
+    wanted = f"{args.release.resolve()} {args.rows}"
+    if not path.is_file() or not stamp.is_file() or stamp.read_text() != wanted:
+        path.unlink(missing_ok=True)
+        start = time.perf_counter()
+        asyncio.run(build(path, args.release, args.rows))
+        stamp.write_text(wanted)
+        print(f"built {path} from {args.release} in {time.perf_counter() - start:.0f} s")
+    main_rows = pq.read_metadata(args.release / "catalog" / "dr1_main.parquet").num_rows
+    print(f"data: release {args.release} ({main_rows} objects in des_dr1.main); bench.six_columns = {args.rows} x 6 columns")
+    positions = pq.read_table(args.release / "catalog" / "dr1_main.parquet", columns=["ra", "dec"])
+    ra, dec = positions.column("ra"), positions.column("dec")
+    box = ((pc.quantile(ra, 0.2)[0].as_py(), pc.quantile(ra, 0.8)[0].as_py()),
+           (pc.quantile(dec, 0.2)[0].as_py(), pc.quantile(dec, 0.8)[0].as_py()))
+
+    server = Server(WORK, args.rows)
+    try:
+        for concurrency in (1, 8):
+            asyncio.run(cones(server.url, concurrency, args.cones, box))
+        for fmt in ("votable/b2", "votable", "csv", "parquet"):
+            stream_format(server, fmt, args.rows)
+        async_job(server, args.rows)
+    finally:
+        server.close()
+    table = asyncio.run(raw_fetch(path))
+    dali_in_process(table)
+    astropy_baseline(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
