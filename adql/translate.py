@@ -191,8 +191,16 @@ def _pb(node: exp.Expression) -> exp.Expression:
     return exp.Paren(this=node) if isinstance(node, exp.Or) else node
 
 
+_TYPES = {
+    "BIGINT": exp.DataType.Type.BIGINT, "INTEGER": exp.DataType.Type.INT, "SMALLINT": exp.DataType.Type.SMALLINT,
+    "DOUBLE": exp.DataType.Type.DOUBLE, "REAL": exp.DataType.Type.FLOAT, "VARCHAR": exp.DataType.Type.VARCHAR,
+    "TIMESTAMP": exp.DataType.Type.TIMESTAMP,
+}
+
+
 def _cast(node: exp.Expression, sqltype: str) -> exp.Expression:
-    return exp.Cast(this=node, to=exp.DataType.build(sqltype))
+    # built directly: DataType.build would tokenize and parse the type name every time
+    return exp.Cast(this=node, to=exp.DataType(this=_TYPES[sqltype]))
 
 
 def _quoted(name: str) -> exp.Identifier:

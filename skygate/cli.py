@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_release_commands(sub)
 
+    from skygate.cli_adql import add_adql_commands  # adql translate
+
+    add_adql_commands(sub)
+
     return parser
 
 

@@ -1,0 +1,64 @@
+"""``skygate adql translate``: show the SQL an ADQL query becomes, or why it is refused.
+
+Argument parsing is registered from ``skygate/cli.py``; the translation is ``adql.translate`` with
+the metadata of the configured release (read through ``release.runtime``). ``--syntax-only``
+checks the grammar alone and needs no release. Errors print one line and exit with status 2.
+Tests: tests/adql/test_cli.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from dali.errors import SkygateError
+from skygate.settings import Settings
+
+__all__ = ["add_adql_commands", "run_translate"]
+
+
+def add_adql_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``adql translate`` on the ``skygate`` sub-command parser."""
+    adql_cmd = sub.add_parser("adql", help="ADQL tools")
+    what = adql_cmd.add_subparsers(dest="what", required=True)
+    translate = what.add_parser("translate", help="print the SQL for an ADQL query")
+    translate.add_argument("query", help="the ADQL query (quote it)")
+    translate.add_argument("--dialect", choices=("postgres", "duckdb"), default=None,
+                           help="SQL dialect (default: the configured backend's)")
+    translate.add_argument("--syntax-only", action="store_true", help="check the grammar only")
+    translate.add_argument("--maxrec", type=int, default=None, help="row limit to apply (as TAP MAXREC)")
+    translate.set_defaults(handler="skygate.cli_adql:run_translate")
+
+
+def run_translate(args: argparse.Namespace) -> int:
+    import adql
+
+    try:
+        if args.syntax_only:
+            adql.parse(args.query)
+            print("valid ADQL")
+            return 0
+        settings = Settings.from_env()
+        metadata = asyncio.run(_metadata(settings))
+        dialect = args.dialect or ("postgres" if settings.uses_postgres else "duckdb")
+        result = adql.translate(args.query, metadata, dialect, maxrec=args.maxrec)
+    except SkygateError as exc:
+        print(f"skygate adql: {exc}", file=sys.stderr)
+        return 2
+    print(result.sql)
+    return 0
+
+
+async def _metadata(settings: Settings) -> dict[str, object]:
+    from dali.errors import UsageError
+    from release.runtime import open_release
+
+    opened = await open_release(settings.database_url, settings.duckdb_path, base_url=settings.base_url,
+                                readonly_role=settings.readonly_role)
+    try:
+        if opened.engine is None:
+            raise UsageError(opened.problem or "no release loaded", hint="run `skygate demo` first")
+        return dict(opened.metadata)
+    finally:
+        await opened.close()
