@@ -594,8 +594,14 @@ async def ingest_table(
     qualified = _check_table_name(table)
     plan = _plan(source.schema, ra, dec, tolerance, overrides.get("columns", {}))
     batches = _transform(source.batches, plan)
-    nrows = await store.load(qualified, plan.schema, batches, sort_by=HPX_COLUMN if plan.position else None,
-                             indexes=plan.indexes)
+    try:
+        nrows = await store.load(qualified, plan.schema, batches, sort_by=HPX_COLUMN if plan.position else None,
+                                 indexes=plan.indexes)
+    except (pa.ArrowInvalid, duckdb.ConversionException, duckdb.InvalidInputException,
+            asyncpg.DataError) as exc:
+        # E.g. a CSV column whose type was guessed from the first rows and later holds other values.
+        raise UsageError(f"could not load {qualified}: a value does not fit its column's type",
+                         param="PATH", hint="fix the value, or give the file as Parquet or FITS with types") from exc
     meta = TableMeta(
         schema=qualified.split(".")[0], name=qualified.split(".")[1], columns=plan.columns,
         description=overrides.get("description") or description or source.description, nrows=nrows,

@@ -266,3 +266,13 @@ async def test_tap_schema_round_trip(target: tuple[str, Path]) -> None:
     assert ("tap_schema.columns", "tap_schema.tables") in key_targets
     assert ("tap_schema.tables", "tap_schema.schemas") in key_targets
     assert len(raw["key_columns"]) == len(raw["keys"]) == 5
+
+
+async def test_a_value_that_breaks_the_guessed_type_is_a_usage_error(duck_store: tuple[Store, Path]) -> None:
+    store, _ = duck_store
+    # As a CSV reader gives it: the type was guessed from the first block, a later block disagrees.
+    batches = iter([pa.record_batch({"a": pa.array([1, 2], pa.int64()), "b": ["x", "y"]}),
+                    pa.record_batch({"a": pa.array(["oops", "3"]), "b": ["x", "y"]})])
+    source = Source(schema=pa.schema({"a": pa.int64(), "b": pa.string()}), batches=batches)
+    with pytest.raises(UsageError, match="does not fit its column's type"):
+        await ingest_table(store, source, "t.bad")
