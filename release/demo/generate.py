@@ -32,7 +32,7 @@ from release.tiling import Tile, find_tile, tile_at, tile_by_name
 
 __all__ = ["DEFAULT_PIXSCALE", "GENERATOR_VERSION", "PROFILES", "Profile", "generate", "profile_tiles"]
 
-GENERATOR_VERSION = "1.1.0"
+GENERATOR_VERSION = "1.2.0"
 DEFAULT_PIXSCALE = 1.052  # 4x4-binned DES pixels
 REQ = "r9999p01"
 _MAX_ROW_GROUP = 1 << 20
@@ -53,15 +53,20 @@ _PATCH = ("DES2131+0001", "DES2134+0001", "DES2137+0001", "DES2131-0041", "DES21
 
 
 def _large_tiles() -> tuple[str, ...]:
-    """16 rows × 16 tiles around DES0453-4457: rows 98-113, in each row the tile holding RA 73.390699
-    (the 8th) and its neighbours."""
+    """16 rows × 16 tiles around DES0453-4457 (DATA.md §5: RA 64.8-81.7, Dec -50.7...-40.0).
+
+    Rows are the 7 north and 8 south of DES0453-4457's row; in each row the 16 consecutive tiles
+    centred on RA 73.25, the middle of the quoted RA range (the row's step grows with |Dec|).
+    """
     centre = tile_by_name("DES0453-4457")
     names: list[str] = []
     for row_offset in range(-7, 9):
         dec = centre.dec_cent - row_offset * (centre.udecmax - centre.udecmin)
-        hit = find_tile(centre.ra_cent, dec)
-        assert hit is not None
-        names += [tile_at(hit.grid_index + k).tilename for k in range(-7, 9)]
+        probe = find_tile(73.25, dec)
+        assert probe is not None
+        first = find_tile(73.25 - 7.5 * probe.ra_step, dec)
+        assert first is not None
+        names += [tile_at(first.grid_index + k).tilename for k in range(16)]
     return tuple(names)
 
 
@@ -246,9 +251,16 @@ def _empty_table(name: str, specs: tuple[ColumnSpec, ...]) -> pa.Table:
     return arrow_schema(name, specs).empty_table()
 
 
+def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """zstd with BYTE_STREAM_SPLIT floats: a third smaller than plain zstd on noisy measurements."""
+    floats = [f.name for f in schema if pa.types.is_floating(f.type)]
+    return {"compression": "zstd", "use_byte_stream_split": floats or False,
+            "use_dictionary": ["tilename"] if "tilename" in schema.names else False}
+
+
 def _write_table(path: Path, name: str, specs: tuple[ColumnSpec, ...], table: pa.Table) -> None:
     table = table.cast(arrow_schema(name, specs))
-    pq.write_table(table, path, compression="zstd", row_group_size=_MAX_ROW_GROUP)
+    pq.write_table(table, path, row_group_size=_MAX_ROW_GROUP, **_parquet_options(table.schema))
 
 
 class _Spool:
@@ -273,7 +285,7 @@ class _Spool:
     def write_parquet(self, path: Path) -> None:
         for writer in self.writers.values():
             writer.close()
-        with pq.ParquetWriter(path, self.schema, compression="zstd") as out:
+        with pq.ParquetWriter(path, self.schema, **_parquet_options(self.schema)) as out:
             for value in sorted(self.writers):
                 with ipc.open_stream(str(self.path / f"{value}.arrows")) as reader:
                     table = reader.read_all()
@@ -281,7 +293,7 @@ class _Spool:
                 out.write_table(table.take(pa.array(order)), row_group_size=_MAX_ROW_GROUP)
                 del table
         if not self.writers:
-            pq.write_table(self.schema.empty_table(), path, compression="zstd")
+            pq.write_table(self.schema.empty_table(), path, **_parquet_options(self.schema))
         shutil.rmtree(self.path)
 
 

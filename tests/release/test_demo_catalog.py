@@ -127,3 +127,15 @@ def test_round_inside_keeps_objects_in_their_tile() -> None:
     cross = tile_by_name("DES2359-0041")
     r, d = round_inside(cross, np.array([359.9999998]), np.array([-0.7]))
     assert r[0] == 0.0 and cross.contains(r, d).all()
+
+
+def test_large_profile_tiles() -> None:
+    from release.demo.generate import PROFILES, profile_tiles
+
+    names = profile_tiles(PROFILES["large"])
+    tiles = [tile_by_name(n) for n in names]
+    assert len(set(names)) == 256 and "DES0453-4457" in names
+    ra = [t.ra_cent for t in tiles]
+    dec = [t.dec_cent for t in tiles]
+    assert (min(ra), max(ra), min(dec), max(dec)) == pytest.approx((64.8, 81.7, -50.7, -40.0), abs=0.05)
+    assert len({t.row for t in tiles}) == 16

@@ -182,3 +182,22 @@ def test_brightest_pixel_is_at_the_catalogue_position(ci_release_dir: Path,
             if checked == 60:
                 break
         assert checked >= 30
+
+
+def test_catalogue_only_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `large` code path (no images, no per-tile FITS) on two tiles at 2 % density, in-process."""
+    from release.demo.generate import PROFILES, Profile
+
+    mini = Profile("large", ("DES0453-4457", "DES0457-4457"), 0.02, (), objects_per_tile=39062.5,
+                   tile_catalogues=False)
+    monkeypatch.setitem(PROFILES, "large", mini)
+    manifest = json.loads(generate("large", tmp_path, workers=1).read_text())
+    assert set(manifest["files"]) == {"catalog/dr1_main.parquet", "catalog/dr1_tile_info.parquet",
+                                      "catalog/demo_truth.parquet"}
+    assert 1200 < manifest["rows"] < 1900
+    info = pq.read_table(tmp_path / "catalog" / "dr1_tile_info.parquet").to_pylist()
+    assert info[0]["naxis1"] == 10000 and info[0]["fits_image_g"] == "" and info[0]["fits_dr1_main"] == ""
+    main = pq.read_table(tmp_path / "catalog" / "dr1_main.parquet", columns=["ebv_sfd98", "tilename"])
+    ebv = main.column("ebv_sfd98").to_numpy()
+    assert 0.01 < ebv.min() and ebv.max() < 0.03
+    assert pq.read_table(tmp_path / "catalog" / "demo_truth.parquet").num_rows == 0
