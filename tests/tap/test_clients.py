@@ -7,6 +7,7 @@ import io
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import numpy as np
@@ -186,3 +187,20 @@ def test_stilts_tapquery_with_an_upload(live_server: LiveServer, tmp_path: Path,
     assert out.is_file(), log
     table = parse(str(out)).get_first_table().to_table()
     assert list(table["id"]) == [1, 2]
+
+
+def test_http_upload_is_fetched_when_private_addresses_are_allowed(live_server: LiveServer, tmp_path: Path,
+                                                                  ci_duckdb_path: Path) -> None:
+    from skygate.app import create_app
+    from tests.tap.conftest import BASE, TestClient, release_settings
+
+    source = f"{live_server.tap_url}/sync?LANG=ADQL&QUERY=" + quote(
+        "SELECT TOP 3 coadd_object_id AS oid, ra, dec FROM des_dr1.main")
+    query = {"LANG": "ADQL", "QUERY": "SELECT COUNT(*) AS n FROM TAP_UPLOAD.remote", "UPLOAD": f"remote,{source}"}
+    allowed = release_settings(tmp_path / "allowed", ci_duckdb_path, upload_allow_private=True)
+    with TestClient(create_app(allowed), base_url=BASE) as client:
+        response = client.post("/tap/sync", data=query)
+    assert response.status_code == 200, response.text
+    assert parse(io.BytesIO(response.content)).get_first_table().array["n"][0] == 3
+    refused = httpx.post(f"{live_server.tap_url}/sync", data=query)
+    assert refused.status_code == 400 and b"private address" in refused.content

@@ -1,0 +1,70 @@
+"""A client that goes away mid-result closes the batch stream (which cancels the database statement)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pyarrow as pa
+from starlette.applications import Starlette
+
+from dali.values import Column
+from tap.routes import tap_routes
+from tap.service import TapConfig
+
+
+@dataclass
+class EndlessEngine:
+    """Yields 1000-row batches forever and records when its stream is closed."""
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+    read: int = 0
+    closed: bool = False
+
+    async def execute(self, adql_text: str, **kwargs: Any) -> Any:
+        async def batches() -> AsyncIterator[pa.RecordBatch]:
+            try:
+                while True:
+                    self.read += 1
+                    yield pa.record_batch([pa.array(range(1000), pa.int64())], names=["n"])
+                    await asyncio.sleep(0)
+            finally:
+                self.closed = True
+
+        return SimpleNamespace(columns=(Column("n", "long"),), batches=batches())
+
+
+async def test_disconnect_closes_the_stream() -> None:
+    engine = EndlessEngine()
+    app = Starlette(routes=tap_routes())
+    app.state.settings = TapConfig(maxrec_default=10**9, maxrec_hard=10**9)
+    app.state.release = SimpleNamespace(engine=engine, problem=None, metadata={})
+    body = b"LANG=ADQL&QUERY=SELECT+n+FROM+endless"
+    sent: list[dict[str, Any]] = []
+    first_chunk = asyncio.Event()
+    requested = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await first_chunk.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and message.get("body"):
+            first_chunk.set()
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/tap/sync", "raw_path": b"/tap/sync", "root_path": "", "query_string": b"",
+             "headers": [(b"content-type", b"application/x-www-form-urlencoded"),
+                         (b"content-length", str(len(body)).encode())],
+             "server": ("testserver", 80), "client": ("127.0.0.1", 1)}
+    await asyncio.wait_for(app(scope, receive, send), timeout=30)
+    assert sent[0]["status"] == 200
+    assert engine.closed and engine.read < 10_000
