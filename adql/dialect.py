@@ -160,8 +160,6 @@ def _precheck(text: str) -> None:
         raise ADQLError("'::' is not ADQL", line=line, column=column, hint="write CAST(x AS type)")
     words = re.findall(r"[A-Za-z_]+", bare)
     upper = {w.upper() for w in words}
-    if "FETCH" in upper and re.search(r"\bFETCH\s+(FIRST|NEXT)\b", bare, re.I):
-        raise ADQLError("FETCH FIRST n ROWS ONLY is not ADQL", hint="write SELECT TOP n ... instead")
     sample = re.search(r"\bSAMPLE\s*\(", bare, re.I)
     if sample:
         line, column = _position(text, sample.start())
@@ -169,6 +167,8 @@ def _precheck(text: str) -> None:
             "SAMPLE(p) is Oracle, not ADQL", line=line, column=column,
             hint="for a random subset read des_dr1.main_sample (a 1% sample), e.g. SELECT TOP 5 * FROM des_dr1.main_sample",
         )
+    if "FETCH" in upper and re.search(r"\bFETCH\s+(FIRST|NEXT)\b", bare, re.I):
+        raise ADQLError("FETCH FIRST n ROWS ONLY is not ADQL", hint="write SELECT TOP n ... instead")
 
 
 def _position(text: str, offset: int) -> tuple[int, int]:
