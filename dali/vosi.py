@@ -54,6 +54,7 @@ class Capability:
     interfaces: tuple[Interface, ...]
     xsi_type: str | None = None
     body: str = ""
+    description: str | None = None
 
 
 def _interface(interface: Interface) -> str:
@@ -71,6 +72,8 @@ def _capability(cap: Capability) -> str:
     if cap.xsi_type:
         attrs += f' xsi:type="{escape(cap.xsi_type)}"'
     inner = "".join(_interface(i) for i in cap.interfaces)
+    if cap.description:
+        inner = f"  <description>{escape(cap.description, quote=False)}</description>\n{inner}"
     return f" <capability {attrs}>\n{inner}{cap.body}</capability>\n"
 
 

@@ -80,6 +80,9 @@ def tap_capabilities(config: TapConfig, *, has_obscore: bool) -> bytes:
         f'<hard unit="row">{config.maxrec_hard}</hard></outputLimit>\n'
         f'  <uploadLimit><hard unit="byte">{config.upload_max_bytes}</hard></uploadLimit>\n'
     )
+    # TAPRegExt limits carry one unit each, so the row limit on uploads is stated in words.
+    description = (f"ADQL queries over the release. Uploaded tables: at most {config.upload_max_rows} rows and "
+                   f"{config.upload_max_bytes} bytes each (VOTable, inline or http/https).")
     tap = Capability(STANDARD_ID, (Interface(base, use="base", role="std", version="1.1"),),
-                     xsi_type="tr:TableAccess", body=body)
+                     xsi_type="tr:TableAccess", body=body, description=description)
     return capabilities_document((tap, *support_capabilities(base, tables=True, examples=True)))

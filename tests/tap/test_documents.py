@@ -44,6 +44,7 @@ def test_capabilities_declare_one_table_access_with_every_feature(client: TestCl
                                                    "ivo://ivoa.net/std/VOSI#availability",
                                                    "ivo://ivoa.net/std/VOSI#tables-1.1", "ivo://ivoa.net/std/DALI#examples"}
     assert tap[0].find("dataModel").get("ivo-id") == "ivo://ivoa.net/std/ObsCore#core-1.1"
+    assert tap[0].findtext("uploadLimit/hard") == "100000000" and "1000000 rows" in tap[0].findtext("description")
 
 
 @pytest.mark.parametrize("detail", ["", "?detail=min", "?detail=max"])
