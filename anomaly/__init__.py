@@ -1,1 +1,28 @@
-"""Extended Isolation Forest scoring as a UWS job kind; its input is selected by ADQL."""
+"""Extended Isolation Forest scoring as a UWS job kind; its input is selected by ADQL.
+
+What lives where:
+
+- ``forest.py``: the algorithm (Hariri, Carrasco Kind & Brunner 2021): fit on samples, trees as flat
+  heap-ordered arrays, scoring by a compiled level-by-level descent. Pure numpy + numba, no I/O.
+- ``model.py``: a fitted model (forest, feature names, standardisation) and its file format
+  ``skygate-eif`` version 1 (``.npz`` with a JSON header; documented there).
+- ``params.py``: the job parameters (QUERY, ID_COLUMN, NTREES, SAMPLE_SIZE, EXTENSION_LEVEL, SEED,
+  STANDARDIZE, TOP, RESPONSEFORMAT, MODEL) parsed into a value.
+- ``service.py``: selection -> features (NULL/NaN rows skipped and counted), fit, ranks, result tables,
+  ``scores.png``.
+- ``jobs.py``: the ``anomaly.score`` job kind and the ``anomaly.score.chunk`` kind that spreads scoring
+  of large selections over the workers.
+- ``routes.py``: ``/anomaly/async`` (UWS), ``/anomaly/availability``, ``/anomaly/capabilities``.
+- ``fidelity.py``: the paper's test data and the statistics the tests and the benchmark report.
+
+Why our own implementation rather than a library (figures from tests/anomaly and
+benchmarks/anomaly.py on these 2-core machines): the descent loop scores 1 M x 10 rows with 200 trees
+at 8-14 us per row per core when the machine is quiet (isotree 0.6 extended: 32-47 us, the authors'
+``eif`` 2.0.2: 50-70 us), bit-identical across threads, processes and chunkings because each projection
+is summed in a fixed order; it reproduces ``eif``'s ranks as well as ``eif`` reproduces itself with
+another seed (Spearman 0.979 vs 0.977 on the paper's blob) and removes the axis-parallel artefacts
+(blob ring anisotropy +0.039 standard vs +0.003 extended; sinusoid pocket contrast +0.016 vs +0.067);
+its model is a documented, pickle-free file. isotree is used by the tests and the benchmark only (its
+OpenMP threads hang in forked workers); ``eif`` is a test oracle only (it does not build with Cython 3
+and fails when SAMPLE_SIZE exceeds the rows).
+"""
