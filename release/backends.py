@@ -153,7 +153,10 @@ class DuckDBBackend:
     def __init__(self, path: Path, *, base_url: str) -> None:
         self.path = path
         self._base_url = base_url
-        self._conn: duckdb.DuckDBPyConnection | None = duckdb.connect(str(path), read_only=True)
+        # Read-only, and no files outside the catalog: no COPY TO, ATTACH, read_csv or extension
+        # installs, whatever SQL arrives (DuckDB docs, Securing DuckDB); locked against SET.
+        self._conn: duckdb.DuckDBPyConnection | None = duckdb.connect(
+            str(path), read_only=True, config={"enable_external_access": False, "lock_configuration": True})
 
     async def stream(
         self,
@@ -205,6 +208,9 @@ class DuckDBBackend:
 
 
 def _duckdb_execute(cursor: duckdb.DuckDBPyConnection, sql: str, batch_rows: int) -> pa.RecordBatchReader:
+    # DuckDB runs every statement of a string; PostgreSQL's prepared statements take only one.
+    if len(cursor.extract_statements(sql)) != 1:
+        raise UsageError("exactly one SQL statement may run at a time")
     return cursor.execute(sql).to_arrow_reader(batch_rows)
 
 
@@ -220,7 +226,8 @@ def _duckdb_error(exc: Exception, timed_out: bool, timeout: float) -> Exception:
         return _timeout_error(timeout)
     if isinstance(exc, duckdb.InterruptException) or "INTERRUPT" in str(exc):
         return TransientError("the query was interrupted", hint="try again")
-    if isinstance(exc, duckdb.InvalidInputException) and "read-only" in str(exc):
+    if isinstance(exc, duckdb.PermissionException) or (
+            isinstance(exc, duckdb.InvalidInputException) and "read-only" in str(exc)):
         return UsageError("queries may only read; this service does not change the release")
     if isinstance(exc, duckdb.OutOfMemoryException):
         return TransientError("the database ran out of memory for this query", hint="ask for fewer rows")

@@ -131,6 +131,19 @@ async def test_writes_are_refused(backend: DuckDBBackend | PostgresBackend, sql:
     assert table.column("n").to_pylist() == [4]
 
 
+@pytest.mark.parametrize("sql", [
+    "COPY (SELECT 1) TO '{tmp}/evil.csv'",
+    "ATTACH '{tmp}/evil.duckdb'",
+    "SELECT * FROM read_csv('{tmp}/secret.csv')",
+    "SELECT 1; SELECT 2",
+])
+async def test_duckdb_touches_no_other_file(duck: DuckDBBackend, tmp_path: Path, sql: str) -> None:
+    (tmp_path / "secret.csv").write_text("a\n1\n")
+    with pytest.raises(UsageError):
+        await collect(duck, sql.format(tmp=tmp_path))
+    assert not (tmp_path / "evil.csv").exists() and not (tmp_path / "evil.duckdb").exists()
+
+
 @pytest.mark.postgres
 async def test_reader_role_cannot_write_even_outside_our_transactions(pg: PostgresBackend) -> None:
     conn = await asyncpg.connect(pg.dsn)
