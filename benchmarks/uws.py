@@ -92,6 +92,36 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
 
+def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """User+system CPU of a process and its children so far."""
+    import psutil
+
+    root = psutil.Process(process.pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+async def store_timings(jobs_url: str, last: int) -> tuple[float, float]:
+    """Median queue wait and run time (ms) of the last ``last`` jobs, as the store recorded them."""
+    import asyncpg
+
+    conn = await asyncpg.connect(jobs_url)
+    try:
+        row = await conn.fetchrow(
+            "WITH j AS (SELECT * FROM uws.jobs ORDER BY creation_time DESC LIMIT $1) SELECT "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY start_time - creation_time) * 1000, "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY end_time - start_time) * 1000 FROM j", last)
+    finally:
+        await conn.close()
+    return float(row[0]), float(row[1])
+
+
 def recreate_database() -> str:
     import asyncpg
 
@@ -163,7 +193,10 @@ def main() -> int:
             time.sleep(3)  # the two worker processes boot
             asyncio.run(run_clients(base, 40, 4))  # warm-up
             _, single = asyncio.run(run_clients(base, args.latency_jobs, 1))
+            cpu_before = cpu_seconds(api), cpu_seconds(workers)
             elapsed, loaded = asyncio.run(run_clients(base, args.jobs, args.clients))
+            cpu_after = cpu_seconds(api), cpu_seconds(workers)
+            queue_ms, run_ms = asyncio.run(store_timings(jobs_url, len(loaded)))
         finally:
             for process in (workers, api):
                 os.killpg(process.pid, signal.SIGTERM)
@@ -179,6 +212,12 @@ def main() -> int:
           f"p50 {percentile(single, 50) * ms:.1f} ms, p95 {percentile(single, 95) * ms:.1f} ms")
     print(f"  {args.clients} clients, {len(loaded)} jobs: {len(loaded) / elapsed:.0f} jobs/s POST->COMPLETED; "
           f"latency p50 {percentile(loaded, 50) * ms:.1f} ms, p95 {percentile(loaded, 95) * ms:.1f} ms")
+    api_ms = (cpu_after[0] - cpu_before[0]) / len(loaded) * ms
+    worker_ms = (cpu_after[1] - cpu_before[1]) / len(loaded) * ms
+    print(f"  loaded run, from the job store: p50 queue wait (created -> EXECUTING) {queue_ms:.1f} ms, "
+          f"p50 run (EXECUTING -> COMPLETED) {run_ms:.1f} ms")
+    print(f"  CPU per job: API process {api_ms:.1f} ms, worker processes {worker_ms:.1f} ms "
+          f"(machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     print("  targets: p50 <= 50 ms, >= 200 jobs/s")
     return 0
 

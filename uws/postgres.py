@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
-from uws.store import JOB_COLUMNS, SqlJobStore
+from uws.models import Phase
+from uws.store import JOB_COLUMNS, Listener, SqlJobStore
 
 __all__ = ["PostgresStore"]
 
@@ -79,7 +80,7 @@ class PostgresStore(SqlJobStore):
             await listener.add_listener(CHANNEL, self._on_notify)
             self._listener = listener
 
-    def subscribe(self, callback: Callable[[str], None]) -> None:
+    def subscribe(self, callback: Listener) -> None:
         super().subscribe(callback)
         if self._pool is not None and self._listener is None:
             self._listen_task = asyncio.ensure_future(self._listen())
@@ -99,7 +100,8 @@ class PostgresStore(SqlJobStore):
             self._pool = None
 
     def _on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
-        self._changed(payload)
+        job_id, _, phase = payload.partition(" ")
+        self._changed(job_id, Phase(phase) if phase in Phase.__members__ else None)
 
     def _pool_or_fail(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -114,23 +116,29 @@ class PostgresStore(SqlJobStore):
     async def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Sequence[Any]]:
         return list(await self._pool_or_fail().fetch(_numbered(sql), *args))
 
-    async def _update_phase(self, sql: str, args: tuple[Any, ...], job_id: str) -> bool:
-        # One round trip: change the row, and notify the other processes when it changed.
-        wrapped = f"WITH changed AS ({sql} RETURNING job_id) SELECT pg_notify('{CHANNEL}', job_id) FROM changed"
-        rows = await self._query(wrapped, args)
+    async def _update_phase(self, sql: str, args: tuple[Any, ...], job_id: str, to: Phase | None) -> bool:
+        # One round trip: change the row, and tell the other processes (payload "<job_id> <phase>",
+        # the phase empty for a deletion) when it changed.
+        wrapped = f"WITH changed AS ({sql} RETURNING job_id) SELECT pg_notify('{CHANNEL}', ?) FROM changed"
+        rows = await self._query(wrapped, (*args, _payload(job_id, to)))
         if rows:
-            self._changed(job_id)
+            self._changed(job_id, to)
         return bool(rows)
 
-
-    async def _update_phase_returning(self, sql: str, args: tuple[Any, ...], job_id: str) -> Sequence[Any] | None:
+    async def _update_phase_returning(
+        self, sql: str, args: tuple[Any, ...], job_id: str, to: Phase
+    ) -> Sequence[Any] | None:
         columns = ", ".join(JOB_COLUMNS)
         wrapped = (f"WITH changed AS ({sql} RETURNING {columns}) "
-                   f"SELECT {columns}, pg_notify('{CHANNEL}', job_id) FROM changed")
-        rows = await self._query(wrapped, args)
+                   f"SELECT {columns}, pg_notify('{CHANNEL}', ?) FROM changed")
+        rows = await self._query(wrapped, (*args, _payload(job_id, to)))
         if rows:
-            self._changed(job_id)
+            self._changed(job_id, to)
         return tuple(rows[0])[: len(JOB_COLUMNS)] if rows else None
+
+
+def _payload(job_id: str, phase: Phase | None) -> str:
+    return f"{job_id} {phase.value if phase is not None else ''}"
 
 
 def _numbered(sql: str) -> str:

@@ -19,6 +19,7 @@ __all__ = [
     "CHANGE_COLUMNS",
     "JOB_COLUMNS",
     "JobStore",
+    "Listener",
     "SqlJobStore",
     "encode_change",
     "from_epoch",
@@ -27,6 +28,9 @@ __all__ = [
     "row_to_job",
     "to_epoch",
 ]
+
+# Told about each phase change: (job id, new phase, or None when the job was deleted).
+Listener = Callable[[str, Phase | None], None]
 
 # Column order of every SELECT both stores make.
 JOB_COLUMNS = (
@@ -100,9 +104,10 @@ class JobStore(Protocol):
     notifies_across_processes: bool
     """True when ``subscribe`` callbacks also fire for other processes' changes."""
 
-    def subscribe(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback(job_id)`` (on the event loop) after each phase change this store sees:
-        local ones always, other processes' ones where the database can tell (PostgreSQL)."""
+    def subscribe(self, callback: Listener) -> None:
+        """Call ``callback(job_id, phase)`` (on the event loop) after each phase change this store
+        sees (``phase`` None: the job was deleted): local ones always, other processes' ones where
+        the database can tell (PostgreSQL)."""
 
 
 def open_store(url: str) -> JobStore:
@@ -196,7 +201,7 @@ class SqlJobStore:
     notifies_across_processes = False
 
     def __init__(self) -> None:
-        self._listeners: list[Callable[[str], None]] = []
+        self._listeners: list[Listener] = []
 
     @property
     def _select(self) -> str:
@@ -209,31 +214,35 @@ class SqlJobStore:
     async def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Sequence[Any]]:
         raise NotImplementedError
 
-    async def _update_phase(self, sql: str, args: tuple[Any, ...], job_id: str) -> bool:
-        """Run a statement that changes a job's phase (or deletes it); tell the listeners."""
+    async def _update_phase(self, sql: str, args: tuple[Any, ...], job_id: str, to: Phase | None) -> bool:
+        """Run a statement that sets a job's phase to ``to`` (``None``: deletes it); tell the
+        listeners when it changed a row."""
         won = await self._execute(sql, args) == 1
         if won:
-            self._changed(job_id)
+            self._changed(job_id, to)
         return won
 
-    async def _update_phase_returning(self, sql: str, args: tuple[Any, ...], job_id: str) -> Sequence[Any] | None:
+    async def _update_phase_returning(
+        self, sql: str, args: tuple[Any, ...], job_id: str, to: Phase
+    ) -> Sequence[Any] | None:
         """Like ``_update_phase`` for an UPDATE; the changed row (``JOB_COLUMNS``) or None."""
         rows = await self._query(f"{sql} RETURNING {', '.join(JOB_COLUMNS)}", args)
         if rows:
-            self._changed(job_id)
+            self._changed(job_id, to)
         return rows[0] if rows else None
 
     async def claim(self, job_id: str, now: datetime) -> Job | None:
         sql = (f"UPDATE {self.table} SET phase = 'EXECUTING', start_time = ?, heartbeat = ?, "
                "attempts = attempts + 1 WHERE job_id = ? AND phase = 'QUEUED'")
-        row = await self._update_phase_returning(sql, (to_epoch(now), to_epoch(now), job_id), job_id)
+        row = await self._update_phase_returning(sql, (to_epoch(now), to_epoch(now), job_id), job_id,
+                                                 Phase.EXECUTING)
         return row_to_job(row) if row is not None else None
 
-    def _changed(self, job_id: str) -> None:
+    def _changed(self, job_id: str, phase: Phase | None) -> None:
         for callback in list(self._listeners):
-            callback(job_id)
+            callback(job_id, phase)
 
-    def subscribe(self, callback: Callable[[str], None]) -> None:
+    def subscribe(self, callback: Listener) -> None:
         self._listeners.append(callback)
 
     async def create(self, job: Job, *, enqueued_at: datetime | None = None) -> None:
@@ -280,7 +289,7 @@ class SqlJobStore:
             args.extend(encode_change(name, value))
         sql = (f"UPDATE {self.table} SET {', '.join(sets)} WHERE job_id = ? "
                f"AND phase IN ({', '.join('?' * len(sources))})")
-        won = await self._update_phase(sql, (*args, job_id, *(p.value for p in sources)), job_id)
+        won = await self._update_phase(sql, (*args, job_id, *(p.value for p in sources)), job_id, to)
         return won
 
     async def set_destruction(self, job_id: str, when: datetime | None) -> bool:
@@ -296,7 +305,7 @@ class SqlJobStore:
         return await self.phase(job_id)
 
     async def delete(self, job_id: str) -> bool:
-        won = await self._update_phase(f"DELETE FROM {self.table} WHERE job_id = ?", (job_id,), job_id)
+        won = await self._update_phase(f"DELETE FROM {self.table} WHERE job_id = ?", (job_id,), job_id, None)
         return won
 
     async def stale(self, heartbeat_before: datetime) -> list[Job]:

@@ -73,7 +73,7 @@ class JobSystem:
                              heartbeat_interval=config.heartbeat_interval)
         self.queue: JobQueue = make_queue(config, self.runner)
         self.owner_of: Callable[[Any], str | None] = lambda request: None
-        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._waiters: dict[str, set[_Waiter]] = {}
         self._background: asyncio.Task[None] | None = None
         self.store.subscribe(self._on_change)
 
@@ -276,37 +276,45 @@ class JobSystem:
     # -- blocking WAIT ---------------------------------------------------------------------
 
     async def wait(self, job_id: str, phase: Phase, timeout: float) -> Phase | None:
-        """Block until the job leaves ``phase`` (or disappears) or ``timeout`` seconds pass.
+        """Block until the job leaves ``phase`` (or disappears) or ``timeout`` seconds pass;
+        returns the phase then (None: the job is gone).
 
-        Local changes and (PostgreSQL) other processes' changes wake us at once; otherwise the
-        phase is re-read every ``poll_interval``.
+        Local changes and (PostgreSQL) other processes' changes arrive as notifications carrying
+        the new phase, so waking costs no query; otherwise the phase is re-read every
+        ``poll_interval``.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         poll = self.config.poll_interval
         if self.store.notifies_across_processes:
             poll = max(poll, 0.5)
-        event = asyncio.Event()
-        self._waiters.setdefault(job_id, set()).add(event)
+        waiter = _Waiter()
+        self._waiters.setdefault(job_id, set()).add(waiter)
         try:
-            while True:
-                event.clear()
-                current = await self.store.phase(job_id)
+            current = await self.store.phase(job_id)  # after registering: no change slips through
+            while current == phase:
                 remaining = deadline - loop.time()
-                if current != phase or remaining <= 0:
-                    return current
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), min(remaining, poll))
+                if remaining <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(waiter.event.wait(), min(remaining, poll))
+                except TimeoutError:
+                    current = await self.store.phase(job_id)
+                    continue
+                waiter.event.clear()
+                current = waiter.phase
+            return current
         finally:
             waiters = self._waiters.get(job_id)
             if waiters is not None:
-                waiters.discard(event)
+                waiters.discard(waiter)
                 if not waiters:
                     del self._waiters[job_id]
 
-    def _on_change(self, job_id: str) -> None:
-        for event in self._waiters.get(job_id, ()):
-            event.set()
+    def _on_change(self, job_id: str, phase: Phase | None) -> None:
+        for waiter in self._waiters.get(job_id, ()):
+            waiter.phase = phase
+            waiter.event.set()
 
     # -- janitor and sweeper ---------------------------------------------------------------
 
@@ -363,6 +371,16 @@ class JobSystem:
         for job_id in job_ids:
             await self.delete(job_id)
         return job_ids
+
+
+class _Waiter:
+    """One blocked WAIT: woken with the job's new phase."""
+
+    __slots__ = ("event", "phase")
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.phase: Phase | None = None
 
 
 def _run_id(parameters: Sequence[Parameter]) -> str | None:
