@@ -3,7 +3,8 @@
 - ``errors``: the three error kinds (usage / transient / fatal).
 - ``values``: Column, TableMeta, Position, ForeignKey: table metadata shared by every layer.
 - ``params``: case-insensitive DALI parameter parsing (GET/POST, urlencoded and multipart).
-- ``writers``: result tables as VOTable (TABLEDATA, BINARY2), CSV, TSV, FITS and Parquet.
+- ``writers``: result tables as VOTable (TABLEDATA, BINARY2), CSV, TSV, FITS and Parquet, with MAXREC/OVERFLOW.
+- ``votable``: DALI error documents and reading uploaded VOTables.
 - ``vosi``: VOSI availability and capabilities documents.
 - ``xtypes``: DALI xtypes (point, circle, polygon, interval, timestamp).
 

@@ -2,7 +2,7 @@
 
 Languages and features come from ``adql.features`` (what the translator really supports), output
 formats from ``dali.writers.FORMATS``, limits from the settings. Pure string building.
-Tests: tests/tap/test_capabilities.py.
+Tests: tests/tap/test_documents.py.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The DES data-access queries (DATA.md §4) rewritten in ADQL, plus cone, polygon, ObsCore, upload
 crossmatch and TAP_SCHEMA examples. Every example is executed by the test suite
-(tests/tap/test_examples.py). Pure string building.
+(tests/tap/test_documents.py). Pure string building.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The job function, its cheap run-time check and its ``/error`` renderer, for the 
 ``skygate/worker.py``. Worker resources arrive as ``ctx.resources`` with ``release`` (an
 ``release.runtime.OpenRelease``: ``engine`` or ``problem``) and ``settings`` (read duck-typed into
 ``TapConfig``).
-Tests: tests/tap/test_jobs.py.
+Tests: tests/tap/test_clients.py (pyvo async, votlint), tests/tap/test_live.py (taplint).
 """
 
 from __future__ import annotations

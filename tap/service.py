@@ -2,7 +2,7 @@
 
 Shared by ``/sync`` (streamed to the socket) and the async job kind (streamed to a result file), so
 both give the same document with the same INFO echoes (pitfall 21). No HTTP framework here.
-Tests: tests/tap/test_service.py.
+Tests: tests/tap/test_routes.py, tests/tap/test_clients.py.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The metadata is what ingest stored in TAP_SCHEMA (read back by ``release.metadata``), so /tables
 and TAP_SCHEMA say the same thing (taplint TMC). Internal ``skygate_*`` columns are left out.
-Pure string building. Tests: tests/tap/test_tables.py.
+Pure string building. Tests: tests/tap/test_documents.py.
 """
 
 from __future__ import annotations
