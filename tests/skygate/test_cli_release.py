@@ -112,3 +112,26 @@ def test_ingest_into_postgres_as_admin_read_as_reader(
     tables = published(url, Path("unused"), role="skygate_test_reader")
     assert tables["mine.cat"].nrows == 2  # type: ignore[attr-defined]
     assert not (data_dir / "catalog.duckdb").exists()
+
+
+def test_demo_generates_with_the_given_pixscale_and_no_ingest(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import release.demo
+
+    calls: list[tuple[str, Path, float | None]] = []
+
+    def fake_generate(profile: str, out_dir: Path, *, pixscale: float | None = None) -> Path:
+        calls.append((profile, out_dir, pixscale))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "manifest.json").write_text(json.dumps({"profile": profile}))
+        return out_dir / "manifest.json"
+
+    monkeypatch.setattr(release.demo, "generate", fake_generate)
+    assert main(["demo", "--profile", "ci", "--pixscale", "0.526", "--no-ingest"]) == 0
+    assert calls == [("ci", data_dir / "release", 0.526)]
+    assert "generated the ci release" in capsys.readouterr().out
+    assert not (data_dir / "catalog.duckdb").exists()
+    assert main(["demo", "--profile", "ci", "--no-ingest", "--if-missing"]) == 0
+    assert len(calls) == 1, "--if-missing keeps the generated files"
+    assert main(["demo", "--profile", "demo", "--no-ingest", "--if-missing"]) == 0
+    assert [c[0] for c in calls] == ["ci", "demo"], "another profile is generated"
