@@ -1324,14 +1324,32 @@ class _Compiler:
             return exp.LTE(this=_hav(d, e), expression=_hav_bound_sql(bound))
         if a.values is not None and b.values is not None:
             return exp.Boolean(this=_literal_relation(name, a, b))
+        column_polygon = self._polygon_column_relation(name, a, b, node)
+        if column_polygon is not None:
+            return column_polygon
         raise fail(f"{name}() of {a.shape.upper()} and {b.shape.upper()} needs constant regions here", node,
                    hint="a column may be a POINT (or a CIRCLE centre); regions built from columns are limited to circles")
+
+    def _polygon_column_relation(self, name: str, a: _Geo, b: _Geo, node: exp.Anonymous) -> exp.Expression | None:
+        """INTERSECTS of a polygon column with a constant circle (either order)."""
+        pairs = [(a, b), (b, a)] if name == "INTERSECTS" else []
+        for poly, circle in pairs:
+            if poly.shape == "polygon" and poly.values is None and len(poly.parts) == 1 and circle.shape == "circle" \
+                    and circle.values is not None:
+                if circle.values[2] > 90:
+                    raise fail("INTERSECTS of a polygon column and a circle needs a radius of at most 90 degrees", node)
+                center = _Geo("point", circle.parts[:2], circle.values[:2])
+                return _polygon_column_sql("intersects", self.dialect, poly.parts[0], center, circle.values[2])
+        return None
 
     def _point_in(self, p: _Geo, region: _Geo, node: exp.Anonymous) -> exp.Expression:
         if region.shape == "point":
             return exp.LTE(this=_hav(p, region), expression=_num(0.0))
         if region.shape == "circle":
             return self._cone(p, region.parts[:3], region.values, node)
+        if region.values is None and len(region.parts) == 1:
+            # a polygon column (DALI double[] xtype polygon)
+            return _polygon_column_sql("contains", self.dialect, region.parts[0], p)
         if region.values is None:
             raise fail("CONTAINS() in a polygon needs constant vertices", node)
         vertices = list(zip(region.values[0::2], region.values[1::2], strict=True))
@@ -1609,3 +1627,72 @@ def _healpix_template(order: int) -> exp.Expression:
     text = (f"CASE WHEN ra_in IS NULL OR dec_in IS NULL THEN NULL ELSE "
             f"CAST({face} AS BIGINT) * {nside2} + {_spread_bits(ix)} + 2 * {_spread_bits(iy)} END")
     return sqlglot.parse_one(text, read="postgres")
+
+
+# ---------------------------------------------------------------------------------------------
+# polygon-valued columns (e.g. ivoa.obscore.s_region): per-edge tests in a correlated subquery
+
+
+def _vec_sql(p: _Geo) -> list[exp.Expression]:
+    """The unit vector of a point, as numbers for a constant point or as SQL."""
+    if p.values is not None:
+        return [_num(v) for v in sphere.unit(p.values[0], p.values[1])]
+    lon, lat = _rad(p.parts[0].copy()), _rad(p.parts[1].copy())
+    return [_mul(_fn("cos", lat.copy()), _fn("cos", lon.copy())), _mul(_fn("cos", lat.copy()), _fn("sin", lon.copy())),
+            _fn("sin", lat.copy())]
+
+
+@functools.lru_cache(maxsize=8)
+def _polygon_column_template(kind: str, dialect: str) -> exp.Expression:
+    """Point-in-polygon or polygon-circle overlap for a convex polygon stored as a flat array.
+
+    Orientation-free: the point is inside when it lies on the same side of every edge's great
+    circle and in the polygon's hemisphere (towards the sum of its vertices), which holds for
+    convex polygons smaller than a hemisphere, as every footprint is. ``poly_in``, ``px_in``,
+    ``py_in``, ``pz_in`` (the point's unit vector) and ``cosr_in``/``sinr_in`` are replaced.
+    """
+    import sqlglot
+
+    half = "array_length(poly_in, 1) / 2" if dialect == "postgres" else "len(poly_in) // 2"
+    vertex = ("cos(radians(poly_in[2 * {k} + 2])) * cos(radians(poly_in[2 * {k} + 1])) AS {a}x, "
+              "cos(radians(poly_in[2 * {k} + 2])) * sin(radians(poly_in[2 * {k} + 1])) AS {a}y, "
+              "sin(radians(poly_in[2 * {k} + 2])) AS {a}z")
+    edges = (f"(SELECT {vertex.format(k='i', a='a')}, {vertex.format(k='j', a='b')} FROM "
+             f"(SELECT i, (i + 1) % ({half}) AS j FROM generate_series(0, {half} - 1) AS g(i)) AS k)")
+    nx, ny, nz = "(ay * bz - az * by)", "(az * bx - ax * bz)", "(ax * by - ay * bx)"
+    side = f"({nx} * px_in + {ny} * py_in + {nz} * pz_in)"
+    hemisphere = "(sum(ax) * px_in + sum(ay) * py_in + sum(az) * pz_in > 0)"
+    inside = f"((bool_and({side} >= 0) OR bool_and({side} <= 0)) AND {hemisphere})"
+    if kind == "contains":
+        text = f"(SELECT {inside} FROM {edges} AS e)"
+    else:
+        # the circle reaches the polygon: centre inside, a vertex within r, or an edge within r
+        # (the foot of the perpendicular on the arc: (A x C).n >= 0 and (C x B).n >= 0)
+        ac = (f"((ay * pz_in - az * py_in) * {nx} + (az * px_in - ax * pz_in) * {ny} + "
+              f"(ax * py_in - ay * px_in) * {nz})")
+        cb = (f"((py_in * bz - pz_in * by) * {nx} + (pz_in * bx - px_in * bz) * {ny} + "
+              f"(px_in * by - py_in * bx) * {nz})")
+        norm = f"sqrt({nx} * {nx} + {ny} * {ny} + {nz} * {nz})"
+        near_edge = f"({ac} >= 0 AND {cb} >= 0 AND abs({side}) <= sinr_in * {norm})"
+        near_vertex = "(ax * px_in + ay * py_in + az * pz_in >= cosr_in)"
+        text = f"(SELECT {inside} OR bool_or({near_edge} OR {near_vertex}) FROM {edges} AS e)"
+    return sqlglot.parse_one(text, read=dialect)
+
+
+def _polygon_column_sql(kind: str, dialect: str, polygon: exp.Expression, point: _Geo,
+                        radius: float | None = None) -> exp.Expression:
+    tree = _polygon_column_template(kind, dialect).copy()
+    vec = _vec_sql(point)
+    values: dict[str, exp.Expression] = {"poly_in": polygon, "px_in": vec[0], "py_in": vec[1], "pz_in": vec[2]}
+    if radius is not None:
+        values["cosr_in"] = _num(math.cos(math.radians(radius)))
+        values["sinr_in"] = _num(math.sin(math.radians(radius)))
+    for placeholder in list(tree.find_all(exp.Column)):
+        if placeholder.name in values and not placeholder.table:
+            placeholder.replace(_p(values[placeholder.name].copy()))
+    return _coalesce_false(tree)
+
+
+def _coalesce_false(node: exp.Expression) -> exp.Expression:
+    # an empty or NULL polygon contains nothing
+    return _fn("coalesce", node, exp.Boolean(this=False))

@@ -35,7 +35,7 @@ def _arrow(meta: TableMeta, data: dict[str, Any]) -> pa.Table:
     arrays = {}
     for col in meta.columns:
         values = data[col.name]
-        if col.xtype == "point":
+        if col.xtype in ("point", "polygon"):
             arrays[col.name] = pa.array(values, type=pa.list_(pa.float64()))
         elif col.datatype == "char":
             arrays[col.name] = pa.array(values, type=pa.string())
@@ -78,7 +78,7 @@ async def _pg_setup(admin_url: str, meta_all: dict[str, TableMeta]) -> str:
             await con.execute(f'CREATE SCHEMA IF NOT EXISTS "{meta.schema}"')
             cols = []
             for c in meta.columns:
-                sqltype = "DOUBLE PRECISION[]" if c.xtype == "point" else _PG_TYPES[c.datatype]
+                sqltype = "DOUBLE PRECISION[]" if c.xtype in ("point", "polygon") else _PG_TYPES[c.datatype]
                 cols.append(f'"{c.name}" {sqltype}')
             await con.execute(f'CREATE TABLE "{meta.schema}"."{meta.name}" ({", ".join(cols)})')
             table = data[key]

@@ -59,7 +59,18 @@ def metadata() -> dict[str, TableMeta]:
         Column("pos", "double", arraysize="2", xtype="point", unit="deg"),
         Column("skygate_hpx", "long"),
     ), position=Position("ra", "dec", "skygate_hpx", INDEX_ORDER))
-    return {t.qualified: t for t in (main, sample, tiles, points)}
+    regions = TableMeta("test", "regions", (
+        Column("id", "long"), Column("footprint", "double", arraysize="*", xtype="polygon", unit="deg"),
+    ))
+    return {t.qualified: t for t in (main, sample, tiles, points, regions)}
+
+
+REGIONS = [
+    [359.0, -1.0, 1.0, -1.0, 1.0, 1.0, 359.0, 1.0],  # across the RA seam, counter-clockwise
+    [0.0, 85.0, 90.0, 85.0, 180.0, 85.0, 270.0, 85.0],  # around the north pole
+    [323.0, -1.0, 323.0, 0.0, 324.0, 0.0, 324.0, -1.0],  # a DES-like tile, clockwise
+    [100.0, -30.0, 110.0, -30.0, 105.0, -20.0],  # a triangle
+]
 
 
 def rows() -> dict[str, dict[str, np.ndarray | list[object]]]:
@@ -117,4 +128,6 @@ def rows() -> dict[str, dict[str, np.ndarray | list[object]]]:
         "pos": [[float(a), float(d)] for a, d in zip(pra, pdec)],
         "skygate_hpx": index(pra, pdec, INDEX_ORDER),
     }
-    return {"des_dr1.main": main, "des_dr1.main_sample": sample, "des_dr1.tile_info": tiles, "test.points": points}
+    regions = {"id": np.arange(len(REGIONS), dtype=np.int64), "footprint": REGIONS}
+    return {"des_dr1.main": main, "des_dr1.main_sample": sample, "des_dr1.tile_info": tiles, "test.points": points,
+            "test.regions": regions}

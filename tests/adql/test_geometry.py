@@ -256,3 +256,21 @@ def test_sphere_reference_values() -> None:
     assert sphere.normalize_polygon([(0, 0), (0, 1), (1, 1), (1, 0)]) == [(1.0, 0.0), (1.0, 1.0), (0.0, 1.0), (0.0, 0.0)]
     with pytest.raises(sphere.GeometryValueError):
         sphere.convex_pieces(sphere.normalize_polygon([(0, 0), (1, 1), (1, 0), (0, 1)]))
+
+
+def test_polygon_column_against_astropy(adql_metadata: dict[str, TableMeta], adql_duckdb: Runner) -> None:
+    from tests.adql.tables import REGIONS
+
+    ra, dec = PAIRS["ra1"], PAIRS["dec1"]
+    text = "SELECT r.id, p.id FROM test.regions AS r, TAP_UPLOAD.pairs AS p WHERE 1 = CONTAINS(POINT(p.ra1, p.dec1), r.footprint)"
+    duck = adql_duckdb.connection  # type: ignore[attr-defined]
+    import pyarrow as pa
+
+    arrow = pa.table(PAIRS)  # noqa: F841
+    duck.execute("CREATE OR REPLACE TABLE tap_upload_pairs AS SELECT * FROM arrow")
+    got = set(adql_duckdb(adql.translate(text, adql_metadata, "duckdb", uploads={"pairs": UPLOAD}).sql))
+    expected = set()
+    for rid, flat in enumerate(REGIONS):
+        poly = list(zip(flat[0::2], flat[1::2]))
+        expected |= {(rid, int(i)) for i in np.flatnonzero(_winding_inside(ra, dec, poly))}
+    assert got == expected
