@@ -1,0 +1,53 @@
+"""ivoa.obscore as ingested with the ``ci`` release: published in TAP_SCHEMA, queryable in ADQL and
+by SIA on DuckDB and PostgreSQL, with access_url following the backend's base URL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pyarrow as pa
+import pytest
+
+from dali.values import TableMeta
+from release.backends import DuckDBBackend, PostgresBackend
+from release.engine import QueryEngine
+from release.obscore import obscore_meta
+from sia.params import parse_query
+from sia.service import search
+
+
+async def _rows(engine: QueryEngine, adql: str) -> list[dict[str, object]]:
+    result = await engine.execute(adql, maxrec=100, timeout=30)
+    batches = [b async for b in result.batches]
+    return pa.Table.from_batches(batches).to_pylist() if batches else []
+
+
+def test_published_with_every_column(ci_metadata: dict[str, TableMeta]) -> None:
+    meta = ci_metadata["ivoa.obscore"]
+    assert [c.name for c in meta.columns] == [c.name for c in obscore_meta().columns]
+    assert "ivoa.skygate_obscore" not in ci_metadata
+    region = meta.column("s_region")
+    assert region is not None and region.xtype == "polygon" and region.ucd == "pos.outline;obs.field"
+
+
+def test_adql_over_obscore(ci_engine: QueryEngine) -> None:
+    rows = asyncio.run(_rows(ci_engine, "SELECT obs_id, access_url, em_min, calib_level FROM ivoa.obscore "
+                                        "WHERE target_name = 'DES2134-0041' ORDER BY em_min"))
+    assert [r["obs_id"] for r in rows] == ["DES2134-0041_g", "DES2134-0041_r", "DES2134-0041_i"]
+    assert str(rows[0]["access_url"]).startswith("http://127.0.0.1:8000/soda/links?ID=ivo%3A%2F%2Fskygate")
+
+
+def test_sia_on_duckdb(duckdb_backend: DuckDBBackend) -> None:
+    query = parse_query({"POS": ["CIRCLE 0.1 -0.7 0.01"]}, maxrec_default=100, maxrec_hard=100)
+    result = asyncio.run(search(duckdb_backend, query, timeout=30))
+    assert sorted(str(r["obs_id"]) for r in result.rows) == ["DES2359-0041_g", "DES2359-0041_i", "DES2359-0041_r"]
+
+
+@pytest.mark.postgres
+async def test_sia_on_postgres(postgres_backend: PostgresBackend) -> None:
+    query = parse_query({"POS": ["CIRCLE 323.36 -0.82 0.05"], "BAND": ["7.5e-7"]}, maxrec_default=100,
+                        maxrec_hard=100)
+    result = await search(postgres_backend, query, timeout=30)
+    assert [str(r["obs_id"]) for r in result.rows] == ["DES2134-0041_i"]
+    assert str(result.rows[0]["access_url"]).startswith("http://127.0.0.1:8000/soda/links?ID=")
+    assert list(result.rows[0]["s_region"])[:1] != []  # type: ignore[call-overload]
