@@ -1,4 +1,14 @@
 """The data products of a release: table metadata (the source of TAP_SCHEMA), storage backends
 (PostgreSQL via asyncpg, DuckDB embedded) that run SQL and stream Arrow record batches, the query
 engine (ADQL -> SQL -> stream), ingest of catalogs and images, and the deterministic demo release.
+
+- ``backends.py``: ``open_backend`` -> DuckDB (read-only file, threads) or PostgreSQL (asyncpg,
+  read-only role); ``stream(sql, timeout=, uploads=)`` yields Arrow batches.
+- ``metadata.py``: ``load_metadata(backend)`` reads TAP_SCHEMA and ``skygate_meta`` into ``TableMeta``s.
+- ``tapschema.py``: the TAP_SCHEMA tables (describing themselves) as rows.
+- ``ingest.py``: FITS/Parquet/CSV -> a table in the release database, published in TAP_SCHEMA;
+  ``ingest_release`` loads the demo layout; ``open_store`` is the writable side (admin).
+- ``engine.py``: ``QueryEngine.execute(adql, maxrec=, uploads=, timeout=)`` -> ``QueryResult``.
+- ``runtime.py``: ``open_release`` for the application lifespan (tolerates a missing release).
+- ``obscore.py``: the ``ivoa.obscore`` image index; ``tiling.py``: DES tiles; ``demo/``: the generator.
 """
