@@ -48,6 +48,8 @@ class JobContext:
         ``time.monotonic()`` value after which the job has run out of time, or ``None``.
     resources
         Whatever ``skygate/worker.py`` attached to the job kind (query engine, settings).
+    attempt
+        Which run of the job this is (1, or more after a worker died).
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class JobContext:
         owner: str | None = None,
         deadline: float | None = None,
         resources: Any = None,
+        attempt: int = 1,
     ) -> None:
         self.job_id = job_id
         self.kind = kind
@@ -70,6 +73,7 @@ class JobContext:
         self.owner = owner
         self.deadline = deadline
         self.resources = resources
+        self.attempt = attempt
         self.stop_reason: type[JobStopped] | None = None
         self._progress: tuple[int, int] | None = None
         self._results: dict[str, Result] = {}

@@ -108,7 +108,7 @@ class Runner:
 
     async def _heartbeat(self, job_id: str, ctx: JobContext) -> Phase | None:
         try:
-            return await self.store.heartbeat(job_id, ctx.last_progress)
+            return await self.store.heartbeat(job_id, ctx.last_progress, attempt=ctx.attempt)
         except Exception:  # a store blip must not kill a running job; the next beat retries
             log.warning("heartbeat for job %s failed", job_id, exc_info=True)
             return Phase.EXECUTING
@@ -125,7 +125,7 @@ class Runner:
             task.exception()  # retrieved, so asyncio does not log it
         if reason is JobTimedOut:
             return await self._timed_out(job)
-        await self._discard(job.job_id)
+        await self._discard(job.job_id, job.attempts)
         return await self.store.phase(job.job_id)
 
     async def _finish(self, job: Job, ctx: JobContext, task: asyncio.Future[object]) -> Phase | None:
@@ -135,48 +135,51 @@ class Runner:
         except JobTimedOut:
             return await self._timed_out(job)
         except (JobAborted, asyncio.CancelledError):
-            await self._discard(job_id)
+            await self._discard(job_id, job.attempts)
             return await self.store.phase(job_id)
         except UsageError as exc:
             log.info("job %s (%s) refused: %s", job_id, job.kind, exc)
-            return await self._fail(job_id, ErrorInfo(ErrorType.FATAL, str(exc)))
+            return await self._fail(job, ErrorInfo(ErrorType.FATAL, str(exc)))
         except TransientError as exc:
             log.warning("job %s (%s) failed, transient: %s", job_id, job.kind, exc)
-            return await self._fail(job_id, ErrorInfo(ErrorType.TRANSIENT, str(exc)))
+            return await self._fail(job, ErrorInfo(ErrorType.TRANSIENT, str(exc)))
         except (FatalError, SkygateError) as exc:
             log.error("job %s (%s) failed", job_id, job.kind, exc_info=exc)
-            return await self._fail(job_id, ErrorInfo(ErrorType.FATAL, str(exc)))
+            return await self._fail(job, ErrorInfo(ErrorType.FATAL, str(exc)))
         except Exception as exc:
             log.error("job %s (%s) crashed", job_id, job.kind, exc_info=exc)
-            return await self._fail(job_id, ErrorInfo(ErrorType.FATAL, INTERNAL_ERROR))
+            return await self._fail(job, ErrorInfo(ErrorType.FATAL, INTERNAL_ERROR))
         try:
             results = _checked_results(returned, ctx)
         except FatalError as exc:
             log.error("job %s (%s): %s", job_id, job.kind, exc)
-            return await self._fail(job_id, ErrorInfo(ErrorType.FATAL, INTERNAL_ERROR))
-        if await self.store.transition(job_id, Phase.EXECUTING, Phase.COMPLETED, end_time=_now(), results=results):
+            return await self._fail(job, ErrorInfo(ErrorType.FATAL, INTERNAL_ERROR))
+        if await self.store.transition(job_id, Phase.EXECUTING, Phase.COMPLETED, attempt=ctx.attempt,
+                                       end_time=_now(), results=results):
             return Phase.COMPLETED
-        await self._discard(job_id)  # aborted or deleted meanwhile: the abort won
+        await self._discard(job_id, job.attempts)  # aborted or deleted meanwhile: the abort won
         return await self.store.phase(job_id)
 
-    async def _fail(self, job_id: str, error: ErrorInfo) -> Phase | None:
-        if await self.store.transition(job_id, Phase.EXECUTING, Phase.ERROR, end_time=_now(), error=error):
+    async def _fail(self, job: Job, error: ErrorInfo) -> Phase | None:
+        if await self.store.transition(job.job_id, Phase.EXECUTING, Phase.ERROR, attempt=job.attempts,
+                                       end_time=_now(), error=error):
             return Phase.ERROR
-        await self._discard(job_id)
-        return await self.store.phase(job_id)
+        await self._discard(job.job_id, job.attempts)
+        return await self.store.phase(job.job_id)
 
     async def _timed_out(self, job: Job) -> Phase | None:
         message = (f"The job ran out of time: it may run for {job.execution_duration} s "
                    "(its execution duration) and was stopped.")
-        return await self._fail(job.job_id, ErrorInfo(ErrorType.FATAL, message))
+        return await self._fail(job, ErrorInfo(ErrorType.FATAL, message))
 
-    async def _discard(self, job_id: str) -> None:
-        """Drop the files of a job that was aborted or deleted while it ran."""
-        phase = await self.store.phase(job_id)
+    async def _discard(self, job_id: str, attempt: int) -> None:
+        """Drop the files of a run that was aborted or deleted while it ran (not those of a
+        later run that took the job over)."""
+        job = await self.store.get(job_id)
         job_dir = self.results_dir / job_id
-        if phase is None:
+        if job is None:
             await asyncio.to_thread(shutil.rmtree, job_dir, True)
-        else:
+        elif job.attempts == attempt and job.phase is not Phase.COMPLETED:
             await asyncio.to_thread(_clear_outputs, job_dir)
 
 
@@ -185,7 +188,7 @@ def _context(job: Job, kind: JobKind, job_dir: Path) -> JobContext:
     deadline = time.monotonic() + job.execution_duration if job.execution_duration > 0 else None
     return JobContext(
         job_id=job.job_id, kind=job.kind, parameters=Parameters(job.parameters, files), job_dir=job_dir,
-        run_id=job.run_id, owner=job.owner, deadline=deadline, resources=kind.resources,
+        run_id=job.run_id, owner=job.owner, deadline=deadline, resources=kind.resources, attempt=job.attempts,
     )
 
 

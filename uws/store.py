@@ -74,10 +74,12 @@ class JobStore(Protocol):
         """The owner's jobs of one kind, newest first, filters combined with AND."""
 
     async def transition(
-        self, job_id: str, from_: Phase | Collection[Phase], to: Phase, **changes: Any
+        self, job_id: str, from_: Phase | Collection[Phase], to: Phase, *, attempt: int | None = None,
+        **changes: Any,
     ) -> bool:
         """Set ``phase = to`` (plus ``changes``, keys of ``CHANGE_COLUMNS``) only if the phase is
-        ``from_`` (or one of them); True when this call won."""
+        ``from_`` (or one of them), and (``attempt``) the job is still in that run; True when
+        this call won."""
 
     async def claim(self, job_id: str, now: datetime) -> Job | None:
         """QUEUED -> EXECUTING for a worker (start time, heartbeat, one more attempt), in one
@@ -86,9 +88,12 @@ class JobStore(Protocol):
 
     async def set_destruction(self, job_id: str, when: datetime | None) -> bool: ...
 
-    async def heartbeat(self, job_id: str, progress: tuple[int, int] | None) -> Phase | None:
-        """Record that the worker of an EXECUTING job is alive; returns the current phase
-        (``None`` when the job is gone) so the worker notices ABORT and deletion."""
+    async def heartbeat(
+        self, job_id: str, progress: tuple[int, int] | None, *, attempt: int | None = None
+    ) -> Phase | None:
+        """Record that the worker of an EXECUTING job (in run ``attempt``) is alive; returns the
+        current phase (``None`` when the job is gone; not EXECUTING when another run took it
+        over) so the worker notices ABORT, deletion and hand-over."""
 
     async def delete(self, job_id: str) -> bool: ...
 
@@ -280,7 +285,8 @@ class SqlJobStore:
         return [row_to_job(r) for r in rows]
 
     async def transition(
-        self, job_id: str, from_: Phase | Collection[Phase], to: Phase, **changes: Any
+        self, job_id: str, from_: Phase | Collection[Phase], to: Phase, *, attempt: int | None = None,
+        **changes: Any,
     ) -> bool:
         sources = [from_] if isinstance(from_, Phase) else list(from_)
         sets, args = ["phase = ?"], [to.value]
@@ -289,20 +295,32 @@ class SqlJobStore:
             args.extend(encode_change(name, value))
         sql = (f"UPDATE {self.table} SET {', '.join(sets)} WHERE job_id = ? "
                f"AND phase IN ({', '.join('?' * len(sources))})")
-        won = await self._update_phase(sql, (*args, job_id, *(p.value for p in sources)), job_id, to)
+        where_args: tuple[Any, ...] = (job_id, *(p.value for p in sources))
+        if attempt is not None:
+            sql += " AND attempts = ?"
+            where_args = (*where_args, attempt)
+        won = await self._update_phase(sql, (*args, *where_args), job_id, to)
         return won
 
     async def set_destruction(self, job_id: str, when: datetime | None) -> bool:
         sql = f"UPDATE {self.table} SET destruction = ? WHERE job_id = ?"
         return await self._execute(sql, (to_epoch(when), job_id)) == 1
 
-    async def heartbeat(self, job_id: str, progress: tuple[int, int] | None) -> Phase | None:
+    async def heartbeat(
+        self, job_id: str, progress: tuple[int, int] | None, *, attempt: int | None = None
+    ) -> Phase | None:
         done, total = progress if progress else (None, None)
         sql = (f"UPDATE {self.table} SET heartbeat = ?, progress_done = coalesce(?, progress_done), "
                "progress_total = coalesce(?, progress_total) WHERE job_id = ? AND phase = 'EXECUTING'")
-        if await self._execute(sql, (to_epoch(datetime.now(UTC)), done, total, job_id)) == 1:
+        args: tuple[Any, ...] = (to_epoch(datetime.now(UTC)), done, total, job_id)
+        if attempt is not None:
+            sql += " AND attempts = ?"
+            args = (*args, attempt)
+        if await self._execute(sql, args) == 1:
             return Phase.EXECUTING
-        return await self.phase(job_id)
+        phase = await self.phase(job_id)
+        # EXECUTING under another attempt: the job was given to another worker meanwhile.
+        return Phase.QUEUED if phase is Phase.EXECUTING else phase
 
     async def delete(self, job_id: str) -> bool:
         won = await self._update_phase(f"DELETE FROM {self.table} WHERE job_id = ?", (job_id,), job_id, None)

@@ -22,7 +22,7 @@ from typing import Any
 from dali.errors import SkygateError, UsageError
 from uws.config import JobConfig
 from uws.models import ErrorInfo, ErrorType, Job, JobKind, Parameter, Parameters, Phase
-from uws.queue import JobQueue, LocalQueue, make_queue
+from uws.queue import JobQueue, make_queue
 from uws.runner import INTERNAL_ERROR, Runner
 from uws.store import JobStore, open_store
 
@@ -83,10 +83,10 @@ class JobSystem:
         self.config.results_dir.mkdir(parents=True, exist_ok=True)
         await self.store.open()
         await self.queue.start()
-        if isinstance(self.queue, LocalQueue):
-            # In the embedded default no other process runs jobs: whatever was EXECUTING when
-            # this process last stopped has no worker any more.
-            await self.recover_stale(datetime.now(UTC) + timedelta(days=1))
+        # Jobs whose worker died while this process was down (heartbeat silent for long enough;
+        # a younger one may belong to a live worker, and the janitor looks again later), and
+        # jobs still waiting in the queue, which a restarted broker may have forgotten.
+        await self.recover_stale(datetime.now(UTC) - timedelta(seconds=self.config.heartbeat_timeout))
         await self.resend_waiting(datetime.now(UTC) + timedelta(days=1))
         if background and self.config.sweep_interval > 0:
             self._background = asyncio.create_task(self._maintain(), name="uws-janitor")

@@ -40,8 +40,11 @@ def check_echo(params: Parameters) -> None:
 
 
 def sleep(params: Parameters, ctx: JobContext) -> list[Result]:
-    """Sleep ``SECONDS`` (default 1) in small steps, checking for abort and deadline."""
+    """Sleep ``SECONDS`` (default 1) in small steps, checking for abort and deadline;
+    ``RETRY_SECONDS`` instead when this is a second run (after a worker died)."""
     seconds = float(params.get("seconds", "1"))
+    if ctx.attempt > 1 and "retry_seconds" in params:
+        seconds = float(params["retry_seconds"])
     end = time.monotonic() + seconds
     steps = 0
     while time.monotonic() < end:

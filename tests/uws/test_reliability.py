@@ -97,7 +97,7 @@ async def test_a_killed_worker_s_job_is_run_again_by_another_and_others_are_unaf
 ) -> None:
     first = start_worker("a")
     await asyncio.to_thread(first.wait_ready)
-    victim = await _submit(system, "uws-sleep", SECONDS="6")
+    victim = await _submit(system, "uws-sleep", SECONDS="60", RETRY_SECONDS="0.5")
     assert await _until(system, victim, {Phase.EXECUTING}, 10) is Phase.EXECUTING
     second = start_worker("b")
     await asyncio.to_thread(second.wait_ready)
@@ -108,7 +108,7 @@ async def test_a_killed_worker_s_job_is_run_again_by_another_and_others_are_unaf
     assert await _until(system, victim, {Phase.COMPLETED, Phase.ERROR}, 20) is Phase.COMPLETED
     job = await system.store.get(victim)
     assert job is not None and job.attempts == 2
-    assert (system.job_dir(victim) / "results" / "result").read_text() == "slept 6.0"
+    assert (system.job_dir(victim) / "results" / "result").read_text() == "slept 0.5"
     for job_id in others + more:
         assert await _until(system, job_id, {Phase.COMPLETED, Phase.ERROR}, 10) is Phase.COMPLETED
     assert "Traceback" not in second.log.read_text()

@@ -132,3 +132,16 @@ async def test_another_process_s_change_is_seen_within_50_ms(store_url: str, sto
         assert returned - changed_at[0] < 0.05 + 0.03  # the change, plus scheduling slack
     finally:
         await other.close()
+
+
+async def test_a_run_that_was_taken_over_can_neither_beat_nor_finish(store: JobStore) -> None:
+    await store.create(_job("t", phase=Phase.QUEUED))
+    first = await store.claim("t", NOW)
+    assert first is not None and first.attempts == 1
+    # the janitor gave the job to another worker (run 2) while run 1 was silent
+    assert await store.transition("t", Phase.EXECUTING, Phase.QUEUED)
+    assert (await store.claim("t", NOW)).attempts == 2  # type: ignore[union-attr]
+    assert await store.heartbeat("t", None, attempt=1) is Phase.QUEUED  # "not yours any more"
+    assert not await store.transition("t", Phase.EXECUTING, Phase.COMPLETED, attempt=1)
+    assert await store.heartbeat("t", None, attempt=2) is Phase.EXECUTING
+    assert await store.transition("t", Phase.EXECUTING, Phase.COMPLETED, attempt=2)

@@ -30,6 +30,7 @@ async def test_restarting_the_embedded_system_reruns_the_job_it_was_running(job_
     job = await first.create("uws-sleep", [Parameter("SECONDS", "1")], run=True)
     assert await _until(first, job.job_id, {Phase.EXECUTING}) is Phase.EXECUTING
     await first.close()  # the process stops mid-job
+    await asyncio.sleep(job_config.heartbeat_timeout)  # down long enough for the heartbeat to go stale
     second = await open_job_system(job_config, job_kinds())
     try:
         assert await _until(second, job.job_id, {Phase.COMPLETED, Phase.ERROR}) is Phase.COMPLETED
@@ -118,3 +119,44 @@ async def test_jobs_belong_to_their_owner(system: JobSystem) -> None:
         await system.get(job.job_id, owner="bob")
     assert (await system.get(job.job_id, owner="alice")).owner == "alice"
     assert await system.list_jobs("uws-echo", None) == []
+
+
+@pytest.mark.postgres
+async def test_abort_cancels_a_running_database_statement(job_config: JobConfig, postgres_jobs_url: str) -> None:
+    import asyncpg
+
+    from uws.models import JobKind
+
+    marker = f"uws-abort-{id(job_config)}"
+
+    async def slow_query(params, ctx):  # type: ignore[no-untyped-def]
+        conn = await asyncpg.connect(postgres_jobs_url, server_settings={"application_name": marker})
+        try:
+            await conn.execute("SELECT pg_sleep(30)")
+        finally:
+            await conn.close()
+
+    async def running() -> int:
+        conn = await asyncpg.connect(postgres_jobs_url)
+        try:
+            return int(await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'", marker))
+        finally:
+            await conn.close()
+
+    system = await open_job_system(job_config, [JobKind("slow-sql", slow_query)])
+    try:
+        job = await system.create("slow-sql", [], run=True)
+        for _ in range(100):
+            if await running():
+                break
+            await asyncio.sleep(0.05)
+        assert await running() == 1
+        assert await system.abort(job.job_id) is Phase.ABORTED
+        for _ in range(60):
+            if not await running():
+                break
+            await asyncio.sleep(0.05)
+        assert await running() == 0  # the statement was cancelled, not left to finish
+    finally:
+        await system.close()
