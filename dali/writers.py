@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -813,10 +814,12 @@ class TableWriter:
         status: str | None = None
         message: str | None = None
         try:
-            async for arrays in self._limited():
-                data = await _run(encoder.encode, arrays)
-                if data:
-                    yield data
+            # aclosing: the read-ahead task must be stopped before the source is closed below.
+            async with contextlib.aclosing(self._limited()) as limited:  # type: ignore[type-var]
+                async for arrays in limited:
+                    data = await _run(encoder.encode, arrays)
+                    if data:
+                        yield data
             if self.overflow:
                 status, message = "OVERFLOW", f"Result truncated to MAXREC={self.maxrec} rows"
         except SkygateError as exc:
@@ -845,18 +848,19 @@ class TableWriter:
             return
         if self.batches is None:
             return
-        async for batch in self.batches:
-            if not batch.num_rows:
-                continue
-            if self.maxrec is not None and self.rows + batch.num_rows > self.maxrec:
-                keep = self.maxrec - self.rows
-                self.overflow = True
-                if keep:
-                    self.rows += keep
-                    yield await _run(prepare_batch, batch.slice(0, keep), self.columns)
-                return
-            self.rows += batch.num_rows
-            yield await _run(prepare_batch, batch, self.columns)
+        async with contextlib.aclosing(_read_ahead(self.batches)) as batches:  # type: ignore[type-var]
+            async for batch in batches:
+                if not batch.num_rows:
+                    continue
+                if self.maxrec is not None and self.rows + batch.num_rows > self.maxrec:
+                    keep = self.maxrec - self.rows
+                    self.overflow = True
+                    if keep:
+                        self.rows += keep
+                        yield await _run(prepare_batch, batch.slice(0, keep), self.columns)
+                    return
+                self.rows += batch.num_rows
+                yield await _run(prepare_batch, batch, self.columns)
 
     async def _close_source(self) -> None:
         if self._closed or self.batches is None:
@@ -865,6 +869,39 @@ class TableWriter:
         close = getattr(self.batches, "aclose", None)
         if close is not None:
             await close()
+
+
+_END = object()
+
+
+async def _read_ahead(source: AsyncIterator[pa.RecordBatch], depth: int = 2) -> AsyncIterator[pa.RecordBatch]:
+    """Fetch the next batches while the current one is encoded, so the database read and the
+    encoding (both in threads) overlap. The pump task is cancelled and awaited when the consumer
+    stops early; the source itself is then closed by ``TableWriter._close_source``."""
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=depth)
+
+    async def pump() -> None:
+        try:
+            async for batch in source:
+                await queue.put(batch)
+        except Exception as exc:  # noqa: BLE001 (handed to the consumer, which raises it)
+            await queue.put(exc)
+            return
+        await queue.put(_END)
+
+    task = asyncio.create_task(pump())
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _run(func: Callable[..., Any], *args: Any) -> Any:
