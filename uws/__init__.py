@@ -34,7 +34,7 @@ Writing a job kind (in the service's ``jobs.py``)::
   file (e.g. from ``ctx.scratch_path``) or ``writer(binary_file)``. Results appear in the job
   (``{job}/results/{id}``) when it is COMPLETED; ``"result"`` is the primary one (pyvo fetches it).
 - ``ctx.job_id``, ``ctx.run_id``, ``ctx.owner``, ``ctx.parameters``, ``ctx.job_dir``,
-  ``ctx.resources``; inline uploads (multipart ``param:`` parts) are files in ``params.files[name]``.
+  ``ctx.resources``, ``ctx.attempt``; inline uploads (multipart ``param:`` parts) are files in ``params.files[name]``.
 
 Registering it (``skygate/worker.py``, the job-kind table)::
 
@@ -53,16 +53,49 @@ Mounting the UWS resource tree (in the service's ``routes.py``)::
     routes = [..., *job_routes("tap", path="/async")]       # /tap/async, /tap/async/{job_id}/...
 
 ``job_routes(kind_name, path="/async")`` returns Starlette routes for the job list and every job
-sub-resource; they find the running ``uws.system.JobSystem`` at ``request.app.state.uws`` (opened
-by the ``skygate/app.py`` lifespan with ``uws.system.open_job_system(config, kinds)``).
+sub-resource (phase, executionduration, destruction, error, quote, owner, parameters[/name],
+results[/id]); they find the running ``uws.system.JobSystem`` at ``request.app.state.uws``
+(opened by the ``skygate/app.py`` lifespan). Links are built from ``Settings.base_url`` plus the
+mount path. Bad input -> 400 text/plain, a request illegal in the job's phase -> 403, unknown
+job (or a job of another kind) -> 404; never a 500 for bad input.
+
+Behaviour worth knowing:
+- ``PHASE=RUN`` (on creation, in the body or the query string, or POSTed to ``{job}/phase``)
+  moves the job to QUEUED before the 303 is sent, after ``check`` passed.
+- Blocking ``GET {job}?WAIT=n[&PHASE=...]`` (``-1`` = the server cap ``wait_max``) returns as soon
+  as the phase changes: PostgreSQL LISTEN/NOTIFY across processes, a 20 ms poll on SQLite.
+- ABORT and completion race by compare-and-set; the loser changes nothing. An aborted sync
+  function stops at its next ``ctx.checkpoint()``, an async one is cancelled.
+- Execution duration is enforced (ERROR, "ran out of time"); destruction removes the job and its
+  directory (the sweeper runs every ``sweep_interval``).
+- A worker that dies (SIGKILL, OOM) stops heart-beating; after ``heartbeat_timeout`` the janitor
+  queues the job again (``ctx.attempt`` is then 2) up to ``max_attempts`` runs, then ERROR with
+  a clear message. QUEUED jobs are re-sent to the broker at start-up and when they wait longer
+  than ``requeue_after`` (a restarted Redis forgets its queue).
+- Owner: ``JobSystem.owner_of(request)`` names the caller (anonymous ``None`` today); the list
+  shows only the caller's jobs and another owner's job answers 403. The auth layer replaces
+  ``owner_of``; job kinds never see it.
+
+Running it: the ``skygate/app.py`` lifespan calls ``open_job_system(job_config(settings), kinds)``.
+Embedded default (no ``SKYGATE_BROKER_URL``): jobs run in the API process, job store SQLite under
+``data_dir``. Production: ``SKYGATE_BROKER_URL=redis://...``, job store in PostgreSQL (schema
+``uws``), and ``skygate worker --processes N --threads M`` on any number of machines sharing the
+store and ``data_dir/results`` (``--queue`` and ``--kinds module:function`` for tests and smoke
+checks, e.g. ``--kinds uws.testing:job_kinds``).
+
+Job functions that start other jobs (anomaly chunks) may use a ``JobSystem`` directly:
+``create(kind, [Parameter(...)], run=True)``, ``get``, ``wait(job_id, phase, timeout)``,
+``abort``, ``delete``.
 
 What lives where:
 ``models`` (Phase, Job, JobKind, Parameters, Result, ErrorInfo), ``context`` (JobContext and the stop
-exceptions), ``store`` (the JobStore protocol and ``open_store``), ``sqlite`` / ``postgres`` (the two
-stores), ``runner`` (runs one job by id: heartbeats, abort, deadline, results), ``queue`` (the
-dramatiq actor and the in-process queue), ``system`` (JobSystem: create/run/abort/wait/delete,
-janitor and destruction sweeper), ``xml`` (UWS 1.1 documents), ``routes`` (HTTP), ``testing``
-(trivial job kinds for tests and benchmarks).
+exceptions), ``config`` (JobConfig), ``store`` (the JobStore protocol, the shared SQL and
+``open_store``), ``sqlite`` / ``postgres`` (the two stores), ``runner`` (runs one job by id:
+claim, heartbeats, abort, deadline, results), ``queue`` (the dramatiq actor, the Redis broker with
+blocking idle consumers, the in-process queue, worker processes), ``system`` (JobSystem:
+create/run/abort/wait/delete, janitor and destruction sweeper), ``xml`` (UWS 1.1 documents),
+``routes`` (HTTP), ``testing`` (trivial job kinds for tests and benchmarks).
+Tests: tests/uws/ (both stores; ``test_reliability.py`` with real Redis and worker processes).
 """
 
 from uws.context import JobAborted, JobContext, JobStopped, JobTimedOut
