@@ -20,7 +20,8 @@ Layout of a release directory::
     tiles/{TILENAME}/{TILENAME}_r9999p01_{g,r,i,z,Y,det}.fits.fz   PRIMARY + SCI/MSK/WGT (not in large)
     tiles/{TILENAME}/{TILENAME}_dr1_main.fits                     the tile's rows (not in large)
 
-Parquet metadata (keys and values are UTF-8; pyarrow exposes them as bytes):
+Parquet files are zstd-compressed with BYTE_STREAM_SPLIT floats and a dictionary-encoded TILENAME
+(pyarrow and DuckDB read both). Metadata keys and values are UTF-8 (pyarrow exposes them as bytes):
 
 * field metadata: ``unit``, ``ucd``, ``description`` (always), ``arraysize`` (strings: "12" for
   TILENAME, "1" for CROSSRA0, "*" for free text), ``indexed`` = "true" (columns DR1 indexes: RA, DEC,

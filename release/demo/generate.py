@@ -124,7 +124,7 @@ def generate(profile: str, out_dir: Path, *, pixscale: float | None = None, work
     info_rows: list[dict[str, Any]] = []
     truth_parts: list[pa.Table] = []
     total = 0
-    with _pool(workers, len(jobs)) as run:
+    with _Pool(workers, len(jobs)) as run:
         for result in run(_tile_job, jobs):
             spool.add(result.main)
             truth_parts.append(result.truth)
@@ -325,7 +325,7 @@ def _write_manifest(out_dir: Path, prof: Profile, scale: float, names: tuple[str
     return path
 
 
-class _pool:
+class _Pool:
     """``run(fn, jobs)`` yielding results in job order, in 1..workers processes."""
 
     def __init__(self, workers: int, njobs: int) -> None:
