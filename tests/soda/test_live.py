@@ -184,3 +184,34 @@ def test_bulk_job_through_pyvo_uws(image_server: LiveServer, ci_release_dir: Pat
     assert summary["unmatched_positions"] == {"coord": [], "coadd": []} or summary["cutouts"]
     assert job.result_uri.endswith("/results/result")
     job.delete()
+
+
+def test_soda_async_job(image_server: LiveServer) -> None:
+    response = httpx.post(f"{image_server.url}/soda/async",
+                          data={"ID": image_did("DES2134-0041", "r"), "CIRCLE": "323.36 -0.82 0.01", "PHASE": "RUN"})
+    assert response.status_code == 303
+    job_url = response.headers["location"]
+    assert _wait(job_url, 120) == "COMPLETED"
+    data = httpx.get(f"{job_url}/results/result").content
+    with fits.open(io.BytesIO(data)) as hdul:
+        assert _pixel_error(hdul["SCI"], *M2) <= 0.5 and hdul["SCI"].header["BAND"] == "r"
+    assert httpx.get(f"{job_url}/results/cutout-1").headers["content-type"] == "application/fits"
+
+
+def test_bulk_by_coadd_object_id(ci_release_dir: Path, tmp_path: Path) -> None:
+    from soda.bulk import run_bulk
+    from soda.params import BulkOptions, parse_positions
+
+    table = pq.read_table(ci_release_dir / "catalog" / "dr1_main.parquet",
+                          columns=["coadd_object_id", "alphawin_j2000", "deltawin_j2000"]).slice(0, 3)
+    ids = table["coadd_object_id"].to_pylist()
+    csv = "COADD_OBJECT_ID\n" + "".join(f"{i}\n" for i in ids) + "42\n"
+    outcome = run_bulk(ci_release_dir, parse_positions(csv.encode()), BulkOptions(colors_fits="i"),
+                       tmp_path / "job", job_id="job")
+    cutouts = outcome.summary["cutouts"]
+    assert isinstance(cutouts, list)
+    assert [c["COADD_OBJECT_ID"] for c in cutouts] == ids and cutouts[0]["POSITION_TYPE"] == "coadd"
+    assert cutouts[0]["ALPHAWIN_J2000"] == table["alphawin_j2000"][0].as_py()
+    assert outcome.summary["unmatched_positions"] == {"coord": [], "coadd": [42]}
+    # Objects are named by their id: {TILENAME}/{COADD_OBJECT_ID}/{id}_i.fits
+    assert (tmp_path / "job" / cutouts[0]["TILENAME"] / str(ids[0]) / f"{ids[0]}_i.fits").is_file()
