@@ -15,5 +15,5 @@ from adql.errors import ADQLError
 from adql.features import ADQL_TO_VOTABLE, UNSUPPORTED, Feature, features
 from adql.translate import DIALECTS, Translation, translate
 
-__all__ = ["parse", "translate", "Translation", "ADQLError", "features", "Feature", "ADQL_TO_VOTABLE",
-           "UNSUPPORTED", "DIALECTS"]
+__all__ = ["ADQL_TO_VOTABLE", "DIALECTS", "UNSUPPORTED", "ADQLError", "Feature", "Translation", "features", "parse",
+           "translate"]

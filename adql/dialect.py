@@ -15,12 +15,12 @@ from collections.abc import Iterable
 from sqlglot import exp, parser, tokens
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import TokenType
+from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
 from adql.errors import ADQLError
 from adql.features import FUNCTIONS, GEOMETRY_FUNCTIONS, RESERVED_WORDS, UDFS
 
-__all__ = ["ADQLDialect", "parse", "MAX_QUERY_LENGTH", "MAX_NESTING"]
+__all__ = ["MAX_NESTING", "MAX_QUERY_LENGTH", "ADQLDialect", "parse"]
 
 MAX_QUERY_LENGTH = 200_000
 MAX_NESTING = 64
@@ -34,11 +34,11 @@ class ADQLDialect(Dialect):
     NULL_ORDERING = "nulls_are_large"
 
     class Tokenizer(tokens.Tokenizer):
-        IDENTIFIERS = ['"']
-        QUOTES = ["'"]
-        HEX_STRINGS = [("0x", ""), ("0X", "")]
-        COMMENTS = ["--"]
-        STRING_ESCAPES = ["'"]
+        IDENTIFIERS = ['"']  # noqa: RUF012
+        QUOTES = ["'"]  # noqa: RUF012
+        HEX_STRINGS = [("0x", ""), ("0X", "")]  # noqa: RUF012
+        COMMENTS = ["--"]  # noqa: RUF012
+        STRING_ESCAPES = ["'"]  # noqa: RUF012
         KEYWORDS = {
             k: v for k, v in tokens.Tokenizer.KEYWORDS.items()
             # FLOAT is not an ADQL type (REAL is); keep it an identifier so CAST(x AS FLOAT) fails.
@@ -47,12 +47,12 @@ class ADQLDialect(Dialect):
 
     class Parser(parser.Parser):
         # Keep every call an exp.Anonymous: the ADQL function table decides, not sqlglot's.
-        FUNCTIONS: dict[str, object] = {}
-        NO_PAREN_FUNCTIONS: dict[TokenType, object] = {}
-        FUNCTION_PARSERS = {"CAST": parser.Parser.FUNCTION_PARSERS["CAST"]}
+        FUNCTIONS = {}  # noqa: RUF012  (sqlglot reads these class attributes)
+        NO_PAREN_FUNCTIONS = {}  # noqa: RUF012
+        FUNCTION_PARSERS = {"CAST": parser.Parser.FUNCTION_PARSERS["CAST"]}  # noqa: RUF012
 
 
-_ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
+_ALLOWED_NODES: tuple[type[exp.Expr], ...] = (
     exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery, exp.From, exp.Join,
     exp.Table, exp.TableAlias, exp.Identifier, exp.Column, exp.Star, exp.Alias, exp.Literal,
     exp.Null, exp.Boolean, exp.Paren, exp.Neg, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.DPipe,
@@ -82,7 +82,7 @@ _ORACLE_HINTS = {
 }
 
 
-def parse(text: str, *, udfs: Iterable[str] = ()) -> exp.Expression:
+def parse(text: str, *, udfs: Iterable[str] = ()) -> exp.Expr:
     """Parse ADQL text and check its grammar.
 
     Parameters
@@ -94,7 +94,7 @@ def parse(text: str, *, udfs: Iterable[str] = ()) -> exp.Expression:
 
     Returns
     -------
-    sqlglot.exp.Expression
+    sqlglot.exp.Expr
         The tree (a Select or a set operation), with ADQL function calls as ``exp.Anonymous``.
 
     Raises
@@ -113,7 +113,7 @@ def parse(text: str, *, udfs: Iterable[str] = ()) -> exp.Expression:
                         hint="close the quote") from None
     except RecursionError:
         raise ADQLError("the query is nested too deeply") from None
-    except Exception:  # sqlglot raises assorted errors on garbage; the user gets our sentence
+    except Exception:  # noqa: BLE001  (sqlglot raises assorted errors on garbage; the user gets our sentence)
         raise ADQLError("the query could not be read as ADQL") from None
     statements = [t for t in trees if t is not None]
     if not statements:
@@ -160,14 +160,14 @@ def _precheck(text: str) -> None:
         raise ADQLError("'::' is not ADQL", line=line, column=column, hint="write CAST(x AS type)")
     words = re.findall(r"[A-Za-z_]+", bare)
     upper = {w.upper() for w in words}
-    sample = re.search(r"\bSAMPLE\s*\(", bare, re.I)
+    sample = re.search(r"\bSAMPLE\s*\(", bare, re.IGNORECASE)
     if sample:
         line, column = _position(text, sample.start())
         raise ADQLError(
             "SAMPLE(p) is Oracle, not ADQL", line=line, column=column,
             hint="for a random subset read des_dr1.main_sample (a 1% sample), e.g. SELECT TOP 5 * FROM des_dr1.main_sample",
         )
-    if "FETCH" in upper and re.search(r"\bFETCH\s+(FIRST|NEXT)\b", bare, re.I):
+    if "FETCH" in upper and re.search(r"\bFETCH\s+(FIRST|NEXT)\b", bare, re.IGNORECASE):
         raise ADQLError("FETCH FIRST n ROWS ONLY is not ADQL", hint="write SELECT TOP n ... instead")
 
 
@@ -216,7 +216,7 @@ def _from_parse_error(err: ParseError, text: str) -> ADQLError:
                      column=column if isinstance(column, int) else None)
 
 
-def node_position(node: exp.Expression) -> tuple[int | None, int | None]:
+def node_position(node: exp.Expr) -> tuple[int | None, int | None]:
     """Line and column of a node's first identifier (sqlglot keeps positions on identifiers)."""
     for sub in node.walk():
         meta = sub.meta if sub._meta else {}
@@ -226,7 +226,7 @@ def node_position(node: exp.Expression) -> tuple[int | None, int | None]:
     return None, None
 
 
-def fail(message: str, node: exp.Expression | None = None, hint: str | None = None) -> ADQLError:
+def fail(message: str, node: exp.Expr | None = None, hint: str | None = None) -> ADQLError:
     """An ADQLError located at ``node``."""
     line, column = node_position(node) if node is not None else (None, None)
     return ADQLError(message, line=line, column=column, hint=hint)
@@ -239,7 +239,7 @@ class _Checker:
         self.text = text
         self.udfs = udfs
 
-    def check_statement(self, tree: exp.Expression) -> None:
+    def check_statement(self, tree: exp.Expr) -> None:
         if not isinstance(tree, (exp.Select, exp.Union, exp.Intersect, exp.Except)):
             kind = tree.key.upper()
             raise fail(f"only SELECT queries are allowed, not {kind}", tree,
@@ -247,7 +247,7 @@ class _Checker:
         for node in tree.walk():
             self.check_node(node, top=tree)
 
-    def check_node(self, node: exp.Expression, top: exp.Expression) -> None:
+    def check_node(self, node: exp.Expr, top: exp.Expr) -> None:
         if not isinstance(node, _ALLOWED_NODES):
             raise self._foreign(node)
         if isinstance(node, exp.With) and node.parent is not top:
@@ -281,7 +281,7 @@ class _Checker:
         elif isinstance(node, exp.Table):
             self._check_table(node)
 
-    def _foreign(self, node: exp.Expression) -> ADQLError:
+    def _foreign(self, node: exp.Expr) -> ADQLError:
         name = node.key.upper()
         if isinstance(node, exp.Fetch):
             return fail("FETCH FIRST n ROWS ONLY is not ADQL", node, hint="write SELECT TOP n ... instead")
@@ -289,7 +289,7 @@ class _Checker:
             return fail("SAMPLE is not ADQL", node, hint="read des_dr1.main_sample for a 1% random subset")
         if isinstance(node, exp.Func):
             return fail(f"the function {node.sql_name()} is not part of ADQL", node)
-        if isinstance(node, exp.Placeholder) or isinstance(node, exp.Parameter):
+        if isinstance(node, (exp.Placeholder, exp.Parameter)):
             return fail("parameters (':name', '?') are not ADQL; write the value into the query", node)
         return fail(f"'{name}' is not part of ADQL", node)
 
@@ -366,9 +366,8 @@ class _Checker:
             raise fail(f"{name}() does not take {len(args)} arguments", node)
         if name == "POINT" and len(rest) == 1:
             raise fail("POINT() takes two coordinates", node)
-        if name == "POLYGON":
-            # Either three or more POINT values, or six or more coordinates (pairs).
-            if len(rest) < 3 or (len(rest) > 3 and len(rest) % 2) or len(rest) == 4:
+        # POLYGON: three or more POINT values, or six or more coordinates (pairs).
+        if name == "POLYGON" and (len(rest) < 3 or (len(rest) > 3 and len(rest) % 2) or len(rest) == 4):
                 raise fail(f"POLYGON() needs at least three vertices, got {len(rest)} values", node)
         if name == "DISTANCE" and len(args) == 3:
             raise fail("DISTANCE() takes two points or four coordinates", node)
@@ -400,7 +399,7 @@ class _Checker:
         if node.args.get("on"):
             self._check_predicate(node.args["on"], "ON")
 
-    def _check_predicate(self, node: exp.Expression, where: str) -> None:
+    def _check_predicate(self, node: exp.Expr, where: str) -> None:
         inner = node
         while isinstance(inner, exp.Paren):
             inner = inner.this
@@ -408,10 +407,10 @@ class _Checker:
             raise fail(f"{where} needs a condition (a comparison such as x = 1), not a value", node,
                        hint="geometry predicates are written 1 = CONTAINS(...)")
 
-    def _check_count(self, node: exp.Expression | None, clause: str) -> None:
+    def _check_count(self, node: exp.Expr | None, clause: str) -> None:
         if not (isinstance(node, exp.Literal) and not node.is_string and node.this.isdigit()):
             raise fail(f"{clause} needs a whole number of rows (0 or more)", node)
 
 
-def _is_string_expr(node: exp.Expression) -> bool:
+def _is_string_expr(node: exp.Expr) -> bool:
     return isinstance(node, exp.Literal) and node.is_string

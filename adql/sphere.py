@@ -8,26 +8,27 @@ computed here (edge normals, squared half-chord bounds). HEALPix coverage comes 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
 import numpy as np
 
 __all__ = [
+    "GeometryValueError",
     "Vec",
-    "unit",
+    "box_polygon",
+    "cone_ranges",
+    "convex_pieces",
     "cross",
     "dot",
     "normalize_polygon",
-    "convex_pieces",
-    "box_polygon",
+    "point_in_polygon",
     "polygon_area",
     "polygon_centroid",
-    "point_in_polygon",
-    "separation",
-    "cone_ranges",
     "polygon_ranges",
-    "GeometryValueError",
+    "separation",
+    "unit",
 ]
 
 Vec = tuple[float, float, float]
@@ -197,7 +198,7 @@ def polygon_area(vertices: Sequence[tuple[float, float]]) -> float:
     vecs = [unit(lon, lat) for lon, lat in vertices]
     a = vecs[0]
     total = 0.0
-    for b, c in zip(vecs[1:-1], vecs[2:], strict=True):
+    for b, c in itertools.pairwise(vecs):
         # Van Oosterom & Strackee: tan(E/2) = a.(b x c) / (1 + a.b + b.c + c.a)
         num = dot(a, cross(b, c))
         den = 1 + dot(a, b) + dot(b, c) + dot(c, a)
@@ -210,7 +211,7 @@ def polygon_centroid(vertices: Sequence[tuple[float, float]]) -> tuple[float, fl
     vecs = [unit(lon, lat) for lon, lat in vertices]
     a = vecs[0]
     acc = [0.0, 0.0, 0.0]
-    for b, c in zip(vecs[1:-1], vecs[2:], strict=True):
+    for b, c in itertools.pairwise(vecs):
         num = dot(a, cross(b, c))
         den = 1 + dot(a, b) + dot(b, c) + dot(c, a)
         weight = 2 * math.atan2(num, den)
@@ -248,7 +249,7 @@ def _start_depth(radius_deg: float, order: int) -> int:
     # Cells about a tenth of the radius: enough ranges to be selective, few enough to be cheap.
     size = math.sqrt(math.pi / 3)  # base cell size in radians
     r = max(math.radians(radius_deg), 1e-12)
-    return max(0, min(order, int(math.floor(math.log2(size / r * 10)))))
+    return max(0, min(order, math.floor(math.log2(size / r * 10))))
 
 
 def cone_ranges(lon: float, lat: float, radius: float, order: int, tolerance: float = 0.0
@@ -291,10 +292,10 @@ def polygon_ranges(vertices: Sequence[tuple[float, float]], order: int, toleranc
     depth = _start_depth(extent, order)
     if tolerance > 0:
         # cell size at depth d is about 58.6/2^d degrees; keep it above the tolerance.
-        max_depth = int(math.floor(math.log2(58.6 / max(tolerance, 1e-12))))
+        max_depth = math.floor(math.log2(58.6 / max(tolerance, 1e-12)))
         depth = max(0, min(depth, max_depth))
     while True:
-        ipix, dep, _ = hpx.polygon_search(lons, lats, depth=depth, flat=True)
+        ipix, _dep, _ = hpx.polygon_search(lons, lats, depth=depth, flat=True)
         ipix = np.asarray(ipix, dtype=np.uint64)
         if tolerance > 0 and len(ipix):
             neigh = np.asarray(hpx.neighbours(ipix, depth)).ravel()

@@ -25,7 +25,7 @@ from adql.errors import ADQLError
 from adql.features import UNSUPPORTED
 from dali.values import Column, TableMeta
 
-__all__ = ["Translation", "translate", "DIALECTS"]
+__all__ = ["DIALECTS", "Translation", "translate"]
 
 DIALECTS = ("postgres", "duckdb")
 _INT_TYPES = {"short", "int", "long", "unsignedByte", "bit"}
@@ -49,7 +49,7 @@ class Translation:
 @dataclass
 class _Geo:
     shape: str  # point, circle, polygon
-    parts: list[exp.Expression]  # point: lon, lat; circle: lon, lat, r; polygon: lon1, lat1, ...
+    parts: list[exp.Expr]  # point: lon, lat; circle: lon, lat, r; polygon: lon1, lat1, ...
     values: list[float] | None = None  # the same as numbers when all are constant
     position: _Source | None = None  # a point made of a table's indexed ra/dec columns
     coordsys: str = "ICRS"
@@ -60,7 +60,7 @@ class _Ty:
     kind: str  # int, float, str, bool, time, null, any, point, circle, polygon
     column: Column | None = None
     geo: _Geo | None = None
-    contains: exp.Expression | None = None  # CONTAINS/INTERSECTS: the boolean form
+    contains: exp.Expr | None = None  # CONTAINS/INTERSECTS: the boolean form
     source: _Source | None = None  # the FROM item a column reference comes from
 
 
@@ -135,7 +135,7 @@ def translate(
 # small SQL builders
 
 
-def _p(node: exp.Expression) -> exp.Expression:
+def _p(node: exp.Expr) -> exp.Expr:
     if isinstance(node, (exp.Binary, exp.Neg, exp.Not, exp.Case)) or (
         isinstance(node, exp.Literal) and not node.is_string and node.this.startswith("-")
     ):
@@ -143,11 +143,11 @@ def _p(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+def _fn(name: str, *args: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
-def _num(value: float | int) -> exp.Expression:
+def _num(value: float) -> exp.Expr:
     if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 2**53):
         text = str(int(value)) if isinstance(value, int) else repr(float(value))
     else:
@@ -157,37 +157,37 @@ def _num(value: float | int) -> exp.Expression:
     return exp.Literal.number(text)
 
 
-def _add(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+def _add(a: exp.Expr, b: exp.Expr) -> exp.Expr:
     return exp.Add(this=_p(a), expression=_p(b))
 
 
-def _sub(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+def _sub(a: exp.Expr, b: exp.Expr) -> exp.Expr:
     return exp.Sub(this=_p(a), expression=_p(b))
 
 
-def _mul(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+def _mul(a: exp.Expr, b: exp.Expr) -> exp.Expr:
     return exp.Mul(this=_p(a), expression=_p(b))
 
 
-def _div(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+def _div(a: exp.Expr, b: exp.Expr) -> exp.Expr:
     return exp.Div(this=_p(a), expression=_p(b), typed=True)
 
 
-def _and(parts: Sequence[exp.Expression]) -> exp.Expression:
+def _and(parts: Sequence[exp.Expr]) -> exp.Expr:
     out = parts[0]
     for part in parts[1:]:
         out = exp.And(this=_pb(out), expression=_pb(part))
     return out
 
 
-def _or(parts: Sequence[exp.Expression]) -> exp.Expression:
+def _or(parts: Sequence[exp.Expr]) -> exp.Expr:
     out = parts[0]
     for part in parts[1:]:
         out = exp.Or(this=out, expression=part)
     return exp.Paren(this=out) if len(parts) > 1 else out
 
 
-def _pb(node: exp.Expression) -> exp.Expression:
+def _pb(node: exp.Expr) -> exp.Expr:
     return exp.Paren(this=node) if isinstance(node, exp.Or) else node
 
 
@@ -198,7 +198,7 @@ _TYPES = {
 }
 
 
-def _cast(node: exp.Expression, sqltype: str) -> exp.Expression:
+def _cast(node: exp.Expr, sqltype: str) -> exp.Expr:
     # built directly: DataType.build would tokenize and parse the type name every time
     return exp.Cast(this=node, to=exp.DataType(this=_TYPES[sqltype]))
 
@@ -211,11 +211,11 @@ def _qcol(alias: str | None, name: str) -> exp.Column:
     return exp.Column(this=_quoted(name), table=_quoted(alias) if alias else None)
 
 
-def _rad(node: exp.Expression) -> exp.Expression:
+def _rad(node: exp.Expr) -> exp.Expr:
     return _fn("radians", node)
 
 
-def _const(node: exp.Expression) -> float | None:
+def _const(node: exp.Expr) -> float | None:
     """The value of a constant numeric ADQL expression, else None."""
     if isinstance(node, exp.Literal) and not node.is_string:
         try:
@@ -276,7 +276,7 @@ class _Compiler:
 
     # -- statements ------------------------------------------------------------------------
 
-    def statement(self, tree: exp.Expression, maxrec: int | None) -> tuple[exp.Expression, list[Column]]:
+    def statement(self, tree: exp.Expr, maxrec: int | None) -> tuple[exp.Expr, list[Column]]:
         node, columns = self.query(tree, None, outer=True)
         if maxrec is not None:
             cap = maxrec + 1
@@ -286,11 +286,11 @@ class _Compiler:
                 node.set("limit", exp.Limit(expression=_num(cap)))
         return node, columns
 
-    def query(self, node: exp.Expression, parent: _Scope | None, outer: bool = False
-              ) -> tuple[exp.Expression, list[Column]]:
+    def query(self, node: exp.Expr, parent: _Scope | None, outer: bool = False
+              ) -> tuple[exp.Expr, list[Column]]:
         with_ = node.args.get("with_")
         pushed = False
-        ctes_sql: list[exp.Expression] = []
+        ctes_sql: list[exp.Expr] = []
         if with_:
             self.ctes.append({})
             pushed = True
@@ -302,7 +302,7 @@ class _Compiler:
         try:
             if isinstance(node, exp.Subquery):
                 inner, cols = self.query(node.this, parent)
-                result: exp.Expression = exp.Subquery(this=inner)
+                result: exp.Expr = exp.Subquery(this=inner)
                 for key in ("order", "limit", "offset"):
                     if node.args.get(key):
                         raise fail(f"{key.upper()} after a parenthesised query is not supported", node)
@@ -318,7 +318,7 @@ class _Compiler:
             result.set("with_", exp.With(expressions=ctes_sql))
         return result, cols
 
-    def set_operation(self, node: exp.SetOperation, parent: _Scope | None) -> tuple[exp.Expression, list[Column]]:
+    def set_operation(self, node: exp.SetOperation, parent: _Scope | None) -> tuple[exp.Expr, list[Column]]:
         left, lcols = self.query(node.this, parent)
         right, rcols = self.query(node.expression, parent)
         if len(lcols) != len(rcols):
@@ -340,7 +340,7 @@ class _Compiler:
                 result.set(key, node.args[key].copy())
         return result, lcols
 
-    def select(self, node: exp.Select, parent: _Scope | None) -> tuple[exp.Expression, list[Column]]:
+    def select(self, node: exp.Select, parent: _Scope | None) -> tuple[exp.Expr, list[Column]]:
         scope = _Scope(parent)
         out = exp.Select()
         from_ = node.args["from_"]
@@ -373,7 +373,7 @@ class _Compiler:
 
     # -- FROM ------------------------------------------------------------------------------
 
-    def source(self, node: exp.Expression, scope: _Scope) -> exp.Expression:
+    def source(self, node: exp.Expr, scope: _Scope) -> exp.Expr:
         if isinstance(node, exp.Table):
             if node.args.get("joins"):
                 # a parenthesised join: its sources join the enclosing scope
@@ -407,15 +407,15 @@ class _Compiler:
         self._aliases.add(alias)
         return alias
 
-    def _add_source(self, scope: _Scope, src: _Source, node: exp.Expression) -> None:
+    def _add_source(self, scope: _Scope, src: _Source, node: exp.Expr) -> None:
         for other in scope.sources:
             if other.refs & src.refs:
-                name = sorted(other.refs & src.refs)[0]
+                name = min(other.refs & src.refs)
                 raise fail(f"the name {name} is used for two tables in FROM", node,
                            hint="give one of them another alias: ... AS other")
         scope.sources.append(src)
 
-    def table(self, node: exp.Table, scope: _Scope) -> exp.Expression:
+    def table(self, node: exp.Table, scope: _Scope) -> exp.Expr:
         if node.args.get("catalog"):
             raise fail("table names have at most two parts: schema.table", node)
         name_id: exp.Identifier = node.this
@@ -437,7 +437,7 @@ class _Compiler:
                     return exp.Table(this=_quoted(name.lower()), alias=exp.TableAlias(this=_quoted(src.sql_alias)))
         meta, physical = self._lookup_table(schema, name, node)
         if alias:
-            refs = {alias if alias_node.this.quoted else alias.lower()}
+            refs = {alias if alias_node is not None and alias_node.this.quoted else alias.lower()}
         else:
             refs = {meta.name, f"{meta.schema}.{meta.name}"} if physical[0] else {meta.name, f"tap_upload.{meta.name}"}
         src = _Source(
@@ -453,7 +453,7 @@ class _Compiler:
         table_sql.set("alias", exp.TableAlias(this=_quoted(src.sql_alias)))
         return table_sql
 
-    def _lookup_table(self, schema: str | None, name: str, node: exp.Expression
+    def _lookup_table(self, schema: str | None, name: str, node: exp.Expr
                       ) -> tuple[TableMeta, tuple[str | None, str]]:
         if schema is not None and schema.lower() == "tap_upload":
             meta = self.uploads.get(name.lower()) or self.uploads.get(name)
@@ -480,7 +480,7 @@ class _Compiler:
         self.tables.add(meta.qualified)
         return meta, (meta.schema, meta.name)
 
-    def _unknown_table(self, name: str, node: exp.Expression) -> ADQLError:
+    def _unknown_table(self, name: str, node: exp.Expr) -> ADQLError:
         candidates: dict[str, str] = {}
         for key, meta in self.metadata.items():
             candidates[key] = key
@@ -491,7 +491,7 @@ class _Compiler:
         hint = f"did you mean {candidates[close[0]]}?" if close else "the published tables are listed in TAP_SCHEMA.tables"
         return fail(f"unknown table {name}", node, hint=hint)
 
-    def join(self, node: exp.Join, scope: _Scope) -> exp.Expression:
+    def join(self, node: exp.Join, scope: _Scope) -> exp.Expr:
         before = list(scope.sources)
         right_sql = self.source(node.this, scope)
         new_sources = [s for s in scope.sources if s not in before]
@@ -520,8 +520,8 @@ class _Compiler:
 
     # -- SELECT list -----------------------------------------------------------------------
 
-    def projections(self, node: exp.Select, scope: _Scope) -> tuple[list[exp.Expression], list[Column]]:
-        items: list[tuple[exp.Expression, Column]] = []
+    def projections(self, node: exp.Select, scope: _Scope) -> tuple[list[exp.Expr], list[Column]]:
+        items: list[tuple[exp.Expr, Column]] = []
         taken: set[str] = set()
 
         def unique(name: str) -> str:
@@ -549,17 +549,17 @@ class _Compiler:
             sql = self._output_cast(sql, ty, expr)
             items.append((sql, col))
             scope.aliases[name.lower()] = (name, ty)
-        projections = [exp.Alias(this=sql, alias=_quoted(col.name)) for sql, col in items]
+        projections: list[exp.Expr] = [exp.Alias(this=sql, alias=_quoted(col.name)) for sql, col in items]
         for sql, col in items:
             scope.aliases.setdefault(col.name.lower(), (col.name, _Ty(_kind_of(col), col)))
         return projections, [col for _, col in items]
 
-    def star(self, item: exp.Expression, scope: _Scope) -> list[tuple[exp.Expression, Column]]:
+    def star(self, item: exp.Expr, scope: _Scope) -> list[tuple[exp.Expr, Column]]:
         if isinstance(item, exp.Column):
             qualifier = ".".join(self._ident_name(p) for p in item.parts[:-1])
             src = self._find_source(scope, qualifier, item)
             return [(_qcol(src.sql_alias, c.name), c) for c in src.columns]
-        out: list[tuple[exp.Expression, Column]] = []
+        out: list[tuple[exp.Expr, Column]] = []
         seen: set[str] = set()
         for name, sources in scope.merged.items():
             for src in sources:
@@ -575,7 +575,7 @@ class _Compiler:
                 out.append((_qcol(src.sql_alias, c.name), c))
         return out
 
-    def _default_name(self, expr: exp.Expression) -> str:
+    def _default_name(self, expr: exp.Expr) -> str:
         if isinstance(expr, exp.Column):
             return self._ident_name(expr.this).lower() if not expr.this.quoted else expr.this.name
         if isinstance(expr, exp.Anonymous):
@@ -602,7 +602,7 @@ class _Compiler:
         }.get(ty.kind, ("char", "*", None))
         return Column(name=name, datatype=datatype, arraysize=arraysize, xtype=xtype)
 
-    def _output_cast(self, sql: exp.Expression, ty: _Ty, expr: exp.Expression) -> exp.Expression:
+    def _output_cast(self, sql: exp.Expr, ty: _Ty, expr: exp.Expr) -> exp.Expr:
         # Give computed numbers one type on both backends (PostgreSQL numeric, DuckDB hugeint...).
         if ty.column is not None and isinstance(expr, exp.Column):
             return sql
@@ -622,7 +622,7 @@ class _Compiler:
                 position = int(float(key.this))
                 if not 1 <= position <= len(columns) or not key.this.isdigit():
                     raise fail(f"ORDER BY {key.this}: there are {len(columns)} columns", key)
-                sql: exp.Expression = _quoted(columns[position - 1].name)
+                sql: exp.Expr = _quoted(columns[position - 1].name)
                 sql = exp.Column(this=sql)
             elif isinstance(key, exp.Column) and not key.table and key.name.lower() in scope.aliases and (
                 set_op or not self._resolves(scope, key)
@@ -648,13 +648,13 @@ class _Compiler:
     # -- names -----------------------------------------------------------------------------
 
     @staticmethod
-    def _ident_name(ident: exp.Expression) -> str:
+    def _ident_name(ident: exp.Expr) -> str:
         if isinstance(ident, exp.Identifier):
             return ident.name if ident.quoted else ident.name.lower()
         return str(ident.name).lower()
 
     @staticmethod
-    def _alias_text(ident: exp.Expression) -> str:
+    def _alias_text(ident: exp.Expr) -> str:
         return ident.name
 
     @staticmethod
@@ -670,7 +670,7 @@ class _Compiler:
             return src.internal.get(lowered)
         return None
 
-    def _find_source(self, scope: _Scope, qualifier: str, node: exp.Expression) -> _Source:
+    def _find_source(self, scope: _Scope, qualifier: str, node: exp.Expr) -> _Source:
         level: _Scope | None = scope
         while level is not None:
             for src in level.sources:
@@ -682,13 +682,13 @@ class _Compiler:
         hint = f"did you mean {close[0]}?" if close else f"tables in FROM: {', '.join(names) or 'none'}"
         raise fail(f"{qualifier} is not a table in FROM", node, hint=hint)
 
-    def _resolve_in(self, sources: list[_Source], name: str, node: exp.Expression) -> tuple[_Source, Column]:
+    def _resolve_in(self, sources: list[_Source], name: str, node: exp.Expr) -> tuple[_Source, Column]:
         found = [(s, c) for s in sources if (c := self._column_in(s, name)) is not None]
         if not found:
             raise fail(f"unknown column {name} in USING", node)
         return found[0]
 
-    def column(self, node: exp.Column, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def column(self, node: exp.Column, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         name = self._ident_name(node.this)
         if node.table:
             qualifier = ".".join(self._ident_name(p) for p in node.parts[:-1])
@@ -721,7 +721,7 @@ class _Compiler:
             raise fail(f"unknown column {name}", node)
         raise self._unknown_column(name, scope.sources, node, None)
 
-    def _unknown_column(self, name: str, sources: Iterable[_Source], node: exp.Expression,
+    def _unknown_column(self, name: str, sources: Iterable[_Source], node: exp.Expr,
                         qualifier: str | None) -> ADQLError:
         names = sorted({c.name for s in sources for c in s.columns})
         close = difflib.get_close_matches(name.lower(), [n.lower() for n in names], n=1, cutoff=0.6)
@@ -731,19 +731,19 @@ class _Compiler:
 
     # -- expressions -----------------------------------------------------------------------
 
-    def predicate(self, node: exp.Expression, scope: _Scope) -> exp.Expression:
+    def predicate(self, node: exp.Expr, scope: _Scope) -> exp.Expr:
         sql, ty = self.value(node, scope)
         if ty.kind not in {"bool", "null", "any"}:
             raise fail("a condition is needed here, not a value", node)
         return sql
 
-    def value(self, node: exp.Expression, scope: _Scope, output: bool = False) -> tuple[exp.Expression, _Ty]:
+    def value(self, node: exp.Expr, scope: _Scope, output: bool = False) -> tuple[exp.Expr, _Ty]:
         handler = getattr(self, f"v_{node.key}", None)
         if handler is None:
             raise fail(f"'{node.key.upper()}' is not supported here", node)
         return handler(node, scope)  # type: ignore[no-any-return]
 
-    def v_column(self, node: exp.Column, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_column(self, node: exp.Column, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         if isinstance(node.this, exp.Star):
             raise fail("t.* is only allowed in the SELECT list", node)
         sql, ty = self.column(node, scope)
@@ -751,16 +751,15 @@ class _Compiler:
             ty = replace(ty, geo=self._geo_from_column(sql, ty.kind))
         return sql, ty
 
-    def _geo_from_column(self, sql: exp.Expression, kind: str) -> _Geo:
+    def _geo_from_column(self, sql: exp.Expr, kind: str) -> _Geo:
         if kind == "point":
-            parts = [exp.Bracket(this=sql.copy(), expressions=[exp.Literal.number(i)]) for i in (0, 1)]
+            parts: list[exp.Expr] = [exp.Bracket(this=sql.copy(), expressions=[exp.Literal.number(i)]) for i in (0, 1)]
             return _Geo("point", parts)
         if kind == "circle":
-            parts = [exp.Bracket(this=sql.copy(), expressions=[exp.Literal.number(i)]) for i in (0, 1, 2)]
-            return _Geo("circle", parts)
+            return _Geo("circle", [exp.Bracket(this=sql.copy(), expressions=[exp.Literal.number(i)]) for i in (0, 1, 2)])
         return _Geo("polygon", [sql])
 
-    def v_literal(self, node: exp.Literal, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_literal(self, node: exp.Literal, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         if node.is_string:
             return exp.Literal.string(node.this), _Ty("str")
         text = node.this
@@ -769,7 +768,7 @@ class _Compiler:
             raise fail(f"the integer {text} is too large", node)
         return exp.Literal.number(text), _Ty("int" if is_int else "float")
 
-    def v_hexstring(self, node: exp.HexString, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_hexstring(self, node: exp.HexString, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         try:
             value = int(node.this, 16)
         except ValueError:
@@ -778,28 +777,28 @@ class _Compiler:
             raise fail(f"0x{node.this} does not fit in 64 bits", node)
         return exp.Literal.number(str(value)), _Ty("int")
 
-    def v_null(self, node: exp.Null, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_null(self, node: exp.Null, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         return exp.Null(), _Ty("null")
 
-    def v_boolean(self, node: exp.Boolean, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_boolean(self, node: exp.Boolean, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         return exp.Boolean(this=node.this), _Ty("bool")
 
-    def v_paren(self, node: exp.Paren, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_paren(self, node: exp.Paren, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         sql, ty = self.value(node.this, scope)
         if ty.geo is not None or ty.contains is not None:
             return sql, ty
         return exp.Paren(this=sql), replace(ty, column=None)
 
-    def v_neg(self, node: exp.Neg, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_neg(self, node: exp.Neg, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         sql, ty = self.value(node.this, scope)
         self._need_number(ty, node, "-")
         return exp.Neg(this=_p(sql)), _Ty(ty.kind)
 
-    def _need_number(self, ty: _Ty, node: exp.Expression, what: str) -> None:
+    def _need_number(self, ty: _Ty, node: exp.Expr, what: str) -> None:
         if ty.kind not in _NUMERIC:
             raise fail(f"{what} needs a number, not {_describe(ty.kind)}", node)
 
-    def _arith(self, node: exp.Binary, scope: _Scope, op: str) -> tuple[exp.Expression, _Ty]:
+    def _arith(self, node: exp.Binary, scope: _Scope, op: str) -> tuple[exp.Expr, _Ty]:
         a, ta = self.value(node.this, scope)
         b, tb = self.value(node.expression, scope)
         self._need_number(ta, node, op)
@@ -814,19 +813,19 @@ class _Compiler:
             return exp.Div(this=_p(a), expression=_p(b), typed=True), _Ty(kind)
         return cls(this=_p(a), expression=_p(b)), _Ty(kind)
 
-    def v_add(self, node: exp.Add, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_add(self, node: exp.Add, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         return self._arith(node, scope, "+")
 
-    def v_sub(self, node: exp.Sub, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_sub(self, node: exp.Sub, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         return self._arith(node, scope, "-")
 
-    def v_mul(self, node: exp.Mul, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_mul(self, node: exp.Mul, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         return self._arith(node, scope, "*")
 
-    def v_div(self, node: exp.Div, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_div(self, node: exp.Div, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         return self._arith(node, scope, "/")
 
-    def _bitwise(self, node: exp.Binary, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def _bitwise(self, node: exp.Binary, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         a, ta = self.value(node.this, scope)
         b, tb = self.value(node.expression, scope)
         for ty in (ta, tb):
@@ -836,13 +835,13 @@ class _Compiler:
 
     v_bitwiseand = v_bitwiseor = v_bitwisexor = _bitwise
 
-    def v_bitwisenot(self, node: exp.BitwiseNot, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_bitwisenot(self, node: exp.BitwiseNot, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         a, ta = self.value(node.this, scope)
         if ta.kind not in {"int", "null", "any"}:
             raise fail("bitwise operators need integers", node)
         return exp.BitwiseNot(this=_p(a)), _Ty("int")
 
-    def v_dpipe(self, node: exp.DPipe, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_dpipe(self, node: exp.DPipe, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         a, ta = self.value(node.this, scope)
         b, tb = self.value(node.expression, scope)
         for ty in (ta, tb):
@@ -854,7 +853,7 @@ class _Compiler:
             b = _cast(b, "VARCHAR")
         return exp.DPipe(this=_p(a), expression=_p(b)), _Ty("str")
 
-    def _compare(self, node: exp.Binary, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def _compare(self, node: exp.Binary, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         special = self._geometry_comparison(node, scope)
         if special is not None:
             return special, _Ty("bool")
@@ -872,7 +871,7 @@ class _Compiler:
 
     v_eq = v_neq = v_gt = v_gte = v_lt = v_lte = _compare
 
-    def _logic(self, node: exp.Binary, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def _logic(self, node: exp.Binary, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         a = self.predicate(node.this, scope)
         b = self.predicate(node.expression, scope)
         return type(node)(this=_pb(a) if isinstance(node, exp.And) else a,
@@ -880,10 +879,10 @@ class _Compiler:
 
     v_and = v_or = _logic
 
-    def v_not(self, node: exp.Not, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_not(self, node: exp.Not, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         return exp.Not(this=exp.Paren(this=self.predicate(node.this, scope))), _Ty("bool")
 
-    def _like(self, node: exp.Binary, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def _like(self, node: exp.Binary, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         a, ta = self.value(node.this, scope)
         b, tb = self.value(node.expression, scope)
         for ty in (ta, tb):
@@ -893,7 +892,7 @@ class _Compiler:
 
     v_like = v_ilike = _like
 
-    def v_between(self, node: exp.Between, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_between(self, node: exp.Between, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         a, ta = self.value(node.this, scope)
         lo, tlo = self.value(node.args["low"], scope)
         hi, thi = self.value(node.args["high"], scope)
@@ -902,7 +901,7 @@ class _Compiler:
                 raise fail(f"BETWEEN cannot use {_describe(ty.kind)}", node)
         return exp.Between(this=_p(a), low=_p(lo), high=_p(hi)), _Ty("bool")
 
-    def v_is(self, node: exp.Is, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_is(self, node: exp.Is, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         a, ta = self.value(node.this, scope)
         if not isinstance(node.expression, exp.Null):
             raise fail("IS only tests NULL: x IS NULL or x IS NOT NULL", node)
@@ -910,7 +909,7 @@ class _Compiler:
             return exp.Boolean(this=False), _Ty("bool")
         return exp.Is(this=_p(a), expression=exp.Null()), _Ty("bool")
 
-    def v_in(self, node: exp.In, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_in(self, node: exp.In, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         a, ta = self.value(node.this, scope)
         if ta.kind in _GEO_KINDS:
             raise fail("IN cannot test geometry values", node)
@@ -922,18 +921,18 @@ class _Compiler:
         values = [self.value(v, scope)[0] for v in node.expressions]
         return exp.In(this=_p(a), expressions=values), _Ty("bool")
 
-    def v_exists(self, node: exp.Exists, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_exists(self, node: exp.Exists, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         inner = node.this.this if isinstance(node.this, exp.Subquery) else node.this
         sub, _ = self.query(inner, scope)
         return exp.Exists(this=sub), _Ty("bool")
 
-    def v_subquery(self, node: exp.Subquery, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_subquery(self, node: exp.Subquery, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         sub, cols = self.query(node.this, scope)
         if len(cols) != 1:
             raise fail("a subquery used as a value must return one column", node)
         return exp.Subquery(this=sub), _Ty(_kind_of(cols[0]), cols[0])
 
-    def v_case(self, node: exp.Case, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_case(self, node: exp.Case, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         if node.this is not None:
             raise fail("write CASE WHEN condition THEN ... (the simple CASE x WHEN v form is not supported)", node)
         ifs = []
@@ -950,7 +949,7 @@ class _Compiler:
         result = self._common_kind(kinds, node, "CASE")
         return exp.Case(ifs=ifs, default=default), result
 
-    def _common_kind(self, types: list[_Ty], node: exp.Expression, what: str) -> _Ty:
+    def _common_kind(self, types: list[_Ty], node: exp.Expr, what: str) -> _Ty:
         kinds = {t.kind for t in types} - {"null", "any"}
         if not kinds:
             return _Ty("null")
@@ -964,7 +963,7 @@ class _Compiler:
         firsts = [t for t in types if t.kind == kind]
         return _Ty(kind, firsts[0].column if len(types) == 1 else None)
 
-    def v_cast(self, node: exp.Cast, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_cast(self, node: exp.Cast, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         target = node.to
         if target.this == exp.DataType.Type.USERDEFINED:
             return self._cast_geometry(node, str(target.args.get("kind")).upper())
@@ -997,7 +996,7 @@ class _Compiler:
             text = _fn("substr", text, _num(1), _num(length))
         return text, _Ty("str", Column(name="cast", datatype="char", arraysize=f"{length}*" if length else "*"))
 
-    def _cast_geometry(self, node: exp.Cast, kind: str) -> tuple[exp.Expression, _Ty]:
+    def _cast_geometry(self, node: exp.Cast, kind: str) -> tuple[exp.Expr, _Ty]:
         inner = node.this
         if not (isinstance(inner, exp.Literal) and inner.is_string):
             raise fail(f"CAST to {kind} takes a string literal such as '10 20'", node)
@@ -1012,7 +1011,7 @@ class _Compiler:
 
     # -- functions -------------------------------------------------------------------------
 
-    def v_anonymous(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def v_anonymous(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         name = str(node.this).upper()
         if name in UNSUPPORTED:
             raise fail(UNSUPPORTED[name], node)
@@ -1021,7 +1020,7 @@ class _Compiler:
             raise fail(f"unknown function {node.this}()", node)
         return handler(node, scope)  # type: ignore[no-any-return]
 
-    def _args(self, node: exp.Anonymous, scope: _Scope, numeric: bool = True) -> list[tuple[exp.Expression, _Ty]]:
+    def _args(self, node: exp.Anonymous, scope: _Scope, numeric: bool = True) -> list[tuple[exp.Expr, _Ty]]:
         out = [self.value(a, scope) for a in node.expressions]
         if numeric:
             for _, ty in out:
@@ -1029,7 +1028,7 @@ class _Compiler:
         return out
 
     def _math(self, sqlname: str, kind: str = "float") -> object:
-        def handler(node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+        def handler(node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
             args = self._args(node, scope)
             return _fn(sqlname, *[a for a, _ in args]), _Ty(kind)
         return handler
@@ -1048,14 +1047,14 @@ class _Compiler:
         raise AttributeError(attr)
 
     def _rounding(self, sqlname: str) -> object:
-        def handler(node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+        def handler(node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
             (a, ta), = self._args(node, scope)
             if ta.kind == "int":
                 return a, _Ty("int")
             return _fn(sqlname, a), _Ty("float")
         return handler
 
-    def f_mod(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_mod(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         (a, ta), (b, tb) = self._args(node, scope)
         if ta.kind == "int" and tb.kind == "int":
             return exp.Mod(this=_p(a), expression=_p(b)), _Ty("int")
@@ -1063,7 +1062,7 @@ class _Compiler:
         a2, b2 = _cast(a, "DOUBLE"), _cast(b, "DOUBLE")
         return _sub(a2, _mul(b2.copy(), _fn("trunc", _div(a2.copy(), b2.copy())))), _Ty("float")
 
-    def f_round(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_round(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         args = self._args(node, scope)
         a = _cast(args[0][0], "DOUBLE")
         # sign(x) * floor(|x| * 10^n + 0.5) / 10^n: half away from zero with the same double
@@ -1075,7 +1074,7 @@ class _Compiler:
         rounded = _mul(_fn("sign", a.copy()), _fn("floor", _add(body, _num(0.5))))
         return (rounded if scale is None else _div(rounded, scale.copy())), _Ty("float")
 
-    def f_truncate(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_truncate(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         args = self._args(node, scope)
         a = _cast(args[0][0], "DOUBLE")
         if len(args) == 1:
@@ -1085,20 +1084,20 @@ class _Compiler:
         scale = _fn("power", _num(10.0), args[1][0])
         return _div(_fn("trunc", _mul(a, scale)), scale.copy()), _Ty("float")
 
-    def f_rand(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_rand(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         if node.expressions:
             raise fail("RAND(seed) is not supported: the databases cannot seed a per-query sequence", node,
                        hint="use RAND() without a seed")
         return _fn("random"), _Ty("float")
 
-    def _aggregate(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def _aggregate(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         name = str(node.this).upper()
         arg = node.expressions[0]
         distinct = isinstance(arg, exp.Distinct)
         if distinct:
             arg = arg.expressions[0]
         if isinstance(arg, exp.Star):
-            inner: exp.Expression = exp.Star()
+            inner: exp.Expr = exp.Star()
             ty = _Ty("any")
         else:
             inner, ty = self.value(arg, scope)
@@ -1122,7 +1121,7 @@ class _Compiler:
 
     f_count = f_min = f_max = f_sum = f_avg = _aggregate
 
-    def f_lower(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_lower(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         (a, ta), = self._args(node, scope, numeric=False)
         if ta.kind not in {"str", "null", "any"}:
             raise fail(f"{str(node.this).upper()}() needs text", node)
@@ -1130,14 +1129,14 @@ class _Compiler:
 
     f_upper = f_lower
 
-    def f_coalesce(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_coalesce(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         args = self._args(node, scope, numeric=False)
         ty = self._common_kind([t for _, t in args], node, str(node.this).upper())
         return _fn(str(node.this).lower(), *[a for a, _ in args]), ty
 
     f_nullif = f_coalesce
 
-    def f_ivo_healpix_index(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_ivo_healpix_index(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         order = _const(node.expressions[0])
         if order is None or not order.is_integer() or not 0 <= order <= 29:
             raise fail("the order of ivo_healpix_index() must be a whole number from 0 to 29", node)
@@ -1147,7 +1146,7 @@ class _Compiler:
 
     # -- geometry --------------------------------------------------------------------------
 
-    def _coords(self, node: exp.Anonymous, scope: _Scope) -> tuple[str, list[exp.Expression]]:
+    def _coords(self, node: exp.Anonymous, scope: _Scope) -> tuple[str, list[exp.Expr]]:
         args = list(node.expressions)
         coordsys = "ICRS"
         if args and (isinstance(args[0], exp.Null) or (isinstance(args[0], exp.Literal) and args[0].is_string)):
@@ -1159,8 +1158,8 @@ class _Compiler:
                                node, hint="write '' or 'ICRS', or leave the argument out")
         return coordsys, args
 
-    def _geometry_value(self, shape: str, parts: list[exp.Expression], values: list[float] | None,
-                        node: exp.Expression, position: _Source | None = None) -> tuple[exp.Expression, _Ty]:
+    def _geometry_value(self, shape: str, parts: list[exp.Expr], values: list[float] | None,
+                        node: exp.Expr, position: _Source | None = None) -> tuple[exp.Expr, _Ty]:
         if values is not None:
             if shape in {"point", "circle"}:
                 if not -90.0 <= values[1] <= 90.0:
@@ -1181,8 +1180,8 @@ class _Compiler:
         array = exp.Array(expressions=[_cast(p.copy(), "DOUBLE") for p in parts])
         return array, _Ty(shape, None, geo)
 
-    def _numbers(self, node: exp.Anonymous, args: list[exp.Expression], scope: _Scope
-                 ) -> tuple[list[exp.Expression], list[float] | None, list[_Ty]]:
+    def _numbers(self, node: exp.Anonymous, args: list[exp.Expr], scope: _Scope
+                 ) -> tuple[list[exp.Expr], list[float] | None, list[_Ty]]:
         compiled = [self.value(a, scope) for a in args]
         for _, ty in compiled:
             self._need_number(ty, node, f"{str(node.this).upper()}()")
@@ -1190,7 +1189,7 @@ class _Compiler:
         values = None if any(c is None for c in consts) else [float(c) for c in consts if c is not None]
         return [c for c, _ in compiled], values, [t for _, t in compiled]
 
-    def f_point(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_point(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         _, args = self._coords(node, scope)
         parts, values, types = self._numbers(node, args, scope)
         position = None
@@ -1198,14 +1197,14 @@ class _Compiler:
             position = _position_of(types[0], types[1])
         return self._geometry_value("point", parts, values, node, position)
 
-    def _geo_arg(self, node: exp.Expression, scope: _Scope, want: set[str], fname: str) -> _Geo:
+    def _geo_arg(self, node: exp.Expr, scope: _Scope, want: set[str], fname: str) -> _Geo:
         _, ty = self.value(node, scope)
         if ty.geo is None or ty.kind not in want:
             allowed = " or ".join(sorted(w.upper() for w in want))
             raise fail(f"{fname} needs {allowed} here, not {_describe(ty.kind)}", node)
         return ty.geo
 
-    def f_circle(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_circle(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         _, args = self._coords(node, scope)
         if len(args) == 2:
             center = self._geo_arg(args[0], scope, {"point"}, "CIRCLE()")
@@ -1217,11 +1216,11 @@ class _Compiler:
         parts, values, _ = self._numbers(node, args, scope)
         return self._geometry_value("circle", parts, values, node)
 
-    def f_box(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_box(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         _, args = self._coords(node, scope)
         if len(args) == 3:
             center = self._geo_arg(args[0], scope, {"point"}, "BOX()")
-            rest, rvals, _ = self._numbers(node, args[1:], scope)
+            _rest, rvals, _ = self._numbers(node, args[1:], scope)
             values = center.values + rvals if center.values is not None and rvals is not None else None
         else:
             _, values, _ = self._numbers(node, args, scope)
@@ -1234,7 +1233,7 @@ class _Compiler:
         flat = [v for pt in corners for v in pt]
         return self._geometry_value("polygon", [_num(v) for v in flat], flat, node)
 
-    def f_polygon(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_polygon(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         _, args = self._coords(node, scope)
         if len(args) == 3 or all(isinstance(a, exp.Anonymous) and str(a.this).upper() == "POINT" for a in args):
             geos = [self._geo_arg(a, scope, {"point"}, "POLYGON()") for a in args]
@@ -1244,7 +1243,7 @@ class _Compiler:
             parts, values, _ = self._numbers(node, args, scope)
         return self._geometry_value("polygon", parts, values, node)
 
-    def f_coord1(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_coord1(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         geo = self._geo_arg(node.expressions[0], scope, {"point"}, "COORD1()")
         index = 0 if str(node.this).upper() == "COORD1" else 1
         ucd = "pos.eq.ra" if index == 0 else "pos.eq.dec"
@@ -1252,11 +1251,11 @@ class _Compiler:
 
     f_coord2 = f_coord1
 
-    def f_coordsys(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_coordsys(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         geo = self._geo_arg(node.expressions[0], scope, _GEO_KINDS, "COORDSYS()")
         return exp.Literal.string(geo.coordsys), _Ty("str")
 
-    def f_area(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_area(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         geo = self._geo_arg(node.expressions[0], scope, _GEO_KINDS, "AREA()")
         col = Column(name="area", datatype="double", unit="deg**2", ucd="phys.angArea")
         if geo.shape == "point":
@@ -1270,7 +1269,7 @@ class _Compiler:
             raise fail("AREA() of a polygon needs constant vertices", node)
         return _num(sphere.polygon_area(list(zip(geo.values[0::2], geo.values[1::2], strict=True)))), _Ty("float", col)
 
-    def f_centroid(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_centroid(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         geo = self._geo_arg(node.expressions[0], scope, _GEO_KINDS, "CENTROID()")
         if geo.shape in {"point", "circle"}:
             vals = geo.values[:2] if geo.values is not None else None
@@ -1280,7 +1279,7 @@ class _Compiler:
         lon, lat = sphere.polygon_centroid(list(zip(geo.values[0::2], geo.values[1::2], strict=True)))
         return self._geometry_value("point", [_num(lon), _num(lat)], [lon, lat], node)
 
-    def f_distance(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_distance(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         a, b = self._distance_points(node, scope)
         col = Column(name="distance", datatype="double", unit="deg", ucd="pos.angDistance")
         return _fn("degrees", _mul(_num(2.0), _fn("asin", _fn("least", _num(1.0), _fn("sqrt", _hav(a, b)))))), _Ty(
@@ -1299,13 +1298,13 @@ class _Compiler:
         return (self._geo_arg(args[0], scope, {"point"}, "DISTANCE()"),
                 self._geo_arg(args[1], scope, {"point"}, "DISTANCE()"))
 
-    def f_contains(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expression, _Ty]:
+    def f_contains(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         pred = self._region_predicate(node, scope)
         return exp.Case(ifs=[exp.If(this=pred, true=_num(1))], default=_num(0)), _Ty("int", contains=pred)
 
     f_intersects = f_contains
 
-    def _region_predicate(self, node: exp.Anonymous, scope: _Scope) -> exp.Expression:
+    def _region_predicate(self, node: exp.Anonymous, scope: _Scope) -> exp.Expr:
         name = str(node.this).upper()
         a = self._geo_arg(node.expressions[0], scope, _GEO_KINDS, f"{name}()")
         b = self._geo_arg(node.expressions[1], scope, _GEO_KINDS, f"{name}()")
@@ -1330,7 +1329,7 @@ class _Compiler:
         raise fail(f"{name}() of {a.shape.upper()} and {b.shape.upper()} needs constant regions here", node,
                    hint="a column may be a POINT (or a CIRCLE centre); regions built from columns are limited to circles")
 
-    def _polygon_column_relation(self, name: str, a: _Geo, b: _Geo, node: exp.Anonymous) -> exp.Expression | None:
+    def _polygon_column_relation(self, name: str, a: _Geo, b: _Geo, node: exp.Anonymous) -> exp.Expr | None:
         """INTERSECTS of a polygon column with a constant circle (either order)."""
         pairs = [(a, b), (b, a)] if name == "INTERSECTS" else []
         for poly, circle in pairs:
@@ -1342,7 +1341,7 @@ class _Compiler:
                 return _polygon_column_sql("intersects", self.dialect, poly.parts[0], center, circle.values[2])
         return None
 
-    def _point_in(self, p: _Geo, region: _Geo, node: exp.Anonymous) -> exp.Expression:
+    def _point_in(self, p: _Geo, region: _Geo, node: exp.Anonymous) -> exp.Expr:
         if region.shape == "point":
             return exp.LTE(this=_hav(p, region), expression=_num(0.0))
         if region.shape == "circle":
@@ -1360,14 +1359,14 @@ class _Compiler:
             return _and([_ranges_sql(p.position, pos.index_column, ranges), exact])
         return exact
 
-    def _cone(self, p: _Geo, circle: list[exp.Expression], values: list[float] | None,
-              node: exp.Expression) -> exp.Expression:
+    def _cone(self, p: _Geo, circle: list[exp.Expr], values: list[float] | None,
+              node: exp.Expr) -> exp.Expr:
         center = _Geo("point", circle[:2], values[:2] if values else None)
         radius = circle[2]
         rconst = values[2] if values else _const(radius)
         bound = _num(math.sin(math.radians(rconst) / 2) ** 2) if rconst is not None else _hav_bound_sql(radius)
         exact = exp.LTE(this=_hav(p, center), expression=bound)
-        terms: list[exp.Expression] = []
+        terms: list[exp.Expr] = []
         if values is not None and p.position is not None and p.position.meta and p.position.meta.position:
             pos = p.position.meta.position
             ranges = sphere.cone_ranges(values[0], values[1], values[2], pos.index_order, pos.tolerance)
@@ -1380,7 +1379,7 @@ class _Compiler:
             terms.append(_ra_window(p, center, rconst))
         return _and(terms + [exact])
 
-    def _geometry_comparison(self, node: exp.Binary, scope: _Scope) -> exp.Expression | None:
+    def _geometry_comparison(self, node: exp.Binary, scope: _Scope) -> exp.Expr | None:
         """1 = CONTAINS(...), CONTAINS(...) = 0, DISTANCE(...) < r and their mirrors."""
         left, right = node.this, node.expression
         while isinstance(left, exp.Paren):
@@ -1395,14 +1394,14 @@ class _Compiler:
             value = _const(right)
             if value not in (0.0, 1.0) or op not in (exp.EQ, exp.NEQ):
                 return None
-            pred = self._region_predicate(left, scope)  # type: ignore[arg-type]
+            pred = self._region_predicate(left, scope)
             positive = (value == 1.0) == (op is exp.EQ)
             return pred if positive else exp.Not(this=exp.Paren(this=pred))
         if _is_call(left, {"DISTANCE"}) and op in (exp.LT, exp.LTE):
             radius = _const(right)
             if radius is None or radius <= 0:
                 return None
-            a, b = self._distance_points(left, scope)  # type: ignore[arg-type]
+            a, b = self._distance_points(left, scope)
             if b.position is not None and a.position is None:
                 a, b = b, a
             pred = self._cone(a, b.parts + [_num(min(radius, 180.0))],
@@ -1416,7 +1415,7 @@ class _Compiler:
         return None
 
 
-def _is_call(node: exp.Expression, names: set[str]) -> bool:
+def _is_call(node: exp.Expr, names: set[str]) -> bool:
     return isinstance(node, exp.Anonymous) and str(node.this).upper() in names
 
 
@@ -1431,12 +1430,12 @@ def _position_of(ra: _Ty, dec: _Ty) -> _Source | None:
     return src if (ra.column.name, dec.column.name) == (pos.ra, pos.dec) else None
 
 
-def _hav(a: _Geo, b: _Geo) -> exp.Expression:
+def _hav(a: _Geo, b: _Geo) -> exp.Expr:
     """sin^2(dlat/2) + cos(lat1) cos(lat2) sin^2(dlon/2), the haversine of the separation."""
     lon1, lat1 = a.parts[0].copy(), a.parts[1].copy()
     lon2, lat2 = b.parts[0].copy(), b.parts[1].copy()
     if b.values is not None:
-        coslat2: exp.Expression = _num(math.cos(math.radians(b.values[1])))
+        coslat2: exp.Expr = _num(math.cos(math.radians(b.values[1])))
     else:
         coslat2 = _fn("cos", _rad(lat2.copy()))
     dlat = _fn("sin", _div(_rad(_sub(lat2, lat1)), _num(2.0)))
@@ -1445,11 +1444,11 @@ def _hav(a: _Geo, b: _Geo) -> exp.Expression:
                 _mul(_mul(_fn("cos", _rad(a.parts[1].copy())), coslat2), _fn("power", dlon, _num(2))))
 
 
-def _hav_bound_sql(radius: exp.Expression) -> exp.Expression:
+def _hav_bound_sql(radius: exp.Expr) -> exp.Expr:
     return _fn("power", _fn("sin", _div(_rad(_fn("least", radius.copy(), _num(180.0))), _num(2.0))), _num(2))
 
 
-def _ra_window(p: _Geo, center: _Geo, radius: float) -> exp.Expression:
+def _ra_window(p: _Geo, center: _Geo, radius: float) -> exp.Expr:
     """|ra_p - ra_c| (across the 0/360 seam) within asin(sin r / cos dec_c); any RA near a pole."""
     dra = _fn("abs", _sub(p.parts[0].copy(), center.parts[0].copy()))
     wrapped = _fn("least", dra, _sub(_num(360.0), dra.copy()))
@@ -1459,7 +1458,7 @@ def _ra_window(p: _Geo, center: _Geo, radius: float) -> exp.Expression:
     return exp.Paren(this=exp.Or(this=near_pole, expression=exp.LTE(this=wrapped, expression=_add(half, _num(1e-9)))))
 
 
-def _polygon_sql(p: _Geo, vertices: list[tuple[float, float]]) -> exp.Expression:
+def _polygon_sql(p: _Geo, vertices: list[tuple[float, float]]) -> exp.Expr:
     """Point in a counter-clockwise polygon: inside every edge's great circle, per convex piece."""
     lon, lat = _rad(p.parts[0].copy()), _rad(p.parts[1].copy())
     if p.values is not None:
@@ -1479,9 +1478,9 @@ def _polygon_sql(p: _Geo, vertices: list[tuple[float, float]]) -> exp.Expression
     return _or(pieces)
 
 
-def _ranges_sql(src: _Source, column: str, ranges: list[tuple[int, int]]) -> exp.Expression:
+def _ranges_sql(src: _Source, column: str, ranges: list[tuple[int, int]]) -> exp.Expr:
     col = _qcol(src.sql_alias, column)
-    terms: list[exp.Expression] = []
+    terms: list[exp.Expr] = []
     for lo, hi in ranges:
         if lo == hi:
             terms.append(exp.EQ(this=col.copy(), expression=_num(lo)))
@@ -1566,7 +1565,7 @@ def _edges_cross(pa: list[tuple[float, float]], pb: list[tuple[float, float]]) -
     return False
 
 
-def _healpix_sql(order: int, ra: exp.Expression, dec: exp.Expression, dialect: str) -> exp.Expression:
+def _healpix_sql(order: int, ra: exp.Expr, dec: exp.Expr, dialect: str) -> exp.Expr:
     """The HEALPix NESTED index of (ra, dec) at ``order``, in plain SQL arithmetic.
 
     The standard ang2pix (Gorski et al. 2005, as in healpy/cdshealpix): face and in-face (x, y)
@@ -1593,7 +1592,7 @@ def _spread_bits(v: str) -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def _healpix_template(order: int) -> exp.Expression:
+def _healpix_template(order: int) -> exp.Expr:
     # Written in PostgreSQL syntax and parsed by sqlglot once per order, so it renders for either
     # backend; ra_in / dec_in are replaced by the argument expressions.
     import sqlglot
@@ -1633,7 +1632,7 @@ def _healpix_template(order: int) -> exp.Expression:
 # polygon-valued columns (e.g. ivoa.obscore.s_region): per-edge tests in a correlated subquery
 
 
-def _vec_sql(p: _Geo) -> list[exp.Expression]:
+def _vec_sql(p: _Geo) -> list[exp.Expr]:
     """The unit vector of a point, as numbers for a constant point or as SQL."""
     if p.values is not None:
         return [_num(v) for v in sphere.unit(p.values[0], p.values[1])]
@@ -1643,7 +1642,7 @@ def _vec_sql(p: _Geo) -> list[exp.Expression]:
 
 
 @functools.lru_cache(maxsize=8)
-def _polygon_column_template(kind: str, dialect: str) -> exp.Expression:
+def _polygon_column_template(kind: str, dialect: str) -> exp.Expr:
     """Point-in-polygon or polygon-circle overlap for a convex polygon stored as a flat array.
 
     Orientation-free: the point is inside when it lies on the same side of every edge's great
@@ -1679,11 +1678,11 @@ def _polygon_column_template(kind: str, dialect: str) -> exp.Expression:
     return sqlglot.parse_one(text, read=dialect)
 
 
-def _polygon_column_sql(kind: str, dialect: str, polygon: exp.Expression, point: _Geo,
-                        radius: float | None = None) -> exp.Expression:
+def _polygon_column_sql(kind: str, dialect: str, polygon: exp.Expr, point: _Geo,
+                        radius: float | None = None) -> exp.Expr:
     tree = _polygon_column_template(kind, dialect).copy()
     vec = _vec_sql(point)
-    values: dict[str, exp.Expression] = {"poly_in": polygon, "px_in": vec[0], "py_in": vec[1], "pz_in": vec[2]}
+    values: dict[str, exp.Expr] = {"poly_in": polygon, "px_in": vec[0], "py_in": vec[1], "pz_in": vec[2]}
     if radius is not None:
         values["cosr_in"] = _num(math.cos(math.radians(radius)))
         values["sinr_in"] = _num(math.sin(math.radians(radius)))
@@ -1693,6 +1692,6 @@ def _polygon_column_sql(kind: str, dialect: str, polygon: exp.Expression, point:
     return _coalesce_false(tree)
 
 
-def _coalesce_false(node: exp.Expression) -> exp.Expression:
+def _coalesce_false(node: exp.Expr) -> exp.Expr:
     # an empty or NULL polygon contains nothing
     return _fn("coalesce", node, exp.Boolean(this=False))

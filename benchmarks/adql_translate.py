@@ -26,18 +26,18 @@ CORPUS = ROOT.parent / "shared" / "conformance" / "adql-ivoa"
 
 DES_QUERIES = [
     "SELECT TOP 5 ra, dec, mag_auto_g, tilename FROM des_dr1.main_sample",
-    "SELECT TOP 1000 alphawin_j2000 AS rap, deltawin_j2000 AS decp, mag_auto_g, tilename FROM des_dr1.main "
-    "WHERE ra BETWEEN 323.0 AND 324.0 AND dec BETWEEN -1.0 AND 0.0",
-    "SELECT coadd_object_id, ra, dec, mag_auto_g AS g, mag_auto_r AS r, wavg_mag_psf_g AS g_psf, wavg_mag_psf_r AS r_psf "
+    ("SELECT TOP 1000 alphawin_j2000 AS rap, deltawin_j2000 AS decp, mag_auto_g, tilename FROM des_dr1.main "
+    "WHERE ra BETWEEN 323.0 AND 324.0 AND dec BETWEEN -1.0 AND 0.0"),
+    ("SELECT coadd_object_id, ra, dec, mag_auto_g AS g, mag_auto_r AS r, wavg_mag_psf_g AS g_psf, wavg_mag_psf_r AS r_psf "
     "FROM des_dr1.main WHERE ra BETWEEN 323.24 AND 323.48 AND dec BETWEEN -0.94 AND -0.70 "
     "AND wavg_spread_model_i + 3.0*wavg_spreaderr_model_i < 0.005 AND wavg_spread_model_i > -1 "
-    "AND imaflags_iso_g = 0 AND imaflags_iso_r = 0 AND flags_g < 4 AND flags_r < 4",
-    "SELECT hpix_1024, COUNT(mag_auto_i) AS n FROM des_dr1.main WHERE wavg_spread_model_i + 3.0*wavg_spreaderr_model_i < 0.005 "
-    "AND wavg_spread_model_i > -1 AND imaflags_iso_i = 0 AND mag_auto_i < 21 GROUP BY hpix_1024",
-    "SELECT hpix_1024, COUNT(mag_auto_i) AS n, AVG(mag_auto_i) AS mean_i FROM des_dr1.main "
-    "WHERE extended_class_coadd = 3 AND mag_auto_i < 23 GROUP BY hpix_1024",
-    "SELECT tilename FROM des_dr1.tile_info WHERE -0.5 >= udecmin AND -0.5 < udecmax AND ((crossra0='N' AND 359.9 >= uramin "
-    "AND 359.9 < uramax) OR (crossra0='Y' AND (359.9 >= uramax OR 359.9 < uramin)))",
+    "AND imaflags_iso_g = 0 AND imaflags_iso_r = 0 AND flags_g < 4 AND flags_r < 4"),
+    ("SELECT hpix_1024, COUNT(mag_auto_i) AS n FROM des_dr1.main WHERE wavg_spread_model_i + 3.0*wavg_spreaderr_model_i < 0.005 "
+    "AND wavg_spread_model_i > -1 AND imaflags_iso_i = 0 AND mag_auto_i < 21 GROUP BY hpix_1024"),
+    ("SELECT hpix_1024, COUNT(mag_auto_i) AS n, AVG(mag_auto_i) AS mean_i FROM des_dr1.main "
+    "WHERE extended_class_coadd = 3 AND mag_auto_i < 23 GROUP BY hpix_1024"),
+    ("SELECT tilename FROM des_dr1.tile_info WHERE -0.5 >= udecmin AND -0.5 < udecmax AND ((crossra0='N' AND 359.9 >= uramin "
+    "AND 359.9 < uramax) OR (crossra0='Y' AND (359.9 >= uramax OR 359.9 < uramin)))"),
     "SELECT ra, dec FROM des_dr1.main WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 323.36, -0.82, 0.1))",
 ]
 
@@ -92,7 +92,7 @@ def timed(func: Callable[[], object], repeat: int) -> tuple[list[float], bool]:
         start = time.perf_counter()
         try:
             func()
-        except Exception:  # a refused query is timed as well; count it
+        except Exception:  # noqa: BLE001  (a refused query is timed as well; count it)
             ok = False
         times.append((time.perf_counter() - start) * 1000)
     return times, ok
@@ -102,7 +102,7 @@ def report(label: str, samples: list[list[float]], failures: int) -> None:
     per_query = [min(s) for s in samples]  # best of the repeats: the steady-state cost
     per_query.sort()
     median = statistics.median(per_query)
-    p95 = per_query[max(0, int(round(0.95 * len(per_query))) - 1)]
+    p95 = per_query[max(0, round(0.95 * len(per_query)) - 1)]
     print(f"  {label:<34} n={len(per_query):<4} median {median:7.3f} ms   p95 {p95:7.3f} ms   refused {failures}")
 
 
@@ -113,7 +113,7 @@ def main() -> None:
     try:
         from queryparser.adql import ADQLQueryTranslator
     except ImportError:
-        ADQLQueryTranslator = None  # noqa: N806
+        ADQLQueryTranslator = None
         print("queryparser-python3 is not installed: skipping it (pip install queryparser-python3 to compare)")
 
     sets = {"DATA.md examples": [(q, (), des_metadata()) for q in DES_QUERIES]}

@@ -13,6 +13,7 @@ import asyncio
 import sys
 
 from dali.errors import SkygateError
+from dali.values import TableMeta
 from skygate.settings import Settings
 
 __all__ = ["add_adql_commands", "run_translate"]
@@ -50,7 +51,7 @@ def run_translate(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _metadata(settings: Settings) -> dict[str, object]:
+async def _metadata(settings: Settings) -> dict[str, TableMeta]:
     from dali.errors import UsageError
     from release.runtime import open_release
 

@@ -221,10 +221,10 @@ def test_healpix_ranges_lose_nothing(region: str, adql_metadata: dict[str, Table
 
 
 CROSSMATCH = [
-    "SELECT a.coadd_object_id, b.id FROM des_dr1.main AS a JOIN test.points AS b "
-    "ON 1 = CONTAINS(POINT(a.ra, a.dec), CIRCLE(b.ra, b.dec, 0.05))",
-    "SELECT a.coadd_object_id, b.id FROM des_dr1.main AS a, test.points AS b "
-    "WHERE DISTANCE(a.ra, a.dec, b.ra, b.dec) < 0.05",
+    ("SELECT a.coadd_object_id, b.id FROM des_dr1.main AS a JOIN test.points AS b "
+    "ON 1 = CONTAINS(POINT(a.ra, a.dec), CIRCLE(b.ra, b.dec, 0.05))"),
+    ("SELECT a.coadd_object_id, b.id FROM des_dr1.main AS a, test.points AS b "
+    "WHERE DISTANCE(a.ra, a.dec, b.ra, b.dec) < 0.05"),
 ]
 
 
