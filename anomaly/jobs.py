@@ -240,8 +240,8 @@ async def _scores_in_chunks(data: FloatArray, fitted: Model, ctx: JobContext, re
             chunk_ids.append(job.job_id)
         return await merge_chunks(jobs, chunk_ids, bounds, ctx, resources.poll_interval), chunk_ids
     finally:
-        for chunk_id in chunk_ids:
-            await jobs.delete(chunk_id)
+        # Shielded: an ABORT arriving now must not leave chunk jobs behind.
+        await asyncio.shield(_delete_chunks(jobs, chunk_ids))
 
 
 async def merge_chunks(jobs: JobSystem, chunk_ids: list[str], bounds: list[tuple[int, int]], ctx: JobContext,
@@ -263,30 +263,35 @@ async def merge_chunks(jobs: JobSystem, chunk_ids: list[str], bounds: list[tuple
 
 async def _wait_for_chunks(jobs: JobSystem, chunk_ids: list[str], bounds: list[tuple[int, int]], ctx: JobContext,
                            poll: float) -> None:
-    pending = list(range(len(chunk_ids)))
+    """Return once every chunk is COMPLETED, reporting rows scored / total as chunks finish."""
     total = bounds[-1][1]
-    while pending:
-        ctx.checkpoint()
-        still: list[int] = []
-        for i in pending:
+    finished: set[int] = set()
+    while len(finished) < len(chunk_ids):
+        for i in range(len(chunk_ids)):
+            if i in finished:
+                continue
+            ctx.checkpoint()
             phase = await jobs.store.phase(chunk_ids[i])
             if phase is Phase.QUEUED:
-                # Nobody has started it: run it here (a lost race with a worker is harmless).
-                await jobs.runner.execute(chunk_ids[i])
+                # Nobody has started it: run it here (a lost race with a worker is harmless). Shielded:
+                # if this job is aborted meanwhile, the chunk's own runner sees it deleted and cleans up.
+                await asyncio.shield(jobs.runner.execute(chunk_ids[i]))
                 phase = await jobs.store.phase(chunk_ids[i])
             if phase is Phase.COMPLETED:
-                continue
-            if phase in (Phase.QUEUED, Phase.EXECUTING):
-                still.append(i)
-                continue
-            a, b = bounds[i]
-            job = await jobs.store.get(chunk_ids[i])
-            reason = job.error.message if job is not None and job.error is not None else f"it ended {phase}"
-            raise TransientError(f"scoring rows {a}..{b} failed: {reason}", hint="submit the job again")
-        pending = still
-        ctx.progress(total - sum(bounds[i][1] - bounds[i][0] for i in pending), total)
-        if pending:
+                finished.add(i)
+                ctx.progress(sum(bounds[k][1] - bounds[k][0] for k in finished), total)
+            elif phase not in (Phase.QUEUED, Phase.EXECUTING):
+                a, b = bounds[i]
+                job = await jobs.store.get(chunk_ids[i])
+                reason = job.error.message if job is not None and job.error is not None else f"it ended {phase}"
+                raise TransientError(f"scoring rows {a}..{b} failed: {reason}", hint="submit the job again")
+        if len(finished) < len(chunk_ids):
             await asyncio.sleep(poll)
+
+
+async def _delete_chunks(jobs: JobSystem, chunk_ids: list[str]) -> None:
+    for chunk_id in chunk_ids:
+        await jobs.delete(chunk_id)
 
 
 async def _publish(ctx: JobContext, p: ScoreParams, selection: Selection, fitted: Model, scores: FloatArray,

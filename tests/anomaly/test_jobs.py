@@ -207,3 +207,38 @@ async def test_planted_anomalies_of_the_ci_release_rank_high(open_system: Callab
     planted = np.isin(ids, [r["coadd_object_id"] for r in rows])
     assert recall_at(scores, np.isin(ids, clear)) == 1.0
     assert roc_auc(scores, planted) > 0.65  # measured 0.74: two of the four sit inside the noise
+
+
+async def test_progress_is_visible_while_a_chunked_job_runs(open_system: Callable[..., object]) -> None:
+    system: JobSystem = await open_system(1000)  # type: ignore[misc]
+    job = await system.create(SCORE_KIND, [Parameter("QUERY", QUERY), Parameter("NTREES", "100")], run=True)
+    seen: set[tuple[int, int]] = set()
+    for _ in range(3000):
+        current = await system.store.get(job.job_id)
+        assert current is not None
+        if current.phase in FINAL:
+            break
+        if current.progress is not None:
+            seen.add(current.progress)
+        await asyncio.sleep(0.01)
+    assert current.phase is Phase.COMPLETED
+    totals = {total for _, total in seen}
+    assert len(totals) == 1 and totals.pop() > 9000
+    assert any(0 < done < total for done, total in seen), sorted(seen)
+
+
+async def test_aborting_a_chunked_job_leaves_no_chunk_behind(open_system: Callable[..., object]) -> None:
+    system: JobSystem = await open_system(1000)  # type: ignore[misc]
+    job = await system.create(SCORE_KIND, [Parameter("QUERY", QUERY), Parameter("NTREES", "100")], run=True)
+    for _ in range(3000):
+        if await system.store.list_jobs(kind=CHUNK_KIND, owner=None):
+            break
+        await asyncio.sleep(0.01)
+    assert await system.abort(job.job_id) is Phase.ABORTED
+    for _ in range(600):
+        left = await system.store.list_jobs(kind=CHUNK_KIND, owner=None)
+        dirs = [p.name for p in system.config.results_dir.iterdir() if p.name != job.job_id]
+        if not left and not dirs:
+            break
+        await asyncio.sleep(0.05)
+    assert left == [] and dirs == []
