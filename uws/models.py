@@ -176,8 +176,9 @@ class JobKind:
         Raise ``dali.errors.UsageError`` for the caller's mistakes (ERROR, type fatal) and
         ``TransientError`` for try-again-later failures (ERROR, type transient).
     check
-        Optional cheap validation ``check(params)`` run in the API process when the job is
-        asked to run; a ``UsageError`` puts the job in ERROR without queueing it.
+        Optional cheap validation ``check(params)`` run in the API process (on its event loop:
+        parameter parsing only, no I/O) when the job is asked to run; a ``UsageError`` puts the
+        job in ERROR without queueing it.
     error_document
         Renders ``{job}/error`` from an ``ErrorInfo`` as ``(body, content type)``; TAP gives a
         DALI error VOTable, the default is ``text/plain``.

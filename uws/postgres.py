@@ -96,7 +96,11 @@ class PostgresStore(SqlJobStore):
                 pass
             self._listener = None
         if self._pool is not None:
-            await self._pool.close()
+            try:
+                # a connection someone never gives back must not hang the shutdown
+                await asyncio.wait_for(self._pool.close(), 10)
+            except TimeoutError:
+                self._pool.terminate()
             self._pool = None
 
     def _on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
