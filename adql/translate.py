@@ -364,7 +364,10 @@ class _Compiler:
         if node.args.get("having"):
             out.set("having", exp.Having(this=self.predicate(node.args["having"].this, scope)))
         if node.args.get("order"):
-            out.set("order", self.order(node.args["order"], scope, columns))
+            order = self.order(node.args["order"], scope, columns)
+            if node.args.get("distinct"):
+                self._check_distinct_order(order, projections, node.args["order"])
+            out.set("order", order)
         if node.args.get("limit"):
             out.set("limit", exp.Limit(expression=_num(int(node.args["limit"].expression.this))))
         if node.args.get("offset"):
@@ -637,6 +640,18 @@ class _Compiler:
             desc = bool(ordered.args.get("desc"))
             items.append(exp.Ordered(this=sql, desc=True, nulls_first=False) if desc else exp.Ordered(this=sql, nulls_first=False))
         return exp.Order(expressions=items)
+
+    @staticmethod
+    def _check_distinct_order(order: exp.Order, projections: list[exp.Expr], node: exp.Expr) -> None:
+        # SQL (both backends) sorts a DISTINCT result only by what it selects; say so in ADQL terms.
+        selected = {p.this.sql() for p in projections} | {p.alias for p in projections}
+        for item in order.expressions:
+            key = item.this
+            if isinstance(key, exp.Column) and not key.table and key.name in selected:
+                continue
+            if key.sql() not in selected:
+                raise fail("with SELECT DISTINCT, ORDER BY may only use selected columns", node,
+                           hint="add the expression to the SELECT list or order by an output column")
 
     def _resolves(self, scope: _Scope, key: exp.Column) -> bool:
         try:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import adql
-from dali.values import TableMeta
+from dali.values import Column, TableMeta
 from tests.adql.conftest import Runner, normalise
 
 CASES_DIR = Path(__file__).parent / "cases"
@@ -28,6 +28,9 @@ def _cases() -> list[Any]:
 
 
 CASES = _cases()
+RUN = [c for c in CASES if "error" not in c.values[0] and not c.values[0].get("no_run")]
+UPLOADS = {"targets": TableMeta("tap_upload", "targets", (
+    Column("id", "long"), Column("ra", "double", unit="deg"), Column("dec", "double", unit="deg")))}
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -35,11 +38,11 @@ def test_translation(case: dict[str, Any], adql_metadata: dict[str, TableMeta]) 
     for dialect in adql.DIALECTS:
         if "error" in case:
             with pytest.raises(adql.ADQLError) as info:
-                adql.translate(case["adql"], adql_metadata, dialect, maxrec=case.get("maxrec"))
+                adql.translate(case["adql"], adql_metadata, dialect, maxrec=case.get("maxrec"), uploads=UPLOADS)
             assert case["error"] in str(info.value)
             assert "\x1b" not in str(info.value)
             continue
-        result = adql.translate(case["adql"], adql_metadata, dialect, maxrec=case.get("maxrec"))
+        result = adql.translate(case["adql"], adql_metadata, dialect, maxrec=case.get("maxrec"), uploads=UPLOADS)
         for fragment in case.get("contains", []):
             assert fragment in result.sql
         if dialect in case:
@@ -47,7 +50,7 @@ def test_translation(case: dict[str, Any], adql_metadata: dict[str, TableMeta]) 
         assert len({c.name.lower() for c in result.columns}) == len(result.columns)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if "error" not in c.values[0]])
+@pytest.mark.parametrize("case", RUN)
 def test_duckdb_execution(case: Any, adql_metadata: dict[str, TableMeta], adql_duckdb: Runner) -> None:
     result = adql.translate(case["adql"], adql_metadata, "duckdb", maxrec=case.get("maxrec"))
     rows = adql_duckdb(result.sql)
@@ -57,7 +60,7 @@ def test_duckdb_execution(case: Any, adql_metadata: dict[str, TableMeta], adql_d
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("case", [c for c in CASES if "error" not in c.values[0]])
+@pytest.mark.parametrize("case", RUN)
 def test_same_rows_on_both_backends(case: Any, adql_metadata: dict[str, TableMeta], adql_duckdb: Runner,
                                     adql_pg: Runner) -> None:
     duck = adql_duckdb(adql.translate(case["adql"], adql_metadata, "duckdb", maxrec=case.get("maxrec")).sql)
