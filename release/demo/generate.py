@@ -32,7 +32,7 @@ from release.tiling import Tile, find_tile, tile_at, tile_by_name
 
 __all__ = ["DEFAULT_PIXSCALE", "GENERATOR_VERSION", "PROFILES", "Profile", "generate", "profile_tiles"]
 
-GENERATOR_VERSION = "1.2.0"
+GENERATOR_VERSION = "1.3.0"
 DEFAULT_PIXSCALE = 1.052  # 4x4-binned DES pixels
 REQ = "r9999p01"
 _MAX_ROW_GROUP = 1 << 20

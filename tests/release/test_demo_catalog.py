@@ -139,3 +139,18 @@ def test_large_profile_tiles() -> None:
     dec = [t.dec_cent for t in tiles]
     assert (min(ra), max(ra), min(dec), max(dec)) == pytest.approx((64.8, 81.7, -50.7, -40.0), abs=0.05)
     assert len({t.row for t in tiles}) == 16
+
+
+def test_q3_gives_an_m2_colour_magnitude_diagram(patch: dict[str, TileCatalog]) -> None:
+    """DATA.md §4 Q3 (stars around M2 with clean flags) reaches below the turn-off at g ≈ 19.6."""
+    c = patch["DES2134-0041"].columns
+    sel = ((np.abs(c["ra"] - 323.36) <= 0.12) & (np.abs(c["dec"] + 0.82) <= 0.12)
+           & (c["wavg_spread_model_i"] + 3.0 * c["wavg_spreaderr_model_i"] < 0.005)
+           & (c["wavg_spread_model_i"] > -1) & (c["imaflags_iso_g"] == 0) & (c["imaflags_iso_r"] == 0)
+           & (c["flags_g"] < 4) & (c["flags_r"] < 4))
+    g, gr = c["mag_auto_g"][sel], c["mag_auto_g"][sel] - c["mag_auto_r"][sel]
+    assert sel.sum() > 1500
+    turnoff = (g > 19.4) & (g < 20.4)
+    assert turnoff.sum() > 300
+    assert np.median(gr[turnoff]) == pytest.approx(0.40, abs=0.15)
+    assert ((g > 20.5) & (g < 21.5)).sum() > 200  # main sequence below the turn-off
