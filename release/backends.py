@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import decimal
+import functools
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -42,6 +44,7 @@ __all__ = [
 ]
 
 _NO_UPLOADS: Mapping[str, pa.Table] = MappingProxyType({})
+_T = TypeVar("_T")
 
 
 class Backend(Protocol):
@@ -150,13 +153,15 @@ class DuckDBBackend:
 
     dialect = "duckdb"
 
-    def __init__(self, path: Path, *, base_url: str) -> None:
+    def __init__(self, path: Path, *, base_url: str, max_statements: int = 8) -> None:
         self.path = path
         self._base_url = base_url
         # Read-only, and no files outside the catalog: no COPY TO, ATTACH, read_csv or extension
         # installs, whatever SQL arrives (DuckDB docs, Securing DuckDB); locked against SET.
         self._conn: duckdb.DuckDBPyConnection | None = duckdb.connect(
             str(path), read_only=True, config={"enable_external_access": False, "lock_configuration": True})
+        # Its own threads, so long DuckDB statements never starve asyncio.to_thread users (cutouts).
+        self._threads = ThreadPoolExecutor(max_workers=max_statements, thread_name_prefix="duckdb")
 
     async def stream(
         self,
@@ -166,17 +171,17 @@ class DuckDBBackend:
         uploads: Mapping[str, pa.Table] = _NO_UPLOADS,
         batch_rows: int = 65536,
     ) -> AsyncIterator[pa.RecordBatch]:
-        cursor = await asyncio.to_thread(self._cursor, uploads)
+        cursor = await self._call(self._cursor, uploads)
         watch = _Watch(cursor)
         timer = threading.Timer(timeout, watch.fire)
         timer.daemon = True
         timer.start()
         try:
-            reader = await asyncio.to_thread(_duckdb_execute, cursor, sql, batch_rows)
+            reader = await self._call(_duckdb_execute, cursor, sql, batch_rows)
             schema = reader.schema
             sent = False
             while True:
-                batch = await asyncio.to_thread(_duckdb_next, reader)
+                batch = await self._call(_duckdb_next, reader)
                 if batch is None:
                     break
                 if batch.num_rows or not sent:
@@ -190,7 +195,7 @@ class DuckDBBackend:
             timer.cancel()
             # Stops a pipeline still running when the consumer left early; harmless otherwise.
             cursor.interrupt()
-            await asyncio.to_thread(cursor.close)
+            await self._call(cursor.close)
 
     def _cursor(self, uploads: Mapping[str, pa.Table]) -> duckdb.DuckDBPyConnection:
         if self._conn is None:
@@ -201,10 +206,15 @@ class DuckDBBackend:
             cursor.register(name, table)
         return cursor
 
+    async def _call(self, func: Callable[..., _T], *args: Any) -> _T:
+        """Run blocking DuckDB work on this backend's own threads (never on the event loop)."""
+        return await asyncio.get_running_loop().run_in_executor(self._threads, functools.partial(func, *args))
+
     async def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            await asyncio.to_thread(conn.close)
+            await self._call(conn.close)
+            self._threads.shutdown(wait=False)
 
 
 def _duckdb_execute(cursor: duckdb.DuckDBPyConnection, sql: str, batch_rows: int) -> pa.RecordBatchReader:
