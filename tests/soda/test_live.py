@@ -215,3 +215,14 @@ def test_bulk_by_coadd_object_id(ci_release_dir: Path, tmp_path: Path) -> None:
     assert outcome.summary["unmatched_positions"] == {"coord": [], "coadd": [42]}
     # Objects are named by their id: {TILENAME}/{COADD_OBJECT_ID}/{id}_i.fits
     assert (tmp_path / "job" / cutouts[0]["TILENAME"] / str(ids[0]) / f"{ids[0]}_i.fits").is_file()
+
+
+@pytest.mark.stilts
+@pytest.mark.skipif(shutil.which("stilts") is None, reason="STILTS is not installed")
+@pytest.mark.parametrize("path", ["/sia/query?POS=CIRCLE+323.36+-0.82+0.05", "/sia/query?MAXREC=1",
+                                  "/soda/links?ID=" + urllib.parse.quote(image_did("DES2359-0041", "i"))])
+def test_votlint_is_clean(image_server: LiveServer, path: str) -> None:
+    run = subprocess.run(["stilts", "votlint", f"votable={image_server.url}{path}", "ucd=true", "unit=true"],
+                         capture_output=True, text=True, timeout=300, check=False, stdin=subprocess.DEVNULL)
+    report = run.stdout + run.stderr
+    assert not [line for line in report.splitlines() if line.startswith(("ERROR", "WARNING"))], report
