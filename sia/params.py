@@ -2,7 +2,7 @@
 
 Every parameter is multi-valued: values of one parameter are OR'ed, different parameters AND'ed.
 Input is a mapping of upper-case parameter name to the values sent; nothing here sees HTTP.
-Tests: tests/sia/test_params.py.
+Tests: tests/sia/test_service.py (parameter cases).
 """
 
 from __future__ import annotations

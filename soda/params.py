@@ -3,7 +3,7 @@
 SODA: every parameter may repeat; each (ID, region, band) combination is one cutout. Bulk cutouts
 (DESaccess parity, DATA.md §3) take a position table (CSV or VOTable) plus global options.
 Input is upper-case name -> values; nothing here sees HTTP.
-Tests: tests/soda/test_params.py.
+Tests: tests/soda/test_routes.py, tests/soda/test_bulk.py.
 """
 
 from __future__ import annotations

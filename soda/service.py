@@ -3,7 +3,7 @@
 Resolves dataset IDs (``release.obscore`` identifiers) to FITS files under the release folder,
 cuts every (image, region) combination, renders previews, and writes the DataLink 1.1 links
 document. Blocking (astropy): the HTTP edge and the job kinds call these in a thread.
-No HTTP and no queue here. Tests: tests/soda/test_service.py.
+No HTTP and no queue here. Tests: tests/soda/test_routes.py.
 """
 
 from __future__ import annotations
