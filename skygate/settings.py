@@ -42,6 +42,7 @@ class Settings:
     upload_max_rows: int = 1_000_000
     upload_max_bytes: int = 100_000_000
     upload_allow_private: bool = False
+    anomaly_chunk_rows: int = 250_000
     wait_max: int = 600
     demo_profile: str = "demo"
     readonly_role: str = "skygate_reader"

@@ -65,6 +65,9 @@ def job_kinds(resources: WorkerResources) -> list[JobKind]:
     anomaly_resources = AnomalyResources(
         engine=lambda: resources.release.engine if resources.release is not None else None,
         jobs=lambda: resources.jobs,
+        chunk_rows=resources.settings.anomaly_chunk_rows,
+        max_rows=resources.settings.maxrec_hard,
+        query_timeout=resources.settings.query_timeout,
     )
     kinds += [
         JobKind(anomaly_jobs.SCORE_KIND, anomaly_jobs.run_score, check=anomaly_jobs.check,
