@@ -2,7 +2,7 @@
 
 ``/sync`` (cutouts, FITS), ``/async`` and ``/bulk`` (UWS job lists of the ``soda-async`` and
 ``soda-bulk`` kinds), ``/links`` (DataLink 1.1), ``/preview`` (PNG), ``/files/{tile}/{file}`` (the
-image files, the DataLink ``#this`` links), ``/capabilities`` and ``/availability``. Blocking work
+image files, the DataLink ``#this`` links), ``/examples``, ``/capabilities`` and ``/availability``. Blocking work
 (astropy) runs in a thread. SODA errors are ``text/plain`` (``UsageError: ...``), DataLink errors
 DALI VOTables (``UsageFault: ...``). Tests: tests/soda/test_routes.py.
 """
@@ -13,6 +13,7 @@ import asyncio
 import functools
 import logging
 import re
+import urllib.parse
 from html import escape
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dali.errors import SkygateError, UsageError
+from release.obscore import image_did
 from soda.cutout import NoOverlapError
 from soda.params import parse_soda
 from soda.service import (
@@ -36,7 +38,7 @@ from soda.service import (
 )
 from uws.routes import job_routes
 
-__all__ = ["capabilities_xml", "soda_routes"]
+__all__ = ["capabilities_xml", "examples_xhtml", "soda_routes"]
 
 _log = logging.getLogger(__name__)
 _DATALINK = "application/x-votable+xml;content=datalink"
@@ -151,10 +153,40 @@ def capabilities_xml(base_url: str) -> bytes:
         + capability(SODA_SYNC_ID, f"{soda}/sync", "1.0")
         + capability(SODA_ASYNC_ID, f"{soda}/async", "1.0")
         + capability(DATALINK_STANDARD_ID, f"{soda}/links", "1.1")
+        + capability("ivo://ivoa.net/std/DALI#examples", f"{soda}/examples")
         + capability("ivo://ivoa.net/std/VOSI#capabilities", f"{soda}/capabilities")
         + capability("ivo://ivoa.net/std/VOSI#availability", f"{soda}/availability")
         + "</vosi:capabilities>\n"
     ).encode()
+
+
+def examples_xhtml(base_url: str) -> bytes:
+    """DALI examples (SODA 1.0 SHOULD): one sync cutout and one DataLink call, as XHTML with RDFa."""
+    did = image_did("DES2134-0041", "r")
+    sync = f"{base_url}/soda/sync?ID={urllib.parse.quote(did, safe='')}&CIRCLE=323.36+-0.82+0.02"
+    links = f"{base_url}/soda/links?ID={urllib.parse.quote(did, safe='')}"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>SODA examples</title></head>\n'
+        '<body vocab="http://www.ivoa.net/rdf/examples#">\n'
+        '<div typeof="example" id="m2-cutout" resource="#m2-cutout">\n'
+        '<h2 property="name">A 1.2 arcminute r-band cutout around M2</h2>\n'
+        '<p>Three extensions (SCI, MSK, WGT) cut from tile DES2134-0041: '
+        f'<a href="{escape(sync)}">{escape(sync)}</a></p>\n'
+        '<span property="generic-parameter" typeof="keyval"><span property="key">ID</span> '
+        f'<span property="value">{escape(did)}</span></span>\n'
+        '<span property="generic-parameter" typeof="keyval"><span property="key">CIRCLE</span> '
+        '<span property="value">323.36 -0.82 0.02</span></span>\n'
+        "</div>\n"
+        '<div typeof="example" id="m2-links" resource="#m2-links">\n'
+        '<h2 property="name">The DataLink document of an image</h2>\n'
+        f'<p><a href="{escape(links)}">{escape(links)}</a></p>\n'
+        "</div>\n</body></html>\n"
+    ).encode()
+
+
+async def _examples(request: Request) -> Response:
+    return Response(examples_xhtml(request.app.state.settings.base_url), media_type="application/xhtml+xml")
 
 
 async def _capabilities(request: Request) -> Response:
@@ -175,6 +207,7 @@ def soda_routes() -> list[BaseRoute]:
         Route("/links", _links, methods=["GET", "POST"]),
         Route("/preview", _preview, methods=["GET"]),
         Route("/files/{tilename}/{filename}", _file, methods=["GET"]),
+        Route("/examples", _examples, methods=["GET"]),
         Route("/capabilities", _capabilities, methods=["GET"]),
         Route("/availability", _availability, methods=["GET"]),
         *job_routes("soda-async", path="/async"),

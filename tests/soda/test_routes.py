@@ -125,3 +125,15 @@ async def test_capabilities(client: httpx.AsyncClient) -> None:
     caps = etree.fromstring((await client.get("/soda/capabilities")).content)
     ids = [c.get("standardID") for c in caps.findall("capability")]
     assert "ivo://ivoa.net/std/SODA#sync-1.0" in ids and "ivo://ivoa.net/std/DataLink#links-1.1" in ids
+
+
+async def test_examples_are_xhtml_with_the_examples_vocabulary(client: httpx.AsyncClient) -> None:
+    response = await client.get("/soda/examples")
+    assert response.headers["content-type"].startswith("application/xhtml+xml")
+    page = etree.fromstring(response.content)
+    assert page.xpath("//*[@vocab='http://www.ivoa.net/rdf/examples#']")
+    names = page.xpath("//*[@typeof='example']/@id")
+    assert names == ["m2-cutout", "m2-links"]
+    sync = page.xpath("//*[@id='m2-cutout']//*[local-name()='a']/@href")[0]
+    response = await client.get(sync.replace("http://testserver", ""))
+    assert response.status_code == 200 and response.headers["content-type"] == "application/fits"
