@@ -1345,7 +1345,31 @@ class _Compiler:
                    hint="a column may be a POINT (or a CIRCLE centre); regions built from columns are limited to circles")
 
     def _polygon_column_relation(self, name: str, a: _Geo, b: _Geo, node: exp.Anonymous) -> exp.Expr | None:
-        """INTERSECTS of a polygon column with a constant circle (either order)."""
+        """A polygon column against a constant circle or polygon (INTERSECTS, CONTAINS)."""
+
+        def is_column(g: _Geo) -> bool:
+            return g.shape == "polygon" and g.values is None and len(g.parts) == 1
+
+        def vertices(g: _Geo) -> list[tuple[float, float]]:
+            assert g.values is not None
+            return list(zip(g.values[0::2], g.values[1::2], strict=True))
+
+        if is_column(a) and b.shape == "polygon" and b.values is not None:
+            kind = "intersects" if name == "INTERSECTS" else "within"
+            return _polygon_column_vs_polygon_sql(kind, self.dialect, a.parts[0], vertices(b))
+        if is_column(b) and a.shape == "polygon" and a.values is not None:
+            kind = "intersects" if name == "INTERSECTS" else "holds"
+            return _polygon_column_vs_polygon_sql(kind, self.dialect, b.parts[0], vertices(a))
+        if name == "CONTAINS" and is_column(a) and b.shape == "circle" and b.values is not None:
+            if b.values[2] > 90:
+                raise fail("CONTAINS of a polygon column in a circle needs a radius of at most 90 degrees", node)
+            center = _Geo("point", b.parts[:2], b.values[:2])
+            return _polygon_column_sql("within_circle", self.dialect, a.parts[0], center, b.values[2])
+        if name == "CONTAINS" and is_column(b) and a.shape == "circle" and a.values is not None:
+            center = _Geo("point", a.parts[:2], a.values[:2])
+            reach = _polygon_column_sql("reaches_edge", self.dialect, b.parts[0], center, a.values[2])
+            inside = _polygon_column_sql("contains", self.dialect, b.parts[0], center)
+            return _and([inside, exp.Not(this=exp.Paren(this=reach))])
         pairs = [(a, b), (b, a)] if name == "INTERSECTS" else []
         for poly, circle in pairs:
             if poly.shape == "polygon" and poly.values is None and len(poly.parts) == 1 and circle.shape == "circle" \
@@ -1679,6 +1703,8 @@ def _polygon_column_template(kind: str, dialect: str) -> exp.Expr:
     inside = f"((bool_and({side} >= 0) OR bool_and({side} <= 0)) AND {hemisphere})"
     if kind == "contains":
         text = f"(SELECT {inside} FROM {edges} AS e)"
+    elif kind == "within_circle":
+        text = f"(SELECT bool_and(ax * px_in + ay * py_in + az * pz_in >= cosr_in) FROM {edges} AS e)"
     else:
         # the circle reaches the polygon: centre inside, a vertex within r, or an edge within r
         # (the foot of the perpendicular on the arc: (A x C).n >= 0 and (C x B).n >= 0)
@@ -1689,7 +1715,9 @@ def _polygon_column_template(kind: str, dialect: str) -> exp.Expr:
         norm = f"sqrt({nx} * {nx} + {ny} * {ny} + {nz} * {nz})"
         near_edge = f"({ac} >= 0 AND {cb} >= 0 AND abs({side}) <= sinr_in * {norm})"
         near_vertex = "(ax * px_in + ay * py_in + az * pz_in >= cosr_in)"
-        text = f"(SELECT {inside} OR bool_or({near_edge} OR {near_vertex}) FROM {edges} AS e)"
+        reach = f"bool_or({near_edge} OR {near_vertex})"
+        text = f"(SELECT {reach} FROM {edges} AS e)" if kind == "reaches_edge" else \
+            f"(SELECT {inside} OR {reach} FROM {edges} AS e)"
     return sqlglot.parse_one(text, read=dialect)
 
 
@@ -1710,3 +1738,61 @@ def _polygon_column_sql(kind: str, dialect: str, polygon: exp.Expr, point: _Geo,
 def _coalesce_false(node: exp.Expr) -> exp.Expr:
     # an empty or NULL polygon contains nothing
     return _fn("coalesce", node, exp.Boolean(this=False))
+
+
+def _dot3(v: Sequence[float], names: tuple[str, str, str]) -> str:
+    return f"({v[0]!r} * {names[0]} + {v[1]!r} * {names[1]} + {v[2]!r} * {names[2]})"
+
+
+def _polygon_column_vs_polygon_sql(kind: str, dialect: str, polygon: exp.Expr,
+                                   vertices: list[tuple[float, float]]) -> exp.Expr:
+    """A convex polygon column against a constant polygon (counter-clockwise, possibly concave).
+
+    ``intersects``: a column vertex inside the constant polygon, a constant vertex inside the
+    column polygon, or two edges crossing. ``within``: every column vertex inside the constant
+    polygon (exact for a convex constant polygon). ``holds``: every constant vertex inside the
+    column polygon (the column polygon contains the constant one).
+    """
+    import sqlglot
+
+    half = "array_length(poly_in, 1) / 2" if dialect == "postgres" else "len(poly_in) // 2"
+    vertex = ("cos(radians(poly_in[2 * {k} + 2])) * cos(radians(poly_in[2 * {k} + 1])) AS {a}x, "
+              "cos(radians(poly_in[2 * {k} + 2])) * sin(radians(poly_in[2 * {k} + 1])) AS {a}y, "
+              "sin(radians(poly_in[2 * {k} + 2])) AS {a}z")
+    edges = (f"(SELECT {vertex.format(k='i', a='a')}, {vertex.format(k='j', a='b')} FROM "
+             f"(SELECT i, (i + 1) % ({half}) AS j FROM generate_series(0, {half} - 1) AS g(i)) AS k)")
+    n = ("(ay * bz - az * by)", "(az * bx - ax * bz)", "(ax * by - ay * bx)")
+    a_vec, b_vec = ("ax", "ay", "az"), ("bx", "by", "bz")
+    vecs = [sphere.unit(lon, lat) for lon, lat in vertices]
+    pieces = []
+    for piece in sphere.convex_pieces(vertices):
+        pv = [sphere.unit(lon, lat) for lon, lat in piece]
+        terms = [f"{_dot3(sphere.cross(pv[k], pv[(k + 1) % len(pv)]), a_vec)} >= 0" for k in range(len(pv))]
+        pieces.append("(" + " AND ".join(terms) + ")")
+    a_inside = "(" + " OR ".join(pieces) + ")"
+
+    def v_inside(v: sphere.Vec) -> str:
+        side = f"({n[0]} * {v[0]!r} + {n[1]} * {v[1]!r} + {n[2]} * {v[2]!r})"
+        hemi = f"(sum(ax) * {v[0]!r} + sum(ay) * {v[1]!r} + sum(az) * {v[2]!r} > 0)"
+        return f"((bool_and({side} >= 0) OR bool_and({side} <= 0)) AND {hemi})"
+
+    if kind == "within":
+        text = f"(SELECT bool_and({a_inside}) FROM {edges} AS e)"
+    elif kind == "holds":
+        text = f"(SELECT {' AND '.join(v_inside(v) for v in vecs)} FROM {edges} AS e)"
+    else:
+        crossings = []
+        for k in range(len(vecs)):
+            c, d = vecs[k], vecs[(k + 1) % len(vecs)]
+            m = sphere.cross(c, d)
+            cn = f"({c[0]!r} * {n[0]} + {c[1]!r} * {n[1]} + {c[2]!r} * {n[2]})"
+            dn = f"({d[0]!r} * {n[0]} + {d[1]!r} * {n[1]} + {d[2]!r} * {n[2]})"
+            same = f"((ax + bx) * {c[0] + d[0]!r} + (ay + by) * {c[1] + d[1]!r} + (az + bz) * {c[2] + d[2]!r} > 0)"
+            crossings.append(f"({cn} * {dn} < 0 AND {_dot3(m, a_vec)} * {_dot3(m, b_vec)} < 0 AND {same})")
+        any_v = " OR ".join(v_inside(v) for v in vecs)
+        text = f"(SELECT bool_or({a_inside}) OR bool_or({' OR '.join(crossings)}) OR {any_v} FROM {edges} AS e)"
+    tree = sqlglot.parse_one(text, read=dialect)
+    for placeholder in list(tree.find_all(exp.Column)):
+        if placeholder.name == "poly_in" and not placeholder.table:
+            placeholder.replace(_p(polygon.copy()))
+    return _coalesce_false(tree)
