@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import astropy.units as u
 import numpy as np
 import pytest
+from cdshealpix.nested import lonlat_to_healpix
 
 from release.demo.catalog import FEATURES, TileCatalog, build_tile, round_inside, seed_sequence
 from release.demo.sample import main_sample_mask, splitmix64
@@ -48,6 +50,8 @@ def test_tile_invariants(patch: dict[str, TileCatalog]) -> None:
         tile = tile_by_name(name)
         assert np.all(cols["hpix_1024"] == cols["hpix_16384"] >> 8)
         assert np.all(cols["hpix_32"] == cols["hpix_16384"] >> 18)
+        ra, dec = cols["alphawin_j2000"][:500] * u.deg, cols["deltawin_j2000"][:500] * u.deg
+        assert np.array_equal(cols["hpix_1024"][:500], lonlat_to_healpix(ra, dec, 10).astype(np.int64))
         ids = cols["coadd_object_id"]
         assert ids.dtype == np.int64 and ids.min() > 2**31 - 1
         assert np.array_equal(ids - ids[0], np.arange(ids.size))
