@@ -61,6 +61,8 @@ def test_pyvo_sia_finds_the_m2_images(image_server: LiveServer) -> None:
     assert sorted(str(r["obs_id"]) for r in results) == ["DES2134-0041_g", "DES2134-0041_i", "DES2134-0041_r"]
     ra0 = service.search(pos=(0.1, -0.7, 0.01))
     assert {str(r["target_name"]) for r in ra0} == {"DES2359-0041"}
+    g_band = service.search(pos=(M2[0], M2[1], 0.05), band=(5.0e-7, 5.2e-7), calib_level=3)
+    assert [str(r["obs_id"]) for r in g_band] == ["DES2134-0041_g"]
 
 
 def test_pyvo_datalinks_and_processed_cutouts(image_server: LiveServer, ci_release_dir: Path) -> None:
