@@ -66,7 +66,6 @@ UDF_FORMS = {
 # out of the capabilities.
 UNSUPPORTED: dict[str, str] = {
     "REGION": "REGION (STC-S strings) is not supported; use POINT, CIRCLE, BOX or POLYGON",
-    "IN_UNIT": "IN_UNIT is not supported; convert units with arithmetic (e.g. ra * PI() / 180)",
 }
 
 # ADQL 2.1 §2.1.4 data types -> VOTable datatype (and arraysize, xtype).
@@ -119,8 +118,8 @@ def features() -> tuple[Feature, ...]:
     Returns
     -------
     tuple of Feature
-        One entry per form; group them by ``type`` when writing capabilities. IN_UNIT
-        (``features-adql-unit``) and REGION are not supported and therefore absent. Only the feature
+        One entry per form; group them by ``type`` when writing capabilities. REGION is not
+        supported and therefore absent. Only the feature
         keys ADQL 2.1 defines are used (taplint rejects unknown keys), so NULLIF, CASE, bitwise
         operators and hex literals, which we also accept, are not listed.
     """
@@ -141,5 +140,7 @@ def features() -> tuple[Feature, ...]:
         Feature(TAPREGEXT + "features-adql-sets", "INTERSECT"),
         Feature(TAPREGEXT + "features-adql-common-table", "WITH"),
         Feature(TAPREGEXT + "features-adql-conditional", "COALESCE"),
+        Feature(TAPREGEXT + "features-adql-unit", "IN_UNIT",
+                "converts values whose unit is known (columns, aggregates, geometry) to a VOUnit"),
     ]
     return tuple(geo + udf + optional)

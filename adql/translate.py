@@ -1151,6 +1151,23 @@ class _Compiler:
 
     f_nullif = f_coalesce
 
+    def f_in_unit(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
+        value, ty = self.value(node.expressions[0], scope)
+        self._need_number(ty, node, "IN_UNIT()")
+        target_node = node.expressions[1]
+        if not (isinstance(target_node, exp.Literal) and target_node.is_string):
+            raise fail("the unit of IN_UNIT() must be a string literal such as 'rad'", node)
+        source = ty.column.unit if ty.column is not None else None
+        if not source:
+            raise fail("IN_UNIT() needs a value whose unit is known (a column, or MIN/MAX/AVG/SUM of one)", node)
+        factor = _unit_factor(source, target_node.this)
+        if factor is None:
+            raise fail(f"cannot convert {source} to {target_node.this}", node,
+                       hint="the units must be VOUnits of the same kind (e.g. deg and rad)")
+        col = Column(name="in_unit", datatype="double", unit=target_node.this,
+                     ucd=ty.column.ucd if ty.column is not None else None)
+        return _mul(_cast(value, "DOUBLE"), _num(factor)), _Ty("float", col)
+
     def f_ivo_healpix_index(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         order = _const(node.expressions[0])
         if order is None or not order.is_integer() or not 0 <= order <= 29:
@@ -1451,6 +1468,21 @@ class _Compiler:
                 dist = _fn("degrees", _mul(_num(2.0), _fn("asin", _fn("least", _num(1.0), _fn("sqrt", _hav(a, b))))))
                 pred = _and([pred, exp.LT(this=dist, expression=_num(radius))])
             return pred
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def _unit_factor(source: str, target: str) -> float | None:
+    """The factor converting ``source`` to ``target`` (VOUnit strings, read by astropy), or None."""
+    import warnings
+
+    from astropy import units as u
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(u.Unit(source, format="vounit").to(u.Unit(target, format="vounit")))
+    except (ValueError, u.UnitsError, TypeError):
         return None
 
 

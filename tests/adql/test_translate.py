@@ -47,6 +47,7 @@ def test_metadata_through_with_and_union(adql_metadata: dict[str, TableMeta]) ->
         ("CAST(tilename AS VARCHAR(4))", "char", "4*", None, None),
         ("CAST('2020-01-01' AS TIMESTAMP)", "char", "*", "timestamp", None),
         ("ivo_healpix_index(6, ra, dec)", "long", None, None, None),
+        ("IN_UNIT(ra, 'arcmin')", "double", None, None, "arcmin"),
     ],
 )
 def test_expression_types(expr: str, datatype: str, arraysize: str | None, xtype: str | None, unit: str | None,
@@ -103,11 +104,11 @@ def test_features_declare_what_works() -> None:
     forms = {f.form for f in features}
     assert {"POINT", "CIRCLE", "POLYGON", "BOX", "CONTAINS", "INTERSECTS", "DISTANCE", "AREA", "CENTROID",
             "COORD1", "COORD2", "COORDSYS", "LOWER", "ILIKE", "OFFSET", "CAST", "UNION", "WITH", "COALESCE"} <= forms
-    assert "REGION" not in forms and "IN_UNIT" not in forms
+    assert "REGION" not in forms and "IN_UNIT" in forms
     types = {f.type.rsplit("#", 1)[1] for f in features}
     assert types <= {"features-adqlgeo", "features-udf", "features-adql-string", "features-adql-offset",
                      "features-adql-type", "features-adql-sets", "features-adql-common-table",
-                     "features-adql-conditional"}
+                     "features-adql-conditional", "features-adql-unit"}
     udf = [f for f in features if f.type.endswith("features-udf")]
     assert udf and udf[0].form.startswith("ivo_healpix_index(") and "->" in udf[0].form
     assert adql.ADQL_TO_VOTABLE["BIGINT"] == ("long", None, None)
