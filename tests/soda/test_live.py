@@ -228,3 +228,12 @@ def test_votlint_is_clean(image_server: LiveServer, path: str) -> None:
                          capture_output=True, text=True, timeout=300, check=False, stdin=subprocess.DEVNULL)
     report = run.stdout + run.stderr
     assert not [line for line in report.splitlines() if line.startswith(("ERROR", "WARNING"))], report
+
+
+@pytest.mark.postgres
+def test_pyvo_sia_on_postgres(live_server_postgres: LiveServer) -> None:
+    import pyvo
+
+    results = pyvo.dal.SIA2Service(f"{live_server_postgres.url}/sia").search(pos=(0.1, -0.7, 0.01))
+    assert sorted(str(r["obs_id"]) for r in results) == ["DES2359-0041_g", "DES2359-0041_i", "DES2359-0041_r"]
+    assert str(results[0]["access_url"]).startswith(f"{live_server_postgres.url}/soda/links?ID=")
