@@ -27,9 +27,9 @@ from uws.routes import job_routes
 
 __all__ = ["STANDARD_ID", "anomaly_routes", "capabilities"]
 
-# Not an IVOA standard: a UWS job list with our own parameters, named under the UWS standard id
-# with a fragment of ours, as DaCHS does for its custom UWS services.
-STANDARD_ID = "ivo://ivoa.net/std/UWS#async-1.1"
+# No IVOA standard describes anomaly scoring; the job list is plain UWS 1.1, so the capability names
+# the UWS REST binding (standards.md §0).
+STANDARD_ID = "ivo://ivoa.net/std/UWS#rest-1.1"
 _UP_SINCE = datetime.now(UTC)
 
 

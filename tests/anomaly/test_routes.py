@@ -12,6 +12,7 @@ from lxml import etree
 
 from skygate.app import create_app
 from skygate.settings import Settings
+from tests.dali.xmlschema import xsd_errors
 
 with warnings.catch_warnings():
     # starlette's testclient touches an anyio alias deprecated in anyio 4.12 at import time.
@@ -52,6 +53,7 @@ def test_vosi_documents(client: TestClient, shared_dir: Path) -> None:
     doc = etree.fromstring(capabilities.content)
     urls = [e.text for e in doc.iter("accessURL")]
     assert f"{BASE}/anomaly/async" in urls and f"{BASE}/anomaly/availability" in urls
+    assert xsd_errors(capabilities.content) == [] and xsd_errors(availability.content) == []
 
 
 def test_a_job_through_http(client: TestClient, shared_dir: Path) -> None:
