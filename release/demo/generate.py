@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from astropy.io import fits
 from pyarrow import ipc
 
-from dali.errors import UsageError
+from dali.errors import FatalError, UsageError
 from release.demo.catalog import DEMO_SEED, FEATURES, TileCatalog, build_tile
 from release.demo.images import detection_image, render_band, write_mef
 from release.demo.schema import DEMO_TRUTH, DR1_MAIN, TILE_INFO, ColumnSpec, arrow_schema
@@ -103,7 +103,9 @@ def generate(profile: str, out_dir: Path, *, pixscale: float | None = None, work
     Raises
     ------
     UsageError
-        For an unknown profile or a pixel scale that does not divide the tile.
+        For an unknown profile or a pixel scale out of range.
+    FatalError
+        When the files cannot be written (disk full, permissions).
     """
     prof = PROFILES.get(profile)
     if prof is None:
@@ -112,6 +114,14 @@ def generate(profile: str, out_dir: Path, *, pixscale: float | None = None, work
     if not 0.1 <= scale <= 5.0:
         raise UsageError("pixel scale out of range", param="pixscale", hint="0.263 (native) ... 5 arcsec")
     out_dir = Path(out_dir)
+    try:
+        return _generate(prof, out_dir, scale, workers)
+    except OSError as exc:
+        raise FatalError("could not write the demo release", param="out_dir",
+                         hint=f"check space and permissions under {out_dir}") from exc
+
+
+def _generate(prof: Profile, out_dir: Path, scale: float, workers: int) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in ("manifest.json",):
         (out_dir / old).unlink(missing_ok=True)

@@ -201,3 +201,24 @@ def test_catalogue_only_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     ebv = main.column("ebv_sfd98").to_numpy()
     assert 0.01 < ebv.min() and ebv.max() < 0.03
     assert pq.read_table(tmp_path / "catalog" / "demo_truth.parquet").num_rows == 0
+
+
+@pytest.mark.parametrize(("kwargs", "param"), [({"profile": "huge"}, "profile"),
+                                               ({"profile": "ci", "pixscale": 0.01}, "pixscale")])
+def test_bad_arguments_are_usage_errors(tmp_path: Path, kwargs: dict[str, object], param: str) -> None:
+    from dali.errors import UsageError
+
+    profile = str(kwargs.pop("profile"))
+    with pytest.raises(UsageError) as info:
+        generate(profile, tmp_path, **kwargs)  # type: ignore[arg-type]
+    assert info.value.param == param
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_unwritable_directory_is_a_fatal_error(tmp_path: Path) -> None:
+    from dali.errors import FatalError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(FatalError):
+        generate("ci", blocker / "release", workers=1)
