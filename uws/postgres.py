@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from uws.models import Phase
-from uws.store import JOB_COLUMNS, Listener, SqlJobStore
+from uws.models import Job, Phase
+from uws.store import JOB_COLUMNS, Listener, SqlJobStore, job_to_row, to_epoch
 
 __all__ = ["PostgresStore"]
 
@@ -67,7 +68,14 @@ class PostgresStore(SqlJobStore):
         self._listen_task: asyncio.Future[None] | None = None
 
     async def open(self) -> None:
-        self._pool = await asyncpg.create_pool(self.url, min_size=self._sizes[0], max_size=self._sizes[1])
+        # Phase changes commit without waiting for the WAL flush: a commit that NOTIFYs holds a
+        # global lock until it is flushed (PostgreSQL docs, NOTIFY), which would serialise every
+        # job's start and end behind fsync. A PostgreSQL crash can forget the last instants of
+        # such changes; the janitor then re-runs the job (a lost start or end) and nothing is
+        # lost. Creating a job waits for the flush (``create``): an accepted job is durable.
+        self._pool = await asyncpg.create_pool(
+            self.url, min_size=self._sizes[0], max_size=self._sizes[1],
+            server_settings={"synchronous_commit": "off", "application_name": "skygate-uws"})
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
             await conn.execute(_SCHEMA)
@@ -111,6 +119,13 @@ class PostgresStore(SqlJobStore):
         if self._pool is None:
             raise RuntimeError("the job store is not open")
         return self._pool
+
+    async def create(self, job: Job, *, enqueued_at: datetime | None = None) -> None:
+        columns = (*JOB_COLUMNS, "enqueued_at")
+        sql = f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        async with self._pool_or_fail().acquire() as conn, conn.transaction():
+            await conn.execute("SET LOCAL synchronous_commit = on")
+            await conn.execute(_numbered(sql), *job_to_row(job), to_epoch(enqueued_at))
 
     async def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> int:
         status = await self._pool_or_fail().execute(_numbered(sql), *args)
