@@ -17,7 +17,7 @@ import pyarrow as pa
 from dali.errors import TransientError, UsageError
 from dali.values import Column, ForeignKey, Position, TableMeta
 from release.backends import Backend
-from release.tapschema import META_TABLE, TAP_SCHEMA
+from release.tapschema import META_TABLE, TAP_SCHEMA, plain_name
 
 __all__ = ["Catalog", "Fetch", "load_metadata", "read_catalog"]
 
@@ -78,12 +78,12 @@ async def read_catalog(fetch: Fetch) -> Catalog:
     by_table: dict[str, list[Column]] = {}
     for row in columns:
         by_table.setdefault(row["table_name"], []).append(Column(
-            name=row["column_name"], datatype=row["datatype"], arraysize=row["arraysize"], xtype=row["xtype"],
+            name=plain_name(row["column_name"]), datatype=row["datatype"], arraysize=row["arraysize"], xtype=row["xtype"],
             unit=row["unit"], ucd=row["ucd"], utype=row["utype"], description=row["description"],
             indexed=bool(row["indexed"]), principal=bool(row["principal"]), std=bool(row["std"])))
     pairs: dict[str, list[tuple[str, str]]] = {}
     for row in key_columns:
-        pairs.setdefault(row["key_id"], []).append((row["from_column"], row["target_column"]))
+        pairs.setdefault(row["key_id"], []).append((plain_name(row["from_column"]), plain_name(row["target_column"])))
     fks: dict[str, list[ForeignKey]] = {}
     for row in keys:
         cols = pairs.get(row["key_id"], [])

@@ -15,6 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from adql.features import RESERVED_WORDS
 from dali.values import Column, ForeignKey, TableMeta
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "TAP_SCHEMA",
     "column_size",
     "is_internal",
+    "plain_name",
+    "query_name",
     "tap_schema_rows",
     "tap_schema_tables",
 ]
@@ -110,6 +113,21 @@ def is_internal(name: str) -> bool:
     return name.rsplit(".", 1)[-1].startswith("skygate_")
 
 
+def query_name(name: str) -> str:
+    """A column name as written in ADQL: reserved words (``size``, ``count``) delimited, as TAP 1.1
+    §4.3 asks of TAP_SCHEMA.columns.column_name (taplint E-TMS-CRSV)."""
+    if name.upper() in RESERVED_WORDS:
+        return '"' + name.replace('"', '""') + '"'
+    return name
+
+
+def plain_name(name: str) -> str:
+    """The column name without ADQL delimiters (the physical name)."""
+    if len(name) >= 2 and name.startswith('"') and name.endswith('"'):
+        return name[1:-1].replace('""', '"')
+    return name
+
+
 def column_size(arraysize: str | None) -> int | None:
     """TAP_SCHEMA ``"size"``: the arraysize without ``*``; NULL for scalars, ``*`` and multi-dim."""
     if not arraysize:
@@ -153,7 +171,8 @@ def tap_schema_rows(
         for i, t in enumerate(ordered)
     ]
     column_rows = [
-        {"table_name": t.qualified, "column_name": c.name, "datatype": c.datatype, "arraysize": c.arraysize,
+        {"table_name": t.qualified, "column_name": query_name(c.name), "datatype": c.datatype,
+         "arraysize": c.arraysize,
          "xtype": c.xtype, "size": column_size(c.arraysize), "description": c.description, "utype": c.utype,
          "unit": c.unit, "ucd": c.ucd, "indexed": int(c.indexed), "principal": int(c.principal),
          "std": int(c.std), "column_index": i}
@@ -165,7 +184,7 @@ def tap_schema_rows(
         for t in ordered for k in t.foreign_keys
     ]
     key_column_rows = [
-        {"key_id": k.key_id, "from_column": f, "target_column": g}
+        {"key_id": k.key_id, "from_column": query_name(f), "target_column": query_name(g)}
         for t in ordered for k in t.foreign_keys
         for f, g in zip(k.from_columns, k.target_columns, strict=True)
     ]

@@ -261,7 +261,8 @@ async def test_tap_schema_round_trip(target: tuple[str, Path]) -> None:
     tilename = next(c for c in columns if c["column_name"] == "tilename")
     assert (tilename["datatype"], tilename["arraysize"], tilename["size"], tilename["indexed"]) == ("char", "*", None, 1)
     own = {c["column_name"] for c in columns if c["table_name"] == "tap_schema.columns"}
-    assert {"size", "column_index", "principal", "indexed", "std"} <= own
+    assert {'"size"', "column_index", "principal", "indexed", "std"} <= own, "reserved words are delimited"
+    assert metadata["tap_schema.columns"].column("size") is not None, "metadata holds the plain name"
     key_targets = {(k["from_table"], k["target_table"]) for k in raw["keys"]}
     assert ("tap_schema.columns", "tap_schema.tables") in key_targets
     assert ("tap_schema.tables", "tap_schema.schemas") in key_targets
