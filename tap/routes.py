@@ -45,11 +45,18 @@ __all__ = ["collect_request", "tap_routes"]
 _log = logging.getLogger(__name__)
 _XML = "text/xml"
 _VOTABLE = "application/x-votable+xml"
-_STARTED = datetime.now(UTC)
 
 
 def tap_routes() -> list[BaseRoute]:
     """The routes to add to the application: ``/tap`` and everything below it."""
+    started = datetime.now(UTC)  # upSince and Last-Modified: when this application was built
+
+    async def availability(request: Request) -> Response:
+        return await _availability(request, started)
+
+    async def capabilities(request: Request) -> Response:
+        return await _capabilities(request, started)
+
     inner = Router(
         routes=[
             Route("/", root, methods=["GET"]),
@@ -186,7 +193,7 @@ async def root(request: Request) -> Response:
     return Response(page, media_type="text/html")
 
 
-async def availability(request: Request) -> Response:
+async def _availability(request: Request, started: datetime) -> Response:
     """VOSI availability: really asks the backend for a row."""
     release = _release(request)
     notes: list[str] = []
@@ -203,12 +210,12 @@ async def availability(request: Request) -> Response:
         except Exception:  # noqa: BLE001 (any failure means "not available"; logged)
             _log.warning("availability check failed", exc_info=True)
             notes.append("the database is not answering")
-    return Response(availability_document(up, up_since=_STARTED, notes=notes), media_type=_XML)
+    return Response(availability_document(up, up_since=started, notes=notes), media_type=_XML)
 
 
-async def capabilities(request: Request) -> Response:
+async def _capabilities(request: Request, started: datetime) -> Response:
     body = tap_capabilities(_config(request), has_obscore="ivoa.obscore" in _metadata(request))
-    return Response(body, media_type=_XML, headers={"Last-Modified": format_datetime(_STARTED, usegmt=True)})
+    return Response(body, media_type=_XML, headers={"Last-Modified": format_datetime(started, usegmt=True)})
 
 
 async def tables(request: Request) -> Response:

@@ -57,7 +57,7 @@ def test_tables_validate(client: TestClient, detail: str) -> None:
 
 def test_tables_agree_with_tap_schema(client: TestClient) -> None:
     root = etree.fromstring(client.get("/tap/tables").content)
-    declared = {t.findtext("name"): {c.findtext("name").strip('"'): (c.findtext("dataType"), c.findtext("unit") or "",
+    declared = {t.findtext("name"): {c.findtext("name"): (c.findtext("dataType"), c.findtext("unit") or "",
                                                             c.findtext("ucd") or "")
                                      for c in t.findall("column")}
                 for t in root.iter("table")}

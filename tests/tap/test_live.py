@@ -20,10 +20,6 @@ TOTALS = re.compile(r"Totals: Errors: (\d+); Warnings: (\d+)")
 # Errors whose fix lies outside tap/ (taplint code -> what is wrong and whose it is). The test fails on
 # any other error and reports these as an expected failure, naming them, until they are fixed.
 KNOWN_ELSEWHERE = {
-    "E-TMS-TSC0": "TAP_SCHEMA.columns must name reserved-word columns delimited (\"size\"): release/tapschema.py",
-    "E-TMS-CRSV": "TAP_SCHEMA.columns must name reserved-word columns delimited (\"count\"): release/tapschema.py",
-    "E-TMC-CM12": "/tables delimits reserved-word column names, TAP_SCHEMA does not yet: release/tapschema.py",
-    "E-TMC-CM21": "/tables delimits reserved-word column names, TAP_SCHEMA does not yet: release/tapschema.py",
     "E-OBS-CUNI": "ivoa.obscore s_region declares unit deg; taplint expects none: release/obscore.py",
     "E-OBS-TYPX": "ivoa.obscore s_region is double[] polygon; taplint 3.4.7 expects REGION: release/obscore.py",
 }
