@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import tarfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -179,6 +180,14 @@ def _cut_all(release_dir: Path, targets: Sequence[_Target], options: BulkOptions
     bands = _bands_needed(options)
     files: list[Path] = []
     done = 0
+    lock = threading.Lock()
+
+    def tick() -> None:
+        nonlocal done
+        with lock:
+            done += 1
+            progress(done, len(targets))
+
     for tilename, group in by_tile.items():
         paths = {b: find_image_file(release_dir, tilename, b) for b in bands}
         missing = [b for b, p in paths.items() if p is None]
@@ -191,22 +200,32 @@ def _cut_all(release_dir: Path, targets: Sequence[_Target], options: BulkOptions
         chunks = [ordered[i:i + size] for i in range(0, len(ordered), size)]
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
             # astropy HDU objects are not safe to share across threads: each thread opens its own.
-            futures = [pool.submit(_cut_group, present, chunk, options, out_dir, checkpoint)
+            futures = [pool.submit(_cut_group, present, chunk, options, out_dir, checkpoint, tick)
                        for chunk in chunks if chunk]
             for future in futures:
                 written, lines = future.result()
                 files += written
                 log_lines += lines
-        done += len(group)
-        progress(done, len(targets))
         checkpoint()
     return files
 
 
 def _cut_group(paths: Mapping[str, Path], group: Sequence[_Target], options: BulkOptions, out_dir: Path,
-               checkpoint: Callable[[], None]) -> tuple[list[Path], list[str]]:
+               checkpoint: Callable[[], None], tick: Callable[[], None]) -> tuple[list[Path], list[str]]:
+    """Cut and write the targets of one tile, a window of neighbours at a time (bounded memory)."""
     files: list[Path] = []
     lines: list[str] = []
+    ordered = sorted(group, key=lambda t: t.dec)
+    for start in range(0, len(ordered), _WINDOW_TARGETS):
+        window = ordered[start:start + _WINDOW_TARGETS]
+        written = _cut_window(paths, window, options, out_dir, checkpoint, tick, lines)
+        files += written
+    return files, lines
+
+
+def _cut_window(paths: Mapping[str, Path], group: Sequence[_Target], options: BulkOptions, out_dir: Path,
+                checkpoint: Callable[[], None], tick: Callable[[], None], lines: list[str]) -> list[Path]:
+    files: list[Path] = []
     cut: dict[str, dict[int, tuple[PixelBox, list[tuple[str, np.ndarray, str]]]]] = {}
     for band, path in paths.items():
         cut[band] = _cut_band(path, group, lines, checkpoint)
@@ -238,9 +257,13 @@ def _cut_group(paths: Mapping[str, Path], group: Sequence[_Target], options: Bul
                     target.files.append(out.name)
                 else:
                     lines.append(f"{target.name}: no {triplet} colour image (a band is missing)")
-    return files, lines
+        tick()
+    return files
 
 
+# Targets cut together: neighbours in declination, so they share decompressed rows, and few
+# enough that their cutouts stay small in memory (64 x 9 native 1' extensions is about 120 MB).
+_WINDOW_TARGETS = 64
 # Rows of one window read at once: tile-compressed images are stored in tiles of whole rows
 # (fpack's default), so neighbouring cutouts share decompressed rows.
 _WINDOW_ROWS = 512
