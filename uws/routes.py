@@ -14,6 +14,7 @@ import functools
 import logging
 import re
 import secrets
+import shutil
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,18 +168,24 @@ class _Handlers:
                 params.append(Parameter(name, value))
             else:
                 params.append(await _save_upload(system.job_dir(job_id), name, value))
-        run = False
-        if "phase" in control:
-            if _phase(control["phase"]) is not Phase.EXECUTING:
-                raise UsageError("PHASE on job creation may only be RUN", param="PHASE")
-            run = True
-        duration = _count(control["executionduration"], "EXECUTIONDURATION", signed=True) \
-            if "executionduration" in control else None
-        destruction = _time(control["destruction"], "DESTRUCTION") if "destruction" in control else None
-        job = await system.create(
-            self.kind, params, owner=system.owner_of(request), execution_duration=duration,
-            destruction=destruction, run=run, job_id=job_id,
-        )
+        try:
+            run = False
+            if "phase" in control:
+                if _phase(control["phase"]) is not Phase.EXECUTING:
+                    raise UsageError("PHASE on job creation may only be RUN", param="PHASE")
+                run = True
+            duration = _count(control["executionduration"], "EXECUTIONDURATION", signed=True) \
+                if "executionduration" in control else None
+            destruction = _time(control["destruction"], "DESTRUCTION") if "destruction" in control else None
+            job = await system.create(
+                self.kind, params, owner=system.owner_of(request), execution_duration=duration,
+                destruction=destruction, run=run, job_id=job_id,
+            )
+        except BaseException:
+            # refused: drop the inline uploads saved for the job that was not created
+            if any(p.by_reference for p in params):
+                await asyncio.to_thread(shutil.rmtree, system.job_dir(job_id), True)
+            raise
         return self._to_job(request, job.job_id)
 
     # -- the job ---------------------------------------------------------------------------

@@ -335,3 +335,21 @@ async def test_destruction_sweep_removes_the_job_and_its_files(client, system: J
     await system.maintain_once(datetime.now(UTC) + timedelta(days=8))
     assert (await client.get(job)).status_code == 404
     assert not system.job_dir(job_id).exists()
+
+
+async def test_a_refused_creation_leaves_no_uploaded_files(client, system) -> None:
+    response = await client.post(
+        "/echo/async", data={"EXECUTIONDURATION": "-3"}, files={"t1": ("t1.xml", b"<t/>", "text/xml")}
+    )
+    assert response.status_code == 400
+    assert list(system.config.results_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [("multipart/form-data", b"garbage"), ("multipart/form-data; boundary=xyz", b"--xyz\r\nbroken"),
+     ("application/x-www-form-urlencoded", b"%zz=%%&&=")],
+)
+async def test_malformed_bodies_are_not_a_500(client, content_type, body) -> None:
+    response = await client.post("/echo/async", content=body, headers={"content-type": content_type})
+    assert response.status_code in (303, 400), response.text
