@@ -119,8 +119,9 @@ _COLUMNS: tuple[Column, ...] = (
          unit="deg", description="Declination of the tile centre (ICRS)", principal=True),
     _col("s_fov", "double", "phys.angSize;instr.fov", "Char.SpatialAxis.Coverage.Bounds.Extent.diameter",
          unit="deg", description="Diameter of the circle around the centre that holds the whole tile"),
+    # No unit: ObsCore 1.1 App. C leaves it blank (taplint E-OBS-CUNI); the DALI polygon is in degrees.
     _col("s_region", "double", "pos.outline;obs.field", "Char.SpatialAxis.Coverage.Support.Area",
-         unit="deg", arraysize="*", xtype="polygon",
+         arraysize="*", xtype="polygon",
          description="Tile outline: the four corners, counter-clockwise (ICRS)", principal=True),
     _col("s_resolution", "double", "pos.angResolution", "Char.SpatialAxis.Resolution.Refval.value",
          unit="arcsec", description="Median PSF FWHM of the coadd in this band"),
