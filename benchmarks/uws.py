@@ -193,9 +193,9 @@ def main() -> int:
             time.sleep(3)  # the two worker processes boot
             asyncio.run(run_clients(base, 40, 4))  # warm-up
             _, single = asyncio.run(run_clients(base, args.latency_jobs, 1))
-            cpu_before = cpu_seconds(api), cpu_seconds(workers)
+            cpu_before = cpu_seconds(api), cpu_seconds(workers), time.process_time()
             elapsed, loaded = asyncio.run(run_clients(base, args.jobs, args.clients))
-            cpu_after = cpu_seconds(api), cpu_seconds(workers)
+            cpu_after = cpu_seconds(api), cpu_seconds(workers), time.process_time()
             queue_ms, run_ms = asyncio.run(store_timings(jobs_url, len(loaded)))
         finally:
             for process in (workers, api):
@@ -214,10 +214,12 @@ def main() -> int:
           f"latency p50 {percentile(loaded, 50) * ms:.1f} ms, p95 {percentile(loaded, 95) * ms:.1f} ms")
     api_ms = (cpu_after[0] - cpu_before[0]) / len(loaded) * ms
     worker_ms = (cpu_after[1] - cpu_before[1]) / len(loaded) * ms
+    client_ms = (cpu_after[2] - cpu_before[2]) / len(loaded) * ms
     print(f"  loaded run, from the job store: p50 queue wait (created -> EXECUTING) {queue_ms:.1f} ms, "
           f"p50 run (EXECUTING -> COMPLETED) {run_ms:.1f} ms")
-    print(f"  CPU per job: API process {api_ms:.1f} ms, worker processes {worker_ms:.1f} ms "
-          f"(machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print(f"  CPU per job: API process {api_ms:.1f} ms, worker processes {worker_ms:.1f} ms, "
+          f"HTTP clients {client_ms:.1f} ms (PostgreSQL and Redis not counted); "
+          f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print("  targets: p50 <= 50 ms, >= 200 jobs/s")
     return 0
 
