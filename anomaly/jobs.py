@@ -296,6 +296,7 @@ async def _delete_chunks(jobs: JobSystem, chunk_ids: list[str]) -> None:
 
 async def _publish(ctx: JobContext, p: ScoreParams, selection: Selection, fitted: Model, scores: FloatArray,
                    chunks: list[str], timings: dict[str, float]) -> list[Result]:
+    started = time.perf_counter()
     table = await asyncio.to_thread(result_table, selection, scores)
     top = min(p.top, table.num_rows)
     threshold = float(np.sort(scores)[-top]) if top else None
@@ -313,6 +314,7 @@ async def _publish(ctx: JobContext, p: ScoreParams, selection: Selection, fitted
     model_path = ctx.scratch_path("model.out.npz")
     await asyncio.to_thread(model_file.save, fitted, model_path)
     results.append(ctx.add_result("model", model_path, "application/x-npz"))
+    timings["write_s"] = time.perf_counter() - started  # result, top, plot and model
     summary = _summary(ctx, p, selection, fitted, threshold, top, chunks, timings)
     results.append(ctx.add_result("summary.json", json.dumps(summary, indent=2).encode(), "application/json"))
     return results

@@ -88,6 +88,7 @@ async def test_a_job_publishes_result_top_plot_model_and_summary(open_system: Ca
     fitted = model.load(_result(system, job, "model"))
     assert fitted.features == ("mag_auto_i", "g_r", "r_i", "i_z") and fitted.forest.ntrees == 50
     assert summary["model"]["extension_level"] == 3 and summary["parameters"]["NTREES"] == 50
+    assert set(summary["timings"]) == {"query_s", "fit_s", "score_s", "write_s"}
 
 
 async def test_chunked_scores_equal_a_single_process_run(open_system: Callable[..., object]) -> None:
