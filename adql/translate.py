@@ -818,8 +818,14 @@ class _Compiler:
         b, tb = self.value(node.expression, scope)
         self._need_number(ta, node, op)
         self._need_number(tb, node, op)
+        # REAL operands (or values that may be REAL): PostgreSQL and DuckDB would pick different
+        # precisions; compute in double
+        a, b = _as_double(a, ta), _as_double(b, tb)
         kind = "int" if ta.kind == "int" and tb.kind == "int" else "float"
         cls = type(node)
+        if cls is exp.Div and _const(node.expression) in (None, 0.0):
+            # x / 0 is an error in PostgreSQL, NULL or infinity in DuckDB: make it NULL on both
+            b = _fn("nullif", b, _num(0))
         if cls is exp.Div and kind == "int" and self.dialect == "duckdb":
             # ADQL/SQL integer division truncates (PostgreSQL does); DuckDB's / would give a double.
             return exp.IntDiv(this=_p(a), expression=_p(b)), _Ty("int")
@@ -882,6 +888,8 @@ class _Compiler:
         textual = {ta.kind, tb.kind} <= {"str", "time", "null", "any"}
         if not (numeric or textual or ta.kind == tb.kind):
             raise fail(f"cannot compare {_describe(ta.kind)} with {_describe(tb.kind)}", node)
+        if numeric:
+            a, b = _same_precision(a, ta, b, tb)
         return type(node)(this=_p(a), expression=_p(b)), _Ty("bool")
 
     v_eq = v_neq = v_gt = v_gte = v_lt = v_lte = _compare
@@ -914,6 +922,9 @@ class _Compiler:
         for ty in (ta, tlo, thi):
             if ty.kind in _GEO_KINDS or ty.kind == "bool":
                 raise fail(f"BETWEEN cannot use {_describe(ty.kind)}", node)
+        if {ta.kind, tlo.kind, thi.kind} <= _NUMERIC:
+            a, lo = _same_precision(a, ta, lo, tlo)
+            a, hi = _same_precision(a, ta, hi, thi)
         return exp.Between(this=_p(a), low=_p(lo), high=_p(hi)), _Ty("bool")
 
     def v_is(self, node: exp.Is, scope: _Scope) -> tuple[exp.Expr, _Ty]:
@@ -1071,6 +1082,7 @@ class _Compiler:
 
     def f_mod(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         (a, ta), (b, tb) = self._args(node, scope)
+        b = _fn("nullif", b, _num(0))  # MOD(x, 0): NULL on both backends (PostgreSQL would fail)
         if ta.kind == "int" and tb.kind == "int":
             return exp.Mod(this=_p(a), expression=_p(b)), _Ty("int")
         # x - y * trunc(x / y): the sign of x, as ADQL and C fmod; DuckDB's fmod differs.
@@ -1484,6 +1496,36 @@ def _unit_factor(source: str, target: str) -> float | None:
             return float(u.Unit(source, format="vounit").to(u.Unit(target, format="vounit")))
     except (ValueError, u.UnitsError, TypeError):
         return None
+
+
+def _is_real(ty: _Ty) -> bool:
+    return ty.column is not None and ty.column.datatype == "float"
+
+
+def _same_precision(a: exp.Expr, ta: _Ty, b: exp.Expr, tb: _Ty) -> tuple[exp.Expr, exp.Expr]:
+    """Compare a REAL column with a literal in REAL (index-friendly), anything else in double.
+
+    PostgreSQL and DuckDB promote REAL differently against numeric literals and doubles, which
+    changes results at the boundary; making the precision explicit gives the same rows on both.
+    """
+    real_a, real_b = _is_real(ta), _is_real(tb)
+    if real_a and real_b:
+        return a, b
+    if real_a and isinstance(b, exp.Literal):
+        return a, _cast(b, "REAL")
+    if real_b and isinstance(a, exp.Literal):
+        return _cast(a, "REAL"), b
+    if real_a or real_b:
+        return _as_double(a, ta), _as_double(b, tb)
+    return a, b
+
+
+def _as_double(sql: exp.Expr, ty: _Ty) -> exp.Expr:
+    if ty.kind != "float" or isinstance(sql, exp.Literal) or (ty.column is not None and ty.column.datatype == "double"):
+        return sql
+    if isinstance(sql, exp.Cast) and sql.to.this == exp.DataType.Type.DOUBLE:
+        return sql
+    return _cast(sql, "DOUBLE")
 
 
 def _is_call(node: exp.Expr, names: set[str]) -> bool:
