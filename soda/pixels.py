@@ -19,12 +19,18 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.io.fits.hdu.compressed._compression import (  # the C decoders astropy itself uses
-    decompress_plio_1_c,
-    decompress_rice_1_c,
-    unquantize_double_c,
-    unquantize_float_c,
-)
+
+try:  # the C decoders astropy itself uses (private module: fall back to ``.section`` if it moves)
+    from astropy.io.fits.hdu.compressed._compression import (
+        decompress_plio_1_c,
+        decompress_rice_1_c,
+        unquantize_double_c,
+        unquantize_float_c,
+    )
+except ImportError:  # pragma: no cover - depends on the astropy version
+    _FAST = False
+else:
+    _FAST = True
 
 __all__ = ["ImageHeaders", "headers", "read_section"]
 
@@ -82,7 +88,7 @@ def _reader(path: str, extname: str, mtime_ns: int, size: int) -> _Tiled | _Plai
         header = hdu.header.copy()
         location = int(hdu.fileinfo()["datLoc"])
     if header.get("XTENSION", "").strip() == "BINTABLE" and header.get("ZIMAGE"):
-        return _Tiled.open(path, header, location)
+        return _Tiled.open(path, header, location) if _FAST else None
     if int(header.get("NAXIS", 0)) == 2 and header.get("BSCALE", 1) == 1 and not header.get("BZERO", 0):
         return _Plain(path, header, location)
     return None
