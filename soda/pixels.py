@@ -111,7 +111,11 @@ class _Tiled:
 
     def __init__(self) -> None:
         self.heap: np.ndarray
+        self.heap_view: memoryview
         self.compressed: np.ndarray
+        self.tiles: list[list[int]]
+        self.scales: list[float] | None
+        self.zeros: list[float] | None
         self.gzip_raw: np.ndarray | None
         self.zscale: np.ndarray | None
         self.zzero: np.ndarray | None
@@ -183,11 +187,16 @@ class _Tiled:
         theap = int(header.get("THEAP", int(header["NAXIS1"]) * rows))
         self.heap = np.memmap(path, dtype=np.uint8, mode="r", offset=location + theap,
                               shape=(int(header["PCOUNT"]) - (theap - int(header["NAXIS1"]) * rows),))
+        # Plain views and Python lists: per-tile indexing of memmap objects costs more than decoding.
+        self.heap_view = memoryview(self.heap.view(np.ndarray)).cast("B")  # type: ignore[arg-type]
+        self.tiles = self.compressed.tolist()
+        self.scales = self.zscale.astype(float).tolist() if self.zscale is not None else None
+        self.zeros = self.zzero.astype(float).tolist() if self.zzero is not None else None
         return self
 
     def _tile_pixels(self, index: int, shape: tuple[int, int]) -> np.ndarray:
         count = shape[0] * shape[1]
-        nbytes, offset = (int(v) for v in self.compressed[index])
+        nbytes, offset = self.tiles[index]
         quantized = self.zscale is not None
         if nbytes == 0:
             if self.gzip_raw is None:
@@ -198,8 +207,11 @@ class _Tiled:
             return np.frombuffer(raw, dtype=dtype)[:count].reshape(shape)
         # Heap elements are big-endian (PLIO stores 16-bit words): the C decoders want native order.
         size = self.element.itemsize
-        chunk = self.heap[offset:offset + nbytes * size]
-        data = chunk.tobytes() if size == 1 else chunk.view(self.element).astype(self.element.newbyteorder("=")).tobytes()
+        if size == 1:
+            data = self.heap_view[offset:offset + nbytes].tobytes()
+        else:
+            chunk = np.frombuffer(self.heap_view[offset:offset + nbytes * size], dtype=self.element)
+            data = chunk.astype(self.element.newbyteorder("=")).tobytes()
         if self.algorithm in ("RICE_1", "RICE_ONE"):
             ints = np.frombuffer(decompress_rice_1_c(data, self.blocksize, self.bytepix, count),
                                  dtype=f"i{self.bytepix}")[:count]
@@ -212,7 +224,8 @@ class _Tiled:
         if quantized and self.zscale is not None and self.zzero is not None:
             values = ints.astype(np.int32, copy=False)
             row = (index + self.seed) if self.dither != -1 else 0
-            scale, zero = float(self.zscale[index]), float(self.zzero[index])
+            assert self.scales is not None and self.zeros is not None
+            scale, zero = self.scales[index], self.zeros[index]
             if self.dither == -1:
                 out = (values * scale + zero).astype(_BITPIX[self.bitpix])
             else:
