@@ -21,6 +21,7 @@ from uws.store import JOB_COLUMNS, Listener, SqlJobStore, job_to_row, to_epoch
 __all__ = ["PostgresStore"]
 
 CHANNEL = "uws_jobs"
+LISTENER_NAME = "skygate-uws-listen"
 _SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS uws;
 CREATE TABLE IF NOT EXISTS uws.jobs (
@@ -84,9 +85,26 @@ class PostgresStore(SqlJobStore):
 
     async def _listen(self) -> None:
         if self._listener is None:
-            listener = await asyncpg.connect(self.url)
+            listener = await asyncpg.connect(self.url, server_settings={"application_name": LISTENER_NAME})
             await listener.add_listener(CHANNEL, self._on_notify)
+            listener.add_termination_listener(self._on_listener_lost)
             self._listener = listener
+
+    def _on_listener_lost(self, conn: object) -> None:
+        """The LISTEN connection died (database restart): WAIT falls back to polling until a
+        new one is up; keep trying in the background."""
+        self._listener = None
+        if self._pool is not None and (self._listen_task is None or self._listen_task.done()):
+            self._listen_task = asyncio.ensure_future(self._relisten())
+
+    async def _relisten(self) -> None:
+        delay = 0.5
+        while self._pool is not None and self._listener is None:
+            try:
+                await self._listen()
+            except (OSError, asyncpg.PostgresError):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     def subscribe(self, callback: Listener) -> None:
         super().subscribe(callback)
@@ -94,10 +112,14 @@ class PostgresStore(SqlJobStore):
             self._listen_task = asyncio.ensure_future(self._listen())
 
     async def close(self) -> None:
+        pool, self._pool = self._pool, None  # stops a reconnecting listener
         if self._listen_task is not None:
+            self._listen_task.cancel()
             await asyncio.gather(self._listen_task, return_exceptions=True)
             self._listen_task = None
+        self._pool = pool
         if self._listener is not None:
+            self._listener.remove_termination_listener(self._on_listener_lost)
             try:
                 await self._listener.close()
             except (OSError, asyncpg.PostgresError):

@@ -145,3 +145,35 @@ async def test_a_run_that_was_taken_over_can_neither_beat_nor_finish(store: JobS
     assert not await store.transition("t", Phase.EXECUTING, Phase.COMPLETED, attempt=1)
     assert await store.heartbeat("t", None, attempt=2) is Phase.EXECUTING
     assert await store.transition("t", Phase.EXECUTING, Phase.COMPLETED, attempt=2)
+
+
+@pytest.mark.postgres
+async def test_the_listen_connection_comes_back_after_it_is_killed(postgres_jobs_url: str) -> None:
+    import asyncpg
+
+    from uws.postgres import LISTENER_NAME
+
+    seen: list[tuple[str, Phase | None]] = []
+    store = open_store(postgres_jobs_url)
+    store.subscribe(lambda job_id, phase: seen.append((job_id, phase)))
+    await store.open()
+    other = open_store(postgres_jobs_url)
+    await other.open()
+    admin = await asyncpg.connect(postgres_jobs_url)
+    try:
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 "
+            "AND datname = current_database()", LISTENER_NAME)
+        assert killed >= 1
+        await other.delete("after-kill")
+        await other.create(_job("after-kill", phase=Phase.QUEUED))
+        for _ in range(100):  # reconnects within a few seconds
+            await asyncio.sleep(0.05)
+            await other.transition("after-kill", Phase.QUEUED, Phase.QUEUED)
+            if ("after-kill", Phase.QUEUED) in seen:
+                break
+        assert ("after-kill", Phase.QUEUED) in seen
+    finally:
+        await admin.close()
+        await other.close()
+        await store.close()
