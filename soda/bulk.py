@@ -35,7 +35,7 @@ from soda.cutout import (
     image_geometry,
     pixel_box,
 )
-from soda.params import BulkOptions, BulkPosition
+from soda.params import BulkOptions, BulkPosition, apply_overrides
 from soda.pixels import read_section
 
 __all__ = ["BulkOutcome", "desj_name", "resolve_object_ids", "run_bulk"]
@@ -51,6 +51,7 @@ class _Target:
     name: str
     xsize: float
     ysize: float
+    options: BulkOptions
     files: list[str] = field(default_factory=list)
     trimmed: bool = False
 
@@ -136,7 +137,8 @@ def run_bulk(
             continue
         name = desj_name(ra, dec) if position.ra is not None else str(position.coadd_object_id)
         targets.append(_Target(index, position, ra, dec, tile.tilename, name,
-                               position.xsize or options.xsize, position.ysize or options.ysize))
+                               position.xsize or options.xsize, position.ysize or options.ysize,
+                               apply_overrides(options, position.overrides)))
     total = len(targets)
     progress(0, total)
     if options.return_list_only:
@@ -177,7 +179,6 @@ def _cut_all(release_dir: Path, targets: Sequence[_Target], options: BulkOptions
     by_tile: dict[str, list[_Target]] = {}
     for target in targets:
         by_tile.setdefault(target.tilename, []).append(target)
-    bands = _bands_needed(options)
     files: list[Path] = []
     done = 0
     lock = threading.Lock()
@@ -189,6 +190,7 @@ def _cut_all(release_dir: Path, targets: Sequence[_Target], options: BulkOptions
             progress(done, len(targets))
 
     for tilename, group in by_tile.items():
+        bands = list(dict.fromkeys(b for t in group for b in _bands_needed(t.options)))
         paths = {b: find_image_file(release_dir, tilename, b) for b in bands}
         missing = [b for b, p in paths.items() if p is None]
         for band in missing:
@@ -243,16 +245,16 @@ def _cut_window(paths: Mapping[str, Path], group: Sequence[_Target], options: Bu
                 target.trimmed = True
                 lines.append(f"{target.name}: cutout trimmed at the edge of {target.tilename} "
                              f"to {box.x1 - box.x0}x{box.y1 - box.y0} pixels")
-            if options.make_fits and band in options.colors_fits:
+            if target.options.make_fits and band in target.options.colors_fits:
                 out = folder / f"{target.name}_{band}.fits"
                 out.write_bytes(desaccess_fits(extensions))
                 files.append(out)
                 target.files.append(out.name)
-        if options.make_rgb:
-            for triplet in options.rgb_colors:
+        if target.options.make_rgb:
+            for triplet in target.options.rgb_colors:
                 if all(b in sci for b in triplet):
                     out = folder / f"{target.name}_{triplet}_lupton.png"
-                    out.write_bytes(_lupton_png([sci[b] for b in triplet], options))
+                    out.write_bytes(_lupton_png([sci[b] for b in triplet], target.options))
                     files.append(out)
                     target.files.append(out.name)
                 else:
@@ -333,7 +335,8 @@ def _summary(options: BulkOptions, targets: Sequence[_Target], unmatched: Mappin
         "DEC": t.position.dec if t.position.dec is not None else t.dec,
         "COADD_OBJECT_ID": t.position.coadd_object_id,
         "XSIZE": t.xsize, "YSIZE": t.ysize,
-        "COLORS_FITS": options.colors_fits, "RGB_LUPTON_COLORS": ";".join(options.rgb_colors),
+        "COLORS_FITS": t.options.colors_fits if t.options.make_fits else "",
+        "RGB_LUPTON_COLORS": ";".join(t.options.rgb_colors) if t.options.make_rgb else "",
         "POSITION_TYPE": "coord" if t.position.ra is not None else "coadd",
         "TILENAME": t.tilename, "SEXAGECIMAL": t.name if t.position.ra is not None else desj_name(t.ra, t.dec),
         "ALPHAWIN_J2000": t.ra, "DELTAWIN_J2000": t.dec, "TRIMMED": t.trimmed,

@@ -13,7 +13,7 @@ import io
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dali.errors import UsageError
 from release.obscore import Region, RegionError, parse_circle, parse_polygon, parse_pos
@@ -23,6 +23,7 @@ __all__ = [
     "BulkOptions",
     "BulkPosition",
     "SodaRequest",
+    "apply_overrides",
     "parse_bulk_options",
     "parse_positions",
     "parse_soda",
@@ -90,6 +91,8 @@ class BulkPosition:
     coadd_object_id: int | None
     xsize: float | None = None
     ysize: float | None = None
+    # Per-row option values (upper-case names, e.g. COLORS_FITS), applied over the job's options.
+    overrides: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +111,11 @@ class BulkOptions:
     return_list_only: bool = False
 
 
-_POSITION_COLUMNS = {"RA", "DEC", "COADD_OBJECT_ID", "XSIZE", "YSIZE"}
+_ROW_OPTIONS = frozenset({"COLORS_FITS", "RGB_LUPTON_COLORS", "MAKE_FITS", "MAKE_RGB_LUPTON", "RGB_MINIMUM",
+                          "RGB_STRETCH", "RGB_ASINH"})
+_POSITION_COLUMNS = {"RA", "DEC", "COADD_OBJECT_ID", "XSIZE", "YSIZE", *_ROW_OPTIONS}
+# DESaccess STIFF images (a TIFF made by STIFF, converted to PNG) are not made here.
+_STIFF = frozenset({"MAKE_RGB_STIFF", "RGB_STIFF_COLORS"})
 
 
 def _size(text: str, param: str) -> float:
@@ -200,10 +207,15 @@ def parse_positions(data: bytes) -> tuple[BulkPosition, ...]:
         if not lines:
             raise UsageError("the position table is empty", param="POSITIONS")
         header, rows = [h.strip().upper() for h in lines[0]], lines[1:]
+    stiff = [h for h in header if h in _STIFF]
+    if stiff:
+        raise UsageError(f"{stiff[0]} is not supported: STIFF colour images are not made here", param="POSITIONS",
+                         hint="use MAKE_RGB_LUPTON and RGB_LUPTON_COLORS for colour images")
     unknown = [h for h in header if h not in _POSITION_COLUMNS]
     if unknown:
         raise UsageError(f"unknown column {unknown[0]!r} in the position table", param="POSITIONS",
-                         hint="use RA, DEC or COADD_OBJECT_ID, and optionally XSIZE, YSIZE")
+                         hint="use RA, DEC or COADD_OBJECT_ID, and optionally XSIZE, YSIZE, COLORS_FITS, "
+                              "RGB_LUPTON_COLORS, MAKE_FITS, MAKE_RGB_LUPTON, RGB_MINIMUM, RGB_STRETCH, RGB_ASINH")
     if not ({"RA", "DEC"} <= set(header) or "COADD_OBJECT_ID" in header):
         raise UsageError("the position table needs RA and DEC columns or a COADD_OBJECT_ID column",
                          param="POSITIONS")
@@ -229,7 +241,32 @@ def _position(row: Mapping[str, str], line: int) -> BulkPosition:
         raise UsageError(f"row {line}: DEC must be within [-90, 90]", param="POSITIONS")
     xsize = _size(cell("XSIZE"), "XSIZE") if cell("XSIZE") else None
     ysize = _size(cell("YSIZE"), "YSIZE") if cell("YSIZE") else None
-    return BulkPosition(ra % 360.0 if ra is not None else None, dec, oid, xsize, ysize)
+    overrides = tuple((name, cell(name)) for name in sorted(_ROW_OPTIONS) if cell(name))
+    if overrides:
+        apply_overrides(BulkOptions(), overrides)  # validate now, naming the row
+    return BulkPosition(ra % 360.0 if ra is not None else None, dec, oid, xsize, ysize, overrides)
+
+
+def apply_overrides(options: BulkOptions, overrides: Sequence[tuple[str, str]]) -> BulkOptions:
+    """``options`` with one row's values applied (DESaccess precedence: defaults < job < row)."""
+    if not overrides:
+        return options
+    values = dict(overrides)
+    row = parse_bulk_options({name: [value] for name, value in values.items()})
+    changes: dict[str, object] = {}
+    if "COLORS_FITS" in values:
+        changes["colors_fits"] = row.colors_fits
+    if "RGB_LUPTON_COLORS" in values:
+        changes["rgb_colors"] = row.rgb_colors
+        changes["make_rgb"] = row.make_rgb if "MAKE_RGB_LUPTON" in values else True
+    elif "MAKE_RGB_LUPTON" in values:
+        changes["make_rgb"] = row.make_rgb
+    if "MAKE_FITS" in values:
+        changes["make_fits"] = row.make_fits
+    for name, attr in (("RGB_MINIMUM", "rgb_minimum"), ("RGB_STRETCH", "rgb_stretch"), ("RGB_ASINH", "rgb_asinh")):
+        if name in values:
+            changes[attr] = getattr(row, attr)
+    return replace(options, **changes)  # type: ignore[arg-type]
 
 
 def _votable_rows(data: bytes) -> tuple[list[str], list[list[str]]]:

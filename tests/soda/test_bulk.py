@@ -97,3 +97,19 @@ def test_return_list_only(release_dir: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in outcome.files) == ["cutout_j.log", "positions_j.csv", "summary.json"]
     assert outcome.archive is None
     assert io.StringIO((tmp_path / "j" / "positions_j.csv").read_text()).readline().startswith("RA,DEC")
+
+
+def test_row_values_override_job_options(release_dir: Path, tmp_path: Path) -> None:
+    csv = b"RA,DEC,COLORS_FITS,RGB_LUPTON_COLORS\n323.36,-0.82,i,\n323.5,-0.6,,gri\n"
+    outcome = run_bulk(release_dir, parse_positions(csv), BulkOptions(colors_fits="g"), tmp_path / "k", job_id="k")
+    cutouts = outcome.summary["cutouts"]
+    assert isinstance(cutouts, list)
+    assert [c["FILES"] for c in cutouts] == [
+        ["DESJ213326.4000-004912.0000_i.fits"],
+        ["DESJ213400.0000-003600.0000_g.fits", "DESJ213400.0000-003600.0000_gri_lupton.png"]]
+
+
+@pytest.mark.parametrize("data", [b"RA,DEC,MAKE_RGB_STIFF\n1,1,true\n", b"RA,DEC,COLORS_FITS\n1,1,xq\n"])
+def test_bad_row_values(data: bytes) -> None:
+    with pytest.raises(UsageError):
+        parse_positions(data)
