@@ -200,15 +200,19 @@ class _Handlers:
             if action.upper() != "DELETE":
                 raise UsageError(f"Unknown ACTION {action!r}: only DELETE is supported.", param="ACTION")
             return await self._delete(request)
-        system, job = await self._job(request)
         wait = _single(request, "WAIT", query_only=True)
-        if wait is not None:
+        if wait is None:
+            system, job = await self._job(request)
+        else:
+            system = self._system(request)
             seconds = _wait_seconds(wait, system.config.wait_max)
             condition = _single(request, "PHASE", query_only=True)
-            wanted = _phase(condition) if condition is not None else job.phase
-            if seconds > 0 and job.phase in ACTIVE_PHASES and wanted is job.phase:
-                await system.wait(job.job_id, job.phase, seconds)
+            wanted = _phase(condition) if condition is not None else None
+            with system.watch(request.path_params["job_id"]) as waiter:  # before reading the job
                 system, job = await self._job(request)
+                if seconds > 0 and job.phase in ACTIVE_PHASES and wanted in (None, job.phase):
+                    await system.wait(job.job_id, job.phase, seconds, waiter=waiter)
+                    system, job = await self._job(request)
         return Response(job_document(job, self._job_url(request, job.job_id)), media_type=XML)
 
     async def _delete(self, request: Request) -> Response:

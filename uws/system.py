@@ -13,7 +13,7 @@ import contextlib
 import logging
 import secrets
 import shutil
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -277,41 +277,56 @@ class JobSystem:
 
     # -- blocking WAIT ---------------------------------------------------------------------
 
-    async def wait(self, job_id: str, phase: Phase, timeout: float) -> Phase | None:
-        """Block until the job leaves ``phase`` (or disappears) or ``timeout`` seconds pass;
-        returns the phase then (None: the job is gone).
-
-        Local changes and (PostgreSQL) other processes' changes arrive as notifications carrying
-        the new phase, so waking costs no query; otherwise the phase is re-read every
-        ``poll_interval``.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        poll = self.config.poll_interval
-        if self.store.notifies_across_processes:
-            poll = max(poll, 0.5)
+    @contextlib.contextmanager
+    def watch(self, job_id: str) -> Iterator[_Waiter]:
+        """Register for the job's phase changes before reading it, then ``wait(..., waiter=)``:
+        no change between the read and the wait is missed, and the wait needs no query."""
         waiter = _Waiter()
         self._waiters.setdefault(job_id, set()).add(waiter)
         try:
-            current = await self.store.phase(job_id)  # after registering: no change slips through
-            while current == phase:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    await asyncio.wait_for(waiter.event.wait(), min(remaining, poll))
-                except TimeoutError:
-                    current = await self.store.phase(job_id)
-                    continue
-                waiter.event.clear()
-                current = waiter.phase
-            return current
+            yield waiter
         finally:
             waiters = self._waiters.get(job_id)
             if waiters is not None:
                 waiters.discard(waiter)
                 if not waiters:
                     del self._waiters[job_id]
+
+    async def wait(
+        self, job_id: str, phase: Phase, timeout: float, *, waiter: _Waiter | None = None
+    ) -> Phase | None:
+        """Block until the job leaves ``phase`` (or disappears) or ``timeout`` seconds pass;
+        returns the phase then (None: the job is gone).
+
+        Local changes and (PostgreSQL) other processes' changes arrive as notifications carrying
+        the new phase, so waking costs no query; otherwise the phase is re-read every
+        ``poll_interval``. With ``waiter`` (from ``watch``, registered before ``phase`` was read)
+        the phase is not read again first.
+        """
+        if waiter is None:
+            with self.watch(job_id) as own:
+                now = await self.store.phase(job_id)  # after registering: nothing slips through
+                if now != phase:
+                    return now
+                return await self.wait(job_id, phase, timeout, waiter=own)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        poll = self.config.poll_interval
+        if self.store.notifies_across_processes:
+            poll = max(poll, 0.5)
+        current: Phase | None = phase
+        while current == phase:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                await asyncio.wait_for(waiter.event.wait(), min(remaining, poll))
+            except TimeoutError:
+                current = await self.store.phase(job_id)
+                continue
+            waiter.event.clear()
+            current = waiter.phase
+        return current
 
     def _on_change(self, job_id: str, phase: Phase | None) -> None:
         for waiter in self._waiters.get(job_id, ()):
