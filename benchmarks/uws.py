@@ -5,7 +5,7 @@ and ``skygate worker --processes 2``; then clients POST jobs with ``PHASE=RUN`` 
 ``WAIT=-1`` until COMPLETED. Prints jobs/s (POST to COMPLETED, many clients) and the p50/p95
 latency of POST+WAIT (one client, and under load). Targets: p50 <= 50 ms, >= 200 jobs/s.
 
-    .venv/bin/python benchmarks/uws.py [--jobs 600] [--clients 8]
+    .venv/bin/python benchmarks/uws.py [--jobs 600] [--clients 16]
 
 Needs PostgreSQL and Redis on 127.0.0.1 (a unique queue name and its own database are used).
 """
@@ -194,7 +194,7 @@ def wait_for(url: str, timeout: float = 30) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=600)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--latency-jobs", type=int, default=100)
     parser.add_argument("--worker-threads", type=int, default=8)
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/0")
