@@ -9,16 +9,19 @@ Tests: tests/sia/test_routes.py.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from html import escape
 
+import pyarrow as pa
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from dali.errors import SkygateError, UsageError
+from dali.writers import arrow_type, resolve_format, write_table
+from release.obscore import obscore_meta
 from sia.params import parse_query
-from sia.service import STANDARD_ID, VOTABLE_TYPES, error_votable, render_votable, search
+from sia.service import STANDARD_ID, VOTABLE_TYPES, SiaResult, error_votable, render_votable, search
 
 __all__ = ["capabilities_xml", "collect_params", "sia_routes"]
 
@@ -68,15 +71,37 @@ def _availability() -> bytes:
     )
 
 
-def _media_type(requested: str | None) -> str:
+def _media_type(requested: str | None) -> str | None:
+    """The Content-Type for our own TABLEDATA VOTable (with service descriptors), or None when
+    another writer (``dali.writers``: BINARY2, CSV, TSV, FITS, Parquet) must answer."""
     if requested is None:
         return _VOTABLE
     lowered = requested.lower().replace(" ", "")
-    if lowered in VOTABLE_TYPES or lowered.startswith("application/x-votable+xml"):
+    if lowered in VOTABLE_TYPES or lowered in ("application/x-votable+xml;serialization=tabledata",
+                                                "votable/td", "votable/tabledata"):
         # DALI: a full MIME type is echoed as the Content-Type.
-        return _VOTABLE if lowered == "votable" else requested
-    raise UsageError(f"RESPONSEFORMAT {requested[:60]!r} is not supported", param="RESPONSEFORMAT",
-                     hint="this service answers in VOTable (application/x-votable+xml)")
+        return _VOTABLE if "/" not in lowered or lowered.startswith("votable/") else requested
+    resolve_format(requested)  # raises the usage error for formats nobody writes
+    return None
+
+
+async def _other_format(result: SiaResult, requested: str) -> Response:
+    """The rows through the shared DALI table writers (no service descriptors there)."""
+    fmt = resolve_format(requested)
+    columns = obscore_meta().columns
+    rows = [dict(r) for r in result.rows]
+    if result.overflow and rows:
+        # The writer flags OVERFLOW when row maxrec+1 arrives (it is never written).
+        rows.append(rows[-1])
+    table = pa.Table.from_pylist(rows, schema=pa.schema([pa.field(c.name, arrow_type(c)) for c in columns]))
+
+    async def batches() -> AsyncIterator[pa.RecordBatch]:
+        for batch in table.to_batches():
+            yield batch
+
+    writer = write_table(fmt, columns, batches(), maxrec=len(result.rows) if result.overflow else None)
+    body = b"".join([chunk async for chunk in writer.chunks()])
+    return Response(body, media_type=fmt.media_type)
 
 
 async def _query(request: Request) -> Response:
@@ -99,6 +124,8 @@ async def _query(request: Request) -> Response:
         return Response(error_votable(RuntimeError()), status_code=500, media_type=_VOTABLE)
     infos: Sequence[tuple[str, str]] = [(name, value) for name, values in params.items() for value in values
                                         if name in ("POS", "BAND", "TIME", "ID", "MAXREC")][:20]
+    if media_type is None:
+        return await _other_format(result, query.responseformat or "")
     body = render_votable(result, base_url=settings.base_url, infos=infos)
     return Response(body, media_type=media_type)
 

@@ -54,9 +54,28 @@ async def test_overflow_flag(client: httpx.AsyncClient) -> None:
     assert body.count(b'name="QUERY_STATUS"') == 2 and b'value="OVERFLOW"' in body
 
 
+@pytest.mark.parametrize(("fmt", "media", "check"), [
+    ("csv", "text/csv", lambda body: body.splitlines()[0].startswith(b"dataproduct_type,calib_level")),
+    ("fits", "application/fits", lambda body: body.startswith(b"SIMPLE  =")),
+    ("application/x-votable+xml;serialization=binary2", "application/x-votable+xml;serialization=binary2",
+     lambda body: b"<BINARY2>" in body),
+    ("votable", "application/x-votable+xml", lambda body: b"adhoc:service" in body),
+])
+async def test_response_formats(client: httpx.AsyncClient, fmt: str, media: str, check: object) -> None:
+    response = await client.get("/sia/query", params={"POS": "CIRCLE 323.36 -0.82 0.05", "RESPONSEFORMAT": fmt})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(media)
+    assert check(response.content)  # type: ignore[operator]
+
+
+async def test_csv_overflow_keeps_maxrec_rows(client: httpx.AsyncClient) -> None:
+    response = await client.get("/sia/query", params={"MAXREC": "2", "RESPONSEFORMAT": "csv"})
+    assert len(response.content.splitlines()) == 3
+
+
 @pytest.mark.parametrize(("query", "text"), [
     ({"POS": "CIRCLE 1 2"}, b"UsageFault: CIRCLE needs three"),
-    ({"RESPONSEFORMAT": "application/pdf"}, b"UsageFault: RESPONSEFORMAT"),
+    ({"RESPONSEFORMAT": "application/pdf"}, b"UsageFault: response format"),
     ({"BAND": "x"}, b"UsageFault: BAND"),
 ])
 async def test_errors_are_dali_votables(client: httpx.AsyncClient, query: dict[str, str], text: bytes) -> None:
