@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--features", type=int, default=10)
     parser.add_argument("--sections", default="speed,job,fidelity,planted")
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # long runs: show each figure as it comes
     sections = set(args.sections.split(","))
     if "speed" in sections:
         speed(args.rows, args.features)
