@@ -1445,6 +1445,11 @@ class _Compiler:
             terms.append(exp.GTE(this=_p(p.parts[1].copy()), expression=_sub(center.parts[1].copy(), _num(r))))
             terms.append(exp.LTE(this=_p(p.parts[1].copy()), expression=_add(center.parts[1].copy(), _num(r))))
             terms.append(_ra_window(p, center, rconst))
+        elif values is None and p.values is None:
+            # crossmatch with a per-row radius: the declination band still makes a range join
+            r_expr = _add(_fn("least", radius.copy(), _num(180.0)), _num(1e-9))
+            terms.append(exp.GTE(this=_p(p.parts[1].copy()), expression=_sub(center.parts[1].copy(), r_expr)))
+            terms.append(exp.LTE(this=_p(p.parts[1].copy()), expression=_add(center.parts[1].copy(), r_expr.copy())))
         return _and(terms + [exact])
 
     def _geometry_comparison(self, node: exp.Binary, scope: _Scope) -> exp.Expr | None:
