@@ -1,6 +1,6 @@
 """The UWS job model: phases, parameters, results, errors, jobs and job kinds.
 
-Plain values only: no HTTP, no database, no queue. Tests: tests/uws/test_models.py.
+Plain values only: no HTTP, no database, no queue. Tests: tests/uws/test_context.py (Parameters).
 """
 
 from __future__ import annotations

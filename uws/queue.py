@@ -6,7 +6,7 @@ the process's own event loop. Embedded default: ``LocalQueue`` runs jobs as task
 event loop (DuckDB allows one process per database file, so the embedded worker must live in the
 API process). Messages carry only the job id; the store is the truth, so a lost or duplicated
 message is harmless (the janitor re-sends, the runner's compare-and-set ignores duplicates).
-Tests: tests/uws/test_queue.py, tests/uws/test_reliability.py.
+Tests: tests/uws/test_reliability.py (Redis, worker processes), tests/uws/test_system.py (in-process).
 """
 
 from __future__ import annotations

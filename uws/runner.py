@@ -3,7 +3,7 @@
 The same code runs in ``skygate worker`` processes (called from the dramatiq actor) and in the
 API process (embedded default). It talks to the store only; it never enqueues. Claiming is the
 compare-and-set QUEUED -> EXECUTING, so a job delivered twice runs once. Tests:
-tests/uws/test_runner.py.
+tests/uws/test_routes.py (abort, deadline, errors), tests/uws/test_system.py, test_reliability.py.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Written as text (small documents, fixed element order from UWS.xsd); namespaces as the standard
 spells them, with the XML Schema instance bound to the prefix ``xsi`` (pyvo matches the literal
-prefix). No HTTP, no store. Tests: tests/uws/test_xml.py (validated against UWS.xsd).
+prefix). No HTTP, no store. Tests: tests/uws/test_routes.py (every document validated against UWS.xsd).
 """
 
 from __future__ import annotations
