@@ -35,6 +35,7 @@ from soda.pixels import headers, read_section
 
 __all__ = [
     "EXTENSIONS",
+    "MAX_CUTOUT_PIXELS",
     "Cutout",
     "NoOverlapError",
     "PixelBox",
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 EXTENSIONS = ("SCI", "MSK", "WGT")
+# About 200 MB for SCI+MSK+WGT: larger regions are a download of the file, not a cutout.
+MAX_CUTOUT_PIXELS = 4096 * 4096
 
 
 class NoOverlapError(UsageError):
@@ -234,6 +237,10 @@ def cut(path: Path, region: Region | SizedBox, *, extensions: Sequence[str] = EX
     """
     geometry = image_geometry(path)
     box = pixel_box(geometry, region)
+    if box.shape[0] * box.shape[1] > MAX_CUTOUT_PIXELS:
+        raise UsageError(f"the cutout would be {box.shape[1]} x {box.shape[0]} pixels; at most "
+                         f"{MAX_CUTOUT_PIXELS} pixels per extension", param="POS",
+                         hint="ask for a smaller region, or download the whole image from its DataLink #this link")
     ra, dec = _region_centre(region)
     out = []
     for name in extensions:

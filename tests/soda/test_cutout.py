@@ -10,6 +10,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from dali.errors import UsageError
 from release.obscore import Circle, Polygon, Range
 from soda.cutout import NoOverlapError, SizedBox, cut, cutout_fits
 from tests.soda.tiles import write_tile
@@ -104,3 +105,12 @@ def test_several_cutouts_in_one_file(tiles: dict[str, Path]) -> None:
         assert [(h.name, h.ver) for h in hdul[1:]] == [("SCI", 1), ("MSK", 1), ("WGT", 1),
                                                         ("SCI", 2), ("MSK", 2), ("WGT", 2)]
         assert hdul["SCI", 2].header["RA_CUTOUT"] == 323.5
+
+
+def test_huge_regions_are_refused(tiles: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import soda.cutout
+
+    monkeypatch.setattr(soda.cutout, "MAX_CUTOUT_PIXELS", 100 * 100)
+    with pytest.raises(UsageError, match="at most 10000 pixels"):
+        cut(tiles["m2"], Circle(*STAR, 0.5))
+    assert cut(tiles["m2"], Circle(*STAR, 0.05)).box.shape[0] < 100
