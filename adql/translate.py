@@ -1480,7 +1480,6 @@ class _Compiler:
             pred = self._cone(a, b.parts + [_num(min(radius, 180.0))],
                               b.values + [min(radius, 180.0)] if b.values is not None else None, node)
             if op is exp.LT:
-                pred = _and([pred, exp.GT(this=_hav(a, b), expression=_num(-1.0))])
                 # strictness at the boundary: compare the distance itself as well
                 dist = _fn("degrees", _mul(_num(2.0), _fn("asin", _fn("least", _num(1.0), _fn("sqrt", _hav(a, b))))))
                 pred = _and([pred, exp.LT(this=dist, expression=_num(radius))])
