@@ -268,7 +268,7 @@ class _Checker:
             self._check_count(node.expression, "OFFSET")
         elif isinstance(node, exp.Limit):
             self._check_count(node.expression, "TOP")
-        elif isinstance(node, exp.Case):
+        elif isinstance(node, exp.Case) and node.this is None:
             for branch in node.args.get("ifs") or ():
                 self._check_predicate(branch.this, "CASE WHEN")
         elif isinstance(node, exp.Not):

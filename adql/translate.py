@@ -959,12 +959,12 @@ class _Compiler:
         return exp.Subquery(this=sub), _Ty(_kind_of(cols[0]), cols[0])
 
     def v_case(self, node: exp.Case, scope: _Scope) -> tuple[exp.Expr, _Ty]:
-        if node.this is not None:
-            raise fail("write CASE WHEN condition THEN ... (the simple CASE x WHEN v form is not supported)", node)
         ifs = []
         kinds: list[_Ty] = []
         for branch in node.args.get("ifs") or ():
-            cond = self.predicate(branch.this, scope)
+            # the simple form CASE x WHEN v THEN ... is CASE WHEN x = v THEN ...
+            test = branch.this if node.this is None else exp.EQ(this=node.this.copy(), expression=branch.this.copy())
+            cond = self.predicate(test, scope)
             val, ty = self.value(branch.args["true"], scope)
             ifs.append(exp.If(this=cond, true=val))
             kinds.append(ty)
