@@ -33,6 +33,8 @@ __all__ = [
 
 Vec = tuple[float, float, float]
 MAX_RANGES = 64
+MAX_VERTICES = 2000
+MAX_CONCAVE_VERTICES = 200
 
 
 class GeometryValueError(ValueError):
@@ -113,6 +115,8 @@ def normalize_polygon(vertices: Sequence[tuple[float, float]]) -> list[tuple[flo
             raise GeometryValueError("polygon latitudes must lie in [-90, 90]")
     if len(pts) < 3:
         raise GeometryValueError("a polygon needs at least three vertices")
+    if len(pts) > MAX_VERTICES:
+        raise GeometryValueError(f"a polygon may have at most {MAX_VERTICES} vertices")
     vecs = [unit(lon, lat) for lon, lat in pts]
     center = _norm((sum(v[0] for v in vecs), sum(v[1] for v in vecs), sum(v[2] for v in vecs)))
     area = _signed_area2(_project(vecs, center))
@@ -143,6 +147,9 @@ def convex_pieces(vertices: Sequence[tuple[float, float]]) -> list[list[tuple[fl
     flat = _project(vecs, center)
     if _is_convex(flat):
         return [list(vertices)]
+    if len(vertices) > MAX_CONCAVE_VERTICES:
+        # ear clipping is cubic in the worst case; keep translation time bounded
+        raise GeometryValueError(f"a non-convex polygon may have at most {MAX_CONCAVE_VERTICES} vertices")
     index = list(range(len(vertices)))
     pieces: list[list[tuple[float, float]]] = []
     guard = 0

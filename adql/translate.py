@@ -526,12 +526,15 @@ class _Compiler:
     def projections(self, node: exp.Select, scope: _Scope) -> tuple[list[exp.Expr], list[Column]]:
         items: list[tuple[exp.Expr, Column]] = []
         taken: set[str] = set()
+        suffix: dict[str, int] = {}
 
         def unique(name: str) -> str:
-            base, n = name, 1
+            base = name
+            n = suffix.get(base.lower(), 1)
             while name.lower() in taken:
                 n += 1
                 name = f"{base}_{n}"
+            suffix[base.lower()] = n
             taken.add(name.lower())
             return name
 

@@ -101,3 +101,26 @@ def test_long_flat_expression_translates_or_fails_cleanly() -> None:
         assert "nested too deeply" in str(err)
     else:
         assert result.sql.startswith("SELECT")
+
+
+def test_large_inputs_stay_fast() -> None:
+    import math
+    import time
+
+    from tests.adql.tables import metadata
+
+    meta = metadata()
+    star = ",".join(f"{10 + (5 if i % 2 else 3) * math.cos(i / 200 * 2 * math.pi)},"
+                    f"{(5 if i % 2 else 3) * math.sin(i / 200 * 2 * math.pi)}" for i in range(200))
+    texts = [
+        "SELECT " + "ra, " * 5000 + "dec FROM des_dr1.main",
+        f"SELECT ra FROM des_dr1.main WHERE 1 = CONTAINS(POINT(ra, dec), POLYGON({star}))",
+        "SELECT ra FROM des_dr1.main WHERE ra IN (" + ",".join(["1"] * 5000) + ")",
+    ]
+    for text in texts:
+        start = time.perf_counter()
+        result = adql.translate(text, meta, "duckdb")
+        assert result.sql and time.perf_counter() - start < 10
+    with pytest.raises(adql.ADQLError, match="at most 200 vertices"):
+        adql.translate(f"SELECT ra FROM des_dr1.main WHERE 1 = CONTAINS(POINT(ra, dec), POLYGON({star},{star}))",
+                       meta, "duckdb")
