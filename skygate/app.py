@@ -26,7 +26,7 @@ from soda.routes import soda_routes
 from tap.routes import tap_routes
 from uws.system import open_job_system
 
-__all__ = ["create_app", "SERVER_HEADER"]
+__all__ = ["SERVER_HEADER", "create_app"]
 
 SERVER_HEADER = f"Skygate/{__version__}"
 
