@@ -244,6 +244,8 @@ def _const(node: exp.Expr) -> float | None:
 def _kind_of(col: Column) -> str:
     if col.xtype in _GEO_KINDS:
         return col.xtype
+    if _is_stored_region(col):
+        return "polygon"
     if col.xtype == "timestamp":
         return "time"
     if col.datatype in _INT_TYPES:
@@ -257,9 +259,25 @@ def _kind_of(col: Column) -> str:
     return "any"
 
 
+def _is_stored_region(col: Column) -> bool:
+    """A published ``adql:REGION`` column (ObsCore s_region): stored as a DALI polygon vertex list.
+
+    Uploaded tables never get here as regions: their adql:REGION columns are text (see _Compiler).
+    """
+    return (col.xtype or "").lower() == "adql:region"
+
+
 def _describe(kind: str) -> str:
     return {"str": "text", "int": "an integer", "float": "a number", "time": "a timestamp",
             "bool": "a boolean", "point": "a POINT", "circle": "a CIRCLE", "polygon": "a POLYGON"}.get(kind, kind)
+
+
+def _text_regions(meta: TableMeta) -> TableMeta:
+    """An uploaded table whose adql:REGION columns are plain text (uploads hold STC-S strings, not vertices)."""
+    if not any(_is_stored_region(c) for c in meta.columns):
+        return meta
+    columns = tuple(replace(c, xtype=None) if _is_stored_region(c) else c for c in meta.columns)
+    return replace(meta, columns=columns)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,7 +286,7 @@ def _describe(kind: str) -> str:
 class _Compiler:
     def __init__(self, metadata: Mapping[str, TableMeta], uploads: Mapping[str, TableMeta], dialect: str) -> None:
         self.metadata = metadata
-        self.uploads = {k.lower().removeprefix("tap_upload."): v for k, v in uploads.items()}
+        self.uploads = {k.lower().removeprefix("tap_upload."): _text_regions(v) for k, v in uploads.items()}
         self.dialect = dialect
         self.tables: set[str] = set()
         self.ctes: list[dict[str, list[Column]]] = []
@@ -593,6 +611,10 @@ class _Compiler:
         return "expr"
 
     def _output_column(self, name: str, ty: _Ty) -> Column:
+        if ty.column is not None and _is_stored_region(ty.column):
+            c = ty.column  # the engine turns the stored vertices into STC-S text
+            return Column(name=name, datatype="char", arraysize="*", xtype=c.xtype, ucd=c.ucd, utype=c.utype,
+                          description=c.description)
         if ty.kind in _GEO_KINDS:
             size = {"point": "2", "circle": "3", "polygon": "*"}[ty.kind]
             unit = ty.column.unit if ty.column is not None else "deg"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from dali.errors import UsageError
@@ -16,6 +17,7 @@ from dali.errors import UsageError
 __all__ = [
     "XTYPE_SHAPES",
     "default_shape",
+    "format_stcs_polygon",
     "format_timestamp",
     "parse_circle",
     "parse_point",
@@ -45,6 +47,19 @@ def format_timestamp(value: datetime) -> str:
         value = value.astimezone(UTC).replace(tzinfo=None)
     text = value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
     return text
+
+
+def format_stcs_polygon(vertices: Sequence[float]) -> str:
+    """A DALI polygon (``lon1 lat1 lon2 lat2 ...`` in degrees) as an STC-S ``Polygon ICRS ...`` region.
+
+    ``adql:REGION`` columns (ObsCore ``s_region``) carry this text; nine decimals keep 4 µas.
+    """
+    return "Polygon ICRS " + " ".join(_decimal(float(v)) for v in vertices)
+
+
+def _decimal(value: float) -> str:
+    text = f"{value:.9f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
 
 
 def parse_timestamp(text: str, *, param: str = "timestamp") -> datetime:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from dali.values import Column, TableMeta
+from dali.xtypes import format_stcs_polygon
 from release.backends import Backend
 
 __all__ = ["QueryEngine", "QueryResult", "Translator", "UploadTable", "arrow_type", "upload_table_name"]
@@ -189,6 +190,10 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         return batch
     arrays: list[Any] = []
     for array, fld in zip(batch.columns, schema, strict=True):
+        if _is_list(array.type) and pa.types.is_string(fld.type):
+            # an adql:REGION column stored as a vertex list (ObsCore s_region) leaves as STC-S text
+            array = pa.array([None if v is None else format_stcs_polygon(v) for v in array.to_pylist()],
+                             type=pa.string())
         if array.type != fld.type:
             try:
                 array = array.cast(fld.type)
@@ -196,3 +201,7 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
                 return batch
         arrays.append(array)
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind))

@@ -45,6 +45,7 @@ __all__ = [
     "HPX_COLUMN",
     "HPX_ORDER",
     "INDEXED_COLUMNS",
+    "INGEST_LAYOUT",
     "RELEASE_SCHEMA",
     "LoadedTable",
     "Source",
@@ -751,14 +752,19 @@ class LoadedTable:
     seconds: float
 
 
+# Bumped whenever what ingest_release writes changes shape (tables, columns, metadata), so that
+# `skygate demo --if-missing` re-ingests a release ingested by an older Skygate.
+INGEST_LAYOUT = 2
+
+
 def release_stamp(release_dir: Path) -> str | None:
-    """The identity of a generated release (sha256 of its ``manifest.json``), or None when absent."""
+    """The identity of an ingested release: sha256 of its ``manifest.json`` and the ingest layout."""
     import hashlib
 
     manifest = release_dir / "manifest.json"
     if not manifest.is_file():
         return None
-    return hashlib.sha256(manifest.read_bytes()).hexdigest()
+    return f"{hashlib.sha256(manifest.read_bytes()).hexdigest()}/layout-{INGEST_LAYOUT}"
 
 
 async def ingested_stamp(store: Store) -> str | None:

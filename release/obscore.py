@@ -119,10 +119,11 @@ _COLUMNS: tuple[Column, ...] = (
          unit="deg", description="Declination of the tile centre (ICRS)", principal=True),
     _col("s_fov", "double", "phys.angSize;instr.fov", "Char.SpatialAxis.Coverage.Bounds.Extent.diameter",
          unit="deg", description="Diameter of the circle around the centre that holds the whole tile"),
-    # No unit: ObsCore 1.1 App. C leaves it blank (taplint E-OBS-CUNI); the DALI polygon is in degrees.
-    _col("s_region", "double", "pos.outline;obs.field", "Char.SpatialAxis.Coverage.Support.Area",
-         arraysize="*", xtype="polygon",
-         description="Tile outline: the four corners, counter-clockwise (ICRS)", principal=True),
+    # ObsCore 1.1 App. C: an adql:REGION string without a unit. Stored as the DALI vertex list (so
+    # ADQL geometry runs on it); query results carry it as STC-S ("Polygon ICRS lon lat ...").
+    _col("s_region", "char", "pos.outline;obs.field", "Char.SpatialAxis.Coverage.Support.Area",
+         xtype="adql:REGION",
+         description="Tile outline: the four corners, counter-clockwise (ICRS), as STC-S", principal=True),
     _col("s_resolution", "double", "pos.angResolution", "Char.SpatialAxis.Resolution.Refval.value",
          unit="arcsec", description="Median PSF FWHM of the coadd in this band"),
     _col("s_xel1", "long", "meta.number", "Char.SpatialAxis.numBins1", description="Pixels along axis 1"),

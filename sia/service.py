@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from dali.errors import UsageError
 from dali.values import Column
+from dali.xtypes import format_stcs_polygon
 from release.obscore import (
     DATALINK_FORMAT,
     OBSCORE_TABLE,
@@ -146,7 +147,7 @@ async def search(source: RowSource, query: SiaQuery, *, timeout: float) -> SiaRe
                 if limit is not None and len(rows) >= limit:
                     overflow = True
                     break
-                rows.append(row)
+                rows.append(_published(row))
             if overflow:
                 break
     finally:
@@ -154,6 +155,12 @@ async def search(source: RowSource, query: SiaQuery, *, timeout: float) -> SiaRe
         if close is not None:
             await close()
     return SiaResult(tuple(rows), overflow)
+
+
+def _published(row: dict[str, Any]) -> dict[str, Any]:
+    """The row as ObsCore publishes it: s_region (stored as vertices) as adql:REGION STC-S text."""
+    region = row.get("s_region")
+    return {**row, "s_region": None if region is None else format_stcs_polygon(region)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -113,3 +113,26 @@ def test_features_declare_what_works() -> None:
     assert udf and udf[0].form.startswith("ivo_healpix_index(") and "->" in udf[0].form
     assert adql.ADQL_TO_VOTABLE["BIGINT"] == ("long", None, None)
     assert adql.ADQL_TO_VOTABLE["POINT"] == ("double", "2", "point")
+
+
+REGIONS = {"ivoa.obscore": TableMeta("ivoa", "obscore", (
+    Column("obs_id", "char", "*"),
+    Column("s_region", "char", "*", xtype="adql:REGION", ucd="pos.outline;obs.field"),
+))}
+
+
+def test_published_adql_region_column_is_polygon_geometry_and_text_output() -> None:
+    result = adql.translate("SELECT s_region FROM ivoa.obscore "
+                            "WHERE 1 = INTERSECTS(s_region, CIRCLE('ICRS', 10, 0, 1))", REGIONS, "duckdb")
+    [region] = result.columns
+    assert (region.datatype, region.arraysize, region.xtype, region.ucd) == ("char", "*", "adql:REGION",
+                                                                            "pos.outline;obs.field")
+
+
+def test_uploaded_adql_region_column_is_text() -> None:
+    upload = TableMeta("tap_upload", "fields", (Column("outline", "char", "*", xtype="adql:REGION"),))
+    [col] = _cols("SELECT outline FROM TAP_UPLOAD.fields WHERE outline LIKE 'Polygon%'", REGIONS,
+                  uploads={"fields": upload})
+    assert (col.datatype, col.xtype) == ("char", None)
+    with pytest.raises(adql.ADQLError):
+        adql.translate("SELECT AREA(outline) FROM TAP_UPLOAD.fields", REGIONS, "duckdb", uploads={"fields": upload})

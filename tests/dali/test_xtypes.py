@@ -9,6 +9,7 @@ import pytest
 from dali.errors import UsageError
 from dali.xtypes import (
     default_shape,
+    format_stcs_polygon,
     format_timestamp,
     parse_circle,
     parse_point,
@@ -47,3 +48,8 @@ def test_timestamps_round_trip() -> None:
     assert format_timestamp(aware) == "2020-01-02T03:04:05.250"
     with pytest.raises(UsageError):
         parse_timestamp("yesterday")
+
+
+def test_stcs_polygon_text() -> None:
+    assert format_stcs_polygon([359.5, -0.5, 0.25, -0.5, 1e-12, 0.5]) == "Polygon ICRS 359.5 -0.5 0.25 -0.5 0 0.5"
+    assert format_stcs_polygon([10.123456789012, -1.0]) == "Polygon ICRS 10.123456789 -1"

@@ -109,7 +109,8 @@ def test_meta_has_every_mandatory_column() -> None:
     for column in obscore_meta().columns:
         assert column.ucd and column.utype and column.utype.startswith("obscore:"), column.name
     region = obscore_meta().column("s_region")
-    assert region is not None and region.xtype == "polygon" and region.datatype == "double"
+    assert region is not None and region.xtype == "adql:REGION" and region.datatype == "char"
+    assert region.unit is None  # ObsCore 1.1 App. C (taplint E-OBS-CUNI)
 
 
 @pytest.fixture(scope="module")

@@ -85,7 +85,8 @@ async def test_votable_reads_as_obscore(obscore_rows: DuckRows) -> None:
         table = parse_single_table(io.BytesIO(body)).to_table()
     assert len(table) == 3
     assert table["access_url"][0].startswith("http://testserver/soda/links?ID=ivo%3A%2F%2F")
-    assert list(table["s_region"][0]) and table["em_min"].unit == "m"
+    assert str(table["s_region"][0]).startswith("Polygon ICRS ") and table["em_min"].unit == "m"
+    assert b'name="s_region" ID="s_region" datatype="char" arraysize="*" xtype="adql:REGION"' in body
     assert b'value="ivo://ivoa.net/std/SIA#query-2.0"' in body and b"adhoc:service" in body
 
 

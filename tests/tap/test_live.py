@@ -17,12 +17,6 @@ from tests.live_fixtures import LiveServer
 pytestmark = pytest.mark.live
 
 TOTALS = re.compile(r"Totals: Errors: (\d+); Warnings: (\d+)")
-# Errors whose fix lies outside tap/ (taplint code -> what is wrong and whose it is). The test fails on
-# any other error and reports these as an expected failure, naming them, until they are fixed.
-KNOWN_ELSEWHERE = {
-    "E-OBS-CUNI": "ivoa.obscore s_region declares unit deg; taplint expects none: release/obscore.py",
-    "E-OBS-TYPX": "ivoa.obscore s_region is double[] polygon; taplint 3.4.7 expects REGION: release/obscore.py",
-}
 
 
 def _stilts(*args: str, timeout: float = 900) -> str:
@@ -57,9 +51,5 @@ def test_taplint_reports_no_errors_on_postgres(live_server_postgres: LiveServer,
 
 
 def _check(errors: int, warnings: int, error_lines: list[str], warning_lines: list[str]) -> None:
-    ours = [line for line in error_lines if line[:10] not in KNOWN_ELSEWHERE]
-    assert ours == [], "\n".join(ours)
-    assert errors == len(error_lines)  # nothing hidden by maxrepeat
-    if error_lines:
-        pytest.xfail("taplint errors outside tap/: " + "; ".join(
-            f"{line[:80]} [{KNOWN_ELSEWHERE[line[:10]]}]" for line in error_lines))
+    assert error_lines == [] and errors == 0, "\n".join(error_lines)
+    assert warning_lines == [] and warnings == 0, "\n".join(warning_lines)
