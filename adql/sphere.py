@@ -253,10 +253,11 @@ def _ranges_from_cells(ipix: np.ndarray, depth: np.ndarray, order: int) -> list[
 
 
 def _start_depth(radius_deg: float, order: int) -> int:
-    # Cells about a tenth of the radius: enough ranges to be selective, few enough to be cheap.
+    # Cells about a third of the radius: about 7 ranges covering twice the area of a cone; the
+    # exact test drops the extra rows, and fewer ranges translate and plan faster than many tight ones.
     size = math.sqrt(math.pi / 3)  # base cell size in radians
     r = max(math.radians(radius_deg), 1e-12)
-    return max(0, min(order, math.floor(math.log2(size / r * 10))))
+    return max(0, min(order, math.floor(math.log2(size / r * 3))))
 
 
 def cone_ranges(lon: float, lat: float, radius: float, order: int, tolerance: float = 0.0

@@ -1630,7 +1630,12 @@ def _ranges_sql(src: _Source, column: str, ranges: list[tuple[int, int]]) -> exp
             terms.append(exp.Between(this=col.copy(), low=_num(lo), high=_num(hi)))
     if not terms:
         return exp.Boolean(this=False)
-    return _or(terms)
+    if len(terms) == 1:
+        return terms[0]
+    # The hull first: DuckDB prunes row groups (zone maps) on a plain range but not on an OR of
+    # ranges, and the tables are stored in index order (a 0.05 deg cone on 10 M rows: 3 ms, not 59).
+    hull = exp.Between(this=col.copy(), low=_num(min(lo for lo, _ in ranges)), high=_num(max(hi for _, hi in ranges)))
+    return _and([hull, _or(terms)])
 
 
 def _literal_relation(name: str, a: _Geo, b: _Geo) -> bool:

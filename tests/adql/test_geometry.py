@@ -8,16 +8,19 @@ DuckDB and PostgreSQL over an uploaded table (which also exercises TAP_UPLOAD).
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 
 import adql
 from adql import sphere
-from dali.values import Column, TableMeta
+from dali.values import Column, Position, TableMeta
 from tests.adql.conftest import DATABASE, Runner
 
 RNG = np.random.default_rng(42)
@@ -274,3 +277,33 @@ def test_polygon_column_against_astropy(adql_metadata: dict[str, TableMeta], adq
         poly = list(zip(flat[0::2], flat[1::2]))
         expected |= {(rid, int(i)) for i in np.flatnonzero(_winding_inside(ra, dec, poly))}
     assert got == expected
+
+
+def test_cone_reads_only_the_row_groups_near_it_on_duckdb(tmp_path: Path) -> None:
+    """A literal cone over an index-ordered DuckDB table is pruned by zone maps (not a full scan)."""
+    import duckdb
+    from cdshealpix.nested import lonlat_to_healpix
+
+    rng = np.random.default_rng(7)
+    n = 1_000_000  # about 8 DuckDB row groups
+    ra, dec = rng.uniform(20, 30, n), rng.uniform(-5, 5, n)
+    hpx = lonlat_to_healpix(ra * u.deg, dec * u.deg, 14).astype(np.int64)
+    order = np.argsort(hpx)
+    con = duckdb.connect()
+    con.register("frame", pa.table({"id": np.arange(n), "ra": ra[order], "dec": dec[order],
+                                    "skygate_hpx": hpx[order]}))
+    con.execute("CREATE TABLE sky AS SELECT * FROM frame")
+    meta = {"test.sky": TableMeta("test", "sky", (Column("id", "long"), Column("ra", "double", unit="deg"),
+                                                  Column("dec", "double", unit="deg")),
+                                  position=Position("ra", "dec", "skygate_hpx", 14))}
+    sql = adql.translate("SELECT id FROM test.sky WHERE 1 = CONTAINS(POINT(ra, dec), CIRCLE(25.3, 0.7, 0.05))",
+                         meta, "duckdb").sql.replace('"test"."sky"', "sky")
+    profile = tmp_path / "profile.json"
+    con.execute("PRAGMA enable_profiling = 'json'")
+    con.execute("""SET custom_profiling_settings = '{"CUMULATIVE_ROWS_SCANNED": "true"}'""")
+    con.execute(f"SET profiling_output = '{profile}'")
+    rows = con.execute(sql).fetchall()
+    separations = SkyCoord(ra * u.deg, dec * u.deg).separation(SkyCoord(25.3 * u.deg, 0.7 * u.deg)).deg
+    assert len(rows) == int(np.count_nonzero(separations <= 0.05)) > 0
+    scanned = json.loads(profile.read_text())["cumulative_rows_scanned"]
+    assert scanned <= 2 * 122_880  # one or two row groups, not the million rows
