@@ -218,6 +218,22 @@ async def test_cancelling_the_consumer_task_stops_the_statement(backend: DuckDBB
     assert table.column("n").to_pylist() == [4]
 
 
+async def test_statements_after_stopped_ones_get_their_own_results(backend: DuckDBBackend | PostgresBackend) -> None:
+    """Connections (DuckDB cursors) are reused only after a statement ran to its end, so neither a
+    timed-out nor an abandoned statement leaks into the next ones, sequential or concurrent."""
+    with pytest.raises(UsageError):
+        await collect(backend, SLOW[backend.dialect], timeout=0.3)
+    abandoned = backend.stream(BIG[backend.dialect], timeout=60, batch_rows=1000)
+    await anext(abandoned)
+    await abandoned.aclose()  # type: ignore[attr-defined]
+    for i in range(20):
+        table = await collect(backend, f"SELECT count(*) + {i} AS n FROM t.small")
+        assert table.column("n").to_pylist() == [4 + i]
+    tables = await asyncio.gather(*(collect(backend, f"SELECT id + {i} AS v FROM t.small WHERE id IS NOT NULL "
+                                                     "ORDER BY id") for i in range(12)))
+    assert [t.column("v").to_pylist()[0] for t in tables] == [3_000_000_001 + i for i in range(12)]
+
+
 def test_missing_duckdb_file_says_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no release loaded") as info:
         open_backend("", tmp_path / "none.duckdb", base_url=BASE_URL, readonly_role="")
