@@ -7,8 +7,10 @@ tests that need it skip with a visible reason, except under ``SKYGATE_REQUIRE_SE
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -97,7 +99,9 @@ def ci_release_dir() -> Path:
 
 
 # The ingested `ci` release (release engineer): duckdb_backend, postgres_backend, ci_engine.
-from tests.release_fixtures import (  # noqa: E402,F401
+# The application under uvicorn on 127.0.0.1 (TAP engineer): live_server, live_server_postgres.
+from tests.live_fixtures import live_server, live_server_postgres, pyvo_session  # noqa: F401
+from tests.release_fixtures import (  # noqa: F401
     ci_duckdb_path,
     ci_engine,
     ci_metadata,
@@ -106,5 +110,11 @@ from tests.release_fixtures import (  # noqa: E402,F401
     postgres_backend,
 )
 
-# The application under uvicorn on 127.0.0.1 (TAP engineer): live_server, live_server_postgres.
-from tests.live_fixtures import live_server, live_server_postgres  # noqa: E402,F401
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_live_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A socket a live test leaks in a reference cycle warns when it is collected; collecting here
+    makes that ResourceWarning fail the test that leaked it, not an unrelated one later."""
+    yield
+    if request.node.get_closest_marker("live") is not None:
+        gc.collect()

@@ -4,6 +4,10 @@
 same release from PostgreSQL (read-only role). Both run in a thread of the test process on a free
 port, with ``base_url`` set to the live URL so every link the service writes works, and a job
 store of their own (SQLite) so no other test's jobs are seen. Imported by tests/conftest.py.
+
+``pyvo_session`` is the HTTP session every pyvo object in a test must be given: pyvo otherwise
+opens one per service, and leaves streamed responses, to the garbage collector, whose
+ResourceWarning then fails whichever later test happens to be running.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 
 from skygate.settings import Settings
 
@@ -85,3 +90,24 @@ def live_server_postgres(tmp_path_factory: pytest.TempPathFactory, ci_postgres_u
                         jobs_url=f"sqlite:///{(data_dir / 'jobs.sqlite').resolve()}",
                         maxrec_default=1000, maxrec_hard=100_000)
     yield from serve(settings)
+
+
+@pytest.fixture
+def pyvo_session() -> Iterator[requests.Session]:
+    """A pyvo HTTP session whose every response is closed when the test ends (pass it as ``session=``
+    to every pyvo object)."""
+    from pyvo.utils.http import create_session
+
+    # pyvo reads several documents (capabilities, job phases) from a streamed response it never closes,
+    # in a reference cycle the collector may reach in the middle of a later test. Holding each response
+    # here and closing it at teardown releases the connection at a known point instead.
+    responses: list[requests.Response] = []
+
+    def keep(response: requests.Response, *args: object, **kwargs: object) -> None:
+        responses.append(response)
+
+    with create_session() as session:
+        session.hooks["response"].append(keep)
+        yield session
+        for response in responses:
+            response.close()

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+import requests
 import uvicorn
 
 from skygate.app import create_app
@@ -52,10 +53,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, ci_duckdb_path: Path) -> It
     thread.join(timeout=20)
 
 
-def test_pyvo_submits_waits_and_fetches(server: str) -> None:
+def test_pyvo_submits_waits_and_fetches(server: str, pyvo_session: requests.Session) -> None:
     from pyvo.dal import AsyncTAPJob
 
-    job = AsyncTAPJob.create(f"{server}/anomaly", REGION_A, NTREES="100", TOP="20")
+    job = AsyncTAPJob.create(f"{server}/anomaly", REGION_A, NTREES="100", TOP="20", session=pyvo_session)
     job.run()
     job.wait(phases={"COMPLETED", "ERROR", "ABORTED"}, timeout=300)
     job.raise_if_error()

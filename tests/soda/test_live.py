@@ -19,6 +19,7 @@ import httpx
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import requests
 from astropy.io import fits
 from astropy.wcs import WCS
 
@@ -53,10 +54,10 @@ def _pixel_error(hdu: fits.ImageHDU, ra: float, dec: float) -> float:
     return float(max(abs(x - (nx - 1) / 2), abs(y - (ny - 1) / 2)))
 
 
-def test_pyvo_sia_finds_the_m2_images(image_server: LiveServer) -> None:
+def test_pyvo_sia_finds_the_m2_images(image_server: LiveServer, pyvo_session: requests.Session) -> None:
     import pyvo
 
-    service = pyvo.dal.SIA2Service(f"{image_server.url}/sia")
+    service = pyvo.dal.SIA2Service(f"{image_server.url}/sia", session=pyvo_session)
     results = service.search(pos=(M2[0], M2[1], 0.05))
     assert sorted(str(r["obs_id"]) for r in results) == ["DES2134-0041_g", "DES2134-0041_i", "DES2134-0041_r"]
     ra0 = service.search(pos=(0.1, -0.7, 0.01))
@@ -65,7 +66,8 @@ def test_pyvo_sia_finds_the_m2_images(image_server: LiveServer) -> None:
     assert [str(r["obs_id"]) for r in g_band] == ["DES2134-0041_g"]
 
 
-def test_pyvo_datalinks_and_processed_cutouts(image_server: LiveServer, ci_release_dir: Path) -> None:
+def test_pyvo_datalinks_and_processed_cutouts(image_server: LiveServer, ci_release_dir: Path,
+                                              pyvo_session: requests.Session) -> None:
     import pyvo
 
     # A bright, isolated catalogue object away from the cluster core.
@@ -76,7 +78,7 @@ def test_pyvo_datalinks_and_processed_cutouts(image_server: LiveServer, ci_relea
     star = table.iloc[0]
     ra, dec = float(star.alphawin_j2000), float(star.deltawin_j2000)
 
-    results = pyvo.dal.SIA2Service(f"{image_server.url}/sia").search(pos=(ra, dec, 0.01))
+    results = pyvo.dal.SIA2Service(f"{image_server.url}/sia", session=pyvo_session).search(pos=(ra, dec, 0.01))
     seen = []
     for links in results.iter_datalinks():
         cutout_link = next(links.bysemantics("#cutout", include_narrower=False))
@@ -170,13 +172,14 @@ def test_bulk_job_through_curl(image_server: LiveServer, ci_release_dir: Path, t
 
 
 @pytest.mark.slow
-def test_bulk_job_through_pyvo_uws(image_server: LiveServer, ci_release_dir: Path) -> None:
+def test_bulk_job_through_pyvo_uws(image_server: LiveServer, ci_release_dir: Path,
+                                   pyvo_session: requests.Session) -> None:
     from pyvo.dal.tap import AsyncTAPJob
 
     response = httpx.post(f"{image_server.url}/soda/bulk", data={"COLORS_FITS": "gri", "XSIZE": "1"},
                           files={"positions": ("p.csv", _positions_csv(ci_release_dir, 1000), "text/csv")})
     assert response.status_code == 303
-    job = AsyncTAPJob(response.headers["location"])
+    job = AsyncTAPJob(response.headers["location"], session=pyvo_session)
     assert job.phase == "PENDING"
     job.run()
     job.wait(phases={"COMPLETED", "ERROR", "ABORTED"}, timeout=600)
@@ -231,9 +234,9 @@ def test_votlint_is_clean(image_server: LiveServer, path: str) -> None:
 
 
 @pytest.mark.postgres
-def test_pyvo_sia_on_postgres(live_server_postgres: LiveServer) -> None:
+def test_pyvo_sia_on_postgres(live_server_postgres: LiveServer, pyvo_session: requests.Session) -> None:
     import pyvo
 
-    results = pyvo.dal.SIA2Service(f"{live_server_postgres.url}/sia").search(pos=(0.1, -0.7, 0.01))
+    results = pyvo.dal.SIA2Service(f"{live_server_postgres.url}/sia", session=pyvo_session).search(pos=(0.1, -0.7, 0.01))
     assert sorted(str(r["obs_id"]) for r in results) == ["DES2359-0041_g", "DES2359-0041_i", "DES2359-0041_r"]
     assert str(results[0]["access_url"]).startswith(f"{live_server_postgres.url}/soda/links?ID=")

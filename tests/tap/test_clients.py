@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import pyvo
+import requests
 from astropy.io.votable import parse
 from astropy.table import Table
 from pyvo.dal.exceptions import DALOverflowWarning, DALQueryError
@@ -26,9 +27,9 @@ BOX = (323.2, 323.5, -1.0, -0.6)
 POLYGON = [(323.2, -1.0), (323.6, -1.0), (323.6, -0.6), (323.2, -0.6)]
 
 
-@pytest.fixture(scope="module")
-def tap(live_server: LiveServer) -> pyvo.dal.TAPService:
-    return pyvo.dal.TAPService(live_server.tap_url)
+@pytest.fixture
+def tap(live_server: LiveServer, pyvo_session: requests.Session) -> pyvo.dal.TAPService:
+    return pyvo.dal.TAPService(live_server.tap_url, session=pyvo_session)
 
 
 @pytest.fixture(scope="module")
