@@ -1,17 +1,19 @@
 """TAP speed and memory figures against named baselines (a script: prints, asserts nothing).
 
     .venv/bin/python benchmarks/tap.py [--release var/demo-run] [--rows 1000000]
+                                       [--postgres postgresql://postgres@127.0.0.1:5432/skygate_bench]
 
 Builds ``var/bench-tap/catalog.duckdb`` once: the given release (default: ``var/demo-run`` when it
 exists, else the ``ci`` test release) plus ``bench.six_columns``, ``--rows`` rows x 6 columns (id, ra, dec,
-mag_g, mag_r, tilename) made by repeating the release's objects. Then it serves that file with
-uvicorn in a subprocess and measures:
+mag_g, mag_r, tilename) made by repeating the release's objects. With ``--postgres`` it builds the
+same into that PostgreSQL database (created when missing) and measures both backends in one run.
+Each backend is served by uvicorn in a subprocess and measured for:
 
 - cone search latency (p50/p95) and throughput at concurrency 1 and 8;
 - the 6-column table through /sync as BINARY2, TABLEDATA, CSV and Parquet: rows/s and the
   server's peak RSS, beside the raw backend fetch rate (DuckDB -> Arrow, no encoding) and
   astropy's VOTable writer on the same rows;
-- an async job end to end (submit, run, wait, fetch) for the same query.
+- an async job end to end (POST with PHASE=RUN, WAIT, fetch): a cone (p50/p95 of 20) and the 1 M rows.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import asyncio
 import io
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -34,6 +37,10 @@ import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from dali.errors import FatalError
+from release.backends import open_backend
+from release.ingest import Store, ingest_arrow, ingest_release, ingested_stamp, open_store, release_stamp
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "var" / "bench-tap"
@@ -58,13 +65,40 @@ def bench_rows(release: Path, rows: int) -> pa.Table:
     })
 
 
-async def build(path: Path, release: Path, rows: int) -> None:
-    from release.ingest import ingest_arrow, ingest_release, open_store
+READER_ROLE = "skygate_reader"  # the Settings default, as which a served PostgreSQL backend reads
 
-    async with await open_store("", path, readonly_role="") as store:
-        await ingest_release(store, release)
+
+async def build(database_url: str, path: Path, release: Path, rows: int) -> None:
+    """Ingest the release and bench.six_columns into the store unless both are already there."""
+    if database_url:
+        await create_database(database_url)
+    async with await open_store(database_url, path, readonly_role=READER_ROLE) as store:
+        if await ingested_stamp(store) == release_stamp(release) and await bench_rows_in(store) == rows:
+            return
+        start = time.perf_counter()
         await ingest_arrow(store, "bench.six_columns", bench_rows(release, rows), ra="ra", dec="dec",
                            description="benchmark rows: the release's objects repeated")
+        await ingest_release(store, release)
+        print(f"built {database_url or path} from {release} in {time.perf_counter() - start:.0f} s")
+
+
+async def bench_rows_in(store: Store) -> int:
+    try:
+        return int((await store.fetch("SELECT count(*) AS n FROM bench.six_columns")).column("n")[0].as_py())
+    except FatalError:
+        return -1
+
+
+async def create_database(database_url: str) -> None:
+    import asyncpg
+
+    name = database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(database_url.rsplit("/", 1)[0] + "/postgres")
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
 
 
 def free_port() -> int:
@@ -76,11 +110,11 @@ def free_port() -> int:
 class Server:
     """uvicorn in a subprocess, with an RSS sampler."""
 
-    def __init__(self, data_dir: Path, rows: int) -> None:
+    def __init__(self, data_dir: Path, database_url: str, rows: int) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "SKYGATE_DATA_DIR": str(data_dir), "SKYGATE_BASE_URL": self.url,
-               "SKYGATE_MAXREC_HARD": str(rows + 10), "SKYGATE_MAXREC_DEFAULT": "1000"}
+        env = {**os.environ, "SKYGATE_DATA_DIR": str(data_dir), "SKYGATE_DATABASE_URL": database_url,
+               "SKYGATE_BASE_URL": self.url, "SKYGATE_MAXREC_HARD": str(rows + 10), "SKYGATE_MAXREC_DEFAULT": "1000"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "skygate.asgi:app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "warning"], env=env, cwd=ROOT)
@@ -182,16 +216,14 @@ def stream_format(server: Server, fmt: str, rows: int) -> None:
           f"server RSS {base / 1e6:.0f} MB before, peak {peak.peak / 1e6:.0f} MB")
 
 
-async def raw_fetch(duckdb_path: Path) -> pa.Table:
-    from release.backends import open_backend
-
-    backend = open_backend("", duckdb_path, base_url="http://x", readonly_role="")
+async def raw_fetch(database_url: str, duckdb_path: Path) -> pa.Table:
+    backend = open_backend(database_url, duckdb_path, base_url="http://x", readonly_role=READER_ROLE)
     start = time.perf_counter()
     batches = [b async for b in backend.stream(f"SELECT {COLUMNS} FROM bench.six_columns", timeout=600)]
     elapsed = time.perf_counter() - start
     await backend.close()
     table = pa.Table.from_batches(batches)
-    print(f"raw backend fetch (DuckDB -> Arrow, no encoding): {table.num_rows / elapsed / 1e6:.2f} M rows/s")
+    print(f"raw backend fetch ({backend.dialect} -> Arrow, no encoding): {table.num_rows / elapsed / 1e6:.2f} M rows/s")
     return table
 
 
@@ -230,22 +262,41 @@ def dali_in_process(table: pa.Table) -> None:
         print(f"dali writer in process ({kind.value}): {table.num_rows / (time.perf_counter() - start) / 1e6:.2f} M rows/s")
 
 
-def async_job(server: Server, rows: int) -> None:
-    query = f"SELECT {COLUMNS} FROM bench.six_columns"
-    start = time.perf_counter()
-    created = httpx.post(f"{server.url}/tap/async", data={"LANG": "ADQL", "QUERY": query, "MAXREC": str(rows),
-                                                          "RESPONSEFORMAT": "votable/b2", "PHASE": "RUN"},
-                         follow_redirects=False)
+PHASE = re.compile(r"<uws:phase>(\w+)</uws:phase>")
+FINAL = ("COMPLETED", "ERROR", "ABORTED")
+
+
+def run_async(client: httpx.Client, url: str, query: str, rows: int, fmt: str) -> tuple[str, int]:
+    """POST with PHASE=RUN, WAIT until the job ends, fetch the result: as pyvo's run_async does."""
+    created = client.post(f"{url}/tap/async", data={"LANG": "ADQL", "QUERY": query, "MAXREC": str(rows),
+                                                   "RESPONSEFORMAT": fmt, "PHASE": "RUN"})
     job = created.headers["location"]
     phase = ""
-    while phase not in ("COMPLETED", "ERROR", "ABORTED"):
-        httpx.get(f"{job}?WAIT=30", timeout=60)
-        phase = httpx.get(f"{job}/phase").text.strip()
-    ran = time.perf_counter() - start
-    size = len(httpx.get(f"{job}/results/result", timeout=600).content)
-    total = time.perf_counter() - start
-    httpx.delete(job, follow_redirects=False)
-    print(f"async job ({rows} rows, BINARY2): {phase} after {ran:.2f} s, fetched {size / 1e6:.0f} MB, "
+    while phase not in FINAL:
+        match = PHASE.search(client.get(f"{job}?WAIT=30", timeout=60).text)
+        phase = match.group(1) if match else ""
+    size = len(client.get(f"{job}/results/result", timeout=600).content) if phase == "COMPLETED" else 0
+    client.delete(job)
+    return phase, size
+
+
+def async_jobs(server: Server, rows: int, box: tuple[tuple[float, float], tuple[float, float]]) -> None:
+    rng = np.random.default_rng(3)
+    with httpx.Client(timeout=600) as client:
+        latencies = []
+        for i in range(21):
+            start = time.perf_counter()
+            phase, _ = run_async(client, server.url, cone_query(rng, *box), 1000, "votable/b2")
+            if i:  # the first is a warm-up
+                latencies.append((time.perf_counter() - start) * 1000)
+            assert phase == "COMPLETED", phase
+        latencies.sort()
+        print(f"async cone job end to end (POST PHASE=RUN, WAIT, fetch): p50 {statistics.median(latencies):.1f} ms, "
+              f"p95 {latencies[int(0.95 * len(latencies)) - 1]:.1f} ms over {len(latencies)} jobs")
+        start = time.perf_counter()
+        phase, size = run_async(client, server.url, f"SELECT {COLUMNS} FROM bench.six_columns", rows, "votable/b2")
+        total = time.perf_counter() - start
+    print(f"async job ({rows} rows, BINARY2): {phase}, fetched {size / 1e6:.0f} MB, "
           f"{total:.2f} s end to end ({rows / total / 1e6:.2f} M rows/s)")
 
 
@@ -254,17 +305,11 @@ def main() -> int:
     parser.add_argument("--release", type=Path, default=default_release())
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--cones", type=int, default=100)
+    parser.add_argument("--postgres", default="", metavar="URL",
+                        help="also measure PostgreSQL: an admin URL naming the benchmark database")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     path = WORK / "catalog.duckdb"
-    stamp = WORK / "built-from"
-    wanted = f"{args.release.resolve()} {args.rows}"
-    if not path.is_file() or not stamp.is_file() or stamp.read_text() != wanted:
-        path.unlink(missing_ok=True)
-        start = time.perf_counter()
-        asyncio.run(build(path, args.release, args.rows))
-        stamp.write_text(wanted)
-        print(f"built {path} from {args.release} in {time.perf_counter() - start:.0f} s")
     main_rows = pq.read_metadata(args.release / "catalog" / "dr1_main.parquet").num_rows
     print(f"data: release {args.release} ({main_rows} objects in des_dr1.main); bench.six_columns = {args.rows} x 6 columns")
     positions = pq.read_table(args.release / "catalog" / "dr1_main.parquet", columns=["ra", "dec"])
@@ -272,16 +317,22 @@ def main() -> int:
     box = ((pc.quantile(ra, 0.2)[0].as_py(), pc.quantile(ra, 0.8)[0].as_py()),
            (pc.quantile(dec, 0.2)[0].as_py(), pc.quantile(dec, 0.8)[0].as_py()))
 
-    server = Server(WORK, args.rows)
-    try:
-        for concurrency in (1, 8):
-            asyncio.run(cones(server.url, concurrency, args.cones, box))
-        for fmt in ("votable/b2", "votable", "csv", "parquet"):
-            stream_format(server, fmt, args.rows)
-        async_job(server, args.rows)
-    finally:
-        server.close()
-    table = asyncio.run(raw_fetch(path))
+    table = None
+    for database_url in ("", args.postgres) if args.postgres else ("",):
+        asyncio.run(build(database_url, path, args.release, args.rows))
+        print(f"\n== {'PostgreSQL ' + database_url if database_url else 'DuckDB ' + str(path)}")
+        server = Server(WORK, database_url, args.rows)
+        try:
+            for concurrency in (1, 8):
+                asyncio.run(cones(server.url, concurrency, args.cones, box))
+            for fmt in ("votable/b2", "votable", "csv", "parquet"):
+                stream_format(server, fmt, args.rows)
+            async_jobs(server, args.rows, box)
+        finally:
+            server.close()
+        table = asyncio.run(raw_fetch(database_url, path))
+    assert table is not None
+    print("\n== baselines on the same rows in memory")
     dali_in_process(table)
     astropy_baseline(table)
     return 0
