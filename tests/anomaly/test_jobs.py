@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from anomaly import forest, model
 from anomaly.jobs import CHUNK_KIND, SCORE_KIND, AnomalyResources, check, merge_chunks, run_chunk, run_score
 from release.engine import QueryEngine
-from uws import Job, JobContext, JobKind, Parameter, Phase
+from uws import Job, JobContext, JobKind, Parameter, Parameters, Phase, Result
 from uws.config import JobConfig
 from uws.system import JobSystem, open_job_system
 
@@ -35,12 +36,13 @@ async def open_system(tmp_path: Path, ci_engine: QueryEngine) -> AsyncIterator[C
     """Open job systems sharing one results directory, scoring in chunks of ``chunk_rows``."""
     opened: list[JobSystem] = []
 
-    async def opener(chunk_rows: int = 1_000_000, name: str = "jobs") -> JobSystem:
+    async def opener(chunk_rows: int = 1_000_000, name: str = "jobs",
+                     chunk: Callable[..., list[Result]] = run_chunk) -> JobSystem:
         holder: dict[str, JobSystem] = {}
         resources = AnomalyResources(engine=lambda: ci_engine, jobs=lambda: holder.get("system"),
                                      chunk_rows=chunk_rows, poll_interval=0.01, query_timeout=60)
         kinds = [JobKind(SCORE_KIND, run_score, check=check, resources=resources),
-                 JobKind(CHUNK_KIND, run_chunk, resources=resources)]
+                 JobKind(CHUNK_KIND, chunk, resources=resources)]
         config = JobConfig(store_url=f"sqlite:///{tmp_path / (name + '.sqlite')}", results_dir=tmp_path / "results",
                            heartbeat_interval=0.1, heartbeat_timeout=1.0, sweep_interval=0, local_workers=2)
         system = await open_job_system(config, kinds)
@@ -210,8 +212,15 @@ async def test_planted_anomalies_of_the_ci_release_rank_high(open_system: Callab
     assert roc_auc(scores, planted) > 0.65  # measured 0.74: two of the four sit inside the noise
 
 
+def _slow_chunk(params: Parameters, ctx: JobContext) -> list[Result]:
+    """A chunk that takes longer than a few heartbeats, so progress between chunks is always stored."""
+    results = run_chunk(params, ctx)
+    time.sleep(0.3)
+    return results
+
+
 async def test_progress_is_visible_while_a_chunked_job_runs(open_system: Callable[..., object]) -> None:
-    system: JobSystem = await open_system(1000)  # type: ignore[misc]
+    system: JobSystem = await open_system(1000, chunk=_slow_chunk)  # type: ignore[misc]
     job = await system.create(SCORE_KIND, [Parameter("QUERY", QUERY), Parameter("NTREES", "100")], run=True)
     seen: set[tuple[int, int]] = set()
     for _ in range(3000):
