@@ -1,9 +1,10 @@
 """The data products of a release: table metadata (the source of TAP_SCHEMA), storage backends
-(PostgreSQL via asyncpg, DuckDB embedded) that run SQL and stream Arrow record batches, the query
+(PostgreSQL, DuckDB embedded) that run SQL and stream Arrow record batches, the query
 engine (ADQL -> SQL -> stream), ingest of catalogs and images, and the deterministic demo release.
 
-- ``backends.py``: ``open_backend`` -> DuckDB (read-only file, threads) or PostgreSQL (asyncpg,
-  read-only role); ``stream(sql, timeout=, uploads=)`` yields Arrow batches.
+- ``backends.py``: ``open_backend`` -> DuckDB (read-only file, threads) or PostgreSQL (read-only
+  role); ``stream(sql, timeout=, uploads=)`` yields Arrow batches. ``pg_copy.py``: PostgreSQL reads
+  through ADBC's binary COPY; ``db_errors.py``: database failures -> the service's error kinds.
 - ``metadata.py``: ``load_metadata(backend)`` reads TAP_SCHEMA and ``skygate_meta`` into ``TableMeta``s.
 - ``tapschema.py``: the TAP_SCHEMA tables (describing themselves) as rows.
 - ``ingest.py``: FITS/Parquet/CSV -> a table in the release database, published in TAP_SCHEMA;

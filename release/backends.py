@@ -1,10 +1,10 @@
 """Storage backends that run read-only SQL and stream Arrow record batches.
 
 Two implementations of one ``Backend`` protocol: DuckDB (the embedded default, a file opened
-read-only, every call in a worker thread) and PostgreSQL (an asyncpg pool connected as the
-read-only role, server-side cursors inside read-only transactions). Both enforce a wall-clock
-timeout, stop the statement when the consumer closes the iterator, make uploaded Arrow tables
-visible for one statement, and carry the public base URL as a session variable.
+read-only, every call in a worker thread) and PostgreSQL (the read-only role, read-only
+transactions; binary COPY through ADBC, or asyncpg when there are uploads). Both enforce a
+wall-clock timeout, stop the statement when the consumer closes the iterator, make uploaded Arrow
+tables visible for one statement, and carry the public base URL as a session variable.
 
 This module runs SQL it is given; it never builds SQL from user text (the ADQL translator does)
 and never writes to the release (``release.ingest`` does).
@@ -14,6 +14,7 @@ Tests: tests/release/test_backends.py, tests/release/test_cross_backend.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import decimal
 import functools
 import time
@@ -30,6 +31,8 @@ import duckdb
 import pyarrow as pa
 
 from dali.errors import FatalError, TransientError, UsageError
+from release.db_errors import duckdb_error, postgres_error, timeout_error
+from release.pg_copy import CopyReader
 
 __all__ = [
     "Backend",
@@ -192,7 +195,7 @@ class DuckDBBackend:
                 yield pa.RecordBatch.from_pylist([], schema=reader.schema)
             finished = True
         except (duckdb.Error, OSError) as exc:
-            raise _duckdb_error(exc, watch.timed_out, timeout) from exc
+            raise duckdb_error(exc, watch.timed_out, timeout) from exc
         finally:
             timer.cancel()
             reusable = finished and not watch.timed_out and not uploads
@@ -254,41 +257,19 @@ def _duckdb_next(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
         return None
 
 
-def _duckdb_error(exc: Exception, timed_out: bool, timeout: float) -> Exception:
-    if timed_out:
-        return _timeout_error(timeout)
-    if isinstance(exc, duckdb.InterruptException) or "INTERRUPT" in str(exc):
-        return TransientError("the query was interrupted", hint="try again")
-    if isinstance(exc, duckdb.PermissionException) or (
-            isinstance(exc, duckdb.InvalidInputException) and "read-only" in str(exc)):
-        return UsageError("queries may only read; this service does not change the release")
-    if isinstance(exc, duckdb.OutOfMemoryException):
-        return TransientError("the database ran out of memory for this query", hint="ask for fewer rows")
-    if isinstance(exc, (duckdb.ConversionException, duckdb.OutOfRangeException, duckdb.InvalidInputException)):
-        return UsageError(
-            "the query failed on the data: a value could not be converted or was out of range",
-            hint="check casts and arithmetic",
-        )
-    return FatalError("the database could not run the translated query")
-
-
-def _timeout_error(timeout: float) -> UsageError:
-    return UsageError(
-        f"the query ran longer than its time limit of {timeout:g} s",
-        hint="add constraints, ask for fewer rows, or use an asynchronous job with a longer limit",
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # PostgreSQL
 
 
 class PostgresBackend:
-    """A PostgreSQL database reached through an asyncpg pool (created on first use, in its loop).
+    """A PostgreSQL database, connected as a role that only has USAGE/SELECT on published schemas
+    and TEMP on the database.
 
     Each statement runs in a read-only transaction (``SET TRANSACTION READ ONLY``) with a local
-    ``statement_timeout`` through a server-side cursor, so memory stays flat whatever the result
-    size; the connecting role only has USAGE/SELECT on published schemas and TEMP on the database.
+    ``statement_timeout``, streamed so memory stays flat whatever the result size. Plain reads go
+    through ADBC's binary COPY (``release.pg_copy``); a statement with uploads goes through an
+    asyncpg pool (created on first use, in its loop), which creates the temporary upload tables
+    and reads through a server-side cursor.
     """
 
     dialect = "postgres"
@@ -299,6 +280,7 @@ class PostgresBackend:
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
+        self._copy = CopyReader(dsn, base_url=base_url, max_statements=max_size)
 
     async def _get_pool(self) -> asyncpg.Pool:
         async with self._lock:
@@ -322,14 +304,18 @@ class PostgresBackend:
         uploads: Mapping[str, pa.Table] = _NO_UPLOADS,
         batch_rows: int = 65536,
     ) -> AsyncIterator[pa.RecordBatch]:
+        if not uploads:
+            async with contextlib.aclosing(self._copy.stream(sql, timeout=timeout, batch_rows=batch_rows)) as rows:
+                async for batch in rows:
+                    yield batch
+            return
         deadline = time.monotonic() + timeout
         pool = await self._get_pool()
         try:
             async with pool.acquire(timeout=max(timeout, 1.0)) as conn, conn.transaction():
-                if uploads:
-                    # The reader role's sessions start read-only (ingest sets its default); temporary
-                    # upload tables need a writable start, before any query of the transaction.
-                    await conn.execute("SET TRANSACTION READ WRITE")
+                # The reader role's sessions start read-only (ingest sets its default); temporary
+                # upload tables need a writable start, before any query of the transaction.
+                await conn.execute("SET TRANSACTION READ WRITE")
                 await conn.execute(
                     "SELECT set_config('skygate.base_url', $1, true), set_config('statement_timeout', $2, true)",
                     self._base_url, str(max(1, int(timeout * 1000))),
@@ -353,11 +339,12 @@ class PostgresBackend:
                     if len(records) < batch_rows:
                         break
         except asyncpg.PostgresError as exc:
-            raise _postgres_error(exc, timeout) from exc
+            raise postgres_error(exc.sqlstate, timeout) from exc
         except (OSError, asyncpg.InterfaceError) as exc:
             raise TransientError("the connection to the catalog database failed", hint="try again") from exc
 
     async def close(self) -> None:
+        await self._copy.close()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -367,11 +354,11 @@ async def _before(deadline: float, timeout: float, awaitable: Any) -> Any:
     """Await ``awaitable`` until the deadline; asyncpg cancels the server statement on timeout."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise _timeout_error(timeout)
+        raise timeout_error(timeout)
     try:
         return await asyncio.wait_for(awaitable, remaining)
     except TimeoutError as exc:
-        raise _timeout_error(timeout) from exc
+        raise timeout_error(timeout) from exc
 
 
 async def _pg_upload(conn: asyncpg.Connection, name: str, table: pa.Table) -> None:
@@ -452,21 +439,3 @@ def _column_array(values: list[Any], arrow_type: pa.DataType) -> pa.Array:
         # uuid, json, interval and other types without an Arrow twin travel as their text form.
         values = [v if v is None or isinstance(v, str) else str(v) for v in values]
     return pa.array(values, type=arrow_type)
-
-
-def _postgres_error(exc: asyncpg.PostgresError, timeout: float) -> Exception:
-    state = getattr(exc, "sqlstate", "") or ""
-    if state == "57014":  # query_canceled: statement_timeout fired
-        return _timeout_error(timeout)
-    if state in {"25006", "42501"}:  # read-only transaction, insufficient privilege
-        return UsageError("queries may only read; this service does not change the release")
-    if state == "22012":
-        return UsageError("the query divided by zero", hint="guard divisions with CASE or NULLIF")
-    if state.startswith("22"):
-        return UsageError(
-            "the query failed on the data: a value could not be converted or was out of range",
-            hint="check casts and arithmetic",
-        )
-    if state.startswith(("53", "08", "57")):
-        return TransientError("the database is busy or unavailable", hint="try again later")
-    return FatalError("the database could not run the translated query")

@@ -1,0 +1,83 @@
+"""How a database's failures become the service's three error kinds (``dali.errors``).
+
+Users see our own sentences: never the database's message, the SQL text or a library's
+exception text. Pure mapping: no I/O. Used by ``release.backends`` and ``release.pg_copy``.
+Tests: tests/release/test_backends.py.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from dali.errors import FatalError, TransientError, UsageError
+
+__all__ = ["duckdb_error", "postgres_error", "postgres_stream_error", "timeout_error"]
+
+# Messages PostgreSQL sends for data errors (SQLSTATE class 22) that can arrive in the middle of a
+# result stream, where the ADBC driver passes on the message text without its SQLSTATE.
+_PG_DATA_PHRASES = ("out of range", "cannot take", "invalid input syntax", "negative number",
+                    "zero raised to a negative power", "cannot cast")
+_PG_LOST_PHRASES = ("server closed the connection", "terminating connection", "could not receive data",
+                    "connection to server", "no connection to the server", "SSL SYSCALL error")
+
+
+def timeout_error(timeout: float) -> UsageError:
+    return UsageError(
+        f"the query ran longer than its time limit of {timeout:g} s",
+        hint="add constraints, ask for fewer rows, or use an asynchronous job with a longer limit",
+    )
+
+
+def duckdb_error(exc: Exception, timed_out: bool, timeout: float) -> Exception:
+    if timed_out:
+        return timeout_error(timeout)
+    if isinstance(exc, duckdb.InterruptException) or "INTERRUPT" in str(exc):
+        return TransientError("the query was interrupted", hint="try again")
+    if isinstance(exc, duckdb.PermissionException) or (
+            isinstance(exc, duckdb.InvalidInputException) and "read-only" in str(exc)):
+        return UsageError("queries may only read; this service does not change the release")
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return TransientError("the database ran out of memory for this query", hint="ask for fewer rows")
+    if isinstance(exc, (duckdb.ConversionException, duckdb.OutOfRangeException, duckdb.InvalidInputException)):
+        return _data_error()
+    return FatalError("the database could not run the translated query")
+
+
+def postgres_error(state: str | None, timeout: float) -> Exception:
+    """The error for a PostgreSQL SQLSTATE (PostgreSQL docs, Appendix A)."""
+    state = state or ""
+    if state == "57014":  # query_canceled: statement_timeout fired
+        return timeout_error(timeout)
+    if state in {"25006", "42501"}:  # read-only transaction, insufficient privilege
+        return UsageError("queries may only read; this service does not change the release")
+    if state == "22012":
+        return _division_error()
+    if state.startswith("22"):
+        return _data_error()
+    if state.startswith(("53", "08", "57")):
+        return TransientError("the database is busy or unavailable", hint="try again later")
+    return FatalError("the database could not run the translated query")
+
+
+def postgres_stream_error(message: str, timeout: float) -> Exception:
+    """The error for a failure PostgreSQL reported mid-stream, known only by its message text."""
+    if "statement timeout" in message:
+        return timeout_error(timeout)
+    if "division by zero" in message:
+        return _division_error()
+    if any(phrase in message for phrase in _PG_DATA_PHRASES):
+        return _data_error()
+    if any(phrase in message for phrase in _PG_LOST_PHRASES):
+        return TransientError("the connection to the catalog database failed", hint="try again")
+    return FatalError("the database could not run the translated query")
+
+
+def _division_error() -> UsageError:
+    return UsageError("the query divided by zero", hint="guard divisions with CASE or NULLIF")
+
+
+def _data_error() -> UsageError:
+    return UsageError(
+        "the query failed on the data: a value could not be converted or was out of range",
+        hint="check casts and arithmetic",
+    )
