@@ -52,14 +52,14 @@ def run_translate(args: argparse.Namespace) -> int:
 
 
 async def _metadata(settings: Settings) -> dict[str, TableMeta]:
-    from dali.errors import UsageError
-    from release.runtime import open_release
+    """The release's published tables; a missing release raises the backend's UsageError, which
+    says what is missing and how to load it."""
+    from release.backends import open_backend
+    from release.metadata import load_metadata
 
-    opened = await open_release(settings.database_url, settings.duckdb_path, base_url=settings.base_url,
-                                readonly_role=settings.readonly_role)
+    backend = open_backend(settings.database_url, settings.duckdb_path, base_url=settings.base_url,
+                           readonly_role=settings.readonly_role)
     try:
-        if opened.engine is None:
-            raise UsageError(opened.problem or "no release loaded", hint="run `skygate demo` first")
-        return dict(opened.metadata)
+        return await load_metadata(backend)
     finally:
-        await opened.close()
+        await backend.close()

@@ -32,4 +32,6 @@ def test_translate_without_a_release(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("SKYGATE_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("SKYGATE_DATABASE_URL", raising=False)
     assert main(["adql", "translate", "SELECT ra FROM des_dr1.main"]) == 2
-    assert "skygate demo" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "skygate demo" in err and "catalog.duckdb does not exist" in err
+    assert err.count("no release loaded") == 1, err  # said once, not once per layer
