@@ -123,7 +123,7 @@ def translate(
     try:
         compiler = _Compiler(metadata, uploads or {}, dialect)
         sql_tree, columns = compiler.statement(tree, maxrec)
-        sql = sql_tree.sql(dialect=dialect, comments=False)
+        sql = sql_tree.sql(dialect=dialect, comments=False, copy=False)  # the tree is ours, used once
     except RecursionError:
         raise ADQLError("the query is nested too deeply") from None
     except sphere.GeometryValueError as err:
