@@ -449,7 +449,8 @@ def _assemble(parts: list[_Fixed | _Var], rows: int) -> bytes:
     joined = pc.binary_join_element_wise(*(_row_pieces(part, rows) for part in merged),
                                          pa.scalar(b"", pa.large_binary()))
     total = int(np.frombuffer(joined.buffers()[1], dtype=np.int64, count=rows + 1)[rows])
-    return bytes(joined.buffers()[2].slice(0, total).to_pybytes())
+    data: bytes = joined.buffers()[2].slice(0, total).to_pybytes()
+    return data
 
 
 def _side_by_side(matrices: list[np.ndarray], rows: int) -> np.ndarray:
