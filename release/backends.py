@@ -31,8 +31,8 @@ import duckdb
 import pyarrow as pa
 
 from dali.errors import FatalError, TransientError, UsageError
-from release.db_errors import duckdb_error, postgres_error, timeout_error
-from release.pg_copy import CopyReader
+from release.db_errors import connection_error, duckdb_error, postgres_error, timeout_error
+from release.pg_copy import SESSION_SETTINGS, CopyReader, session_settings
 
 __all__ = [
     "Backend",
@@ -316,10 +316,7 @@ class PostgresBackend:
                 # The reader role's sessions start read-only (ingest sets its default); temporary
                 # upload tables need a writable start, before any query of the transaction.
                 await conn.execute("SET TRANSACTION READ WRITE")
-                await conn.execute(
-                    "SELECT set_config('skygate.base_url', $1, true), set_config('statement_timeout', $2, true)",
-                    self._base_url, str(max(1, int(timeout * 1000))),
-                )
+                await conn.execute(SESSION_SETTINGS, *session_settings(self._base_url, timeout))
                 for name, table in uploads.items():
                     await _pg_upload(conn, name, table)
                 # Going read-only is allowed at any point of a transaction (PostgreSQL docs, SET
@@ -341,7 +338,7 @@ class PostgresBackend:
         except asyncpg.PostgresError as exc:
             raise postgres_error(exc.sqlstate, timeout) from exc
         except (OSError, asyncpg.InterfaceError) as exc:
-            raise TransientError("the connection to the catalog database failed", hint="try again") from exc
+            raise connection_error() from exc
 
     async def close(self) -> None:
         await self._copy.close()

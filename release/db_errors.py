@@ -11,7 +11,7 @@ import duckdb
 
 from dali.errors import FatalError, TransientError, UsageError
 
-__all__ = ["duckdb_error", "postgres_error", "postgres_stream_error", "timeout_error"]
+__all__ = ["connection_error", "duckdb_error", "postgres_error", "postgres_stream_error", "timeout_error"]
 
 # Messages PostgreSQL sends for data errors (SQLSTATE class 22) that can arrive in the middle of a
 # result stream, where the ADBC driver passes on the message text without its SQLSTATE.
@@ -26,6 +26,10 @@ def timeout_error(timeout: float) -> UsageError:
         f"the query ran longer than its time limit of {timeout:g} s",
         hint="add constraints, ask for fewer rows, or use an asynchronous job with a longer limit",
     )
+
+
+def connection_error() -> TransientError:
+    return TransientError("the connection to the catalog database failed", hint="try again")
 
 
 def duckdb_error(exc: Exception, timed_out: bool, timeout: float) -> Exception:
@@ -68,7 +72,7 @@ def postgres_stream_error(message: str, timeout: float) -> Exception:
     if any(phrase in message for phrase in _PG_DATA_PHRASES):
         return _data_error()
     if any(phrase in message for phrase in _PG_LOST_PHRASES):
-        return TransientError("the connection to the catalog database failed", hint="try again")
+        return connection_error()
     return FatalError("the database could not run the translated query")
 
 

@@ -31,14 +31,16 @@ import pyarrow.compute as pc
 from dali.errors import TransientError
 from release.db_errors import postgres_error, postgres_stream_error, timeout_error
 
-__all__ = ["CopyReader"]
+__all__ = ["SESSION_SETTINGS", "CopyReader", "session_settings"]
 
 _T = TypeVar("_T")
 Convert = Callable[[pa.Array], pa.Array]
 # The driver's batches are cut by bytes (default 16 MB); 4 MB keeps first rows early and memory low.
 _BATCH_BYTES = str(4 * 2**20)
 _BACKSTOP = 1.0  # seconds past the time limit
-_SETTINGS = "SELECT set_config('skygate.base_url', $1, true), set_config('statement_timeout', $2, true)"
+# The statement's transaction-local settings, shared with the asyncpg path of release.backends.
+SESSION_SETTINGS = ("SELECT set_config('skygate.base_url', $1, true), "
+                    "set_config('statement_timeout', $2, true)")
 
 
 class _Connection:
@@ -103,7 +105,7 @@ class CopyReader:
             timer = loop.call_later(timeout + _BACKSTOP, lambda: loop.run_in_executor(None, conn.cancel))
             ended = False  # the statement ran to its end or failed on the server: nothing to cancel
             try:
-                settings = (self._base_url, str(max(1, int(timeout * 1000))))
+                settings = session_settings(self._base_url, timeout)
                 schema, converts, batch = await self._call(_start, conn, sql, settings)
                 sent = False
                 while batch is not None:
@@ -170,6 +172,11 @@ class CopyReader:
         self._threads.shutdown(wait=False)
 
 
+def session_settings(base_url: str, timeout: float) -> tuple[str, str]:
+    """The parameters of ``SESSION_SETTINGS``: the base URL and the time limit in milliseconds."""
+    return base_url, str(max(1, int(timeout * 1000)))
+
+
 def _close_opened(opening: Future[_Connection]) -> None:
     if not opening.cancelled() and opening.exception() is None:
         opening.result().close()
@@ -183,7 +190,7 @@ def _start(conn: _Connection, sql: str, settings: tuple[str, str]
         conn.cursor = cursor
         cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": _BATCH_BYTES})
         cursor.execute("SET TRANSACTION READ ONLY")
-        cursor.execute(_SETTINGS, parameters=settings)
+        cursor.execute(SESSION_SETTINGS, parameters=settings)
         cursor.fetchall()
         cursor.execute(sql)
         conn.reader = cursor.fetch_record_batch()
