@@ -19,6 +19,7 @@ import pytest
 from dali.errors import FatalError, UsageError
 from release.backends import DuckDBBackend, PostgresBackend, open_backend, reader_dsn
 from release.ingest import ingest_arrow, open_store
+from tests.release.pg_activity import running_statements
 
 BASE_URL = "http://example.org/skygate"
 ROLE = "skygate_test_reader"
@@ -262,21 +263,6 @@ async def _backend_pid(pg: PostgresBackend) -> int:
     return int((await collect(pg, "SELECT pg_backend_pid() AS p")).column("p")[0].as_py())
 
 
-async def _running(admin_url: str, text: str) -> int:
-    """Sessions still inside a statement whose text contains ``text`` (waits up to 5 s for them to end)."""
-    conn = await asyncpg.connect(admin_url)
-    try:
-        for _ in range(50):
-            n = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%' || $1 || '%' "
-                                    "AND state <> 'idle' AND pid <> pg_backend_pid()", text)
-            if n == 0:
-                return 0
-            await asyncio.sleep(0.1)
-        return int(n)
-    finally:
-        await conn.close()
-
-
 @pytest.mark.postgres
 async def test_connections_are_reused_but_never_after_a_cancel(pg: PostgresBackend) -> None:
     """A cancel request can arrive late; on a reused connection it would stop the next statement."""
@@ -302,7 +288,7 @@ async def test_a_consumer_in_a_cancelled_scope_still_stops_the_statement(pg: Pos
         async with contextlib.aclosing(pg.stream(sql, timeout=60, batch_rows=1000)) as stream:
             async for _ in stream:
                 await anyio.sleep(0.01)
-    assert await _running(postgres_admin_url, "generate_series(1, 10001)") == 0
+    assert await running_statements(postgres_admin_url, "generate_series(1, 10001)", settle=5) == 0
     assert (await collect(pg, "SELECT count(*) AS n FROM t.small")).column("n").to_pylist() == [4]
 
 

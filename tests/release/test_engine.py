@@ -7,7 +7,6 @@ real ``adql.translate`` when that exists.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from dali.errors import UsageError
 from dali.values import Column, TableMeta
 from release.backends import DuckDBBackend, PostgresBackend
 from release.engine import QueryEngine, UploadTable, upload_table_name
+from tests.release.pg_activity import running_statements
 
 
 @dataclass(frozen=True)
@@ -132,25 +132,12 @@ async def test_closing_before_reading_stops_the_statement(postgres_backend: Post
                                                           ci_metadata: dict[str, TableMeta],
                                                           postgres_admin_url: str) -> None:
     """MAXREC=0 reads no row, yet the statement has started: closing the batches must end it."""
-    import asyncpg
-
     engine = QueryEngine(postgres_backend, ci_metadata, translate=FakeTranslator((Column("i", "long"),)))
     sql = "SELECT a * b AS i FROM generate_series(1, 10000) AS a, generate_series(1, 10002) AS b"
-    count = ("SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' "
-             "AND query LIKE '%generate_series(1, 10002)%' AND pid <> pg_backend_pid()")
-    conn = await asyncpg.connect(postgres_admin_url)
-    try:
-        result = await engine.execute(sql, maxrec=0, timeout=30)
-        assert await conn.fetchval(count) == 1
-        await result.batches.aclose()  # type: ignore[attr-defined]
-        for _ in range(50):
-            running = await conn.fetchval(count)
-            if running == 0:
-                break
-            await asyncio.sleep(0.1)
-    finally:
-        await conn.close()
-    assert running == 0
+    result = await engine.execute(sql, maxrec=0, timeout=30)
+    assert await running_statements(postgres_admin_url, "generate_series(1, 10002)") == 1
+    await result.batches.aclose()  # type: ignore[attr-defined]
+    assert await running_statements(postgres_admin_url, "generate_series(1, 10002)", settle=5) == 0
 
 
 async def test_real_translator_on_the_ci_release(ci_engine: QueryEngine) -> None:
