@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from html import escape
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -40,6 +40,7 @@ __all__ = [
 
 # Batches at least this long are encoded in a worker thread so the event loop stays free.
 _THREAD_ROWS = 4096
+_T = TypeVar("_T")
 _VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
 
 
@@ -872,12 +873,11 @@ class TableWriter:
         status: str | None = None
         message: str | None = None
         try:
-            # aclosing: the read-ahead task must be stopped before the source is closed below.
-            async with contextlib.aclosing(self._limited()) as limited:  # type: ignore[type-var]
-                async for arrays in limited:
-                    data = await _run(encoder.encode, arrays)
-                    if data:
-                        yield data
+            # The next chunks are encoded while this one is sent: sending waits for the client to
+            # drain the socket, and the encoder would otherwise wait with it.
+            async with contextlib.aclosing(_read_ahead(self._encoded(encoder))) as encoded:  # type: ignore[type-var]
+                async for data in encoded:
+                    yield data
             if self.overflow:
                 status, message = "OVERFLOW", f"Result truncated to MAXREC={self.maxrec} rows"
         except SkygateError as exc:
@@ -899,6 +899,14 @@ class TableWriter:
         tail = encoder.tail(status, message)
         if tail:
             yield tail
+
+    async def _encoded(self, encoder: _Encoder) -> AsyncIterator[bytes]:
+        # aclosing: the read-ahead task must be stopped before the source is closed in chunks().
+        async with contextlib.aclosing(self._limited()) as limited:  # type: ignore[type-var]
+            async for arrays in limited:
+                data = await _run(encoder.encode, arrays)
+                if data:
+                    yield data
 
     async def _limited(self) -> AsyncIterator[list[pa.Array]]:
         if self.maxrec == 0:
@@ -932,10 +940,11 @@ class TableWriter:
 _END = object()
 
 
-async def _read_ahead(source: AsyncIterator[pa.RecordBatch], depth: int = 2) -> AsyncIterator[pa.RecordBatch]:
-    """Fetch the next batches while the current one is encoded, so the database read and the
-    encoding (both in threads) overlap. The pump task is cancelled and awaited when the consumer
-    stops early; the source itself is then closed by ``TableWriter._close_source``."""
+async def _read_ahead(source: AsyncIterator[_T], depth: int = 2) -> AsyncIterator[_T]:
+    """Produce the next items while the current one is used, so that the database read, the
+    encoding (both in threads) and the sending overlap. The pump task is cancelled and awaited
+    when the consumer stops early; the batch source itself is then closed by
+    ``TableWriter._close_source``."""
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=depth)
 
     async def pump() -> None:
