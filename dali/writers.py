@@ -462,7 +462,7 @@ def _assemble(parts: list[_Fixed | _Var], rows: int, lead: bytes = b"") -> np.nd
     if len(groups) == 1 and isinstance(groups[0], list):
         # Every column has a fixed width: each value is copied once, straight into its place.
         dtype = _record_type(groups[0])
-        out = np.empty(len(lead) + rows * dtype.itemsize, dtype=np.uint8)
+        out = _scratch_bytes(len(lead) + rows * dtype.itemsize)
         out[:len(lead)] = np.frombuffer(lead, dtype=np.uint8)
         if dtype.itemsize:
             _fill_records(out[len(lead):].view(dtype), groups[0])
@@ -476,6 +476,12 @@ def _assemble(parts: list[_Fixed | _Var], rows: int, lead: bytes = b"") -> np.nd
     total = int(np.frombuffer(joined.buffers()[1], dtype=np.int64, count=rows + 1)[rows])
     data = np.frombuffer(joined.buffers()[2], dtype=np.uint8, count=total)
     return np.concatenate((np.frombuffer(lead, dtype=np.uint8), data)) if lead else data
+
+
+def _scratch_bytes(size: int) -> np.ndarray:
+    """A writable uint8 array from Arrow's memory pool, which keeps freed memory for the next
+    batch; NumPy's malloc hands blocks this large back to the system and faults them in again."""
+    return np.frombuffer(pa.allocate_buffer(size), dtype=np.uint8)
 
 
 def _record_type(parts: list[_Fixed]) -> np.dtype:
@@ -494,7 +500,7 @@ def _fill_records(records: np.ndarray, parts: list[_Fixed]) -> None:
 def _fixed_pieces(parts: list[_Fixed], rows: int) -> pa.Array:
     """Fixed-width parts as a binary array holding each row's bytes."""
     dtype = _record_type(parts)
-    records = np.empty(rows, dtype=dtype)
+    records = _scratch_bytes(rows * dtype.itemsize).view(dtype)
     _fill_records(records, parts)
     return _binary_array(np.arange(rows + 1, dtype=np.int64) * dtype.itemsize, records.view(np.uint8))
 
