@@ -384,7 +384,8 @@ def _numeric_values(array: pa.Array, datatype: str) -> np.ndarray:
     code = _NUMPY_TYPES[datatype]
     if array.null_count:
         array = pc.fill_null(array, float("nan") if code.startswith("f") else 0)
-    return array.to_numpy(zero_copy_only=False)
+    values: np.ndarray = array.to_numpy(zero_copy_only=False)
+    return values
 
 
 def _big_endian_bytes(values: np.ndarray, datatype: str) -> np.ndarray:
@@ -625,7 +626,7 @@ class _Binary2(_TableData):
         if not cut:
             return b""
         self._line_open = True
-        return pybase64.b64encode(raw[:cut])
+        return pybase64.b64encode(raw[:cut].data)
 
     def tail(self, status: str | None, message: str | None) -> bytes:
         rest = pybase64.b64encode(self._carry) + b"\n" if self._carry or self._line_open else b""
