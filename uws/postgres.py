@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from uws.models import Job, Phase
-from uws.store import JOB_COLUMNS, Listener, SqlJobStore, job_to_row, to_epoch
+from uws.models import Phase
+from uws.store import JOB_COLUMNS, Listener, SqlJobStore
 
 __all__ = ["PostgresStore"]
 
@@ -142,14 +141,11 @@ class PostgresStore(SqlJobStore):
             raise RuntimeError("the job store is not open")
         return self._pool
 
-    async def create(self, job: Job, *, enqueued_at: datetime | None = None) -> None:
-        # One round trip (BEGIN, SET LOCAL, INSERT, COMMIT took four): the statement turns
-        # synchronous_commit on for its own implicit transaction, whose commit then waits for
-        # the flush. The parameters take their types from the target columns.
-        columns = (*JOB_COLUMNS, "enqueued_at")
-        sql = (f"INSERT INTO {self.table} ({', '.join(columns)}) SELECT {', '.join('?' * len(columns))} "
-               "FROM (SELECT set_config('synchronous_commit', 'on', true)) AS durable")
-        await self._execute(sql, (*job_to_row(job), to_epoch(enqueued_at)))
+    def _new_row(self, n: int) -> str:
+        # Creating a job waits for the flush, in one round trip (BEGIN, SET LOCAL, INSERT, COMMIT
+        # took four): the INSERT turns synchronous_commit on for its own implicit transaction.
+        # The parameters take their types from the target columns.
+        return f"SELECT {', '.join('?' * n)} FROM (SELECT set_config('synchronous_commit', 'on', true)) AS durable"
 
     async def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> int:
         status = await self._pool_or_fail().execute(_numbered(sql), *args)

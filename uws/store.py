@@ -252,8 +252,12 @@ class SqlJobStore:
 
     async def create(self, job: Job, *, enqueued_at: datetime | None = None) -> None:
         columns = (*JOB_COLUMNS, "enqueued_at")
-        sql = f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        sql = f"INSERT INTO {self.table} ({', '.join(columns)}) {self._new_row(len(columns))}"
         await self._execute(sql, (*job_to_row(job), to_epoch(enqueued_at)))
+
+    def _new_row(self, n: int) -> str:
+        """What ``create`` inserts: ``n`` placeholders."""
+        return f"VALUES ({', '.join('?' * n)})"
 
     async def get(self, job_id: str) -> Job | None:
         rows = await self._query(f"{self._select} WHERE job_id = ?", (job_id,))
