@@ -2,7 +2,7 @@
 
 Users see our own sentences: never the database's message, the SQL text or a library's
 exception text. Pure mapping: no I/O. Used by ``release.backends`` and ``release.pg_copy``.
-Tests: tests/release/test_backends.py.
+Tests: tests/release/test_db_errors.py, tests/release/test_backends.py.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def duckdb_error(exc: Exception, timed_out: bool, timeout: float) -> Exception:
         return TransientError("the database ran out of memory for this query", hint="ask for fewer rows")
     if isinstance(exc, (duckdb.ConversionException, duckdb.OutOfRangeException, duckdb.InvalidInputException)):
         return _data_error()
-    return FatalError("the database could not run the translated query")
+    return _query_failed()
 
 
 def postgres_error(state: str | None, timeout: float) -> Exception:
@@ -60,7 +60,7 @@ def postgres_error(state: str | None, timeout: float) -> Exception:
         return _data_error()
     if state.startswith(("53", "08", "57")):
         return TransientError("the database is busy or unavailable", hint="try again later")
-    return FatalError("the database could not run the translated query")
+    return _query_failed()
 
 
 def postgres_stream_error(message: str, timeout: float) -> Exception:
@@ -73,11 +73,15 @@ def postgres_stream_error(message: str, timeout: float) -> Exception:
         return _data_error()
     if any(phrase in message for phrase in _PG_LOST_PHRASES):
         return connection_error()
-    return FatalError("the database could not run the translated query")
+    return _query_failed()
 
 
 def _division_error() -> UsageError:
     return UsageError("the query divided by zero", hint="guard divisions with CASE or NULLIF")
+
+
+def _query_failed() -> FatalError:
+    return FatalError("the database could not run the translated query")
 
 
 def _data_error() -> UsageError:
