@@ -2,8 +2,10 @@
 
 ``error_document`` writes the DALI §4.4 error VOTable (``QUERY_STATUS=ERROR`` with the message as
 element content, which pyvo reads). ``read_votable`` parses an uploaded VOTable with astropy into
-column metadata and an Arrow table; it is blocking, so callers run it in a thread.
-Tests: tests/dali/test_votable.py.
+column metadata and an Arrow table; it is blocking, so callers run it in a thread. It is the one reader
+of every table a client sends (TAP uploads inline or by URL, SODA bulk positions), because it first
+refuses every reference out of the document (see ``_refuse_references``).
+Tests: tests/dali/test_votable.py, tests/dali/test_upload_references.py.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from html import escape
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from lxml import etree
 
 from dali.errors import SkygateError, UsageError
 from dali.values import Column
@@ -93,6 +96,7 @@ def read_votable(data: bytes, *, max_rows: int, param: str = "UPLOAD") -> tuple[
     """
     from astropy.io.votable import parse
 
+    _refuse_references(data, param)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -122,6 +126,79 @@ def read_votable(data: bytes, *, max_rows: int, param: str = "UPLOAD") -> tuple[
         columns.append(col)
         arrays.append(values)
     return tuple(columns), pa.table(arrays, names=[c.name for c in columns])
+
+
+# astropy's VOTable reader follows <STREAM href="..."> inside BINARY, BINARY2, FITS and PARQUET with
+# urllib (astropy.io.votable.tree: Table._parse_binary, _parse_fits, _parse_parquet), which reads local
+# files (file:) and reaches any host, loopback included. An uploaded document must therefore carry its
+# rows inline: TABLEDATA, or BINARY/BINARY2 with an inline base64 STREAM. FITS and PARQUET
+# serializations always point elsewhere, so they are refused as a whole.
+_INLINE_SERIALIZATIONS = "TABLEDATA, or BINARY/BINARY2 with the stream inline (base64)"
+_REFUSED_ELEMENTS = {"FITS", "PARQUET"}
+_XINCLUDE = "http://www.w3.org/2001/XInclude"
+# Encodings on which libxml2 (this check) and expat (astropy's parser) must see the same elements.
+_ENCODINGS = {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"}
+_DECLARED_ENCODING = re.compile(rb"\A\s*<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']*)[\"']")
+_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+_WIDE_TEXT = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00", b"\x00<", b"<\x00")
+
+
+class _ReferenceCheck:
+    """An lxml parser target: it builds no tree and stops at the first reference out of the document."""
+
+    def __init__(self, param: str) -> None:
+        self.param = param
+
+    def doctype(self, name: str, public_id: str | None, system_url: str | None) -> None:
+        # A DTD can declare external entities (file:, http:) or an entity expansion bomb.
+        raise UsageError("the uploaded VOTable has a DOCTYPE; DTDs and entities are not accepted",
+                         param=self.param, hint="remove the <!DOCTYPE ...> declaration")
+
+    def start(self, tag: str, attrib: Mapping[str, str]) -> None:
+        namespace, _, local = tag.rpartition("}")
+        if namespace.lstrip("{") == _XINCLUDE:
+            raise UsageError("the uploaded VOTable uses XInclude, which is not accepted", param=self.param)
+        if local in _REFUSED_ELEMENTS:
+            raise UsageError(f"the uploaded VOTable uses the {local} serialization, which refers to data "
+                             "outside the document", param=self.param,
+                             hint=f"send the rows as {_INLINE_SERIALIZATIONS}")
+        if local == "STREAM" and any(name.rpartition("}")[2] == "href" for name in attrib):
+            raise UsageError("the uploaded VOTable has a STREAM with an href; only inline streams are "
+                             "accepted", param=self.param, hint=f"send the rows as {_INLINE_SERIALIZATIONS}")
+
+    def end(self, tag: str) -> None:
+        pass
+
+    def data(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _refuse_references(data: bytes, param: str) -> None:
+    """Refuse a document that points outside itself, before any other parser sees it.
+
+    Refused: a DOCTYPE (external entities, entity bombs), XInclude, ``STREAM href`` (file:, http:,
+    ftp:, relative paths alike), the FITS and PARQUET serializations, compressed documents (astropy
+    would decompress them unbounded) and text encodings where two XML parsers could disagree.
+    """
+    head = data[:4]
+    if head.startswith(_COMPRESSED):
+        raise UsageError("the uploaded table is compressed; send the VOTable uncompressed", param=param)
+    if head.startswith(_WIDE_TEXT):
+        raise UsageError("the uploaded VOTable is not UTF-8", param=param, hint="send it encoded as UTF-8")
+    declared = _DECLARED_ENCODING.match(data[:512])
+    if declared and declared.group(1).decode("ascii", "replace").lower() not in _ENCODINGS:
+        raise UsageError(f"the uploaded VOTable declares the encoding {declared.group(1)[:40]!r}; "
+                         "send it as UTF-8", param=param)
+    parser = etree.XMLParser(target=_ReferenceCheck(param), resolve_entities=False, load_dtd=False,
+                             no_network=True, huge_tree=False, remove_pis=True)
+    try:
+        etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise UsageError("the uploaded table is not a readable VOTable", param=param,
+                         hint="send a well-formed VOTable 1.x document") from exc
 
 
 def _column(vfield: object, name: str, values: np.ma.MaskedArray) -> tuple[Column, pa.Array]:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from dali.errors import UsageError
+from dali.votable import read_votable
 from release.obscore import Region, RegionError, parse_circle, parse_polygon, parse_pos
 
 __all__ = [
@@ -270,16 +271,9 @@ def apply_overrides(options: BulkOptions, overrides: Sequence[tuple[str, str]]) 
 
 
 def _votable_rows(data: bytes) -> tuple[list[str], list[list[str]]]:
-    import warnings
-
-    from astropy.io.votable import parse_single_table
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            table = parse_single_table(io.BytesIO(data)).to_table()
-    except Exception:  # noqa: BLE001 - any parse failure is the caller's malformed upload
-        raise UsageError("the position table is not a readable VOTable", param="POSITIONS") from None
-    header = [name.upper() for name in table.colnames]
-    rows = [["" if getattr(v, "mask", False) else str(v) for v in row] for row in table.iterrows()]
+    """Header and text cells of a VOTable position table, read by the one upload reader (which
+    refuses references out of the document)."""
+    columns, table = read_votable(data, max_rows=MAX_BULK_POSITIONS, param="POSITIONS")
+    header = [column.name.upper() for column in columns]
+    rows = [["" if value is None else str(value) for value in row.values()] for row in table.to_pylist()]
     return header, rows

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import bz2
+import gzip
 import io
 
 import pyarrow as pa
@@ -74,3 +76,29 @@ def test_upload_row_limit() -> None:
 
     with pytest.raises(UsageError, match="limit is 2"):
         read_votable(asyncio.run(run()), max_rows=2)
+
+
+_PLAIN = (b'<VOTABLE version="1.3" xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE><TABLE>'
+          b'<FIELD name="a" datatype="int"/><DATA><TABLEDATA><TR><TD>1</TD></TR></TABLEDATA></DATA>'
+          b"</TABLE></RESOURCE></VOTABLE>")
+
+
+@pytest.mark.parametrize(("doc", "fragment"), [
+    (gzip.compress(_PLAIN), "compressed"),
+    (bz2.compress(_PLAIN), "compressed"),
+    (_PLAIN.decode().encode("utf-16"), "not UTF-8"),
+    (b'<?xml version="1.0" encoding="UTF-16"?>' + _PLAIN, "encoding"),
+    (b'<?xml version="1.0" encoding="EBCDIC-US"?>' + _PLAIN, "encoding"),
+    (b"<!DOCTYPE VOTABLE>" + _PLAIN, "DOCTYPE"),
+    (_PLAIN.replace(b"<TABLEDATA><TR><TD>1</TD></TR></TABLEDATA>", b'<BINARY><STREAM href="x"/></BINARY>'), "href"),
+])
+def test_uploads_the_reader_refuses_before_parsing(doc: bytes, fragment: str) -> None:
+    with pytest.raises(UsageError) as info:
+        read_votable(doc, max_rows=10, param="POSITIONS")
+    assert fragment in str(info.value) and info.value.param == "POSITIONS"
+
+
+def test_plain_utf8_and_latin1_declarations_are_read() -> None:
+    for prolog in (b"", b'<?xml version="1.0" encoding="utf-8"?>', b"\xef\xbb\xbf",
+                   b'<?xml version="1.0" encoding="ISO-8859-1"?>'):
+        assert read_votable(prolog + _PLAIN, max_rows=10)[1].to_pylist() == [{"a": 1}]
