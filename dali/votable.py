@@ -108,6 +108,7 @@ def read_votable(data: bytes, *, max_rows: int, param: str = "UPLOAD") -> tuple[
     if not tables:
         raise UsageError("the uploaded VOTable holds no table", param=param)
     table = tables[0]
+    _check_fields(table.fields, param)
     astropy_table = table.to_table(use_names_over_ids=True)
     if len(astropy_table) > max_rows:
         raise UsageError(f"the uploaded table has {len(astropy_table)} rows; the limit is {max_rows}",
@@ -199,6 +200,34 @@ def _refuse_references(data: bytes, param: str) -> None:
     except etree.XMLSyntaxError as exc:
         raise UsageError("the uploaded table is not a readable VOTable", param=param,
                          hint="send a well-formed VOTable 1.x document") from exc
+
+
+# PostgreSQL cuts identifiers at NAMEDATALEN - 1 bytes (PostgreSQL docs, Identifiers and Key Words);
+# the same limit on every backend keeps one upload valid everywhere.
+_MAX_NAME_BYTES = 63
+_COMPLEX = {"floatComplex", "doubleComplex"}
+
+
+def _check_fields(fields: Sequence[Any], param: str) -> None:
+    """Refuse, naming the FIELD, what no backend column can hold."""
+    if not fields:
+        raise UsageError("the uploaded table has no columns (no FIELD elements)", param=param)
+    for number, vfield in enumerate(fields, start=1):
+        name = (vfield.name or vfield.ID or "").strip()
+        label = f"FIELD {number} ({name[:40]!r})" if name else f"FIELD {number}"
+        if not name:
+            raise UsageError(f"{label} of the uploaded table has no name", param=param,
+                             hint="give every FIELD a name attribute")
+        if len(name.encode()) > _MAX_NAME_BYTES:
+            raise UsageError(f"{label} has a name longer than {_MAX_NAME_BYTES} bytes", param=param)
+        if vfield.datatype in _COMPLEX:
+            raise UsageError(f"{label} has the complex datatype {vfield.datatype}, which no backend column holds",
+                             param=param, hint="send the real and imaginary parts as two columns")
+        arraysize = vfield.arraysize or ""
+        if "x" in arraysize:
+            raise UsageError(f"{label} is a multi-dimensional array (arraysize {arraysize}); only scalars, "
+                             "one-dimensional arrays and strings are accepted", param=param,
+                             hint="flatten the array into a one-dimensional one")
 
 
 def _column(vfield: object, name: str, values: np.ma.MaskedArray) -> tuple[Column, pa.Array]:
