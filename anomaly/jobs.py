@@ -53,7 +53,7 @@ from dali.errors import FatalError, TransientError, UsageError
 from dali.writers import Info
 from release.engine import QueryEngine
 from uws import JobContext, Parameter, Parameters, Phase, Result
-from uws.system import JobForbidden, JobNotFound, JobSystem
+from uws.system import JobNotFound, JobSystem
 
 __all__ = [
     "CHUNK_KIND",
@@ -173,7 +173,7 @@ async def _earlier_model(model_id: str | None, ctx: JobContext, resources: Anoma
     if jobs is not None:
         try:
             job = await jobs.get(str(model_id), kind=SCORE_KIND, owner=ctx.owner)
-        except (JobNotFound, JobForbidden):
+        except JobNotFound:
             raise UsageError(f"MODEL: there is no anomaly job {model_id} of yours", param="MODEL") from None
         if job.phase is not Phase.COMPLETED:
             raise UsageError(f"MODEL: anomaly job {model_id} is {job.phase}, not COMPLETED", param="MODEL",

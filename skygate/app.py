@@ -19,6 +19,7 @@ from anomaly.routes import anomaly_routes
 from release.runtime import NO_RELEASE_HINT, open_release
 from sia.routes import sia_routes
 from skygate import __version__
+from skygate.identity import Authentication, build_authenticator, identity_of, identity_routes
 from skygate.portal import ServiceLink, render_portal
 from skygate.settings import Settings
 from skygate.worker import WorkerResources, job_config, job_kinds
@@ -41,6 +42,7 @@ SERVICES = (
 def create_app(settings: Settings | None = None) -> Starlette:
     """The application for ``settings`` (read from the environment when omitted)."""
     settings = settings or Settings.from_env()
+    authenticator, accounts = build_authenticator(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -54,9 +56,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         resources = WorkerResources(settings, app.state.release)
         app.state.uws = await open_job_system(job_config(settings), job_kinds(resources))
         resources.jobs = app.state.uws  # job kinds that create jobs (anomaly chunks) use it
+        app.state.uws.owner_of = _owner_name
+        app.state.uws.is_admin = _is_admin
+        if accounts is not None:
+            await accounts.open()
         try:
             yield
         finally:
+            if accounts is not None:
+                await accounts.close()
             await app.state.uws.close()
             await app.state.release.close()
 
@@ -68,11 +76,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return HTMLResponse(render_portal(settings.base_url, SERVICES, tables))
 
     routes: list[BaseRoute] = [Route("/", portal), *tap_routes(), *anomaly_routes(),
-                               Mount("/sia", routes=sia_routes()), Mount("/soda", routes=soda_routes())]
+                               Mount("/sia", routes=sia_routes()), Mount("/soda", routes=soda_routes()),
+                               *identity_routes(authenticator)]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
+    app.state.authenticator = authenticator
+    app.add_middleware(Authentication, authenticator=authenticator)
     app.add_middleware(_ServerHeader)
     return app
+
+
+def _owner_name(request: Request) -> str | None:
+    identity = identity_of(request)
+    return identity.name if identity is not None else None
+
+
+def _is_admin(request: Request) -> bool:
+    identity = identity_of(request)
+    return identity is not None and identity.admin
 
 
 class _ServerHeader:

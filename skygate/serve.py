@@ -8,7 +8,16 @@ import uvicorn
 
 from skygate.settings import Settings
 
-__all__ = ["run_serve"]
+__all__ = ["proxy_options", "run_serve"]
+
+
+def proxy_options(settings: Settings) -> dict[str, object]:
+    """uvicorn's proxy settings: ``X-Forwarded-For``/``-Proto`` are believed only from the addresses
+    in ``SKYGATE_TRUSTED_PROXIES`` (none by default), since the client address they rewrite is what
+    failed logins are throttled by."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": settings.trusted_proxies}
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -16,10 +25,10 @@ def run_serve(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.workers > 1:
         uvicorn.run("skygate.asgi:app", host=args.host, port=args.port, workers=args.workers,
-                    proxy_headers=True, server_header=False)
+                    server_header=False, **proxy_options(settings))  # type: ignore[arg-type]
     else:
         from skygate.app import create_app
 
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True,
-                    server_header=False)
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, server_header=False,
+                    **proxy_options(settings))  # type: ignore[arg-type]
     return 0

@@ -46,6 +46,14 @@ class Settings:
     wait_max: int = 600
     demo_profile: str = "demo"
     readonly_role: str = "skygate_reader"
+    auth: str = "none"
+    anonymous: str = "read"
+    oidc_issuer: str = ""
+    oidc_audience: str = ""
+    oidc_user_claim: str = "preferred_username"
+    oidc_admin_claim: str = ""
+    oidc_jwks_url: str = ""
+    trusted_proxies: str = ""
 
     @property
     def release_dir(self) -> Path:

@@ -48,11 +48,12 @@ def serve(settings: Settings) -> Iterator[LiveServer]:
     import uvicorn
 
     from skygate.app import create_app
+    from skygate.serve import proxy_options
 
     port = _free_port()
     settings = settings.with_(base_url=f"http://127.0.0.1:{port}")
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", server_header=False)
+                            lifespan="on", server_header=False, **proxy_options(settings))  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"live-server-{port}", daemon=True)
     thread.start()

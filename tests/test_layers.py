@@ -13,6 +13,7 @@ LAYERS: dict[str, int] = {
     "adql": 2,
     "release": 3,
     "uws": 3,
+    "auth": 3,
     "tap": 4,
     "sia": 4,
     "soda": 4,

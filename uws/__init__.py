@@ -72,9 +72,10 @@ Behaviour worth knowing:
   queues the job again (``ctx.attempt`` is then 2) up to ``max_attempts`` runs, then ERROR with
   a clear message. QUEUED jobs are re-sent to the broker at start-up and when they wait longer
   than ``requeue_after`` (a restarted Redis forgets its queue).
-- Owner: ``JobSystem.owner_of(request)`` names the caller (anonymous ``None`` today); the list
-  shows only the caller's jobs and another owner's job answers 403. The auth layer replaces
-  ``owner_of``; job kinds never see it.
+- Owner: ``JobSystem.owner_of(request)`` names the caller (``None``: anonymous) and
+  ``is_admin(request)`` lets an administrator act on any job; the list shows only the caller's
+  jobs and another owner's job answers 404, like a job that does not exist. The authentication
+  layer in ``skygate`` sets both; job kinds never see them.
 
 Running it: the ``skygate/app.py`` lifespan calls ``open_job_system(job_config(settings), kinds)``.
 Embedded default (no ``SKYGATE_BROKER_URL``): jobs run in the API process, job store SQLite under

@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 
 from dali.errors import TransientError, UsageError
 from uws.models import ACTIVE_PHASES, Job, Parameter, Phase
-from uws.system import JobForbidden, JobNotFound, JobSystem, PhaseConflict
+from uws.system import JobNotFound, JobSystem, PhaseConflict
 from uws.xml import format_time, job_document, jobs_document, parameters_document, results_document
 
 __all__ = ["CONTROL_PARAMETERS", "job_routes"]
@@ -86,8 +86,6 @@ def _answers(handler: Handler) -> Handler:
             return await handler(request)
         except JobNotFound:
             return _text("No such job.\n", 404)
-        except JobForbidden:
-            return _text("This job belongs to someone else.\n", 403)
         except PhaseConflict as exc:
             return _text(f"{exc}\n", 403)
         except UsageError as exc:
@@ -132,7 +130,8 @@ class _Handlers:
 
     async def _job(self, request: Request) -> tuple[JobSystem, Job]:
         system = self._system(request)
-        job = await system.get(request.path_params["job_id"], kind=self.kind, owner=system.owner_of(request))
+        job = await system.get(request.path_params["job_id"], kind=self.kind, owner=system.owner_of(request),
+                               admin=system.is_admin(request))
         return system, job
 
     def _to_job(self, request: Request, job_id: str) -> Response:

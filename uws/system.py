@@ -26,7 +26,7 @@ from uws.queue import JobQueue, make_queue
 from uws.runner import INTERNAL_ERROR, Runner
 from uws.store import JobStore, open_store
 
-__all__ = ["JobForbidden", "JobNotFound", "JobSystem", "PhaseConflict", "open_job_system"]
+__all__ = ["JobNotFound", "JobSystem", "PhaseConflict", "open_job_system"]
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,6 @@ _EPOCH = datetime.fromtimestamp(0, UTC)
 
 class JobNotFound(LookupError):
     """No such job (or not of this kind): HTTP 404."""
-
-
-class JobForbidden(PermissionError):
-    """The job belongs to someone else: HTTP 403."""
 
 
 class PhaseConflict(RuntimeError):
@@ -62,7 +58,8 @@ async def open_job_system(
 class JobSystem:
     """What the UWS routes (and tests) call. Build it with ``open_job_system``.
 
-    ``owner_of(request)`` names the caller (``None`` = anonymous); the auth layer replaces it.
+    ``owner_of(request)`` names the caller (``None`` = anonymous) and ``is_admin(request)`` says
+    whether it may act on every owner's jobs; the authentication layer in ``skygate`` replaces both.
     """
 
     def __init__(self, config: JobConfig, kinds: Iterable[JobKind], *, store: JobStore | None = None) -> None:
@@ -73,6 +70,7 @@ class JobSystem:
                              heartbeat_interval=config.heartbeat_interval)
         self.queue: JobQueue = make_queue(config, self.runner)
         self.owner_of: Callable[[Any], str | None] = lambda request: None
+        self.is_admin: Callable[[Any], bool] = lambda request: False
         self._waiters: dict[str, set[_Waiter]] = {}
         self._background: asyncio.Task[None] | None = None
         self.store.subscribe(self._on_change)
@@ -115,13 +113,18 @@ class JobSystem:
 
     # -- reading ---------------------------------------------------------------------------
 
-    async def get(self, job_id: str, *, kind: str | None = None, owner: str | None = None) -> Job:
-        """The job, checked against the kind (404) and the caller (403)."""
+    async def get(self, job_id: str, *, kind: str | None = None, owner: str | None = None,
+                  admin: bool = False) -> Job:
+        """The job, checked against the kind and the caller (an administrator sees every job).
+
+        Another owner's job is ``JobNotFound`` exactly like a missing one, so job ids cannot be
+        probed.
+        """
         job = await self.store.get(job_id)
         if job is None or (kind is not None and job.kind != kind):
             raise JobNotFound(job_id)
-        if job.owner != owner:
-            raise JobForbidden(job_id)
+        if job.owner != owner and not admin:
+            raise JobNotFound(job_id)
         return job
 
     async def list_jobs(

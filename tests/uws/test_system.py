@@ -11,7 +11,7 @@ import pytest
 from dali.errors import UsageError
 from uws.config import JobConfig
 from uws.models import Job, Parameter, Phase
-from uws.system import JobSystem, PhaseConflict, open_job_system
+from uws.system import JobNotFound, JobSystem, PhaseConflict, open_job_system
 from uws.testing import job_kinds
 
 
@@ -112,12 +112,12 @@ async def test_run_is_refused_once_a_job_has_finished(system: JobSystem) -> None
 
 
 async def test_jobs_belong_to_their_owner(system: JobSystem) -> None:
-    from uws.system import JobForbidden
-
     job = await system.create("uws-echo", [], owner="alice")
-    with pytest.raises(JobForbidden):
-        await system.get(job.job_id, owner="bob")
+    for stranger in ("bob", None):
+        with pytest.raises(JobNotFound):  # the same answer as for a job that does not exist
+            await system.get(job.job_id, owner=stranger)
     assert (await system.get(job.job_id, owner="alice")).owner == "alice"
+    assert (await system.get(job.job_id, owner="root", admin=True)).owner == "alice"
     assert await system.list_jobs("uws-echo", None) == []
 
 

@@ -1,0 +1,88 @@
+"""``skygate user ...`` and ``skygate token ...``: the accounts of ``SKYGATE_AUTH=tokens``.
+
+Users and token hashes live in the job store's database (``SKYGATE_JOBS_URL``, or its default).
+``token create`` prints the token once; it cannot be shown again. Errors print one line and exit
+with status 2. Tests: tests/skygate/test_cli_auth.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+
+from auth.accounts import AccountError, AccountStore, open_accounts
+from skygate.settings import Settings
+
+__all__ = ["add_auth_commands", "run_token", "run_user"]
+
+
+def add_auth_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``user`` and ``token`` on the ``skygate`` sub-command parser."""
+    user = sub.add_parser("user", help="users of SKYGATE_AUTH=tokens")
+    user_what = user.add_subparsers(dest="what", required=True)
+    add = user_what.add_parser("add", help="add a user")
+    add.add_argument("name", help="1-32 of a-z, 0-9, _, starting with a letter")
+    add.add_argument("--admin", action="store_true", help="may read and manage every user's jobs")
+    user_what.add_parser("list", help="list users and their active token counts")
+    user.set_defaults(handler="skygate.cli_auth:run_user")
+
+    token = sub.add_parser("token", help="API tokens of SKYGATE_AUTH=tokens")
+    token_what = token.add_subparsers(dest="what", required=True)
+    create = token_what.add_parser("create", help="make a token for a user (printed once)")
+    create.add_argument("name")
+    create.add_argument("--expires", type=float, default=None, metavar="DAYS", help="valid for DAYS days")
+    revoke = token_what.add_parser("revoke", help="revoke a token (its text or id) or all tokens of a user")
+    revoke.add_argument("target", metavar="TOKEN|ID|USER")
+    listing = token_what.add_parser("list", help="list tokens (ids and dates, never the tokens)")
+    listing.add_argument("name", nargs="?", default=None)
+    token.set_defaults(handler="skygate.cli_auth:run_token")
+
+
+def run_user(args: argparse.Namespace) -> int:
+    async def act(accounts: AccountStore) -> None:
+        if args.what == "add":
+            await accounts.add_user(args.name, admin=args.admin)
+            print(f"added user {args.name}{' (admin)' if args.admin else ''}")
+            return
+        for info in await accounts.list_users():
+            flag = "admin" if info.admin else "user"
+            print(f"{info.name}\t{flag}\t{info.active_tokens} active token(s)\tsince {info.created:%Y-%m-%d}")
+
+    return _with_accounts(act)
+
+
+def run_token(args: argparse.Namespace) -> int:
+    async def act(accounts: AccountStore) -> None:
+        if args.what == "create":
+            print(await accounts.create_token(args.name, expires_days=args.expires))
+        elif args.what == "revoke":
+            count = await accounts.revoke(args.target)
+            if count == 0:
+                raise AccountError("no active token matches")
+            print(f"revoked {count} token(s)")
+        else:
+            for info in await accounts.list_tokens(args.name):
+                state = ("revoked" if info.revoked else
+                         f"expires {info.expires:%Y-%m-%d %H:%M}" if info.expires else "no expiry")
+                print(f"{info.token_id}\t{info.user}\tcreated {info.created:%Y-%m-%d %H:%M}\t{state}")
+
+    return _with_accounts(act)
+
+
+def _with_accounts(act: Callable[[AccountStore], Awaitable[None]]) -> int:
+    async def run() -> None:
+        accounts = open_accounts(Settings.from_env().effective_jobs_url)
+        await accounts.open()
+        try:
+            await act(accounts)
+        finally:
+            await accounts.close()
+
+    try:
+        asyncio.run(run())
+    except AccountError as exc:
+        print(f"skygate: {exc}", file=sys.stderr)
+        return 2
+    return 0

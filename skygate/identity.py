@@ -1,0 +1,165 @@
+"""Authentication in front of every service: who is calling, 401 challenges, ``/whoami``, login.
+
+``build_authenticator(settings)`` makes the ``auth.Authenticator`` for ``SKYGATE_AUTH``;
+``Authentication`` is the ASGI middleware that identifies each request once, puts the identity in
+``request.state.identity`` (read by the job system's ``owner_of``), answers 401 with the
+``WWW-Authenticate`` challenges for bad credentials (and for anonymous callers when
+``SKYGATE_ANONYMOUS=none``, except on VOSI availability and capabilities, which VOSI 1.1 §2 keeps
+anonymous), and throttles repeated failures per source address (429 with ``Retry-After``).
+Responses to an authenticated caller carry ``X-VO-Authenticated`` (IVOA AuthVO note); the
+capabilities documents carry the challenges when authentication is optional.
+Tests: tests/skygate/test_identity.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from auth.accounts import AccountStore, open_accounts
+from auth.authenticate import AuthConfig, AuthenticationFailed, Authenticator
+from auth.identity import AnonymousAccess, AuthMode, Identity
+from auth.limits import FailureLimiter
+from auth.oidc import OidcConfig, OidcVerifier
+from dali.votable import ERROR_MEDIA_TYPE, error_document
+from skygate.settings import Settings, SettingsError
+
+__all__ = ["LOGIN_PATH", "Authentication", "build_authenticator", "identity_of", "identity_routes"]
+
+LOGIN_PATH = "/auth/login"
+_OPEN_SUFFIXES = ("/availability", "/capabilities")
+
+
+def build_authenticator(settings: Settings) -> tuple[Authenticator, AccountStore | None]:
+    """The authenticator for the settings, and the account store it needs opened (mode tokens)."""
+    try:
+        mode = AuthMode(settings.auth)
+        anonymous = AnonymousAccess(settings.anonymous)
+    except ValueError as exc:
+        raise SettingsError(f"SKYGATE_AUTH must be one of none, tokens, oidc and SKYGATE_ANONYMOUS one of "
+                            f"read, none ({exc})") from None
+    config = AuthConfig(mode=mode, anonymous=anonymous, login_url=settings.base_url + LOGIN_PATH)
+    if mode is AuthMode.TOKENS:
+        accounts = open_accounts(settings.effective_jobs_url)
+        return Authenticator(config, accounts=accounts), accounts
+    if mode is AuthMode.OIDC:
+        if not settings.oidc_issuer or not settings.oidc_audience:
+            raise SettingsError("SKYGATE_AUTH=oidc needs SKYGATE_OIDC_ISSUER and SKYGATE_OIDC_AUDIENCE")
+        verifier = OidcVerifier(OidcConfig(
+            issuer=settings.oidc_issuer, audience=settings.oidc_audience, user_claim=settings.oidc_user_claim,
+            admin_claim=settings.oidc_admin_claim, jwks_url=settings.oidc_jwks_url))
+        return Authenticator(config, oidc=verifier), None
+    return Authenticator(config), None
+
+
+def identity_of(request: Request) -> Identity | None:
+    """The caller identified by the middleware (None: anonymous)."""
+    identity = getattr(request.state, "identity", None)
+    return identity if isinstance(identity, Identity) else None
+
+
+class Authentication:
+    """ASGI middleware: identify, refuse, throttle; see the module docstring."""
+
+    def __init__(self, app: Any, authenticator: Authenticator, *, limiter: FailureLimiter | None = None) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.limiter = limiter or FailureLimiter()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self.authenticator.enabled:
+            await self.app(scope, receive, send)
+            return
+        source = (scope.get("client") or ("unknown", 0))[0]
+        wait = self.limiter.blocked(source)
+        if wait > 0:
+            await _refusal(429, "too many failed authentication attempts; try again later",
+                           {"Retry-After": str(math.ceil(wait))})(scope, receive, send)
+            return
+        try:
+            identity = await self.authenticator.identify(Headers(scope=scope).get("authorization"))
+        except AuthenticationFailed as exc:
+            self.limiter.failed(source)
+            await self._unauthorized(str(exc))(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if (identity is None and self.authenticator.config.anonymous is AnonymousAccess.NONE
+                and not path.endswith(_OPEN_SUFFIXES) and path != LOGIN_PATH):
+            await self._unauthorized("this service needs authentication")(scope, receive, send)
+            return
+        scope.setdefault("state", {})["identity"] = identity
+        await self.app(scope, receive, self._decorate(send, identity, path.endswith("/capabilities")))
+
+    def _unauthorized(self, message: str) -> Response:
+        return _refusal(401, message, {}, challenges=self.authenticator.challenges())
+
+    def _decorate(self, send: Any, identity: Identity | None, capabilities: bool) -> Any:
+        challenges = self.authenticator.challenges() if capabilities and identity is None else []
+
+        async def send_with_identity(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if identity is not None:
+                    headers.append((b"x-vo-authenticated", identity.name.encode()))
+                headers.extend((b"www-authenticate", c.encode()) for c in challenges)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return send_with_identity
+
+
+def _refusal(status: int, message: str, headers: dict[str, str], *, challenges: Sequence[str] = ()) -> Response:
+    kind = "AuthenticationFault" if status == 401 else "UsageFault"
+    response = Response(error_document(f"{kind}: {message}"), status_code=status, media_type=ERROR_MEDIA_TYPE,
+                        headers=headers)
+    for challenge in challenges:
+        response.headers.append("WWW-Authenticate", challenge)
+    return response
+
+
+def identity_routes(authenticator: Authenticator) -> list[Route]:
+    """``/whoami`` and the ivoa_bearer login URL."""
+
+    async def whoami(request: Request) -> Response:
+        identity = identity_of(request)
+        return JSONResponse({
+            "user": identity.name if identity else None, "authenticated": identity is not None,
+            "admin": bool(identity and identity.admin), "via": identity.via if identity else None,
+            "mode": authenticator.config.mode.value})
+
+    async def login(request: Request) -> Response:
+        user, token = await _login_credentials(request)
+        try:
+            bearer = await authenticator.login(user, token)
+        except AuthenticationFailed as exc:
+            return _refusal(401, str(exc), {}, challenges=authenticator.challenges())
+        return PlainTextResponse("OK\n", headers={"X-VO-Bearer": bearer, "X-VO-Authenticated": user,
+                                                  "Cache-Control": "no-store"})
+
+    return [Route("/whoami", whoami, methods=["GET"]), Route(LOGIN_PATH, login, methods=["GET", "POST"])]
+
+
+async def _login_credentials(request: Request) -> tuple[str, str]:
+    """user and token from a ``username``/``password`` form (tls-with-password) or Basic (BasicAA)."""
+    if request.method == "POST":
+        form = await request.form()
+        user, password = form.get("username"), form.get("password")
+        if isinstance(user, str) and isinstance(password, str):
+            return user, password
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            user, _, token = base64.b64decode(credential.strip(), validate=True).decode().partition(":")
+            return user, token
+        except (binascii.Error, UnicodeDecodeError):
+            pass
+    return "", ""
+

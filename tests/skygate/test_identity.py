@@ -1,0 +1,244 @@
+"""Authentication in front of every service, and owner isolation on every job kind.
+
+The application serves the ``ci`` release with ``SKYGATE_AUTH=tokens`` (and once with ``oidc``
+against a local issuer). Two users and an anonymous caller meet every job endpoint of every job
+kind with every verb: nothing crosses between them, and another owner's job looks exactly like a
+job that does not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from auth.accounts import open_accounts
+from release.obscore import image_did
+from skygate.app import create_app
+from skygate.settings import Settings, SettingsError
+from tests.auth.issuer import LocalIssuer
+from tests.tap.conftest import BASE, TestClient, release_settings
+
+# One job of each kind, created PENDING (so nothing runs) by its owner.
+JOB_KINDS = {
+    "/tap/async": ({"LANG": "ADQL", "QUERY": "SELECT TOP 1 ra FROM des_dr1.main"}, None),
+    "/soda/async": ({"ID": image_did("DES2134-0041", "r"), "CIRCLE": "323.36 -0.82 0.01"}, None),
+    "/soda/bulk": ({"COLORS_FITS": "g"}, {"positions": ("p.csv", b"RA,DEC\n323.36,-0.82\n", "text/csv")}),
+    "/anomaly/async": ({"QUERY": "SELECT TOP 100 coadd_object_id, mag_auto_g, mag_auto_r FROM des_dr1.main",
+                        "NTREES": "10"}, None),
+}
+# Every job sub-resource a stranger might read or change; (method, suffix, form data).
+PROBES = [
+    ("GET", "", None), ("GET", "/phase", None), ("GET", "/executionduration", None),
+    ("GET", "/destruction", None), ("GET", "/error", None), ("GET", "/quote", None), ("GET", "/owner", None),
+    ("GET", "/parameters", None), ("GET", "/parameters/query", None), ("GET", "/results", None),
+    ("GET", "/results/result", None), ("POST", "/phase", {"PHASE": "RUN"}), ("POST", "/phase", {"PHASE": "ABORT"}),
+    ("POST", "/executionduration", {"EXECUTIONDURATION": "10"}),
+    ("POST", "/destruction", {"DESTRUCTION": "2030-01-01T00:00:00Z"}),
+    ("POST", "/parameters", {"RUNID": "mine-now"}), ("POST", "", {"ACTION": "DELETE"}), ("DELETE", "", None),
+]
+
+
+def _settings(tmp: Path, duckdb_path: Path, **changes: object) -> Settings:
+    return release_settings(tmp, duckdb_path, **changes)
+
+
+def _make_tokens(settings: Settings) -> dict[str, str]:
+    async def make() -> dict[str, str]:
+        accounts = open_accounts(settings.effective_jobs_url)
+        await accounts.open()
+        try:
+            await accounts.add_user("alice")
+            await accounts.add_user("bob")
+            await accounts.add_user("root", admin=True)
+            return {name: await accounts.create_token(name) for name in ("alice", "bob", "root")}
+        finally:
+            await accounts.close()
+
+    return asyncio.run(make())
+
+
+@pytest.fixture(scope="module")
+def tokens_app(tmp_path_factory: pytest.TempPathFactory, ci_duckdb_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    settings = _settings(tmp_path_factory.mktemp("auth"), ci_duckdb_path, auth="tokens")
+    tokens = _make_tokens(settings)
+    with TestClient(create_app(settings), base_url=BASE) as client:
+        yield client, tokens
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _basic(user: str, token: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()}
+
+
+def test_whoami_for_each_kind_of_caller(tokens_app: tuple[TestClient, dict[str, str]]) -> None:
+    client, tokens = tokens_app
+    assert client.get("/whoami").json() == {"user": None, "authenticated": False, "admin": False, "via": None,
+                                            "mode": "tokens"}
+    alice = client.get("/whoami", headers=_bearer(tokens["alice"]))
+    assert alice.json()["user"] == "alice" and alice.headers["x-vo-authenticated"] == "alice"
+    assert client.get("/whoami", headers=_basic("root", tokens["root"])).json()["admin"] is True
+    assert "x-vo-authenticated" not in client.get("/whoami").headers
+
+
+@pytest.mark.parametrize("header", [
+    "Bearer sgt_0123456789abcdef_" + "A" * 43, "Bearer nonsense", "Basic !!!", "Negotiate abc", "Bearer ",
+])
+def test_bad_credentials_get_401_with_challenges(tokens_app: tuple[TestClient, dict[str, str]], header: str) -> None:
+    client, _ = tokens_app
+    response = client.get("/tap/tables", headers={"Authorization": header})
+    assert response.status_code == 401
+    challenges = response.headers.get_list("www-authenticate")
+    assert 'Bearer realm="Skygate"' in challenges and 'Basic realm="Skygate"' in challenges
+    assert any(c.startswith("ivoa_bearer standard_id=\"ivo://ivoa.net/sso#tls-with-password\"") and
+               f'access_url="{BASE}/auth/login"' in c for c in challenges)
+    assert b"AuthenticationFault" in response.content
+
+
+def test_basic_needs_the_tokens_own_user(tokens_app: tuple[TestClient, dict[str, str]]) -> None:
+    client, tokens = tokens_app
+    assert client.get("/whoami", headers=_basic("bob", tokens["alice"])).status_code == 401
+    assert client.get("/whoami", headers=_basic("alice", tokens["alice"])).json()["user"] == "alice"
+
+
+def test_login_url_answers_the_bearer_token(tokens_app: tuple[TestClient, dict[str, str]]) -> None:
+    client, tokens = tokens_app
+    response = client.post("/auth/login", data={"username": "alice", "password": tokens["alice"]})
+    assert response.status_code == 200 and response.headers["x-vo-bearer"] == tokens["alice"]
+    assert response.headers["cache-control"] == "no-store"
+    assert client.get("/auth/login", headers=_basic("bob", tokens["bob"])).headers["x-vo-bearer"] == tokens["bob"]
+    refused = client.post("/auth/login", data={"username": "bob", "password": tokens["alice"]})
+    assert refused.status_code == 401 and tokens["alice"] not in refused.text
+
+
+def test_capabilities_advertise_optional_authentication(tokens_app: tuple[TestClient, dict[str, str]]) -> None:
+    client, tokens = tokens_app
+    anonymous = client.get("/tap/capabilities")
+    assert anonymous.status_code == 200 and 'Bearer realm="Skygate"' in anonymous.headers.get_list("www-authenticate")
+    assert "www-authenticate" not in client.get("/tap/capabilities", headers=_bearer(tokens["bob"])).headers
+
+
+def _create(client: TestClient, path: str, headers: dict[str, str]) -> str:
+    data, files = JOB_KINDS[path]
+    response = client.post(path, data=data, files=files, headers=headers, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return response.headers["location"].removeprefix(BASE)
+
+
+@pytest.mark.parametrize("path", sorted(JOB_KINDS))
+def test_no_job_crosses_between_callers(tokens_app: tuple[TestClient, dict[str, str]], path: str) -> None:
+    client, tokens = tokens_app
+    alice, bob = _bearer(tokens["alice"]), _bearer(tokens["bob"])
+    job = _create(client, path, alice)
+    missing = f"{path}/0123456789abcdef0123456789abcdef"
+    strangers = {"bob": bob, "anonymous": {}}
+    for who, headers in strangers.items():
+        listing = client.get(path, headers=headers)
+        assert listing.status_code == 200 and job.rsplit("/", 1)[1] not in listing.text, who
+        for method, suffix, data in PROBES:
+            response = client.request(method, f"{job}{suffix}", data=data, headers=headers, follow_redirects=False)
+            reference = client.request(method, f"{missing}{suffix}", data=data, headers=headers,
+                                       follow_redirects=False)
+            assert (response.status_code, response.text) == (404, reference.text), (who, method, suffix)
+            assert reference.status_code == 404
+    # Nothing a stranger sent changed the job; its owner and an administrator still see it.
+    own = client.get(job, headers=alice)
+    assert own.status_code == 200 and "PENDING" in own.text and "mine-now" not in own.text
+    assert client.get(f"{job}/owner", headers=alice).text.strip() == "alice"
+    assert client.get(f"{job}/owner", headers=_bearer(tokens["root"])).text.strip() == "alice"
+    assert job.rsplit("/", 1)[1] in client.get(path, headers=alice).text
+    # The anonymous caller's own jobs stay the anonymous caller's.
+    anonymous_job = _create(client, path, {})
+    assert client.get(anonymous_job, headers=bob).status_code == 404
+    assert client.get(anonymous_job).status_code == 200
+
+
+def test_revocation_takes_effect_at_once(tmp_path: Path, ci_duckdb_path: Path) -> None:
+    settings = _settings(tmp_path, ci_duckdb_path, auth="tokens")
+    tokens = _make_tokens(settings)
+    with TestClient(create_app(settings), base_url=BASE) as client:
+        assert client.get("/whoami", headers=_bearer(tokens["bob"])).json()["user"] == "bob"
+
+        async def revoke() -> None:
+            accounts = open_accounts(settings.effective_jobs_url)
+            await accounts.open()
+            await accounts.revoke("bob")
+            await accounts.close()
+
+        asyncio.run(revoke())
+        assert client.get("/whoami", headers=_bearer(tokens["bob"])).status_code == 401
+
+
+def test_anonymous_none_refuses_all_but_availability_and_capabilities(tmp_path: Path, ci_duckdb_path: Path) -> None:
+    settings = _settings(tmp_path, ci_duckdb_path, auth="tokens", anonymous="none")
+    tokens = _make_tokens(settings)
+    with TestClient(create_app(settings), base_url=BASE) as client:
+        for path in ("/tap/sync?LANG=ADQL&QUERY=SELECT+1", "/tap/tables", "/tap/async", "/sia/query", "/"):
+            assert client.get(path).status_code == 401, path
+        for path in ("/tap/availability", "/tap/capabilities", "/sia/capabilities", "/anomaly/availability"):
+            assert client.get(path).status_code == 200, path
+        query = client.get("/tap/sync", params={"LANG": "ADQL", "QUERY": "SELECT TOP 1 ra FROM des_dr1.main"},
+                           headers=_bearer(tokens["alice"]))
+        assert query.status_code == 200
+
+
+def test_failed_attempts_are_throttled_per_source(tmp_path: Path, ci_duckdb_path: Path) -> None:
+    settings = _settings(tmp_path, ci_duckdb_path, auth="tokens")
+    tokens = _make_tokens(settings)
+    with TestClient(create_app(settings), base_url=BASE) as client:
+        statuses = [client.get("/whoami", headers=_bearer("sgt_bad")).status_code for _ in range(21)]
+        assert statuses[:20] == [401] * 20 and statuses[20] == 429
+        blocked = client.get("/whoami", headers=_bearer(tokens["alice"]))
+        assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+
+
+def test_tokens_never_reach_the_log(tokens_app: tuple[TestClient, dict[str, str]],
+                                    caplog: pytest.LogCaptureFixture) -> None:
+    client, tokens = tokens_app
+    caplog.set_level(logging.DEBUG)
+    client.get("/tap/sync", params={"LANG": "ADQL", "QUERY": "SELECT nonsense FROM nowhere"},
+               headers=_bearer(tokens["alice"]))
+    client.get("/whoami", headers=_bearer(tokens["alice"][:-1] + "x"))
+    client.get("/whoami", headers=_basic("alice", tokens["alice"]))
+    secrets = [tokens["alice"], tokens["alice"][:-1] + "x"]
+    assert not any(secret in record.getMessage() for record in caplog.records for secret in secrets)
+
+
+def test_unknown_modes_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="SKYGATE_AUTH"):
+        create_app(Settings(data_dir=tmp_path, auth="ldap"))
+    with pytest.raises(SettingsError, match="SKYGATE_OIDC_ISSUER"):
+        create_app(Settings(data_dir=tmp_path, auth="oidc"))
+
+
+def test_oidc_mode_with_a_local_issuer(tmp_path: Path, ci_duckdb_path: Path) -> None:
+    issuer = LocalIssuer(audience="skygate-test")
+    try:
+        settings = _settings(tmp_path, ci_duckdb_path, auth="oidc", oidc_issuer=issuer.url,
+                             oidc_audience="skygate-test")
+        with TestClient(create_app(settings), base_url=BASE) as client:
+            token = issuer.token("carol")
+            assert client.get("/whoami", headers=_bearer(token)).json()["user"] == "carol"
+            assert client.get("/whoami", headers=_bearer(issuer.token("carol", aud="other"))).status_code == 401
+            assert client.get("/whoami", headers=_bearer(issuer.token("carol", lifetime=-300))).status_code == 401
+            job = _create(client, "/tap/async", _bearer(token))
+            assert client.get(job, headers=_bearer(issuer.token("dave"))).status_code == 404
+            assert client.get(job, headers=_bearer(token)).status_code == 200
+            assert client.get("/whoami", headers=_basic("carol", token)).status_code == 401
+    finally:
+        issuer.close()
+
+
+def test_mode_none_ignores_credentials(tmp_path: Path, ci_duckdb_path: Path) -> None:
+    settings = _settings(tmp_path, ci_duckdb_path)
+    with TestClient(create_app(settings), base_url=BASE) as client:
+        response = client.get("/whoami", headers=_bearer("anything"))
+        assert response.status_code == 200 and response.json()["user"] is None
+        assert "www-authenticate" not in client.get("/tap/capabilities").headers
