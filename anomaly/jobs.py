@@ -170,14 +170,17 @@ def _resources(ctx: JobContext) -> AnomalyResources:
 async def _earlier_model(model_id: str | None, ctx: JobContext, resources: AnomalyResources) -> Model:
     """The forest published by job ``model_id`` (same owner, same kind, COMPLETED)."""
     jobs = resources.jobs()
-    if jobs is not None:
-        try:
-            job = await jobs.get(str(model_id), kind=SCORE_KIND, owner=ctx.owner)
-        except JobNotFound:
-            raise UsageError(f"MODEL: there is no anomaly job {model_id} of yours", param="MODEL") from None
-        if job.phase is not Phase.COMPLETED:
-            raise UsageError(f"MODEL: anomaly job {model_id} is {job.phase}, not COMPLETED", param="MODEL",
-                             hint="wait until it has completed")
+    if jobs is None:
+        # Without the job store the owner cannot be checked, and another owner's model is never read.
+        raise UsageError("MODEL cannot be used here: this worker has no job store to check the job's owner",
+                         param="MODEL")
+    try:
+        job = await jobs.get(str(model_id), kind=SCORE_KIND, owner=ctx.owner)
+    except JobNotFound:
+        raise UsageError(f"MODEL: there is no anomaly job {model_id} of yours", param="MODEL") from None
+    if job.phase is not Phase.COMPLETED:
+        raise UsageError(f"MODEL: anomaly job {model_id} is {job.phase}, not COMPLETED", param="MODEL",
+                         hint="wait until it has completed")
     path = ctx.job_dir.parent / str(model_id) / "results" / "model"
     try:
         return await asyncio.to_thread(model_file.load, path)

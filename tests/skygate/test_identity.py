@@ -160,6 +160,31 @@ def test_no_job_crosses_between_callers(tokens_app: tuple[TestClient, dict[str, 
     assert client.get(anonymous_job).status_code == 200
 
 
+def _finished(client: TestClient, job: str, headers: dict[str, str]) -> str:
+    phase = client.get(f"{job}/phase", headers=headers).text
+    for _ in range(600):
+        if phase in ("COMPLETED", "ERROR", "ABORTED"):
+            break
+        client.get(job, params={"WAIT": "1", "PHASE": phase}, headers=headers)
+        phase = client.get(f"{job}/phase", headers=headers).text
+    return phase
+
+
+def test_a_model_is_reused_only_by_its_owner(tokens_app: tuple[TestClient, dict[str, str]]) -> None:
+    client, tokens = tokens_app
+    alice, bob = _bearer(tokens["alice"]), _bearer(tokens["bob"])
+    data = {**JOB_KINDS["/anomaly/async"][0], "PHASE": "RUN"}
+    first = client.post("/anomaly/async", data=data, headers=alice, follow_redirects=False).headers["location"]
+    assert _finished(client, first, alice) == "COMPLETED"
+    model_id = first.rsplit("/", 1)[1]
+    for who, headers, phase in (("bob", bob, "ERROR"), ("anonymous", {}, "ERROR"), ("alice", alice, "COMPLETED")):
+        job = client.post("/anomaly/async", data={**data, "MODEL": model_id}, headers=headers,
+                          follow_redirects=False).headers["location"]
+        assert _finished(client, job, headers) == phase, who
+        if phase == "ERROR":
+            assert f"no anomaly job {model_id} of yours" in client.get(f"{job}/error", headers=headers).text
+
+
 def test_revocation_takes_effect_at_once(tmp_path: Path, ci_duckdb_path: Path) -> None:
     settings = _settings(tmp_path, ci_duckdb_path, auth="tokens")
     tokens = _make_tokens(settings)
