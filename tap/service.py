@@ -55,6 +55,8 @@ class TapConfig:
     upload_max_rows: int = 1_000_000
     upload_max_bytes: int = 100_000_000
     upload_allow_private: bool = False
+    upload_timeout: float = 60.0
+    body_max_bytes: int = 64_000_000
     execution_duration: int = 3600
     destruction_days: float = 7.0
 

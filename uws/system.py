@@ -19,20 +19,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dali.errors import SkygateError, UsageError
+from dali.errors import SkygateError, TooLargeError, UsageError
 from uws.config import JobConfig
 from uws.models import ErrorInfo, ErrorType, Job, JobKind, Parameter, Parameters, Phase
 from uws.queue import JobQueue, make_queue
 from uws.runner import INTERNAL_ERROR, Runner
 from uws.store import JobStore, open_store
 
-__all__ = ["JobForbidden", "JobNotFound", "JobSystem", "PhaseConflict", "open_job_system"]
+__all__ = ["INLINE_MAX_BYTES", "JobForbidden", "JobNotFound", "JobSystem", "PhaseConflict", "open_job_system"]
 
 log = logging.getLogger(__name__)
 
 # Phases from which ABORT moves a job to ABORTED.
 _ABORTABLE = frozenset({Phase.PENDING, Phase.QUEUED, Phase.EXECUTING, Phase.HELD, Phase.SUSPENDED})
 _EPOCH = datetime.fromtimestamp(0, UTC)
+# Inline (not uploaded) parameter text one job may keep in its job-store row: a long ADQL query
+# (each field is at most 1 MiB, dali.form) and the rest. Three 100 MB fields once grew the job
+# database to 333 MB (issue 13).
+INLINE_MAX_BYTES = 2 * 1024 * 1024
 
 
 class JobNotFound(LookupError):
@@ -143,11 +147,15 @@ class JobSystem:
         ------
         UsageError
             A bad execution duration or destruction time.
+        TooLargeError
+            Parameters over what a job may store (``check_stored_size``).
         """
         job_kind = self.kind(kind)
         now = datetime.now(UTC)
+        job_id = job_id or self.new_job_id()
+        await self.check_stored_size(job_id, parameters)
         job = Job(
-            job_id=job_id or self.new_job_id(), kind=kind, phase=Phase.PENDING, owner=owner,
+            job_id=job_id, kind=kind, phase=Phase.PENDING, owner=owner,
             run_id=_run_id(parameters), creation_time=now,
             execution_duration=self.execution_duration(execution_duration),
             destruction=self.destruction(destruction, now), parameters=tuple(parameters),
@@ -239,6 +247,7 @@ class JobSystem:
             if key not in multi:
                 merged = [m for m in merged if m.name.lower() != key]
             merged.append(p)
+        await self.check_stored_size(job.job_id, merged)
         if not await self.store.transition(job.job_id, Phase.PENDING, Phase.PENDING,
                                            parameters=merged, run_id=_run_id(merged)):
             raise PhaseConflict("parameters can only be changed while the job is PENDING")
@@ -274,6 +283,25 @@ class JobSystem:
             raise UsageError("DESTRUCTION must be in the future", param="DESTRUCTION",
                              hint="an ISO 8601 UTC time such as 2030-01-01T00:00:00Z")
         return min(requested, latest)
+
+    async def check_stored_size(self, job_id: str, parameters: Sequence[Parameter]) -> None:
+        """Refuse parameters that would store more than the job may keep: ``INLINE_MAX_BYTES``
+        of inline values (they live in the job store's row) and ``body_max_bytes`` of uploaded
+        files (in the job's folder).
+
+        Raises
+        ------
+        TooLargeError
+            Over either limit (HTTP 413).
+        """
+        inline = sum(len(p.name.encode()) + len(p.value.encode()) for p in parameters if not p.by_reference)
+        if inline > INLINE_MAX_BYTES:
+            raise TooLargeError(f"the job's parameters hold more than {INLINE_MAX_BYTES} bytes of text",
+                                hint="send long content (tables, position lists) as a file part")
+        files = await asyncio.to_thread(_file_bytes, self.job_dir(job_id), parameters)
+        if files > self.config.body_max_bytes:
+            raise TooLargeError(f"the job's uploaded files hold more than {self.config.body_max_bytes} bytes",
+                                param="UPLOAD", hint="upload fewer or smaller tables")
 
     # -- blocking WAIT ---------------------------------------------------------------------
 
@@ -403,6 +431,15 @@ class _Waiter:
 def _run_id(parameters: Sequence[Parameter]) -> str | None:
     values = [p.value for p in parameters if p.name.lower() == "runid"]
     return values[-1] if values else None
+
+
+def _file_bytes(job_dir: Path, parameters: Sequence[Parameter]) -> int:
+    total = 0
+    for p in parameters:
+        if p.by_reference:
+            with contextlib.suppress(OSError):
+                total += (job_dir / "params" / p.value).stat().st_size
+    return total
 
 
 def _inline_files(job_dir: Path, parameters: Sequence[Parameter]) -> dict[str, Path]:
