@@ -397,6 +397,15 @@ def _count(value: str, name: str, *, signed: bool = False) -> int:
 
 
 def _wait_seconds(value: str, wait_max: int) -> float:
+    """Seconds to block for ``WAIT``.
+
+    UWS 1.1 (the job resource's blocking behaviour) defines WAIT as a whole number of seconds,
+    with ``-1`` asking to wait as long as the server allows; the server may cap any wait and
+    should answer within typical TCP timeouts. So: ``-1`` waits ``wait_max`` (documented with
+    ``SKYGATE_WAIT_MAX``), larger waits are cut to ``wait_max``, ``0`` answers at once; any
+    other negative number, a fraction or a word means nothing in UWS and is a 400, not a
+    silent maximum wait.
+    """
     number = _count(value, "WAIT", signed=True)
     if number < -1:
         raise UsageError("WAIT must be -1 (as long as allowed) or a number of seconds", param="WAIT")

@@ -327,9 +327,13 @@ class JobSystem:
         returns the phase then (None: the job is gone).
 
         Local changes and (PostgreSQL) other processes' changes arrive as notifications carrying
-        the new phase, so waking costs no query; otherwise the phase is re-read every
-        ``poll_interval``. With ``waiter`` (from ``watch``, registered before ``phase`` was read)
-        the phase is not read again first.
+        the new phase, so waking costs no query. Only another process's change on a store that
+        cannot notify (SQLite shared by several API processes or workers) needs a poll: the phase
+        is re-read after ``poll_interval``, then twice as long each time up to ``poll_max`` (at
+        least 5 s on a notifying store, where the poll only covers a lost LISTEN connection).
+        A constant 20 ms poll had 200 waiters burn 17.5 CPU-s in 25 s (issue 13);
+        ``benchmarks/uws_wait.py`` measures both. With ``waiter`` (from ``watch``, registered
+        before ``phase`` was read) the phase is not read again first.
         """
         if waiter is None:
             with self.watch(job_id) as own:
@@ -339,9 +343,9 @@ class JobSystem:
                 return await self.wait(job_id, phase, timeout, waiter=own)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        poll = self.config.poll_interval
+        poll, poll_max = self.config.poll_interval, self.config.poll_max
         if self.store.notifies_across_processes:
-            poll = max(poll, 0.5)
+            poll, poll_max = max(poll, 0.5), max(poll_max, 5.0)
         current: Phase | None = phase
         while current == phase:
             remaining = deadline - loop.time()
@@ -351,6 +355,7 @@ class JobSystem:
                 await asyncio.wait_for(waiter.event.wait(), min(remaining, poll))
             except TimeoutError:
                 current = await self.store.phase(job_id)
+                poll = min(poll * 2, poll_max)
                 continue
             waiter.event.clear()
             current = waiter.phase
