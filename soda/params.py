@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from dali.errors import UsageError
+from dali.errors import TooLargeError, UsageError
 from release.obscore import Region, RegionError, parse_circle, parse_polygon, parse_pos
 
 __all__ = [
@@ -70,6 +70,8 @@ def parse_soda(params: Mapping[str, Sequence[str]]) -> SodaRequest:
             try:
                 regions.append(parse(text))
             except RegionError as exc:
+                if exc.limit is not None:
+                    raise TooLargeError(str(exc), param=name, hint=exc.limit) from None
                 raise UsageError(str(exc), param=name) from None
     if not regions:
         raise UsageError("a region is required: CIRCLE, POLYGON or POS", param="POS",
