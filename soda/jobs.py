@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dali.errors import UsageError
+from dali.params import collect
 from soda.bulk import run_bulk
 from soda.cutout import NoOverlapError, cut, cutout_fits
 from soda.params import BulkPosition, parse_bulk_options, parse_positions, parse_soda
@@ -27,8 +28,9 @@ _CHECKED_POSITIONS_BYTES = 2 * 1024 * 1024
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
 
-def _upper(params: Parameters) -> dict[str, list[str]]:
-    return {name.upper(): params.getall(name) for name in params}
+def _upper(params: Parameters) -> Mapping[str, tuple[str, ...]]:
+    """The job's inline parameters by upper-case name (``dali.params.collect``, as requests are)."""
+    return collect((p.name, p.value) for p in params.items_ if not p.by_reference).values
 
 
 def release_dir_of(resources: Any) -> Path:
