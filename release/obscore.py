@@ -29,6 +29,7 @@ __all__ = [
     "BAND_WAVELENGTHS",
     "DATALINK_FORMAT",
     "DID_BASE",
+    "MAX_POLYGON_VERTICES",
     "OBSCORE_BASE_TABLE",
     "OBSCORE_TABLE",
     "Circle",
@@ -354,8 +355,18 @@ class Polygon:
 Region = Circle | Range | Polygon
 
 
+# The overlap test costs vertices x image edges per candidate row: 3,000 vertices held a SIA
+# query for 10 s (issue 13). DALI sets no limit; survey footprints need a few dozen vertices.
+MAX_POLYGON_VERTICES = 200
+
+
 class RegionError(ValueError):
-    """A region string that does not parse; services turn it into their usage error."""
+    """A region string that does not parse (or, with ``limit``, is over a documented size
+    limit); services turn it into their usage error."""
+
+    def __init__(self, message: str, *, limit: str | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 def _numbers(text: str, what: str) -> list[float]:
@@ -382,7 +393,10 @@ def parse_circle(text: str) -> Circle:
 
 
 def parse_polygon(text: str) -> Polygon:
-    """A DALI polygon ``ra1 dec1 ra2 dec2 ...`` (at least three vertices)."""
+    """A DALI polygon ``ra1 dec1 ra2 dec2 ...`` (three to ``MAX_POLYGON_VERTICES`` vertices)."""
+    if len(text.split()) > 2 * MAX_POLYGON_VERTICES:
+        raise RegionError(f"POLYGON has more than {MAX_POLYGON_VERTICES} vertices",
+                          limit=f"at most {MAX_POLYGON_VERTICES} vertices per polygon")
     values = _numbers(text, "POLYGON")
     if len(values) < 6 or len(values) % 2 or not all(math.isfinite(v) for v in values):
         raise RegionError("POLYGON needs at least three ra dec pairs of finite numbers")

@@ -11,10 +11,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from dali.errors import UsageError
+from dali.errors import TooLargeError, UsageError
 from release.obscore import Region, RegionError, parse_pos
 
-__all__ = ["KNOWN_PARAMS", "Interval", "SiaQuery", "parse_interval", "parse_query"]
+__all__ = ["KNOWN_PARAMS", "MAX_POS_REGIONS", "Interval", "SiaQuery", "parse_interval", "parse_query"]
+
+# POS values of one query (OR'ed): each is tested against every candidate image in Python.
+MAX_POS_REGIONS = 20
 
 # ObsCore column compared for each numeric-interval parameter ("contained" ones test one value).
 INTERVAL_OVERLAP = {"BAND": ("em_min", "em_max"), "TIME": ("t_min", "t_max")}
@@ -86,10 +89,16 @@ def parse_query(params: Mapping[str, Sequence[str]], *, maxrec_default: int, max
         For any value that does not parse (named by ``param``).
     """
     pos: list[Region] = []
-    for text in params.get("POS", ()):
+    texts = params.get("POS", ())
+    if len(texts) > MAX_POS_REGIONS:
+        raise TooLargeError(f"POS was given {len(texts)} times; at most {MAX_POS_REGIONS} regions per query",
+                            param="POS", hint="split the search into several queries")
+    for text in texts:
         try:
             pos.append(parse_pos(text))
         except RegionError as exc:
+            if exc.limit is not None:
+                raise TooLargeError(str(exc), param="POS", hint=exc.limit) from None
             raise UsageError(str(exc), param="POS",
                              hint="POS is CIRCLE ra dec r, RANGE ra1 ra2 dec1 dec2 or POLYGON ra dec ...") from None
     overlaps = {name: tuple(parse_interval(v, name) for v in params.get(name, ())) for name in INTERVAL_OVERLAP}

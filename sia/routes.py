@@ -9,7 +9,7 @@ Tests: tests/sia/test_routes.py.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from html import escape
 
 import pyarrow as pa
@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from dali.errors import SkygateError, UsageError
+from dali.errors import SkygateError, TooLargeError, UsageError, escaped
+from dali.form import FormLimits, read_request
 from dali.writers import arrow_type, resolve_format, write_table
 from release.obscore import obscore_meta
 from sia.params import parse_query
@@ -29,16 +30,11 @@ _log = logging.getLogger(__name__)
 _VOTABLE = "application/x-votable+xml"
 
 
-async def collect_params(request: Request) -> dict[str, list[str]]:
-    """Query-string and form parameters by upper-case name, in arrival order."""
-    params: dict[str, list[str]] = {}
-    pairs = list(request.query_params.multi_items())
-    if request.method == "POST":
-        form = await request.form()
-        pairs += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-    for name, value in pairs:
-        params.setdefault(name.strip().upper(), []).append(value)
-    return params
+async def collect_params(request: Request) -> Mapping[str, tuple[str, ...]]:
+    """Query-string and form parameters by upper-case name, in arrival order, within the
+    request limits (``dali.form``: 413 over a size limit, 400 for control characters)."""
+    limits = FormLimits(body_max_bytes=request.app.state.settings.body_max_bytes)
+    return (await read_request(request, limits)).params().values
 
 
 def capabilities_xml(base_url: str) -> bytes:
@@ -116,9 +112,8 @@ async def _query(request: Request) -> Response:
             raise UsageError("no data release is loaded", hint="run `skygate demo` first")
         result = await search(backend, query, timeout=settings.sync_timeout)
     except SkygateError as exc:
-        _log.info("SIA query refused: %s", exc)
-        return Response(error_votable(exc), status_code=400 if isinstance(exc, UsageError) else 503,
-                        media_type=_VOTABLE)
+        _log.info("SIA query refused: %s", escaped(str(exc)))
+        return Response(error_votable(exc), status_code=_status(exc), media_type=_VOTABLE)
     except Exception:  # noqa: BLE001 - the protocol edge: any failure becomes a DALI error document
         _log.exception("SIA query failed")
         return Response(error_votable(RuntimeError()), status_code=500, media_type=_VOTABLE)
@@ -128,6 +123,12 @@ async def _query(request: Request) -> Response:
         return await _other_format(result, query.responseformat or "")
     body = render_votable(result, base_url=settings.base_url, infos=infos)
     return Response(body, media_type=media_type)
+
+
+def _status(exc: SkygateError) -> int:
+    if isinstance(exc, TooLargeError):
+        return 413
+    return 400 if isinstance(exc, UsageError) else 503
 
 
 async def _capabilities(request: Request) -> Response:

@@ -10,6 +10,7 @@ Tests: tests/sia/test_service.py.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from dali.xtypes import format_stcs_polygon
 from release.obscore import (
     DATALINK_FORMAT,
     OBSCORE_TABLE,
+    Region,
     obscore_meta,
     region_bounds,
     region_overlaps,
@@ -141,9 +143,10 @@ async def search(source: RowSource, query: SiaQuery, *, timeout: float) -> SiaRe
     stream = source.stream(build_sql(query), timeout=timeout)
     try:
         async for batch in stream:
-            for row in batch.to_pylist():
-                if query.pos and not any(region_overlaps(r, row["s_region"]) for r in query.pos):
-                    continue
+            # The exact overlap test is pure Python and costs vertices x edges per row: in a
+            # thread, so a large POS polygon slows this query only, not every endpoint.
+            kept = await asyncio.to_thread(_overlapping, batch, query.pos) if query.pos else batch.to_pylist()
+            for row in kept:
                 if limit is not None and len(rows) >= limit:
                     overflow = True
                     break
@@ -155,6 +158,11 @@ async def search(source: RowSource, query: SiaQuery, *, timeout: float) -> SiaRe
         if close is not None:
             await close()
     return SiaResult(tuple(rows), overflow)
+
+
+def _overlapping(batch: pa.RecordBatch, regions: Sequence[Region]) -> list[dict[str, Any]]:
+    """The rows of ``batch`` whose ``s_region`` overlaps one of ``regions``."""
+    return [row for row in batch.to_pylist() if any(region_overlaps(r, row["s_region"]) for r in regions)]
 
 
 def _published(row: dict[str, Any]) -> dict[str, Any]:

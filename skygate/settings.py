@@ -42,6 +42,8 @@ class Settings:
     upload_max_rows: int = 1_000_000
     upload_max_bytes: int = 100_000_000
     upload_allow_private: bool = False
+    upload_timeout: float = 60.0
+    body_max_bytes: int = 64_000_000
     anomaly_chunk_rows: int = 250_000
     wait_max: int = 600
     demo_profile: str = "demo"

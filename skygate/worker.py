@@ -91,6 +91,7 @@ def job_config(settings: Settings, *, queue_name: str | None = None) -> JobConfi
         execution_duration_max=settings.execution_duration_max,
         destruction_days=settings.destruction_days,
         wait_max=settings.wait_max,
+        body_max_bytes=settings.body_max_bytes,
     )
     if queue_name:
         config = replace(config, queue_name=queue_name)

@@ -117,6 +117,7 @@ def run_bulk(
     found = resolve_object_ids(release_dir, [i for i in ids if i is not None])
     query_time = time.perf_counter() - started
     targets: list[_Target] = []
+    names: dict[tuple[str, str], int] = {}
     unmatched: dict[str, list[object]] = {"coord": [], "coadd": []}
     for index, position in enumerate(positions):
         if position.ra is not None and position.dec is not None:
@@ -136,6 +137,10 @@ def run_bulk(
             log_lines.append(f"({ra:.6f}, {dec:.6f}) is on no tile of this release")
             continue
         name = desj_name(ra, dec) if position.ra is not None else str(position.coadd_object_id)
+        # A position (or object) listed twice gets its own outputs: name, name_2, name_3, ...
+        seen = names[(tile.tilename, name)] = names.get((tile.tilename, name), 0) + 1
+        if seen > 1:
+            name = f"{name}_{seen}"
         targets.append(_Target(index, position, ra, dec, tile.tilename, name,
                                position.xsize or options.xsize, position.ysize or options.ysize,
                                apply_overrides(options, position.overrides)))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dali.errors import UsageError
+from dali.params import collect
 from soda.bulk import run_bulk
 from soda.cutout import NoOverlapError, cut, cutout_fits
 from soda.params import BulkPosition, parse_bulk_options, parse_positions, parse_soda
@@ -22,11 +23,14 @@ from uws import JobContext, Parameters, Result
 __all__ = ["MAX_ASYNC_CUTOUTS", "check_async", "check_bulk", "release_dir_of", "run_async", "run_bulk_job"]
 
 MAX_ASYNC_CUTOUTS = 5000
+# Position tables up to this size are parsed by the check (inline, a few ms per 10,000 rows).
+_CHECKED_POSITIONS_BYTES = 2 * 1024 * 1024
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
 
-def _upper(params: Parameters) -> dict[str, list[str]]:
-    return {name.upper(): params.getall(name) for name in params}
+def _upper(params: Parameters) -> Mapping[str, tuple[str, ...]]:
+    """The job's inline parameters by upper-case name (``dali.params.collect``, as requests are)."""
+    return collect((p.name, p.value) for p in params.items_ if not p.by_reference).values
 
 
 def release_dir_of(resources: Any) -> Path:
@@ -74,10 +78,13 @@ def run_async(params: Parameters, ctx: JobContext) -> list[Result]:
     return ctx.results
 
 
-def _positions(params: Parameters) -> tuple[BulkPosition, ...]:
+def _positions(params: Parameters, *, up_to: int | None = None) -> tuple[BulkPosition, ...] | None:
+    """The position table; None when it is a file larger than ``up_to`` bytes (left unread)."""
     files: Mapping[str, Path] = params.files
     for name in ("positions", "upload", "table"):
         if name in files:
+            if up_to is not None and files[name].stat().st_size > up_to:
+                return None
             return parse_positions(files[name].read_bytes())
     text = params.get("positions")
     if text:
@@ -87,14 +94,18 @@ def _positions(params: Parameters) -> tuple[BulkPosition, ...]:
 
 
 def check_bulk(params: Parameters) -> None:
-    """Cheap validation of the options (the position table is read when the job runs)."""
+    """Validate the options and, when it is small (every table within ``MAX_BULK_POSITIONS`` rows
+    is), the position table, so bad input is refused when the job is asked to run, naming the
+    parameter; a larger table is read, and refused, when the job runs."""
     parse_bulk_options(_upper(params))
+    _positions(params, up_to=_CHECKED_POSITIONS_BYTES)
 
 
 def run_bulk_job(params: Parameters, ctx: JobContext) -> list[Result]:
     """A DESaccess-style bulk cutout job: per-object FITS and PNG results, summary, log, archive."""
     options = parse_bulk_options(_upper(params))
     positions = _positions(params)
+    assert positions is not None
     release_dir = release_dir_of(ctx.resources)
     out_dir = ctx.scratch_path(ctx.job_id)
     outcome = run_bulk(release_dir, positions, options, out_dir, job_id=ctx.job_id,

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from dali.errors import UsageError
+from dali.errors import TooLargeError, UsageError
 from dali.votable import read_votable
 from release.obscore import Region, RegionError, parse_circle, parse_polygon, parse_pos
 
@@ -71,6 +71,8 @@ def parse_soda(params: Mapping[str, Sequence[str]]) -> SodaRequest:
             try:
                 regions.append(parse(text))
             except RegionError as exc:
+                if exc.limit is not None:
+                    raise TooLargeError(str(exc), param=name, hint=exc.limit) from None
                 raise UsageError(str(exc), param=name) from None
     if not regions:
         raise UsageError("a region is required: CIRCLE, POLYGON or POS", param="POS",
@@ -112,6 +114,11 @@ class BulkOptions:
     return_list_only: bool = False
 
 
+# make_lupton_rgb (Lupton et al. 2004, PASP 116, 133): the image is asinh(Q (x - minimum) / stretch) / Q,
+# so stretch divides (> 0) and Q, the softening, must not be negative (astropy refuses Q < 0).
+_LUPTON_HINT = "RGB_STRETCH > 0, RGB_ASINH (Q) >= 0, RGB_MINIMUM any finite number"
+# COADD_OBJECT_ID is a 64-bit integer column (the catalogue's type).
+_OID_MAX = 2**63 - 1
 _ROW_OPTIONS = frozenset({"COLORS_FITS", "RGB_LUPTON_COLORS", "MAKE_FITS", "MAKE_RGB_LUPTON", "RGB_MINIMUM",
                           "RGB_STRETCH", "RGB_ASINH"})
 _POSITION_COLUMNS = {"RA", "DEC", "COADD_OBJECT_ID", "XSIZE", "YSIZE", *_ROW_OPTIONS}
@@ -165,14 +172,20 @@ def parse_bulk_options(params: Mapping[str, Sequence[str]]) -> BulkOptions:
                              param="RGB_LUPTON_COLORS")
         triplets = tuple(p.replace("y", "Y") for p in parts)
 
-    def number(name: str, default: float) -> float:
+    def number(name: str, default: float, *, low: float, low_allowed: bool) -> float:
+        """A finite number above ``low`` (or equal to it, with ``low_allowed``)."""
         text = one(name)
         if text is None:
             return default
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             raise UsageError(f"{name} must be a number", param=name) from None
+        if not math.isfinite(value) or value < low or (value == low and not low_allowed):
+            bound = f">= {low:g}" if low_allowed else f"> {low:g}"
+            raise UsageError(f"{name} must be a finite number {bound}", param=name,
+                             hint=_LUPTON_HINT)
+        return value
 
     make_rgb = one("MAKE_RGB_LUPTON") or one("MAKE_RGB")
     return BulkOptions(
@@ -182,9 +195,9 @@ def parse_bulk_options(params: Mapping[str, Sequence[str]]) -> BulkOptions:
         rgb_colors=triplets or options.rgb_colors,
         make_fits=_flag(one("MAKE_FITS") or "true", "MAKE_FITS"),
         make_rgb=_flag(make_rgb, "MAKE_RGB_LUPTON") if make_rgb else triplets is not None,
-        rgb_minimum=number("RGB_MINIMUM", options.rgb_minimum),
-        rgb_stretch=number("RGB_STRETCH", options.rgb_stretch),
-        rgb_asinh=number("RGB_ASINH", options.rgb_asinh),
+        rgb_minimum=number("RGB_MINIMUM", options.rgb_minimum, low=-math.inf, low_allowed=False),
+        rgb_stretch=number("RGB_STRETCH", options.rgb_stretch, low=0.0, low_allowed=False),
+        rgb_asinh=number("RGB_ASINH", options.rgb_asinh, low=0.0, low_allowed=True),
         return_list_only=_flag(one("RETURN_LIST_ONLY") or "false", "RETURN_LIST_ONLY"),
     )
 
@@ -238,6 +251,11 @@ def _position(row: Mapping[str, str], line: int) -> BulkPosition:
                          param="POSITIONS") from None
     if (ra is None or dec is None) and oid is None:
         raise UsageError(f"row {line} gives neither RA,DEC nor COADD_OBJECT_ID", param="POSITIONS")
+    if ra is not None and not math.isfinite(ra):
+        raise UsageError(f"row {line}: RA must be a finite number of degrees", param="POSITIONS")
+    if oid is not None and not 0 <= oid <= _OID_MAX:
+        raise UsageError(f"row {line}: COADD_OBJECT_ID must be an integer from 0 to {_OID_MAX}",
+                         param="POSITIONS")
     if dec is not None and not -90 <= dec <= 90:
         raise UsageError(f"row {line}: DEC must be within [-90, 90]", param="POSITIONS")
     xsize = _size(cell("XSIZE"), "XSIZE") if cell("XSIZE") else None

@@ -14,6 +14,7 @@ import functools
 import logging
 import re
 import urllib.parse
+from collections.abc import Mapping
 from html import escape
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from dali.errors import SkygateError, UsageError
+from dali.errors import SkygateError, TooLargeError, UsageError
+from dali.form import FormLimits, read_request
 from release.obscore import image_did
 from soda.cutout import NoOverlapError
 from soda.params import parse_soda
@@ -45,15 +47,10 @@ _DATALINK = "application/x-votable+xml;content=datalink"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+\-_.]{0,127}$")
 
 
-async def _params(request: Request) -> dict[str, list[str]]:
-    params: dict[str, list[str]] = {}
-    pairs = list(request.query_params.multi_items())
-    if request.method == "POST":
-        async with request.form() as form:
-            pairs += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-    for name, value in pairs:
-        params.setdefault(name.strip().upper(), []).append(value)
-    return params
+async def _params(request: Request) -> Mapping[str, tuple[str, ...]]:
+    """Parameters by upper-case name within the request limits (``dali.form``)."""
+    limits = FormLimits(body_max_bytes=request.app.state.settings.body_max_bytes)
+    return (await read_request(request, limits)).params().values
 
 
 def _release_dir(request: Request) -> Path:
@@ -67,7 +64,8 @@ def _soda_error(exc: BaseException) -> Response:
     if isinstance(exc, UnknownDatasetError):
         return PlainTextResponse(f"UsageError: {exc}\n", status_code=404)
     if isinstance(exc, UsageError):
-        return PlainTextResponse(f"UsageError: {exc}\n", status_code=400)
+        status = 413 if isinstance(exc, TooLargeError) else 400
+        return PlainTextResponse(f"UsageError: {exc}\n", status_code=status)
     if isinstance(exc, SkygateError) and exc.kind == "transient":
         return PlainTextResponse(f"ServiceUnavailable: {exc}\n", status_code=503)
     _log.exception("SODA request failed", exc_info=exc)
@@ -94,11 +92,12 @@ async def _links(request: Request) -> Response:
                                                           "text/xml"):
             raise UsageError(f"RESPONSEFORMAT {fmt[:60]!r} is not supported", param="RESPONSEFORMAT",
                              hint="DataLink documents are VOTables")
-        ids = [v.strip() for v in params.get("ID", []) if v.strip()]
+        ids = [v.strip() for v in params.get("ID", ()) if v.strip()]
         settings = request.app.state.settings
         body = await asyncio.to_thread(links_votable, _release_dir(request), settings.base_url, ids)
     except UsageError as exc:
-        return Response(links_error(f"UsageFault: {exc}"), status_code=400, media_type="application/x-votable+xml")
+        return Response(links_error(f"UsageFault: {exc}"), status_code=413 if isinstance(exc, TooLargeError) else 400,
+                        media_type="application/x-votable+xml")
     except Exception:  # noqa: BLE001 - the protocol edge: any failure becomes a DALI error document
         _log.exception("DataLink request failed")
         return Response(links_error("FatalFault: the links could not be listed; the failure was logged"),
@@ -113,7 +112,7 @@ def _cached_preview(path: str, mtime_ns: int) -> bytes:
 
 async def _preview(request: Request) -> Response:
     try:
-        ids = (await _params(request)).get("ID", [])
+        ids = (await _params(request)).get("ID", ())
         if len(ids) != 1:
             raise UsageError("give exactly one ID", param="ID")
         images = await asyncio.to_thread(resolve, _release_dir(request), ids[0])

@@ -17,16 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from dali.errors import UsageError
+from dali.errors import TooLargeError, UsageError
 from release.obscore import (
     BAND_WAVELENGTHS,
     BANDS,
     DATALINK_FORMAT,
+    Region,
     find_image_file,
     image_did,
     parse_did,
 )
-from soda.cutout import Cutout, NoOverlapError, cut, cutout_fits
+from soda.cutout import MAX_CUTOUT_PIXELS, Cutout, NoOverlapError, cut, cutout_fits, image_geometry, pixel_box
 from soda.params import MAX_SYNC_CUTOUTS, SodaRequest
 
 __all__ = [
@@ -47,6 +48,10 @@ DATALINK_STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
 SODA_SYNC_ID = "ivo://ivoa.net/std/SODA#sync-1.0"
 SODA_ASYNC_ID = "ivo://ivoa.net/std/SODA#async-1.0"
 MAX_LINK_IDS = 100
+# Pixels (per extension: SCI, MSK and WGT are each this large) of all cutouts of one sync call,
+# held in memory twice (the arrays, then the FITS bytes): one largest cutout's worth. Fifty
+# full-image cutouts in one request once killed the API (issue 13).
+MAX_SYNC_PIXELS = MAX_CUTOUT_PIXELS
 
 
 class UnknownDatasetError(UsageError):
@@ -101,26 +106,48 @@ def cut_one(image: Image, region: object) -> Cutout:
     return cut(image.path, region)  # type: ignore[arg-type]
 
 
-def run_cutouts(release_dir: Path, request: SodaRequest, *, limit: int = MAX_SYNC_CUTOUTS) -> tuple[bytes, int]:
+def run_cutouts(release_dir: Path, request: SodaRequest, *, limit: int = MAX_SYNC_CUTOUTS,
+                pixel_limit: int | None = None) -> tuple[bytes, int]:
     """Every (image, region) combination of ``request`` as one FITS file, and how many were cut.
 
     Combinations whose region misses the image are left out; when all miss, ``NoOverlapError``.
+
+    Raises
+    ------
+    TooLargeError
+        More than ``limit`` combinations, or cutouts of more than ``pixel_limit`` pixels in all
+        (``MAX_SYNC_PIXELS`` when None; measured from the image headers before any pixel is read).
     """
     images = [image for did in request.ids for image in resolve(release_dir, did, request.bands)]
     combinations = [(image, region) for image in images for region in request.regions]
     if len(combinations) > limit:
-        raise UsageError(f"the request makes {len(combinations)} cutouts; at most {limit} per sync call",
-                         param="ID", hint="use /soda/async or /soda/bulk for more")
-    cutouts: list[Cutout] = []
-    for image, region in combinations:
-        try:
-            cutouts.append(cut(image.path, region))
-        except NoOverlapError:
-            continue
+        raise TooLargeError(f"the request makes {len(combinations)} cutouts; at most {limit} per sync call",
+                            param="ID", hint="use /soda/async or /soda/bulk for more")
+    overlapping = _sized(combinations, MAX_SYNC_PIXELS if pixel_limit is None else pixel_limit)
+    cutouts = [cut(image.path, region) for image, region in overlapping]
     if not cutouts:
         raise NoOverlapError("no requested region overlaps the requested images", param="POS",
                              hint="search with SIA for images that cover the region")
     return cutout_fits(cutouts), len(cutouts)
+
+
+def _sized(combinations: Sequence[tuple[Image, Region]], pixel_limit: int) -> list[tuple[Image, Region]]:
+    """The combinations whose region overlaps the image, refused when their cutouts would hold
+    more than ``pixel_limit`` pixels (per extension) together."""
+    kept: list[tuple[Image, Region]] = []
+    pixels = 0
+    for image, region in combinations:
+        try:
+            box = pixel_box(image_geometry(image.path), region)
+        except NoOverlapError:
+            continue
+        pixels += box.shape[0] * box.shape[1]
+        if pixels > pixel_limit:
+            raise TooLargeError(f"the cutouts would hold more than {pixel_limit} pixels per extension in all; "
+                                f"at most {pixel_limit} per sync call", param="POS",
+                                hint="ask for smaller regions, or use /soda/async for many large cutouts")
+        kept.append((image, region))
+    return kept
 
 
 # ---------------------------------------------------------------------------------------------

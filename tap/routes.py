@@ -20,15 +20,15 @@ from email.utils import format_datetime
 from html import escape
 from typing import Any
 
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
-from dali.errors import FatalError, SkygateError, TransientError, UsageError
-from dali.params import DaliParams, FilePart, collect
+from dali.errors import FatalError, SkygateError, TooLargeError, TransientError, UsageError, escaped
+from dali.form import FormLimits, read_request
+from dali.params import DaliParams, collect
 from dali.vosi import availability_document
 from dali.votable import error_document, error_message
 from dali.writers import Info, TableWriter
@@ -88,6 +88,8 @@ def _metadata(request: Request) -> dict[str, Any]:
 
 
 def _status(exc: SkygateError) -> int:
+    if isinstance(exc, TooLargeError):
+        return 413
     if isinstance(exc, UsageError):
         return 400
     if isinstance(exc, TransientError):
@@ -98,36 +100,20 @@ def _status(exc: SkygateError) -> int:
 def error_response(exc: SkygateError, status: int | None = None) -> Response:
     """A DALI error VOTable for ``exc`` with its status code."""
     if isinstance(exc, UsageError):
-        _log.info("TAP usage error: %s", exc)
+        _log.info("TAP usage error: %s", escaped(exc))
     body = error_document(error_message(exc), infos=[Info("standardID", STANDARD_ID)])
     return Response(body, status_code=status or _status(exc), media_type=_VOTABLE)
 
 
-async def collect_request(request: Request, *, max_file_bytes: int) -> DaliParams:
-    """Query-string and body parameters (urlencoded or multipart) with multipart file parts."""
-    pairs: list[tuple[str, str]] = list(request.query_params.multi_items())
-    files: list[FilePart] = []
-    content_type = request.headers.get("content-type", "").lower()
-    if request.method == "POST" and content_type.startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")):
-        try:
-            form = await request.form(max_files=100, max_fields=10_000, max_part_size=16 * 1024 * 1024)
-        except HTTPException as exc:
-            raise UsageError("the request body could not be read as a form", param="UPLOAD",
-                             hint=str(exc.detail)[:200]) from exc
-        try:
-            for name, value in form.multi_items():
-                if isinstance(value, UploadFile):
-                    data = await value.read(max_file_bytes + 1)
-                    if len(data) > max_file_bytes:
-                        raise UsageError(f"the uploaded part {name!r} is larger than {max_file_bytes} bytes",
-                                         param="UPLOAD", hint="upload fewer rows or columns")
-                    files.append(FilePart(name, data, value.filename, value.content_type))
-                else:
-                    pairs.append((name, value))
-        finally:
-            await form.close()  # spooled temporary files of the parts
-    return collect(pairs, files)
+async def collect_request(request: Request, config: TapConfig) -> DaliParams:
+    """Query-string and body parameters (urlencoded or multipart) with multipart file parts,
+    within the request limits (``dali.form``); an uploaded part over ``upload_max_bytes`` is refused."""
+    params = (await read_request(request, FormLimits(body_max_bytes=config.body_max_bytes))).params()
+    for name, part in params.files.items():
+        if len(part.content) > config.upload_max_bytes:
+            raise TooLargeError(f"the uploaded part {name[:40]!r} is larger than {config.upload_max_bytes} bytes",
+                                param="UPLOAD", hint="upload fewer rows or columns")
+    return params
 
 
 class _TableResponse(StreamingResponse):
@@ -155,7 +141,7 @@ async def sync(request: Request) -> Response:
     """TAP /sync: run the query and answer in place with the result document."""
     config = _config(request)
     try:
-        params = await collect_request(request, max_file_bytes=config.upload_max_bytes)
+        params = await collect_request(request, config)
         tq = parse_tap(params, maxrec_default=config.maxrec_default, maxrec_hard=config.maxrec_hard)
         release = _release(request)
         engine = require_engine(getattr(release, "engine", None), getattr(release, "problem", None))

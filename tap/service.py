@@ -55,6 +55,8 @@ class TapConfig:
     upload_max_rows: int = 1_000_000
     upload_max_bytes: int = 100_000_000
     upload_allow_private: bool = False
+    upload_timeout: float = 60.0
+    body_max_bytes: int = 64_000_000
     execution_duration: int = 3600
     destruction_days: float = 7.0
 
@@ -136,8 +138,19 @@ def _too_big(name: str, config: TapConfig) -> UsageError:
 
 
 async def fetch_upload(url: str, config: TapConfig) -> bytes:
-    """GET an upload URL, refusing private addresses unless allowed and capping the size."""
-    async with httpx.AsyncClient(timeout=30.0, follow_redirects=False) as client:
+    """GET an upload URL, refusing private addresses unless allowed and capping the size and the
+    time: the whole fetch, redirects included, must end within ``upload_timeout`` seconds (httpx's
+    own timeouts are per read, so a server sending a byte every few seconds never trips them)."""
+    try:
+        async with asyncio.timeout(config.upload_timeout):
+            return await _fetch(url, config)
+    except TimeoutError:
+        raise UsageError(f"the upload at {url[:120]} did not arrive within {config.upload_timeout:g} s",
+                         param="UPLOAD", hint="upload the table inline (UPLOAD=name,param:name) instead") from None
+
+
+async def _fetch(url: str, config: TapConfig) -> bytes:
+    async with httpx.AsyncClient(timeout=min(30.0, config.upload_timeout), follow_redirects=False) as client:
         for _ in range(_REDIRECTS + 1):
             await _check_host(url, config.upload_allow_private)
             try:

@@ -62,8 +62,12 @@ job (or a job of another kind) -> 404; never a 500 for bad input.
 Behaviour worth knowing:
 - ``PHASE=RUN`` (on creation, in the body or the query string, or POSTed to ``{job}/phase``)
   moves the job to QUEUED before the 303 is sent, after ``check`` passed.
-- Blocking ``GET {job}?WAIT=n[&PHASE=...]`` (``-1`` = the server cap ``wait_max``) returns as soon
-  as the phase changes: PostgreSQL LISTEN/NOTIFY across processes, a 20 ms poll on SQLite.
+- Blocking ``GET {job}?WAIT=n[&PHASE=...]`` (``-1`` = the server cap ``wait_max``; other negative
+  numbers, fractions and words are a 400) returns as soon as the phase changes: an in-process
+  notification for this process's changes, PostgreSQL LISTEN/NOTIFY for other processes', and on
+  SQLite a fallback poll backing off from 20 ms to ``poll_max`` for other processes' changes.
+- Request bodies are read by ``dali.form`` within ``body_max_bytes`` (413 above it); a job keeps
+  at most ``body_max_bytes`` of uploaded files and ``INLINE_MAX_BYTES`` of parameter text.
 - ABORT and completion race by compare-and-set; the loser changes nothing. An aborted sync
   function stops at its next ``ctx.checkpoint()``, an async one is cancelled.
 - Execution duration is enforced (ERROR, "ran out of time"); destruction removes the job and its

@@ -33,7 +33,7 @@ class JobConfig:
     destruction_days
         Default lifetime of a job; ``destruction`` may be moved, not beyond this from now.
     wait_max
-        Cap in seconds for blocking ``WAIT`` (``WAIT=-1`` means this).
+        Cap in seconds for blocking ``WAIT`` (``WAIT=-1``, "as long as allowed", means this).
     heartbeat_interval, heartbeat_timeout
         Workers record a heartbeat this often; an EXECUTING job silent for ``heartbeat_timeout``
         has lost its worker and is re-queued (up to ``max_attempts`` runs) or failed.
@@ -42,8 +42,13 @@ class JobConfig:
         a broker restart); duplicates are harmless because starting is a compare-and-set.
     sweep_interval
         How often the janitor and the destruction sweeper run (0 disables them).
-    poll_interval
-        How often a blocking WAIT re-reads the phase when the store cannot notify across processes.
+    poll_interval, poll_max
+        A blocking WAIT re-reads the phase after ``poll_interval`` seconds, then twice as long
+        each time up to ``poll_max`` (a safety net: phase changes wake waiters by notification,
+        so only another process's change on a store that cannot notify waits for a poll).
+    body_max_bytes
+        The largest request body read (``Settings.body_max_bytes``), and the most a job may
+        store as parameters (inline values and uploaded file parts together).
     worker_poll_ms
         dramatiq's worker timeout: the longest back-off of a consumer whose prefetch is full, and
         how often idle worker threads wake (idle consumers block on Redis instead of polling).
@@ -65,4 +70,6 @@ class JobConfig:
     requeue_after: float = 60.0
     sweep_interval: float = 10.0
     poll_interval: float = 0.02
+    poll_max: float = 1.0
+    body_max_bytes: int = 64_000_000
     worker_poll_ms: int = 100

@@ -19,13 +19,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from dali.errors import TransientError, UsageError
+from dali.errors import TooLargeError, TransientError, UsageError, escaped
+from dali.form import FormLimits, read_request
+from dali.params import FilePart
 from uws.models import ACTIVE_PHASES, Job, Parameter, Phase
 from uws.system import JobNotFound, JobSystem, PhaseConflict
 from uws.xml import format_time, job_document, jobs_document, parameters_document, results_document
@@ -88,6 +89,8 @@ def _answers(handler: Handler) -> Handler:
             return _text("No such job.\n", 404)
         except PhaseConflict as exc:
             return _text(f"{exc}\n", 403)
+        except TooLargeError as exc:
+            return _text(f"{exc}\n", 413)
         except UsageError as exc:
             return _text(f"{exc}\n", 400)
         except TransientError as exc:
@@ -95,7 +98,7 @@ def _answers(handler: Handler) -> Handler:
         except HTTPException:
             raise
         except Exception:
-            log.exception("UWS request %s %s failed", request.method, request.url.path)
+            log.exception("UWS request %s %s failed", request.method, escaped(request.url.path))
             return _text("The job service failed; the problem has been logged.\n", 500)
 
     return wrapped
@@ -157,7 +160,7 @@ class _Handlers:
     async def _create(self, request: Request) -> Response:
         system = self._system(request)
         job_id = system.new_job_id()
-        items = await _all_parameters(request)
+        items = await _form(request, system)
         control: dict[str, str] = {}
         params: list[Parameter] = []
         for name, value in items:
@@ -193,7 +196,7 @@ class _Handlers:
         if request.method == "DELETE":
             return await self._delete(request)
         if request.method == "POST":
-            action = _single(request, "ACTION", form=await _form_items(request))
+            action = _single(request, "ACTION", form=await _form(request, self._system(request)))
             if action is None:
                 raise PhaseConflict("Job parameters cannot be posted to the job; use its /parameters.")
             if action.upper() != "DELETE":
@@ -223,7 +226,7 @@ class _Handlers:
         system, job = await self._job(request)
         if request.method == "GET":
             return _text(job.phase.value)
-        value = _single(request, "PHASE", form=await _form_items(request))
+        value = _single(request, "PHASE", form=await _form(request, system))
         if value is None:
             raise UsageError("PHASE is required: RUN or ABORT", param="PHASE")
         if value.upper() == "RUN":
@@ -238,7 +241,7 @@ class _Handlers:
         system, job = await self._job(request)
         if request.method == "GET":
             return _text(str(job.execution_duration))
-        value = _single(request, "EXECUTIONDURATION", form=await _form_items(request))
+        value = _single(request, "EXECUTIONDURATION", form=await _form(request, system))
         if value is None:
             raise UsageError("EXECUTIONDURATION is required (seconds)", param="EXECUTIONDURATION")
         await system.set_execution_duration(job, _count(value, "EXECUTIONDURATION", signed=True))
@@ -248,7 +251,7 @@ class _Handlers:
         system, job = await self._job(request)
         if request.method == "GET":
             return _text(format_time(job.destruction) if job.destruction else "")
-        value = _single(request, "DESTRUCTION", form=await _form_items(request))
+        value = _single(request, "DESTRUCTION", form=await _form(request, system))
         if value is None:
             raise UsageError("DESTRUCTION is required (an ISO 8601 time)", param="DESTRUCTION")
         await system.set_destruction(job, _time(value, "DESTRUCTION"))
@@ -276,12 +279,19 @@ class _Handlers:
         if job.phase is not Phase.PENDING:
             raise PhaseConflict(f"Parameters can only be changed while the job is PENDING, not {job.phase}.")
         new: list[Parameter] = []
-        for name, value in await _all_parameters(request):
-            if isinstance(value, str):
-                new.append(Parameter(name, value))
-            else:
-                new.append(await _save_upload(system.job_dir(job.job_id), name, value))
-        await system.set_parameters(job, new)
+        try:
+            for name, value in await _form(request, system):
+                if isinstance(value, str):
+                    new.append(Parameter(name, value))
+                else:
+                    new.append(await _save_upload(system.job_dir(job.job_id), name, value))
+            await system.set_parameters(job, new)
+        except BaseException:
+            # refused: drop the files saved for parameters that were not set
+            for p in new:
+                if p.by_reference:
+                    (system.job_dir(job.job_id) / "params" / p.value).unlink(missing_ok=True)
+            raise
         return self._to_job(request, job.job_id)
 
     async def parameter(self, request: Request) -> Response:
@@ -320,53 +330,25 @@ def _text(body: str, status: int = 200) -> Response:
     return PlainTextResponse(body, status_code=status)
 
 
-class _Upload:
-    """A multipart file part, read into memory (and the spooled temporary file closed)."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-
-async def _form_items(request: Request) -> list[tuple[str, str | _Upload]]:
-    """Body fields (urlencoded or multipart); an empty list for GET or other bodies."""
-    if request.method not in ("POST", "PUT"):
-        return []
-    cached = request.scope.get("uws.form")
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    content_type = request.headers.get("content-type", "").lower()
-    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        return []
-    items: list[tuple[str, str | _Upload]] = []
-    async with request.form(max_files=100, max_fields=10_000, max_part_size=16 * 1024 * 1024) as form:
-        for name, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                items.append((name, _Upload(await value.read())))
-            else:
-                items.append((name, value))
-    request.scope["uws.form"] = items
-    return items
-
-
-async def _all_parameters(request: Request) -> list[tuple[str, str | _Upload]]:
-    """Query-string items, then body items, in order."""
-    items: list[tuple[str, str | _Upload]] = list(request.query_params.multi_items())
-    items.extend(await _form_items(request))
-    return items
+async def _form(request: Request, system: JobSystem) -> list[tuple[str, str | FilePart]]:
+    """Query-string items, then body items (urlencoded or multipart), in order, within the
+    request limits (``dali.form``)."""
+    form = await read_request(request, FormLimits(body_max_bytes=system.config.body_max_bytes))
+    return list(form.items)
 
 
 def _single(
-    request: Request, name: str, *, form: list[tuple[str, str | _Upload]] | None = None,
+    request: Request, name: str, *, form: list[tuple[str, str | FilePart]] | None = None,
     query_only: bool = False,
 ) -> str | None:
-    """The value of a single-valued control parameter (any case), from the query string and
-    (unless ``query_only``) the body; sent twice with different values is an error (DALI)."""
+    """The value of a single-valued control parameter (any case), from the query string, or
+    from ``form`` (query string and body, from ``_form``) unless ``query_only``; sent twice with
+    different values is an error (DALI)."""
     key = name.lower()
-    values = [v for k, v in request.query_params.multi_items() if k.lower() == key]
-    if not query_only:
-        values.extend(v for k, v in (form or []) if k.lower() == key and isinstance(v, str))
+    if query_only or form is None:
+        values = [v for k, v in request.query_params.multi_items() if k.lower() == key]
+    else:
+        values = [v for k, v in form if k.lower() == key and isinstance(v, str)]
     if not values:
         return None
     if len(set(values)) > 1:
@@ -374,11 +356,11 @@ def _single(
     return values[0].strip()
 
 
-async def _save_upload(job_dir: Path, name: str, upload: _Upload) -> Parameter:
+async def _save_upload(job_dir: Path, name: str, upload: FilePart) -> Parameter:
     """Store an inline upload (multipart file part) as a by-reference job parameter."""
     file_name = f"{secrets.token_hex(4)}-{_FILE_NAME.sub('_', name)[:64]}"
     target = job_dir / "params" / file_name
-    await asyncio.to_thread(_write, target, upload.data)
+    await asyncio.to_thread(_write, target, upload.content)
     return Parameter(name, file_name, by_reference=True)
 
 
@@ -414,6 +396,15 @@ def _count(value: str, name: str, *, signed: bool = False) -> int:
 
 
 def _wait_seconds(value: str, wait_max: int) -> float:
+    """Seconds to block for ``WAIT``.
+
+    UWS 1.1 (the job resource's blocking behaviour) defines WAIT as a whole number of seconds,
+    with ``-1`` asking to wait as long as the server allows; the server may cap any wait and
+    should answer within typical TCP timeouts. So: ``-1`` waits ``wait_max`` (documented with
+    ``SKYGATE_WAIT_MAX``), larger waits are cut to ``wait_max``, ``0`` answers at once; any
+    other negative number, a fraction or a word means nothing in UWS and is a 400, not a
+    silent maximum wait.
+    """
     number = _count(value, "WAIT", signed=True)
     if number < -1:
         raise UsageError("WAIT must be -1 (as long as allowed) or a number of seconds", param="WAIT")

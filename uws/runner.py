@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dali.errors import FatalError, SkygateError, TransientError, UsageError
+from dali.errors import FatalError, SkygateError, TransientError, UsageError, escaped
 from uws.context import JobAborted, JobContext, JobStopped, JobTimedOut
 from uws.models import ErrorInfo, ErrorType, Job, JobKind, Parameters, Phase, Result
 from uws.store import JobStore
@@ -138,10 +138,10 @@ class Runner:
             await self._discard(job_id, job.attempts)
             return await self.store.phase(job_id)
         except UsageError as exc:
-            log.info("job %s (%s) refused: %s", job_id, job.kind, exc)
+            log.info("job %s (%s) refused: %s", job_id, job.kind, escaped(exc))
             return await self._fail(job, ErrorInfo(ErrorType.FATAL, str(exc)))
         except TransientError as exc:
-            log.warning("job %s (%s) failed, transient: %s", job_id, job.kind, exc)
+            log.warning("job %s (%s) failed, transient: %s", job_id, job.kind, escaped(exc))
             return await self._fail(job, ErrorInfo(ErrorType.TRANSIENT, str(exc)))
         except (FatalError, SkygateError) as exc:
             log.error("job %s (%s) failed", job_id, job.kind, exc_info=exc)
@@ -152,7 +152,7 @@ class Runner:
         try:
             results = _checked_results(returned, ctx)
         except FatalError as exc:
-            log.error("job %s (%s): %s", job_id, job.kind, exc)
+            log.error("job %s (%s): %s", job_id, job.kind, escaped(exc))
             return await self._fail(job, ErrorInfo(ErrorType.FATAL, INTERNAL_ERROR))
         if await self.store.transition(job_id, Phase.EXECUTING, Phase.COMPLETED, attempt=ctx.attempt,
                                        end_time=_now(), results=results):

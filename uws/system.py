@@ -19,20 +19,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dali.errors import SkygateError, UsageError
+from dali.errors import SkygateError, TooLargeError, UsageError
 from uws.config import JobConfig
 from uws.models import ErrorInfo, ErrorType, Job, JobKind, Parameter, Parameters, Phase
 from uws.queue import JobQueue, make_queue
 from uws.runner import INTERNAL_ERROR, Runner
 from uws.store import JobStore, open_store
 
-__all__ = ["JobNotFound", "JobSystem", "PhaseConflict", "open_job_system"]
+__all__ = ["INLINE_MAX_BYTES", "JobNotFound", "JobSystem", "PhaseConflict", "open_job_system"]
 
 log = logging.getLogger(__name__)
 
 # Phases from which ABORT moves a job to ABORTED.
 _ABORTABLE = frozenset({Phase.PENDING, Phase.QUEUED, Phase.EXECUTING, Phase.HELD, Phase.SUSPENDED})
 _EPOCH = datetime.fromtimestamp(0, UTC)
+# Inline (not uploaded) parameter text one job may keep in its job-store row: a long ADQL query
+# (each field is at most 1 MiB, dali.form) and the rest. Three 100 MB fields once grew the job
+# database to 333 MB (issue 13).
+INLINE_MAX_BYTES = 2 * 1024 * 1024
 
 
 class JobNotFound(LookupError):
@@ -146,11 +150,15 @@ class JobSystem:
         ------
         UsageError
             A bad execution duration or destruction time.
+        TooLargeError
+            Parameters over what a job may store (``check_stored_size``).
         """
         job_kind = self.kind(kind)
         now = datetime.now(UTC)
+        job_id = job_id or self.new_job_id()
+        await self.check_stored_size(job_id, parameters)
         job = Job(
-            job_id=job_id or self.new_job_id(), kind=kind, phase=Phase.PENDING, owner=owner,
+            job_id=job_id, kind=kind, phase=Phase.PENDING, owner=owner,
             run_id=_run_id(parameters), creation_time=now,
             execution_duration=self.execution_duration(execution_duration),
             destruction=self.destruction(destruction, now), parameters=tuple(parameters),
@@ -242,6 +250,7 @@ class JobSystem:
             if key not in multi:
                 merged = [m for m in merged if m.name.lower() != key]
             merged.append(p)
+        await self.check_stored_size(job.job_id, merged)
         if not await self.store.transition(job.job_id, Phase.PENDING, Phase.PENDING,
                                            parameters=merged, run_id=_run_id(merged)):
             raise PhaseConflict("parameters can only be changed while the job is PENDING")
@@ -278,6 +287,25 @@ class JobSystem:
                              hint="an ISO 8601 UTC time such as 2030-01-01T00:00:00Z")
         return min(requested, latest)
 
+    async def check_stored_size(self, job_id: str, parameters: Sequence[Parameter]) -> None:
+        """Refuse parameters that would store more than the job may keep: ``INLINE_MAX_BYTES``
+        of inline values (they live in the job store's row) and ``body_max_bytes`` of uploaded
+        files (in the job's folder).
+
+        Raises
+        ------
+        TooLargeError
+            Over either limit (HTTP 413).
+        """
+        inline = sum(len(p.name.encode()) + len(p.value.encode()) for p in parameters if not p.by_reference)
+        if inline > INLINE_MAX_BYTES:
+            raise TooLargeError(f"the job's parameters hold more than {INLINE_MAX_BYTES} bytes of text",
+                                hint="send long content (tables, position lists) as a file part")
+        files = await asyncio.to_thread(_file_bytes, self.job_dir(job_id), parameters)
+        if files > self.config.body_max_bytes:
+            raise TooLargeError(f"the job's uploaded files hold more than {self.config.body_max_bytes} bytes",
+                                param="UPLOAD", hint="upload fewer or smaller tables")
+
     # -- blocking WAIT ---------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -302,9 +330,13 @@ class JobSystem:
         returns the phase then (None: the job is gone).
 
         Local changes and (PostgreSQL) other processes' changes arrive as notifications carrying
-        the new phase, so waking costs no query; otherwise the phase is re-read every
-        ``poll_interval``. With ``waiter`` (from ``watch``, registered before ``phase`` was read)
-        the phase is not read again first.
+        the new phase, so waking costs no query. Only another process's change on a store that
+        cannot notify (SQLite shared by several API processes or workers) needs a poll: the phase
+        is re-read after ``poll_interval``, then twice as long each time up to ``poll_max`` (at
+        least 5 s on a notifying store, where the poll only covers a lost LISTEN connection).
+        A constant 20 ms poll had 200 waiters burn 17.5 CPU-s in 25 s (issue 13);
+        ``benchmarks/uws_wait.py`` measures both. With ``waiter`` (from ``watch``, registered
+        before ``phase`` was read) the phase is not read again first.
         """
         if waiter is None:
             with self.watch(job_id) as own:
@@ -314,9 +346,9 @@ class JobSystem:
                 return await self.wait(job_id, phase, timeout, waiter=own)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        poll = self.config.poll_interval
+        poll, poll_max = self.config.poll_interval, self.config.poll_max
         if self.store.notifies_across_processes:
-            poll = max(poll, 0.5)
+            poll, poll_max = max(poll, 0.5), max(poll_max, 5.0)
         current: Phase | None = phase
         while current == phase:
             remaining = deadline - loop.time()
@@ -326,6 +358,7 @@ class JobSystem:
                 await asyncio.wait_for(waiter.event.wait(), min(remaining, poll))
             except TimeoutError:
                 current = await self.store.phase(job_id)
+                poll = min(poll * 2, poll_max)
                 continue
             waiter.event.clear()
             current = waiter.phase
@@ -406,6 +439,15 @@ class _Waiter:
 def _run_id(parameters: Sequence[Parameter]) -> str | None:
     values = [p.value for p in parameters if p.name.lower() == "runid"]
     return values[-1] if values else None
+
+
+def _file_bytes(job_dir: Path, parameters: Sequence[Parameter]) -> int:
+    total = 0
+    for p in parameters:
+        if p.by_reference:
+            with contextlib.suppress(OSError):
+                total += (job_dir / "params" / p.value).stat().st_size
+    return total
 
 
 def _inline_files(job_dir: Path, parameters: Sequence[Parameter]) -> dict[str, Path]:

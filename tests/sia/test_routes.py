@@ -93,3 +93,48 @@ async def test_capabilities_and_availability(client: httpx.AsyncClient) -> None:
     url = caps.find("capability/interface/accessURL")
     assert url is not None and url.text == "http://testserver/sia/query"
     assert b"<vosi:available>true</vosi:available>" in (await client.get("/sia/availability")).content
+
+
+def _polygon(vertices: int, ra: float = 323.36, dec: float = -0.82, radius: float = 0.2) -> str:
+    import math
+
+    points = [(ra + radius * math.cos(2 * math.pi * k / vertices), dec + radius * math.sin(2 * math.pi * k / vertices))
+              for k in range(vertices)]
+    return "POLYGON " + " ".join(f"{x:.6f} {y:.6f}" for x, y in points)
+
+
+@pytest.mark.parametrize(("query", "text"), [
+    ({"POS": _polygon(201)}, b"more than 200 vertices"),
+    ({"POS": [_polygon(3)] * 21}, b"at most 20 regions"),
+])
+async def test_regions_over_the_limits_are_413(client: httpx.AsyncClient, query: dict[str, object],
+                                               text: bytes) -> None:
+    response = await client.post("/sia/query", data=query)
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("application/x-votable+xml")
+    assert b'<INFO name="QUERY_STATUS" value="ERROR">UsageFault: ' in response.content and text in response.content
+
+
+async def test_the_overlap_test_runs_off_the_event_loop(client: httpx.AsyncClient,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import time
+
+    import release.obscore
+    import sia.service
+
+    def slow(region: object, outline: object) -> bool:
+        time.sleep(0.3)  # a 200-vertex polygon against a large candidate list
+        return release.obscore.region_overlaps(region, outline)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sia.service, "region_overlaps", slow)
+    query = asyncio.create_task(client.get("/sia/query", params={"POS": _polygon(200)}))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    ticks = 0
+    while not query.done():
+        await asyncio.sleep(0.01)
+        ticks += 1
+    elapsed = time.monotonic() - started
+    assert (await query).status_code == 200
+    assert elapsed > 0.3 and ticks >= 5  # the loop kept turning while the overlap test ran

@@ -137,3 +137,31 @@ async def test_examples_are_xhtml_with_the_examples_vocabulary(client: httpx.Asy
     sync = page.xpath("//*[@id='m2-cutout']//*[local-name()='a']/@href")[0]
     response = await client.get(sync.replace("http://testserver", ""))
     assert response.status_code == 200 and response.headers["content-type"] == "application/fits"
+
+
+async def test_sync_cutout_count_and_total_size_are_capped(client: httpx.AsyncClient,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import soda.service
+
+    circles = [f"{STAR[0]} {STAR[1]} 0.01"] * 51
+    response = await client.post("/soda/sync", data={"ID": DID_G, "CIRCLE": circles})
+    assert response.status_code == 413
+    assert response.text.startswith("UsageError: the request makes 51 cutouts; at most 50 per sync call")
+    whole = {"ID": DID_G, "CIRCLE": [f"{STAR[0]} {STAR[1]} 0.5"] * 2}  # the whole 250 x 250 image, twice
+    assert (await client.post("/soda/sync", data={**whole, "CIRCLE": whole["CIRCLE"][:1]})).status_code == 200
+    monkeypatch.setattr(soda.service, "MAX_SYNC_PIXELS", 250 * 250 + 1)
+    response = await client.post("/soda/sync", data=whole)
+    assert response.status_code == 413
+    assert response.text.startswith("UsageError: the cutouts would hold more than 62501 pixels")
+    # the limit counts the pixels a cutout really has: regions off the image cost nothing
+    off = {"ID": DID_G, "CIRCLE": [f"{STAR[0]} {STAR[1]} 0.5", "10 10 0.5"]}
+    assert (await client.post("/soda/sync", data=off)).status_code == 200
+
+
+async def test_sync_polygon_vertex_cap(client: httpx.AsyncClient) -> None:
+    import math
+
+    vertices = " ".join(f"{STAR[0] + 0.01 * math.cos(k / 40):.6f} {STAR[1] + 0.01 * math.sin(k / 40):.6f}"
+                        for k in range(201))
+    response = await client.get("/soda/sync", params={"ID": DID_G, "POLYGON": vertices})
+    assert response.status_code == 413 and "more than 200 vertices" in response.text

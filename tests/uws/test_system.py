@@ -160,3 +160,25 @@ async def test_abort_cancels_a_running_database_statement(job_config: JobConfig,
         assert await running() == 0  # the statement was cancelled, not left to finish
     finally:
         await system.close()
+
+
+async def test_a_blocked_wait_backs_off_instead_of_polling_every_20_ms(system: JobSystem) -> None:
+    job = await system.create("uws-echo", [Parameter("MESSAGE", "x")])
+    reads = 0
+    phase = system.store.phase
+
+    async def counted(job_id: str) -> Phase | None:
+        nonlocal reads
+        reads += 1
+        return await phase(job_id)
+
+    system.store.phase = counted  # type: ignore[method-assign]
+    assert await system.wait(job.job_id, Phase.PENDING, 1.5) is Phase.PENDING
+    assert reads <= 8  # 20, 40, 80, ... ms, not 75 reads at 20 ms
+    # a local change still wakes the waiter at once, without waiting for a poll
+    waiter = asyncio.create_task(system.wait(job.job_id, Phase.PENDING, 10))
+    await asyncio.sleep(0.3)
+    started = asyncio.get_running_loop().time()
+    await system.abort(job.job_id)
+    assert await waiter is Phase.ABORTED
+    assert asyncio.get_running_loop().time() - started < 0.2
