@@ -56,6 +56,8 @@ class Settings:
     oidc_admin_claim: str = ""
     oidc_jwks_url: str = ""
     trusted_proxies: str = ""
+    user_max_active_jobs: int = 0
+    user_max_running_jobs: int = 0
 
     @property
     def release_dir(self) -> Path:

@@ -92,6 +92,8 @@ def job_config(settings: Settings, *, queue_name: str | None = None) -> JobConfi
         destruction_days=settings.destruction_days,
         wait_max=settings.wait_max,
         body_max_bytes=settings.body_max_bytes,
+        max_active_per_owner=settings.user_max_active_jobs,
+        max_running_per_owner=settings.user_max_running_jobs,
     )
     if queue_name:
         config = replace(config, queue_name=queue_name)

@@ -49,6 +49,15 @@ class JobConfig:
     body_max_bytes
         The largest request body read (``Settings.body_max_bytes``), and the most a job may
         store as parameters (inline values and uploaded file parts together).
+    max_active_per_owner
+        Most jobs one owner may have QUEUED or EXECUTING; one more is refused (HTTP 429) until one
+        ends (0: no limit). The anonymous caller counts as one owner.
+    max_running_per_owner
+        Most jobs of one owner that run at once (0: no limit). A worker that picks up a job of an
+        owner at the limit puts it back for ``defer_seconds`` and takes the next message, so one
+        owner's thousand queued jobs do not keep another owner's single job waiting.
+    defer_seconds
+        How long such a job waits before it is offered to a worker again.
     worker_poll_ms
         dramatiq's worker timeout: the longest back-off of a consumer whose prefetch is full, and
         how often idle worker threads wake (idle consumers block on Redis instead of polling).
@@ -73,3 +82,6 @@ class JobConfig:
     poll_max: float = 1.0
     body_max_bytes: int = 64_000_000
     worker_poll_ms: int = 100
+    max_active_per_owner: int = 0
+    max_running_per_owner: int = 0
+    defer_seconds: float = 1.0

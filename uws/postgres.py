@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS uws.jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_list ON uws.jobs (kind, owner, creation_time);
 CREATE INDEX IF NOT EXISTS jobs_phase ON uws.jobs (phase);
+CREATE INDEX IF NOT EXISTS jobs_owner ON uws.jobs (owner, phase);
 """
 _PLACEHOLDER = re.compile(r"\?")
 # Creating the schema from several processes at once can collide in the catalogs; one lock.

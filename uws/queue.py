@@ -48,7 +48,7 @@ def make_queue(config: JobConfig, runner: Runner) -> JobQueue:
     """Redis when ``config.broker_url`` is set, else the in-process queue running ``runner``."""
     if config.broker_url:
         return RedisQueue(config.broker_url, config.queue_name)
-    return LocalQueue(runner, config.local_workers)
+    return LocalQueue(runner, config.local_workers, defer_seconds=config.defer_seconds)
 
 
 # An idle consumer blocks this long on its wake-up list before fetching again.
@@ -132,9 +132,10 @@ def _not_here(job_id: str) -> None:
 class LocalQueue:
     """Runs jobs as tasks on this event loop, ``concurrency`` at a time."""
 
-    def __init__(self, runner: Runner, concurrency: int) -> None:
+    def __init__(self, runner: Runner, concurrency: int, *, defer_seconds: float = 1.0) -> None:
         self.runner = runner
         self.concurrency = max(1, concurrency)
+        self.defer_seconds = defer_seconds
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -148,6 +149,9 @@ class LocalQueue:
         while True:
             job_id = await self._queue.get()
             try:
+                if await self.runner.should_defer(job_id):
+                    asyncio.get_running_loop().call_later(self.defer_seconds, self._queue.put_nowait, job_id)
+                    continue
                 await self.runner.execute(job_id)
             except Exception:
                 # The store is the truth: a job left EXECUTING is recovered by the janitor.
@@ -219,13 +223,18 @@ def run_worker_process(
     store = open_store(config.store_url)
     loop.call(store.open())
     by_name = {k.name: k for k in table}
-    runner = Runner(store, by_name, config.results_dir, heartbeat_interval=config.heartbeat_interval)
+    runner = Runner(store, by_name, config.results_dir, heartbeat_interval=config.heartbeat_interval,
+                    max_running_per_owner=config.max_running_per_owner)
 
     def run_job(job_id: str) -> None:
+        if loop.call(runner.should_defer(job_id)):
+            # Back of the line for a while: dramatiq holds delayed messages in its delay queue.
+            actor.send_with_options(args=(job_id,), delay=int(config.defer_seconds * 1000))
+            return
         loop.call(runner.execute(job_id))
 
     broker = _broker(config.broker_url)
-    _declare(broker, config.queue_name, run_job)
+    actor = _declare(broker, config.queue_name, run_job)
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=config.worker_poll_ms)
     worker.start()
     log.info("worker consuming queue %s with %d threads; job kinds: %s", config.queue_name, threads,

@@ -28,7 +28,7 @@ from dali.errors import TooLargeError, TransientError, UsageError, escaped
 from dali.form import FormLimits, read_request
 from dali.params import FilePart
 from uws.models import ACTIVE_PHASES, Job, Parameter, Phase
-from uws.system import JobNotFound, JobSystem, PhaseConflict
+from uws.system import JobNotFound, JobSystem, PhaseConflict, QuotaExceeded
 from uws.xml import format_time, job_document, jobs_document, parameters_document, results_document
 
 __all__ = ["CONTROL_PARAMETERS", "job_routes"]
@@ -89,6 +89,10 @@ def _answers(handler: Handler) -> Handler:
             return _text("No such job.\n", 404)
         except PhaseConflict as exc:
             return _text(f"{exc}\n", 403)
+        except QuotaExceeded as exc:
+            response = _text(f"{exc}\n", 429)
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         except TooLargeError as exc:
             return _text(f"{exc}\n", 413)
         except UsageError as exc:

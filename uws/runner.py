@@ -44,16 +44,31 @@ class Runner:
         Root of the job directories (``<results_dir>/<job_id>``).
     heartbeat_interval
         Seconds between heartbeats (which also notice ABORT and deletion).
+    max_running_per_owner
+        Jobs of one owner that may execute at once (0: no limit); see ``should_defer``.
     """
 
     def __init__(
         self, store: JobStore, kinds: Mapping[str, JobKind], results_dir: Path, *,
-        heartbeat_interval: float = 1.0,
+        heartbeat_interval: float = 1.0, max_running_per_owner: int = 0,
     ) -> None:
         self.store = store
         self.kinds = kinds
         self.results_dir = results_dir
         self.heartbeat_interval = heartbeat_interval
+        self.max_running_per_owner = max_running_per_owner
+
+    async def should_defer(self, job_id: str) -> bool:
+        """Whether a QUEUED job's owner already has ``max_running_per_owner`` jobs executing; the
+        queue then offers the job again later and takes the next message (fair share between
+        owners on a first-in first-out broker). Approximate: two workers checking at once may
+        both start a job."""
+        if self.max_running_per_owner <= 0:
+            return False
+        job = await self.store.get(job_id)
+        if job is None or job.phase is not Phase.QUEUED:
+            return False
+        return await self.store.count_owned(job.owner, (Phase.EXECUTING,)) >= self.max_running_per_owner
 
     async def execute(self, job_id: str) -> Phase | None:
         """Run the job if it is QUEUED; returns the phase it ended in (None if not run)."""

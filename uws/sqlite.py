@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS uws_jobs (
 );
 CREATE INDEX IF NOT EXISTS uws_jobs_list ON uws_jobs (kind, owner, creation_time);
 CREATE INDEX IF NOT EXISTS uws_jobs_phase ON uws_jobs (phase);
+CREATE INDEX IF NOT EXISTS uws_jobs_owner ON uws_jobs (owner, phase);
 """
 
 

@@ -73,6 +73,9 @@ class JobStore(Protocol):
     ) -> list[Job]:
         """The owner's jobs of one kind, newest first, filters combined with AND."""
 
+    async def count_owned(self, owner: str | None, phases: Collection[Phase]) -> int:
+        """How many jobs of any kind ``owner`` has in ``phases``."""
+
     async def transition(
         self, job_id: str, from_: Phase | Collection[Phase], to: Phase, *, attempt: int | None = None,
         **changes: Any,
@@ -287,6 +290,12 @@ class SqlJobStore:
             args.append(last)
         rows = await self._query(sql, tuple(args))
         return [row_to_job(r) for r in rows]
+
+    async def count_owned(self, owner: str | None, phases: Collection[Phase]) -> int:
+        marks = ", ".join("?" * len(phases))
+        rows = await self._query(f"SELECT COUNT(*) FROM {self.table} WHERE owner = ? AND phase IN ({marks})",
+                                 (owner or "", *(p.value for p in phases)))
+        return int(rows[0][0])
 
     async def transition(
         self, job_id: str, from_: Phase | Collection[Phase], to: Phase, *, attempt: int | None = None,

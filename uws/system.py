@@ -26,7 +26,7 @@ from uws.queue import JobQueue, make_queue
 from uws.runner import INTERNAL_ERROR, Runner
 from uws.store import JobStore, open_store
 
-__all__ = ["INLINE_MAX_BYTES", "JobNotFound", "JobSystem", "PhaseConflict", "open_job_system"]
+__all__ = ["INLINE_MAX_BYTES", "JobNotFound", "JobSystem", "PhaseConflict", "QuotaExceeded", "open_job_system"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,14 @@ class JobNotFound(LookupError):
 
 class PhaseConflict(RuntimeError):
     """The request is not allowed in the job's current phase: HTTP 403 (UWS 1.1 §2.2.3)."""
+
+
+class QuotaExceeded(RuntimeError):
+    """The owner has as many active jobs as allowed: HTTP 429 with ``Retry-After``."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 async def open_job_system(
@@ -71,7 +79,7 @@ class JobSystem:
         self.kinds: dict[str, JobKind] = {k.name: k for k in kinds}
         self.store = store or open_store(config.store_url)
         self.runner = Runner(self.store, self.kinds, config.results_dir,
-                             heartbeat_interval=config.heartbeat_interval)
+                             heartbeat_interval=config.heartbeat_interval, max_running_per_owner=config.max_running_per_owner)
         self.queue: JobQueue = make_queue(config, self.runner)
         self.owner_of: Callable[[Any], str | None] = lambda request: None
         self.is_admin: Callable[[Any], bool] = lambda request: False
@@ -171,6 +179,7 @@ class JobSystem:
             job = replace(job, phase=Phase.ERROR, error=error, end_time=now)
             await self.store.create(job)
             return job
+        await self._admit(owner)
         job = replace(job, phase=Phase.QUEUED)
         await self.store.create(job, enqueued_at=now)
         await self._send(job.job_id)
@@ -189,12 +198,24 @@ class JobSystem:
             if not await self.store.transition(job.job_id, Phase.PENDING, Phase.ERROR, error=error, end_time=now):
                 raise PhaseConflict("the job changed phase meanwhile")
             return
+        await self._admit(job.owner)
         if not await self.store.transition(job.job_id, Phase.PENDING, Phase.QUEUED, enqueued_at=now):
             current = await self.store.phase(job.job_id)
             if current in (Phase.QUEUED, Phase.EXECUTING):
                 return
             raise PhaseConflict("the job changed phase meanwhile")
         await self._send(job.job_id)
+
+    async def _admit(self, owner: str | None) -> None:
+        """Refuse one more active job of an owner at ``max_active_per_owner`` (checked, then
+        queued: two requests racing may both pass, which overshoots by at most the race)."""
+        limit = self.config.max_active_per_owner
+        if limit <= 0:
+            return
+        active = await self.store.count_owned(owner, (Phase.QUEUED, Phase.EXECUTING))
+        if active >= limit:
+            raise QuotaExceeded(f"you have {active} jobs queued or executing; the limit is {limit} at a time",
+                                retry_after=max(1, int(self.config.defer_seconds * 10)))
 
     async def _check(self, kind: JobKind, job: Job) -> ErrorInfo | None:
         if kind.check is None:

@@ -18,10 +18,11 @@ class WorkerProcess:
     """One ``skygate worker --processes 1`` subprocess consuming ``queue``."""
 
     def __init__(self, *, broker_url: str, jobs_url: str, data_dir: Path, queue: str, threads: int = 2,
-                 processes: int = 1, name: str = "w") -> None:
+                 processes: int = 1, name: str = "w", settings: dict[str, str] | None = None) -> None:
         self.log = data_dir / f"worker-{name}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("SKYGATE_")}
         env.update(SKYGATE_BROKER_URL=broker_url, SKYGATE_JOBS_URL=jobs_url, SKYGATE_DATA_DIR=str(data_dir))
+        env.update(settings or {})
         data_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
