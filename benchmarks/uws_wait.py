@@ -9,7 +9,9 @@ and the current one (notifications, and a fallback poll backing off from 20 ms t
 
     .venv/bin/python benchmarks/uws_wait.py [--waiters 200] [--seconds 10]
 
-Runs in about twice ``--seconds``; needs nothing outside this process.
+Runs in about twice ``--seconds``; needs nothing outside this process. On the 2-core development
+machine (shared), 200 waiters, WAIT=25: before 8.8 CPU-s (wake median 418 ms), after 0.64 CPU-s
+(wake median 46 ms); WAIT=10: 4.0 and 0.38 CPU-s.
 """
 
 from __future__ import annotations

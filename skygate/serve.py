@@ -6,6 +6,7 @@ import argparse
 
 import uvicorn
 
+from skygate.logs import uvicorn_log_config
 from skygate.settings import Settings
 
 __all__ = ["proxy_options", "run_serve"]
@@ -25,10 +26,11 @@ def run_serve(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.workers > 1:
         uvicorn.run("skygate.asgi:app", host=args.host, port=args.port, workers=args.workers,
-                    server_header=False, **proxy_options(settings))  # type: ignore[arg-type]
+                    server_header=False, log_config=uvicorn_log_config(),
+                    **proxy_options(settings))  # type: ignore[arg-type]
     else:
         from skygate.app import create_app
 
         uvicorn.run(create_app(settings), host=args.host, port=args.port, server_header=False,
-                    **proxy_options(settings))  # type: ignore[arg-type]
+                    log_config=uvicorn_log_config(), **proxy_options(settings))  # type: ignore[arg-type]
     return 0

@@ -24,6 +24,7 @@ from typing import Any
 from anomaly import jobs as anomaly_jobs
 from anomaly.jobs import AnomalyResources
 from release.runtime import OpenRelease, open_release
+from skygate.logs import configure_logging
 from skygate.settings import Settings
 from soda import jobs as soda_jobs
 from tap import jobs as tap_jobs
@@ -139,7 +140,7 @@ def worker_kinds(
 
 def run_worker(args: argparse.Namespace) -> int:
     """``skygate worker``: ``--processes`` dramatiq worker processes of ``--threads`` each."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s")
+    configure_logging()
     settings = Settings.from_env()
     if not settings.broker_url:
         print("skygate worker needs SKYGATE_BROKER_URL (redis://...); without it the API runs jobs itself.",
@@ -169,7 +170,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
 
 def _worker_process(options: dict[str, Any]) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s")
+    configure_logging()
     settings = Settings.from_env()
     config = job_config(settings, queue_name=options["queue"])
     extra = load_extra_kinds(options["kinds"])

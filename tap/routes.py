@@ -1,10 +1,11 @@
 """HTTP edge of TAP 1.1 at ``/tap``: root page, /sync, /async (UWS), /availability, /capabilities,
 /tables, /tables/{name} and /examples.
 
-Collects GET/POST parameters (query string, urlencoded or multipart body) into DALI parameters,
-streams /sync results straight from the query engine to the socket (a client that disconnects
-closes the stream, which cancels the statement), and answers every failure under /tap (404 and
-405 included) with a DALI error VOTable and a fitting status: 400 usage, 503 transient, 500 ours.
+Collects GET/POST parameters (query string, urlencoded or multipart body) into DALI parameters
+(``dali.form``, within ``body_max_bytes``), streams /sync results straight from the query engine
+to the socket (a client that disconnects closes the stream, which cancels the statement), and
+answers every failure under /tap (404 and 405 included) with a DALI error VOTable and a fitting
+status: 400 usage, 413 over a size limit, 503 transient, 500 ours.
 The release comes from ``request.app.state.release`` and the settings from
 ``request.app.state.settings`` (both set by ``skygate/app.py``).
 Tests: tests/tap/test_routes.py, tests/tap/test_live.py.

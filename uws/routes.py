@@ -2,9 +2,10 @@
 
 ``job_routes(kind, path)`` gives a service the routes for ``{path}`` (the job list) and every
 ``{path}/{job_id}/...`` resource. Handlers find the ``JobSystem`` at ``request.app.state.uws``.
-Parameters come urlencoded or multipart, in the body or the query string; names are
-case-insensitive. Bad input gets 400 text/plain, an illegal request for the job's phase 403,
-an unknown job 404 — never a 500. Tests: tests/uws/test_routes.py.
+Parameters come urlencoded or multipart, in the body or the query string, read by ``dali.form``
+within ``JobConfig.body_max_bytes``; names are case-insensitive. Bad input gets 400 text/plain,
+a request over a size limit 413, an illegal request for the job's phase 403, an unknown job
+404 — never a 500. Tests: tests/uws/test_routes.py, tests/skygate/test_request_limits.py.
 """
 
 from __future__ import annotations
