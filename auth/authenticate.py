@@ -30,7 +30,6 @@ __all__ = ["AuthConfig", "AuthenticationFailed", "Authenticator"]
 
 SSO_PASSWORD = "ivo://ivoa.net/sso#tls-with-password"
 SSO_BASIC = "ivo://ivoa.net/sso#BasicAA"
-SSO_TOKEN = "ivo://ivoa.net/sso#token"
 SSO_OIDC = "ivo://ivoa.net/sso#OpenID"
 
 
@@ -104,11 +103,15 @@ class Authenticator:
         return []
 
     def security_methods(self) -> list[str]:
-        """The VOResource ``securityMethod`` standardIDs of an interface (empty: anonymous only)."""
+        """The SSO 2.0 ``securityMethod`` standardIDs of an interface (empty: anonymous only).
+
+        SSO 2.0 defines no identifier for bearer tokens, so mode ``tokens`` declares BasicAA (user
+        name + token, what pyvo's CredentialStore and TOPCAT can send), and ``oidc`` OpenID.
+        """
         if self.config.mode is AuthMode.TOKENS:
-            return [SSO_TOKEN, SSO_BASIC]
+            return [SSO_BASIC]
         if self.config.mode is AuthMode.OIDC:
-            return [SSO_TOKEN]
+            return [SSO_OIDC]
         return []
 
     async def _bearer(self, token: str) -> Identity | None:

@@ -7,7 +7,8 @@
 ``SKYGATE_ANONYMOUS=none``, except on VOSI availability and capabilities, which VOSI 1.1 §2 keeps
 anonymous), and throttles repeated failures per source address (429 with ``Retry-After``).
 Responses to an authenticated caller carry ``X-VO-Authenticated`` (IVOA AuthVO note); the
-capabilities documents carry the challenges when authentication is optional.
+capabilities documents carry the challenges when authentication is optional, and declare the
+``securityMethod`` of each standard interface (``add_security_methods``).
 Tests: tests/skygate/test_identity.py.
 """
 
@@ -15,10 +16,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from lxml import etree
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -32,7 +35,14 @@ from auth.oidc import OidcConfig, OidcVerifier
 from dali.votable import ERROR_MEDIA_TYPE, error_document
 from skygate.settings import Settings, SettingsError
 
-__all__ = ["LOGIN_PATH", "Authentication", "build_authenticator", "identity_of", "identity_routes"]
+__all__ = [
+    "LOGIN_PATH",
+    "Authentication",
+    "add_security_methods",
+    "build_authenticator",
+    "identity_of",
+    "identity_routes",
+]
 
 LOGIN_PATH = "/auth/login"
 _OPEN_SUFFIXES = ("/availability", "/capabilities")
@@ -96,7 +106,15 @@ class Authentication:
             await self._unauthorized("this service needs authentication")(scope, receive, send)
             return
         scope.setdefault("state", {})["identity"] = identity
-        await self.app(scope, receive, self._decorate(send, identity, path.endswith("/capabilities")))
+        capabilities = path.endswith("/capabilities")
+        send = self._decorate(send, identity, capabilities)
+        if capabilities:
+            send = _rewriting_body(send, self._security_methods)
+        await self.app(scope, receive, send)
+
+    def _security_methods(self, body: bytes) -> bytes:
+        return add_security_methods(body, self.authenticator.security_methods(),
+                                    anonymous=self.authenticator.config.anonymous is AnonymousAccess.READ)
 
     def _unauthorized(self, message: str) -> Response:
         return _refusal(401, message, {}, challenges=self.authenticator.challenges())
@@ -114,6 +132,61 @@ class Authentication:
             await send(message)
 
         return send_with_identity
+
+
+def add_security_methods(document: bytes, standard_ids: Sequence[str], *, anonymous: bool) -> bytes:
+    """A VOSI capabilities document declaring how each standard interface may be called.
+
+    VOResource 1.1 allows one ``securityMethod`` per interface and says to repeat the interface for
+    each further method (as TAP 1.1's sample capabilities do): every ``role="std"`` interface is
+    followed by one copy per ``standard_ids`` entry carrying that method; the original, without a
+    securityMethod (anonymous), stays only when ``anonymous`` access is allowed.
+    """
+    if not standard_ids:
+        return document
+    try:
+        root = etree.fromstring(document, etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError:
+        return document
+    for interface in [i for i in root.iter("interface") if i.get("role") == "std"]:
+        parent = interface.getparent()
+        assert parent is not None
+        place = parent.index(interface)
+        for offset, standard_id in enumerate(standard_ids, start=1):
+            secured = copy.deepcopy(interface)
+            urls = [child for child in secured if child.tag in ("accessURL", "mirrorURL")]
+            method = etree.Element("securityMethod", standardID=standard_id)
+            secured.insert(secured.index(urls[-1]) + 1 if urls else 0, method)
+            parent.insert(place + offset, secured)
+        if not anonymous:
+            parent.remove(interface)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def _rewriting_body(send: Any, rewrite: Callable[[bytes], bytes]) -> Any:
+    """A ``send`` that holds a (small, non-streamed) response body and sends ``rewrite(body)``."""
+    start: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    async def send_rewritten(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+            return
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(chunks)
+        if start.get("status") == 200:
+            body = rewrite(body)
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return send_rewritten
 
 
 def _refusal(status: int, message: str, headers: dict[str, str], *, challenges: Sequence[str] = ()) -> Response:

@@ -15,12 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from auth.accounts import open_accounts
 from release.obscore import image_did
 from skygate.app import create_app
 from skygate.settings import Settings, SettingsError
 from tests.auth.issuer import LocalIssuer
+from tests.dali.xmlschema import xsd_errors
 from tests.tap.conftest import BASE, TestClient, release_settings
 
 # One job of each kind, created PENDING (so nothing runs) by its owner.
@@ -123,6 +125,38 @@ def test_capabilities_advertise_optional_authentication(tokens_app: tuple[TestCl
     anonymous = client.get("/tap/capabilities")
     assert anonymous.status_code == 200 and 'Bearer realm="Skygate"' in anonymous.headers.get_list("www-authenticate")
     assert "www-authenticate" not in client.get("/tap/capabilities", headers=_bearer(tokens["bob"])).headers
+
+
+@pytest.mark.parametrize("service", ["/tap", "/sia", "/soda", "/anomaly"])
+def test_capabilities_declare_security_methods(tokens_app: tuple[TestClient, dict[str, str]], service: str) -> None:
+    client, _ = tokens_app
+    response = client.get(f"{service}/capabilities")
+    assert response.status_code == 200 and xsd_errors(response.content) == []
+    root = etree.fromstring(response.content)
+    for capability in root.iter("capability"):
+        standard = [i for i in capability.iter("interface") if i.get("role") == "std"]
+        if not standard:
+            continue
+        # VOResource 1.1: one securityMethod per interface, the interface repeated per method.
+        methods = [[m.get("standardID") for m in i.iter("securityMethod")] for i in standard]
+        assert methods == [[], ["ivo://ivoa.net/sso#BasicAA"]]
+        assert len({i.findtext("accessURL") for i in standard}) == 1
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
+def test_without_anonymous_access_only_the_secured_interface_is_declared(tmp_path: Path,
+                                                                         ci_duckdb_path: Path) -> None:
+    settings = _settings(tmp_path, ci_duckdb_path, auth="tokens", anonymous="none")
+    with TestClient(create_app(settings), base_url=BASE) as client:
+        root = etree.fromstring(client.get("/tap/capabilities").content)
+    standard = [i for i in root.iter("interface") if i.get("role") == "std"]
+    assert [[m.get("standardID") for m in i.iter("securityMethod")] for i in standard] == [
+        ["ivo://ivoa.net/sso#BasicAA"]]
+
+
+def test_without_authentication_capabilities_declare_none(tmp_path: Path, ci_duckdb_path: Path) -> None:
+    with TestClient(create_app(_settings(tmp_path, ci_duckdb_path)), base_url=BASE) as client:
+        assert b"securityMethod" not in client.get("/tap/capabilities").content
 
 
 def _create(client: TestClient, path: str, headers: dict[str, str]) -> str:
