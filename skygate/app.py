@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from anomaly.routes import anomaly_routes
+from registry.routes import scs_routes
 from release.runtime import NO_RELEASE_HINT, open_release
 from sia.routes import sia_routes
 from skygate import __version__
@@ -68,7 +69,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return HTMLResponse(render_portal(settings.base_url, SERVICES, tables))
 
     routes: list[BaseRoute] = [Route("/", portal), *tap_routes(), *anomaly_routes(),
-                               Mount("/sia", routes=sia_routes()), Mount("/soda", routes=soda_routes())]
+                               Mount("/sia", routes=sia_routes()), Mount("/soda", routes=soda_routes()),
+                               *scs_routes()]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(_ServerHeader)

@@ -46,6 +46,9 @@ class Settings:
     wait_max: int = 600
     demo_profile: str = "demo"
     readonly_role: str = "skygate_reader"
+    scs_max_sr: float = 10.0
+    authority: str = "skygate.example"
+    registry_metadata: str = ""
 
     @property
     def release_dir(self) -> Path:

@@ -1,0 +1,158 @@
+"""HTTP edge of Simple Cone Search: ``/scs/{schema.table}`` with its ``/availability`` and ``/capabilities``.
+
+Collects GET/POST parameters (names case-insensitive), streams the cone's rows from the query engine
+(a client that disconnects closes the stream, which cancels the statement), and answers every bad
+input with the SCS 1.03 error document and HTTP 200, as the standard says; only failures that are
+not the caller's (no release loaded: 503, our own bug: 500) and an unknown table (404) carry
+another status, still with the same document. The release comes from ``request.app.state.release``
+and the settings from ``request.app.state.settings`` (both set by ``skygate/app.py``).
+Tests: tests/registry/test_routes.py, tests/registry/test_live.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Send
+
+from dali.errors import FatalError, SkygateError, TransientError, UsageError
+from dali.params import collect
+from dali.vosi import availability_document
+from dali.writers import OutputFormat, TableWriter
+from registry.cone import ConeTable, cone_capabilities, error_document, find_cone_table, start_cone
+from registry.params import parse_cone
+
+__all__ = ["scs_routes"]
+
+_log = logging.getLogger(__name__)
+_XML = "text/xml"
+# SCS 1.03 §2: the response is a VOTable served as text/xml; another RESPONSEFORMAT keeps its own type.
+_SCS_MEDIA_TYPE = "text/xml"
+
+
+def scs_routes() -> list[BaseRoute]:
+    """The routes to add to the application: ``/scs/{table}`` and its VOSI resources."""
+    started = datetime.now(UTC)
+
+    async def availability(request: Request) -> Response:
+        return await _availability(request, started)
+
+    return [Mount("/scs", routes=[
+        Route("/{table}", cone, methods=["GET", "POST"]),
+        Route("/{table}/capabilities", capabilities, methods=["GET"]),
+        Route("/{table}/availability", availability, methods=["GET"]),
+    ])]
+
+
+def _settings(request: Request) -> Any:
+    return request.app.state.settings
+
+
+def _release(request: Request) -> Any:
+    return getattr(request.app.state, "release", None)
+
+
+def _table(request: Request) -> ConeTable:
+    release = _release(request)
+    return find_cone_table(getattr(release, "metadata", None) or {}, request.path_params["table"])
+
+
+def _error(exc: SkygateError, status: int = 200) -> Response:
+    message = f"{exc.param}: {exc}" if exc.param else str(exc)
+    return Response(error_document(message), status_code=status, media_type=_XML)
+
+
+class _TableResponse(StreamingResponse):
+    """A streamed result whose writer is closed however the response ends (done, error, disconnect)."""
+
+    async def stream_response(self, send: Send) -> None:
+        async with contextlib.aclosing(self.body_iterator):  # type: ignore[type-var]
+            await super().stream_response(send)
+
+
+async def _body(writer: TableWriter) -> AsyncIterator[bytes]:
+    try:
+        async with contextlib.aclosing(writer.chunks()) as chunks:  # type: ignore[type-var]
+            async for chunk in chunks:
+                yield chunk
+    finally:
+        if writer.error is not None and not isinstance(writer.error, SkygateError):
+            _log.error("cone search failed while sending rows", exc_info=writer.error)
+
+
+async def cone(request: Request) -> Response:
+    """A cone search on one table."""
+    settings = _settings(request)
+    try:
+        table = _table(request)
+    except UsageError as exc:
+        return _error(exc, status=404)
+    try:
+        pairs = list(request.query_params.multi_items())
+        if request.method == "POST":
+            form = await request.form()
+            pairs += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        query = parse_cone(collect(pairs), max_sr=settings.scs_max_sr, maxrec_default=settings.maxrec_default,
+                           maxrec_hard=settings.maxrec_hard)
+        engine = getattr(_release(request), "engine", None)
+        if engine is None:
+            raise TransientError(getattr(_release(request), "problem", None) or "no data release is loaded",
+                                 hint="try again later")
+        writer = await start_cone(engine, table, query, timeout=settings.sync_timeout)
+    except UsageError as exc:
+        _log.info("cone search refused: %s", exc)
+        return _error(exc)
+    except TransientError as exc:
+        return _error(exc, status=503)
+    except SkygateError as exc:
+        _log.error("cone search failed: %s", exc)
+        return _error(exc, status=500)
+    except Exception:  # noqa: BLE001 - the protocol edge: any failure becomes the SCS error document
+        _log.exception("cone search failed")
+        return _error(FatalError("the cone search failed inside the service; the problem has been logged"),
+                      status=500)
+    media_type = query.format.media_type
+    if query.format.kind is OutputFormat.VOTABLE_TD and media_type == "application/x-votable+xml":
+        media_type = _SCS_MEDIA_TYPE
+    return _TableResponse(_body(writer), media_type=media_type)
+
+
+async def capabilities(request: Request) -> Response:
+    """VOSI capabilities of one table's cone search."""
+    try:
+        table = _table(request)
+    except UsageError as exc:
+        return _error(exc, status=404)
+    settings = _settings(request)
+    body = cone_capabilities(settings.base_url, table, max_sr=settings.scs_max_sr, max_records=settings.maxrec_hard)
+    return Response(body, media_type=_XML)
+
+
+async def _availability(request: Request, started: datetime) -> Response:
+    """VOSI availability: the table is known and the backend answers a one-row query."""
+    try:
+        _table(request)
+    except UsageError as exc:
+        return _error(exc, status=404)
+    release = _release(request)
+    up, notes = False, []
+    if getattr(release, "engine", None) is None:
+        notes.append(getattr(release, "problem", None) or "no data release is loaded")
+    else:
+        try:
+            async with contextlib.aclosing(release.backend.stream("SELECT 1 AS ok", timeout=5.0)) as rows:
+                async for _ in rows:
+                    pass
+            up = True
+            notes.append("the cone search is accepting queries")
+        except Exception:  # noqa: BLE001 (any failure means "not available"; logged)
+            _log.warning("availability check failed", exc_info=True)
+            notes.append("the database is not answering")
+    return Response(availability_document(up, up_since=started, notes=notes), media_type=_XML)
