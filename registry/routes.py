@@ -1,11 +1,14 @@
-"""HTTP edge of Simple Cone Search: ``/scs/{schema.table}`` with its ``/availability`` and ``/capabilities``.
+"""HTTP edge of the registry package: Simple Cone Search at ``/scs/{schema.table}`` (with its
+``/availability`` and ``/capabilities``), the OAI-PMH endpoint ``/registry/oai`` and the ``/registry`` page.
 
 Collects GET/POST parameters (names case-insensitive), streams the cone's rows from the query engine
 (a client that disconnects closes the stream, which cancels the statement), and answers every bad
 input with the SCS 1.03 error document and HTTP 200, as the standard says; only failures that are
 not the caller's (no release loaded: 503, our own bug: 500) and an unknown table (404) carry
 another status, still with the same document. The release comes from ``request.app.state.release``
-and the settings from ``request.app.state.settings`` (both set by ``skygate/app.py``).
+and the settings from ``request.app.state.settings`` (both set by ``skygate/app.py``). The records come from
+``request.app.state.registry`` (a ``registry.service.Publisher``) and the services they describe from
+``request.app.state.registry_sources`` (the release -> ``ServiceSource`` list), both set by the assembly.
 Tests: tests/registry/test_routes.py, tests/registry/test_live.py.
 """
 
@@ -18,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Send
 
@@ -27,9 +30,14 @@ from dali.params import collect
 from dali.vosi import availability_document
 from dali.writers import OutputFormat, TableWriter
 from registry.cone import ConeTable, cone_capabilities, error_document, find_cone_table, start_cone
+from registry.curation import ivoid
+from registry.ledger import Record
+from registry.oai import OaiConfig, respond
+from registry.page import render_page
 from registry.params import parse_cone
+from registry.records import MAX_RECORDS, OAI_PATH, REGISTRY_KEY
 
-__all__ = ["scs_routes"]
+__all__ = ["registry_routes", "scs_routes"]
 
 _log = logging.getLogger(__name__)
 _XML = "text/xml"
@@ -156,3 +164,43 @@ async def _availability(request: Request, started: datetime) -> Response:
             _log.warning("availability check failed", exc_info=True)
             notes.append("the database is not answering")
     return Response(availability_document(up, up_since=started, notes=notes), media_type=_XML)
+
+
+# ----------------------------------------------------------------------------- the publishing registry
+
+def registry_routes() -> list[BaseRoute]:
+    """The routes to add to the application: ``/registry`` (HTML) and ``/registry/oai`` (OAI-PMH)."""
+    return [Route("/registry", page, methods=["GET"]), Mount("/registry", routes=[
+        Route("/", page, methods=["GET"]),
+        Route("/oai", oai, methods=["GET", "POST"]),
+    ])]
+
+
+async def _records(request: Request) -> list[Record]:
+    state = request.app.state
+    release = _release(request)
+    services = state.registry_sources(release)
+    return list(await state.registry.records(services, getattr(release, "metadata", None) or {}))
+
+
+async def oai(request: Request) -> Response:
+    """OAI-PMH 2.0: every answer, errors included, is an OAI-PMH document with HTTP 200."""
+    pairs = list(request.query_params.multi_items())
+    if request.method == "POST":
+        form = await request.form()
+        pairs += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    publisher = request.app.state.registry
+    config = OaiConfig(base_url=publisher.base_url + OAI_PATH,
+                       repository_name=f"{publisher.curation.title} publishing registry",
+                       admin_email=publisher.curation.contact_email,
+                       registry_ivoid=ivoid(publisher.authority, REGISTRY_KEY), page_size=MAX_RECORDS)
+    body = respond(pairs, await _records(request), config)
+    return Response(body, media_type=_XML)
+
+
+async def page(request: Request) -> Response:
+    """The resources as a readable page."""
+    publisher = request.app.state.registry
+    body = render_page(await _records(request), title=f"{publisher.curation.title}: published resources",
+                       oai_url=publisher.base_url + OAI_PATH)
+    return HTMLResponse(body)

@@ -1,7 +1,8 @@
 """The ``skygate`` command.
 
 Sub-commands: ``serve`` (the API), ``worker`` (job workers), ``demo`` (generate and load the demo
-release), ``ingest`` (load a catalog), ``adql`` (translate a query). Each handler lives beside the
+release), ``ingest`` (load a catalog), ``adql`` (translate a query), ``registry`` (show the
+published records). Each handler lives beside the
 code it drives; this module only parses arguments. Tests: tests/skygate/test_cli.py.
 """
 
@@ -39,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     from skygate.cli_adql import add_adql_commands  # adql translate
 
     add_adql_commands(sub)
+
+    from skygate.cli_registry import add_registry_commands  # registry show
+
+    add_registry_commands(sub)
 
     return parser
 
