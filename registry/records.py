@@ -238,7 +238,10 @@ def _table(meta: TableMeta) -> str:
 
 
 def tableset(tables: Sequence[TableMeta]) -> str:
-    """A ``vs:TableSet``: the tables grouped by schema, in name order."""
+    """A ``vs:TableSet``: the tables grouped by schema, in name order (nothing when there are no tables:
+    a tableset needs a schema)."""
+    if not tables:
+        return ""
     schemas: dict[str, list[TableMeta]] = {}
     for meta in sorted(tables, key=lambda m: m.qualified):
         schemas.setdefault(meta.schema, []).append(meta)
