@@ -154,8 +154,8 @@ def _check(pairs: Sequence[tuple[str, str]], args: dict[str, str]) -> str:
 
 def _identify(args: dict[str, str], records: Sequence[Record], config: OaiConfig) -> str:
     earliest = min((r.updated for r in records), default=datetime(2000, 1, 1, tzinfo=UTC))
-    registry = next((r for r in records if r.ivoid.lower() == config.registry_ivoid.lower() and r.xml), None)
-    description = f"<description>{_embedded(registry.xml)}</description>" if registry is not None else ""
+    registry = next((r.xml for r in records if r.ivoid.lower() == config.registry_ivoid.lower() and r.xml), None)
+    description = f"<description>{_embedded(registry)}</description>" if registry is not None else ""
     return (
         f"<Identify><repositoryName>{escape(config.repository_name, quote=False)}</repositoryName>"
         f"<baseURL>{escape(config.base_url, quote=False)}</baseURL><protocolVersion>2.0</protocolVersion>"
