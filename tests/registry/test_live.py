@@ -37,3 +37,19 @@ def test_pyvo_reads_our_error_message(sky_server: LiveServer, pyvo_session: requ
     service = SCSService(f"{sky_server.url}/scs/sky.points", session=pyvo_session)
     with pytest.raises(DALQueryError, match="SR 30 is larger than the largest radius"):
         service.search(pos=(10.0, 10.0), radius=30.0)
+
+
+@pytest.mark.stilts
+def test_stilts_cone_reads_the_rows(sky_server: LiveServer, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("stilts") is None:
+        pytest.skip("stilts is not installed")
+    out = tmp_path / "cone.csv"
+    result = subprocess.run(["stilts", "cone", f"serviceurl={sky_server.url}/scs/sky.points?", "lon=0", "lat=-89.5",
+                             "radius=1", "verb=3", "ofmt=csv", f"out={out}"],
+                            check=False, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] == "point_id,ra,dec,mag,note" and len(lines) > 10
