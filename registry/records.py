@@ -25,6 +25,7 @@ from lxml import etree
 
 from dali.values import Column, TableMeta
 from registry.cone import ConeTable, cone_capabilities, cone_tables
+from registry.coverage import ReleaseCoverage, moc_ascii
 from registry.curation import PLACEHOLDER_AUTHORITY, Curation, ivoid
 
 __all__ = [
@@ -261,6 +262,7 @@ def resources(
     metadata: Mapping[str, TableMeta],
     max_sr: float,
     max_records: int,
+    coverage: ReleaseCoverage | None = None,
 ) -> list[Resource]:
     """Every record this deployment publishes, the registry and the authority first.
 
@@ -278,13 +280,17 @@ def resources(
         The release's published tables (TAP tableset, one cone search per positional table).
     max_sr, max_records
         The cone search limits (``SKYGATE_SCS_MAX_SR``, ``SKYGATE_MAXREC_HARD``).
+    coverage
+        The release's measured coverage (``registry.coverage``); without it only the curation's
+        wavebands are published.
     """
+    coverage = coverage or ReleaseCoverage()
     records = [_authority(authority, base_url, curation), _registry(authority, base_url, curation)]
     published = list(metadata.values())  # what /tap/tables lists, TAP_SCHEMA included
     for source in services:
-        records.append(_service(source, authority, base_url, curation, published))
+        records.append(_service(source, authority, base_url, curation, published, coverage))
     for table in cone_tables(metadata).values():
-        records.append(_cone(table, authority, base_url, curation, max_sr, max_records))
+        records.append(_cone(table, authority, base_url, curation, max_sr, max_records, coverage))
     for source in services:
         for job in source.jobs:
             records.append(_standard(job, authority, base_url, curation))
@@ -313,7 +319,7 @@ def _registry(authority: str, base_url: str, curation: Curation) -> Resource:
 
 
 def _service(source: ServiceSource, authority: str, base_url: str, curation: Curation,
-             tables: Sequence[TableMeta]) -> Resource:
+             tables: Sequence[TableMeta], coverage: ReleaseCoverage) -> Resource:
     caps = "".join(copied_capabilities(source.capabilities))
     caps += "".join(job_capability(job, authority, base_url) for job in source.jobs)
     kind = "vs:CatalogService" if source.catalog else "vr:Service"
@@ -321,23 +327,33 @@ def _service(source: ServiceSource, authority: str, base_url: str, curation: Cur
                      "Catalog" if source.catalog else "Other", f"/{source.key}")
             + _rights(curation) + caps)
     if source.catalog:
-        body += _coverage(curation) + tableset(tables)
+        cells = frozenset().union(*coverage.cells.values())
+        body += _coverage(curation, coverage, cells) + tableset(tables)
     return Resource(ivoid(authority, source.key), kind, source.title, body)
 
 
-def _coverage(curation: Curation) -> str:
-    return "<coverage>" + "".join(f"<waveband>{_text(w)}</waveband>" for w in curation.waveband) + "</coverage>"
+def _coverage(curation: Curation, coverage: ReleaseCoverage, cells: frozenset[int] | None) -> str:
+    """``vs:coverage``: the footprint MOC, the images' time and energy ranges, the wavebands (measured
+    when the release has images, else the curation's)."""
+    parts = [f"<spatial>{moc_ascii(cells)}</spatial>"] if cells else []
+    if coverage.temporal:
+        parts.append(f"<temporal>{coverage.temporal[0]!r} {coverage.temporal[1]!r}</temporal>")
+    if coverage.spectral:
+        parts.append(f"<spectral>{coverage.spectral[0]!r} {coverage.spectral[1]!r}</spectral>")
+    parts += [f"<waveband>{_text(w)}</waveband>" for w in coverage.bands or curation.waveband]
+    return "<coverage>" + "".join(parts) + "</coverage>"
 
 
 def _cone(table: ConeTable, authority: str, base_url: str, curation: Curation, max_sr: float,
-          max_records: int) -> Resource:
+          max_records: int, coverage: ReleaseCoverage) -> Resource:
     title = f"{curation.title}: {table.name} cone search"
     description = (f"Simple Cone Search over {table.name}"
                    + (f": {table.meta.description}" if table.meta.description else "."))
     document = cone_capabilities(base_url, table, max_sr=max_sr, max_records=max_records)
     body = (_opening(title, None, f"scs/{table.name}", curation, authority, description, base_url, "Catalog",
                      f"/scs/{table.name}/capabilities")
-            + _rights(curation) + "".join(copied_capabilities(document)) + _coverage(curation)
+            + _rights(curation) + "".join(copied_capabilities(document))
+            + _coverage(curation, coverage, coverage.cells.get(table.name))
             + tableset([table.meta]))
     return Resource(ivoid(authority, f"scs/{table.name}"), "vs:CatalogService", title, body)
 

@@ -30,6 +30,7 @@ from dali.params import collect
 from dali.vosi import availability_document
 from dali.writers import OutputFormat, TableWriter
 from registry.cone import ConeTable, cone_capabilities, error_document, find_cone_table, start_cone
+from registry.coverage import CoverageCache
 from registry.curation import ivoid
 from registry.ledger import Record
 from registry.oai import OaiConfig, respond
@@ -180,7 +181,11 @@ async def _records(request: Request) -> list[Record]:
     state = request.app.state
     release = _release(request)
     services = state.registry_sources(release)
-    return list(await state.registry.records(services, getattr(release, "metadata", None) or {}))
+    cache = getattr(state, "registry_coverage", None)
+    if cache is None:
+        cache = state.registry_coverage = CoverageCache()
+    coverage = await cache.get(release)
+    return list(await state.registry.records(services, getattr(release, "metadata", None) or {}, coverage))
 
 
 async def oai(request: Request) -> Response:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dali.values import TableMeta
+from registry.coverage import ReleaseCoverage
 from registry.curation import Curation, check_authority, load_curation
 from registry.ledger import Ledger, Record
 from registry.records import ServiceSource, resources
@@ -66,12 +67,15 @@ class Publisher:
             ledger=Ledger(data_dir / "registry-ledger.json"),
         )
 
-    def records_now(self, services: Sequence[ServiceSource], metadata: Mapping[str, TableMeta]) -> list[Record]:
+    def records_now(self, services: Sequence[ServiceSource], metadata: Mapping[str, TableMeta],
+                    coverage: ReleaseCoverage | None = None) -> list[Record]:
         """Every record, deleted ones included, in publication order (blocking: the ledger file)."""
         built = resources(authority=self.authority, base_url=self.base_url, curation=self.curation,
-                          services=services, metadata=metadata, max_sr=self.max_sr, max_records=self.max_records)
+                          services=services, metadata=metadata, max_sr=self.max_sr, max_records=self.max_records,
+                          coverage=coverage)
         return self.ledger.stamp(built, created=self.curation.created)
 
-    async def records(self, services: Sequence[ServiceSource], metadata: Mapping[str, TableMeta]) -> list[Record]:
+    async def records(self, services: Sequence[ServiceSource], metadata: Mapping[str, TableMeta],
+                      coverage: ReleaseCoverage | None = None) -> list[Record]:
         """``records_now`` in a worker thread."""
-        return await asyncio.to_thread(self.records_now, services, metadata)
+        return await asyncio.to_thread(self.records_now, services, metadata, coverage)

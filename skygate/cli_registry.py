@@ -70,12 +70,14 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 async def _records(settings: Settings, publisher: Publisher) -> list[Record]:
+    from registry.coverage import CoverageCache
     from release.runtime import open_release
     from skygate.registry_sources import registry_sources
 
     release = await open_release(settings.database_url, settings.duckdb_path, base_url=settings.base_url,
                                  readonly_role=settings.readonly_role)
     try:
-        return await publisher.records(registry_sources(settings, release), release.metadata)
+        coverage = await CoverageCache().get(release)
+        return await publisher.records(registry_sources(settings, release), release.metadata, coverage)
     finally:
         await release.close()

@@ -239,3 +239,14 @@ def test_sickle_harvests_every_record(live_registry: LiveServer) -> None:
     dublin_core = list(harvester.ListRecords(metadataPrefix="oai_dc"))
     assert {r.header.identifier for r in dublin_core} == identifiers
     assert all(r.metadata["title"] for r in dublin_core)
+
+
+def test_records_served_carry_the_measured_footprint(sky_client: TestClient) -> None:
+    response = sky_client.get("/registry/oai", params={"verb": "GetRecord", "metadataPrefix": "ivo_vor",
+                                                       "identifier": "ivo://skygate.example/scs/sky.points"})
+    assert xsd_errors(response.content) == []
+    resource = etree.fromstring(response.content).find(f".//{RI}Resource")
+    assert resource is not None
+    spatial = resource.findtext("coverage/spatial") or ""
+    assert spatial.endswith("6/") or " 6/" in spatial or spatial.startswith("6/")
+    assert len(spatial.split()) > 10
