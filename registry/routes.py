@@ -18,10 +18,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from html import escape
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Send
 
@@ -177,9 +178,17 @@ def registry_routes() -> list[BaseRoute]:
     ])]
 
 
-async def _records(request: Request) -> list[Record]:
+_RETRY_AFTER = "60"
+
+
+async def _records(request: Request) -> list[Record] | None:
+    """Every record, or None while no release is loaded: records built then would lack the tables
+    and the cone searches, and the ledger would mark those deleted only to revive them later, so
+    harvesters are asked to come back instead (OAI-PMH §3.1.2.2: 503 with Retry-After)."""
     state = request.app.state
     release = _release(request)
+    if getattr(release, "engine", None) is None:
+        return None
     services = state.registry_sources(release)
     cache = getattr(state, "registry_coverage", None)
     if cache is None:
@@ -189,7 +198,8 @@ async def _records(request: Request) -> list[Record]:
 
 
 async def oai(request: Request) -> Response:
-    """OAI-PMH 2.0: every answer, errors included, is an OAI-PMH document with HTTP 200."""
+    """OAI-PMH 2.0: every answer, errors included, is an OAI-PMH document with HTTP 200 (503 while no
+    release is loaded)."""
     pairs = list(request.query_params.multi_items())
     if request.method == "POST":
         form = await request.form()
@@ -199,13 +209,22 @@ async def oai(request: Request) -> Response:
                        repository_name=f"{publisher.curation.title} publishing registry",
                        admin_email=publisher.curation.contact_email,
                        registry_ivoid=ivoid(publisher.authority, REGISTRY_KEY), page_size=MAX_RECORDS)
-    body = respond(pairs, await _records(request), config)
-    return Response(body, media_type=_XML)
+    records = await _records(request)
+    if records is None:
+        return PlainTextResponse("The data release is not loaded yet; the registry answers when it is.\n",
+                                 status_code=503, headers={"Retry-After": _RETRY_AFTER})
+    return Response(respond(pairs, records, config), media_type=_XML)
 
 
 async def page(request: Request) -> Response:
     """The resources as a readable page."""
     publisher = request.app.state.registry
-    body = render_page(await _records(request), title=f"{publisher.curation.title}: published resources",
-                       oai_url=publisher.base_url + OAI_PATH)
-    return HTMLResponse(body)
+    title = f"{publisher.curation.title}: published resources"
+    records = await _records(request)
+    if records is None:
+        problem = getattr(_release(request), "problem", None) or "no data release is loaded"
+        return HTMLResponse(f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}"
+                            f"</title></head><body><h1>{escape(title)}</h1><p>Nothing is published while no data "
+                            f"release is loaded: {escape(problem)}.</p></body></html>\n", status_code=503,
+                            headers={"Retry-After": _RETRY_AFTER})
+    return HTMLResponse(render_page(records, title=title, oai_url=publisher.base_url + OAI_PATH))

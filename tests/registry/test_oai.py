@@ -250,3 +250,14 @@ def test_records_served_carry_the_measured_footprint(sky_client: TestClient) -> 
     spatial = resource.findtext("coverage/spatial") or ""
     assert spatial.endswith("6/") or " 6/" in spatial or spatial.startswith("6/")
     assert len(spatial.split()) > 10
+
+
+def test_without_a_release_harvesters_are_asked_to_come_back(tmp_path: Path) -> None:
+    from skygate.app import create_app
+
+    with TestClient(create_app(Settings(data_dir=tmp_path, base_url="http://testserver"))) as client:
+        for path in ("/registry/oai?verb=Identify", "/registry"):
+            response = client.get(path)
+            assert response.status_code == 503 and response.headers["retry-after"] == "60"
+            assert "release" in response.text
+    assert not (tmp_path / "registry-ledger.json").exists(), "nothing is marked deleted meanwhile"
