@@ -30,7 +30,14 @@ from dali.errors import FatalError, SkygateError, TransientError, UsageError
 from dali.params import collect
 from dali.vosi import availability_document
 from dali.writers import OutputFormat, TableWriter
-from registry.cone import ConeTable, cone_capabilities, error_document, find_cone_table, start_cone
+from registry.cone import (
+    ConeTable,
+    cone_capabilities,
+    cone_tables,
+    error_document,
+    find_cone_table,
+    start_cone,
+)
 from registry.coverage import CoverageCache
 from registry.curation import ivoid
 from registry.ledger import Record
@@ -54,10 +61,12 @@ def scs_routes() -> list[BaseRoute]:
     async def availability(request: Request) -> Response:
         return await _availability(request, started)
 
-    return [Mount("/scs", routes=[
+    return [Route("/scs", index, methods=["GET"]), Mount("/scs", routes=[
+        Route("/", index, methods=["GET"]),
         Route("/{table}", cone, methods=["GET", "POST"]),
         Route("/{table}/capabilities", capabilities, methods=["GET"]),
         Route("/{table}/availability", availability, methods=["GET"]),
+        Route("/{rest:path}", _nothing_here),
     ])]
 
 
@@ -97,9 +106,32 @@ async def _body(writer: TableWriter) -> AsyncIterator[bytes]:
             _log.error("cone search failed while sending rows", exc_info=writer.error)
 
 
+async def index(request: Request) -> Response:
+    """The cone search services, one per positional table, for people."""
+    base = _settings(request).base_url
+    release = _release(request)
+    items = "".join(
+        f'<li><a href="{escape(base)}/scs/{escape(name)}/capabilities">{escape(name)}</a> — '
+        f"{escape(table.meta.description or '')}</li>"
+        for name, table in cone_tables(getattr(release, "metadata", None) or {}).items())
+    return HTMLResponse(
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Cone search</title></head><body>'
+        "<h1>Simple Cone Search 1.03</h1><p>One service per table with a position: "
+        f"<code>{escape(base)}/scs/{{schema.table}}?RA=…&amp;DEC=…&amp;SR=…</code> (degrees).</p>"
+        f"<ul>{items or '<li>no positional table is loaded</li>'}</ul></body></html>\n")
+
+
+async def _nothing_here(request: Request) -> Response:
+    return _error(UsageError("there is nothing at this URL under /scs", hint="see /scs"), status=404)
+
+
 async def cone(request: Request) -> Response:
     """A cone search on one table."""
     settings = _settings(request)
+    engine = getattr(_release(request), "engine", None)
+    if engine is None:
+        return _error(TransientError(getattr(_release(request), "problem", None) or "no data release is loaded",
+                                     hint="try again later"), status=503)
     try:
         table = _table(request)
     except UsageError as exc:
@@ -111,10 +143,6 @@ async def cone(request: Request) -> Response:
             pairs += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
         query = parse_cone(collect(pairs), max_sr=settings.scs_max_sr, maxrec_default=settings.maxrec_default,
                            maxrec_hard=settings.maxrec_hard)
-        engine = getattr(_release(request), "engine", None)
-        if engine is None:
-            raise TransientError(getattr(_release(request), "problem", None) or "no data release is loaded",
-                                 hint="try again later")
         writer = await start_cone(engine, table, query, timeout=settings.sync_timeout)
     except UsageError as exc:
         _log.info("cone search refused: %s", exc)

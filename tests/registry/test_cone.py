@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +156,20 @@ def test_availability_asks_the_database(sky_client: TestClient) -> None:
     response = sky_client.get("/scs/sky.points/availability")
     assert response.status_code == 200 and xsd_errors(response.content) == []
     assert b"<vosi:available>true</vosi:available>" in response.content
+
+
+def test_scs_index_and_unknown_paths(sky_client: TestClient) -> None:
+    for path in ("/scs", "/scs/"):
+        response = sky_client.get(path)
+        assert response.status_code == 200 and "http://testserver/scs/sky.points/capabilities" in response.text
+    response = sky_client.get("/scs/sky.points/capabilities/more")
+    assert response.status_code == 404 and b'<INFO name="Error"' in response.content
+
+
+def test_no_release_is_a_503_error_document(tmp_path: Path) -> None:
+    from skygate.app import create_app
+    from skygate.settings import Settings
+
+    with TestClient(create_app(Settings(data_dir=tmp_path, base_url="http://testserver"))) as client:
+        response = client.get("/scs/sky.points", params={"RA": "0", "DEC": "0", "SR": "1"})
+        assert response.status_code == 503 and b'<INFO name="Error"' in response.content
