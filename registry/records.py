@@ -159,23 +159,27 @@ def copied_capabilities(document: bytes) -> list[str]:
     root = etree.fromstring(document)
     out = []
     for cap in root.iterchildren("capability"):
+        # Serialising a child carries the namespaces in scope, so each element's nsmap resolves its xsi:type.
         copy = etree.fromstring(etree.tostring(cap))
         for element in copy.iter():
             qname = element.get(_TYPE)
             if qname and ":" in qname:
                 prefix, local = qname.split(":", 1)
-                uri = cap.nsmap.get(prefix) if element is copy else (element.nsmap.get(prefix) or cap.nsmap.get(prefix))
+                uri = element.nsmap.get(prefix)
                 if uri in _PREFIX:
                     element.set(_TYPE, f"{_PREFIX[uri]}:{local}")
         etree.cleanup_namespaces(copy, top_nsmap=NAMESPACES)
-        out.append(_strip_namespace_declarations(etree.tostring(copy, encoding="unicode")))
+        out.append(_without_our_declarations(etree.tostring(copy, encoding="unicode")))
     return out
 
 
-def _strip_namespace_declarations(xml: str) -> str:
-    """Drop the root element's ``xmlns:`` attributes: the record's root declares every prefix."""
+def _without_our_declarations(xml: str) -> str:
+    """Drop the root element's declarations of our own prefixes (the record's root declares them all);
+    any other namespace the service used stays declared where it is."""
     end = xml.index(">")
-    head = " ".join(part for part in xml[:end].split(" ") if not part.startswith("xmlns"))
+    head = xml[:end]
+    for prefix, uri in NAMESPACES.items():
+        head = head.replace(f' xmlns:{prefix}="{uri}"', "")
     return head + xml[end:]
 
 

@@ -216,3 +216,23 @@ def test_readonly_ledger_writes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "ledger.json"
     Ledger(path, readonly=True).stamp([_resource("a")], created=datetime(2025, 1, 1, tzinfo=UTC))
     assert not path.exists()
+
+
+def test_capabilities_keep_their_types_whatever_prefixes_the_service_used() -> None:
+    from registry.records import copied_capabilities
+
+    document = (b'<cap:capabilities xmlns:cap="http://www.ivoa.net/xml/VOSICapabilities/v1.0" '
+                b'xmlns:vod="http://www.ivoa.net/xml/VODataService/v1.1" '
+                b'xmlns:taprx="http://www.ivoa.net/xml/TAPRegExt/v1.0" '
+                b'xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns:ext="urn:example">'
+                b'<capability standardID="ivo://ivoa.net/std/TAP" i:type="taprx:TableAccess">'
+                b'<interface i:type="vod:ParamHTTP" role="std"><accessURL use="base">http://x/tap</accessURL>'
+                b'</interface><ext:note>kept</ext:note></capability></cap:capabilities>')
+    [copied] = copied_capabilities(document)
+    wrapped = (f'<r xmlns:vs="http://www.ivoa.net/xml/VODataService/v1.1" '
+               f'xmlns:tr="http://www.ivoa.net/xml/TAPRegExt/v1.0" '
+               f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">{copied}</r>')
+    cap = etree.fromstring(wrapped)[0]
+    assert cap.get(XSI_TYPE) == "tr:TableAccess"
+    assert cap.find("interface").get(XSI_TYPE) == "vs:ParamHTTP"  # type: ignore[union-attr]
+    assert cap.findtext("{urn:example}note") == "kept"
