@@ -80,8 +80,9 @@ class JobCapability:
 @dataclass(frozen=True, slots=True)
 class ServiceSource:
     """One service as the assembly sees it: its key (``ivo://{authority}/{key}``), title, description,
-    the VOSI capabilities document it serves, whether it serves the release's tables (a
-    ``vs:CatalogService`` with the tableset) and its job capabilities."""
+    the VOSI capabilities document it serves, whether it serves tables of the release (a
+    ``vs:CatalogService`` with their tableset and coverage: ``tables`` names them, None meaning all)
+    and its job capabilities."""
 
     key: str
     title: str
@@ -89,6 +90,7 @@ class ServiceSource:
     capabilities: bytes
     catalog: bool = False
     jobs: tuple[JobCapability, ...] = ()
+    tables: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +333,10 @@ def _service(source: ServiceSource, authority: str, base_url: str, curation: Cur
                      "Catalog" if source.catalog else "Other", f"/{source.key}")
             + _rights(curation) + caps)
     if source.catalog:
-        cells = frozenset().union(*coverage.cells.values())
+        if source.tables is not None:
+            tables = [t for t in tables if t.qualified in source.tables]
+        names = {t.qualified for t in tables}
+        cells = frozenset().union(*(c for name, c in coverage.cells.items() if name in names))
         body += _coverage(curation, coverage, cells) + tableset(tables)
     return Resource(ivoid(authority, source.key), kind, source.title, body)
 

@@ -72,7 +72,8 @@ def registry_sources(settings: Settings, release: Any) -> list[ServiceSource]:
         ServiceSource("tap", "Skygate TAP service", "ADQL 2.1 queries over the release tables, synchronous and "
                       "asynchronous, with table upload.", tap, catalog=True),
         ServiceSource("sia", "Skygate image search (SIA 2.0)", "Find the coadd images of the release by position, "
-                      "band, time and other ObsCore constraints.", sia_capabilities(base)),
+                      "band, time and other ObsCore constraints.", sia_capabilities(base), catalog=True,
+                      tables=("ivoa.obscore",)),
         ServiceSource("soda", "Skygate cutouts (SODA 1.0, DataLink)", "Image cutouts by circle, polygon or band, "
                       "synchronous or as jobs; DataLink links for every image; bulk cutouts.",
                       soda_capabilities(base), jobs=(bulk,)),

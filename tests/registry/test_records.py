@@ -59,7 +59,7 @@ def test_every_record_is_schema_valid_and_typed(sky_metadata: dict[str, TableMet
         "ivo://data.example.org": "vg:Authority",
         "ivo://data.example.org/registry": "vg:Registry",
         "ivo://data.example.org/tap": "vs:CatalogService",
-        "ivo://data.example.org/sia": "vr:Service",
+        "ivo://data.example.org/sia": "vs:CatalogService",
         "ivo://data.example.org/soda": "vr:Service",
         "ivo://data.example.org/anomaly": "vr:Service",
         "ivo://data.example.org/scs/sky.points": "vs:CatalogService",

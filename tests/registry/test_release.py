@@ -76,6 +76,16 @@ def test_tap_record_has_the_release_coverage(ci_client: TestClient) -> None:
     assert "ivoa.obscore" in [t.text for t in resource.iter("name")]
 
 
+def test_sia_record_describes_the_image_table(ci_client: TestClient) -> None:
+    response = ci_client.get("/registry/oai", params={"verb": "GetRecord", "metadataPrefix": "ivo_vor",
+                                                      "identifier": "ivo://skygate.example/sia"})
+    assert xsd_errors(response.content) == []
+    resource = etree.fromstring(response.content).find(f".//{RI}Resource")
+    assert resource is not None
+    assert [t.findtext("name") for t in resource.iter("table")] == ["ivoa.obscore"]
+    assert resource.findtext("coverage/spectral")
+
+
 @pytest.mark.live
 def test_pyvo_cone_on_des_main(live_server: LiveServer, pyvo_session: requests.Session) -> None:
     service = SCSService(f"{live_server.url}/scs/des_dr1.main", session=pyvo_session)
