@@ -182,9 +182,11 @@ def error_document(message: str) -> bytes:
     ).encode()
 
 
-def cone_capabilities(base_url: str, table: ConeTable, *, max_sr: float, max_records: int) -> bytes:
+def cone_capabilities(base_url: str, table: ConeTable, *, max_sr: float, max_records: int,
+                      test: tuple[float, float, float] = (0.0, 0.0, 0.1)) -> bytes:
     """VOSI capabilities of ``{base_url}/scs/{table}``: the ``cs:ConeSearch`` capability (SimpleDALRegExt
-    1.0: maxSR, maxRecords, verbosity, a test query) and the VOSI endpoints."""
+    1.0: maxSR, maxRecords, verbosity, the test query ``test`` (ra, dec, sr), which should hold rows:
+    validators run it) and the VOSI endpoints."""
     root = f"{base_url}/scs/{table.name}"
     cone = (
         f' <capability standardID="{STANDARD_ID}" xsi:type="cs:ConeSearch">\n'
@@ -194,7 +196,7 @@ def cone_capabilities(base_url: str, table: ConeTable, *, max_sr: float, max_rec
         "<queryType>GET</queryType><resultType>text/xml</resultType></interface>\n"
         f"  <maxSR>{_number(max_sr)}</maxSR>\n  <maxRecords>{max_records}</maxRecords>\n"
         "  <verbosity>true</verbosity>\n"
-        "  <testQuery><ra>0.0</ra><dec>0.0</dec><sr>0.01</sr></testQuery>\n"
+        f"  <testQuery><ra>{_number(test[0])}</ra><dec>{_number(test[1])}</dec><sr>{_number(test[2])}</sr></testQuery>\n"
         " </capability>\n"
     )
     support = "".join(

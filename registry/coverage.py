@@ -5,7 +5,8 @@ as a MOC at order 6 (VODataService 1.2 §3.4 asks for at least order 6, about on
 the HEALPix index column every positional table carries (``SELECT DISTINCT index >> shift``), and
 the spectral and temporal extent of the images from ``ivoa.obscore`` (``em_min``/``em_max`` in
 metres become particle energies in joules, ``t_min``/``t_max`` are MJD), from which the wavebands
-follow. A table whose scan fails or times out simply has no spatial coverage (logged).
+follow. The densest order-10 cell of each table gives the cone search's test query (validators run it
+and expect rows). A table whose scan fails or times out simply has no spatial coverage (logged).
 Tests: tests/registry/test_coverage.py.
 """
 
@@ -14,15 +15,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import astropy.units as u
+import numpy as np
 import pyarrow as pa
+from cdshealpix.nested import healpix_to_lonlat
 
 from dali.values import TableMeta
 
-__all__ = ["MOC_ORDER", "CoverageCache", "ReleaseCoverage", "measure_coverage", "moc_ascii", "wavebands"]
+__all__ = ["MOC_ORDER", "NO_SAMPLE", "CoverageCache", "ReleaseCoverage", "measure_coverage", "moc_ascii",
+           "wavebands"]
 
 MOC_ORDER = 6
 _PLANCK_C = 6.62607015e-34 * 299_792_458.0  # h c in J m: E = h c / wavelength
@@ -32,6 +38,9 @@ _BANDS = (("Gamma-ray", 0.0, 1e-11), ("X-ray", 1e-11, 1e-8), ("EUV", 1e-8, 1e-7)
           ("Optical", 3.2e-7, 1e-6), ("Infrared", 1e-6, 1e-4), ("Millimeter", 1e-4, 1e-2), ("Radio", 1e-2, 1e9))
 _log = logging.getLogger(__name__)
 _TIMEOUT = 120.0
+_SKY = 41_252.96  # square degrees
+_SAMPLE_ORDER = 10  # cells of about 0.06 degrees: the densest one is full of rows
+NO_SAMPLE = (0.0, 0.0, 0.1)
 
 
 class RowSource(Protocol):
@@ -42,9 +51,12 @@ class RowSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ReleaseCoverage:
-    """Order-6 HEALPix cells per positional table, and the images' spectral (J) and temporal (MJD) extent."""
+    """Order-6 HEALPix cells per positional table, a cone with data in each (ra, dec, sr: the centre of
+    its densest order-10 cell and a radius for about a hundred rows, at most 1 degree), and the
+    images' spectral (J) and temporal (MJD) extent."""
 
     cells: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    samples: Mapping[str, tuple[float, float, float]] = field(default_factory=dict)
     spectral: tuple[float, float] | None = None
     temporal: tuple[float, float] | None = None
     bands: tuple[str, ...] = ()
@@ -110,14 +122,37 @@ async def _cells(source: RowSource, meta: TableMeta) -> frozenset[int] | None:
     return cells
 
 
+async def _sample(source: RowSource, meta: TableMeta) -> tuple[float, float, float] | None:
+    position = meta.position
+    assert position is not None
+    order = min(_SAMPLE_ORDER, position.index_order)
+    sql = (f"SELECT {position.index_column} >> {2 * (position.index_order - order)} AS cell, COUNT(*) AS n "
+           f"FROM {meta.qualified} GROUP BY 1 ORDER BY n DESC, cell LIMIT 1")
+    try:
+        rows = await _rows(source, sql)
+    except Exception:  # noqa: BLE001 (as for the footprint)
+        _log.warning("no test position for %s: the index scan failed", meta.qualified, exc_info=True)
+        return None
+    if not rows or rows[0]["cell"] is None:
+        return None
+    lon, lat = healpix_to_lonlat(np.array([rows[0]["cell"]], dtype=np.uint64), order)
+    density = int(rows[0]["n"]) / (_SKY / (12 * 4**order))  # rows per square degree there
+    radius = min(1.0, max(0.001, math.sqrt(100 / density / math.pi)))
+    return (round(float(lon.to_value(u.deg)[0]), 6), round(float(lat.to_value(u.deg)[0]), 6), round(radius, 4))
+
+
 async def measure_coverage(source: RowSource, metadata: Mapping[str, TableMeta]) -> ReleaseCoverage:
-    """Measure the release's coverage (one scan of each positional table's index, one obscore aggregate)."""
+    """Measure the release's coverage (two scans of each positional table's index, one obscore aggregate)."""
     cells: dict[str, frozenset[int]] = {}
+    samples: dict[str, tuple[float, float, float]] = {}
     for name, meta in sorted(metadata.items()):
         if meta.position is not None and meta.schema != "tap_schema":
             found = await _cells(source, meta)
             if found is not None:
                 cells[name] = found
+            sample = await _sample(source, meta)
+            if sample is not None:
+                samples[name] = sample
     spectral = temporal = None
     bands: tuple[str, ...] = ()
     if "ivoa.obscore" in metadata:
@@ -134,7 +169,7 @@ async def measure_coverage(source: RowSource, metadata: Mapping[str, TableMeta])
             bands = wavebands((lo, hi))
         if row.get("t_lo") is not None and row.get("t_hi") is not None:
             temporal = (float(row["t_lo"]), float(row["t_hi"]))
-    return ReleaseCoverage(cells, spectral, temporal, bands)
+    return ReleaseCoverage(cells, samples, spectral, temporal, bands)
 
 
 class CoverageCache:

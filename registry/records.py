@@ -25,7 +25,7 @@ from lxml import etree
 
 from dali.values import Column, TableMeta
 from registry.cone import ConeTable, cone_capabilities, cone_tables
-from registry.coverage import ReleaseCoverage, moc_ascii
+from registry.coverage import NO_SAMPLE, ReleaseCoverage, moc_ascii
 from registry.curation import PLACEHOLDER_AUTHORITY, Curation, ivoid
 
 __all__ = [
@@ -358,7 +358,8 @@ def _cone(table: ConeTable, authority: str, base_url: str, curation: Curation, m
     title = f"{curation.title}: {table.name} cone search"
     description = (f"Simple Cone Search over {table.name}"
                    + (f": {table.meta.description}" if table.meta.description else "."))
-    document = cone_capabilities(base_url, table, max_sr=max_sr, max_records=max_records)
+    document = cone_capabilities(base_url, table, max_sr=max_sr, max_records=max_records,
+                                 test=coverage.samples.get(table.name, NO_SAMPLE))
     body = (_opening(title, None, f"scs/{table.name}", curation, authority, description, base_url, "Catalog",
                      f"/scs/{table.name}/capabilities")
             + _rights(curation) + "".join(copied_capabilities(document))

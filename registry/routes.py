@@ -38,7 +38,7 @@ from registry.cone import (
     find_cone_table,
     start_cone,
 )
-from registry.coverage import CoverageCache
+from registry.coverage import NO_SAMPLE, CoverageCache, ReleaseCoverage
 from registry.curation import ivoid
 from registry.ledger import Record
 from registry.oai import OaiConfig, respond
@@ -169,7 +169,9 @@ async def capabilities(request: Request) -> Response:
     except UsageError as exc:
         return _error(exc, status=404)
     settings = _settings(request)
-    body = cone_capabilities(settings.base_url, table, max_sr=settings.scs_max_sr, max_records=settings.maxrec_hard)
+    coverage = await _coverage(request)
+    body = cone_capabilities(settings.base_url, table, max_sr=settings.scs_max_sr, max_records=settings.maxrec_hard,
+                             test=coverage.samples.get(table.name, NO_SAMPLE))
     return Response(body, media_type=_XML)
 
 
@@ -209,6 +211,15 @@ def registry_routes() -> list[BaseRoute]:
 _RETRY_AFTER = "60"
 
 
+async def _coverage(request: Request) -> ReleaseCoverage:
+    """The served release's coverage, measured once and kept on the application."""
+    state = request.app.state
+    cache = getattr(state, "registry_coverage", None)
+    if cache is None:
+        cache = state.registry_coverage = CoverageCache()
+    return await cache.get(_release(request))
+
+
 async def _records(request: Request) -> list[Record] | None:
     """Every record, or None while no release is loaded: records built then would lack the tables
     and the cone searches, and the ledger would mark those deleted only to revive them later, so
@@ -218,10 +229,7 @@ async def _records(request: Request) -> list[Record] | None:
     if getattr(release, "engine", None) is None:
         return None
     services = state.registry_sources(release)
-    cache = getattr(state, "registry_coverage", None)
-    if cache is None:
-        cache = state.registry_coverage = CoverageCache()
-    coverage = await cache.get(release)
+    coverage = await _coverage(request)
     return list(await state.registry.records(services, getattr(release, "metadata", None) or {}, coverage))
 
 

@@ -150,6 +150,10 @@ def test_capabilities_declare_a_valid_cone_search(sky_client: TestClient) -> Non
     assert cone is not None
     assert cone.findtext("interface/accessURL") == "http://testserver/scs/sky.points?"
     assert (cone.findtext("maxSR"), cone.findtext("maxRecords"), cone.findtext("verbosity")) == ("10.0", "5000", "true")
+    # The test query lies in the footprint (validators run it and expect rows).
+    test = {k: cone.findtext(f"testQuery/{k}") for k in ("ra", "dec", "sr")}
+    rows = _table(sky_client.get("/scs/sky.points", params={k.upper(): v for k, v in test.items()}).content).array
+    assert len(rows) > 0
 
 
 def test_availability_asks_the_database(sky_client: TestClient) -> None:

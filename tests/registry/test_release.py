@@ -64,6 +64,15 @@ def test_every_positional_table_answers(ci_client: TestClient) -> None:
         assert b'name="Error"' not in response.content
 
 
+def test_cone_test_queries_hold_rows(ci_client: TestClient) -> None:
+    for table in ("des_dr1.main", "des_dr1.demo_truth"):
+        document = etree.fromstring(ci_client.get(f"/scs/{table}/capabilities").content)
+        test = {k: document.findtext(f"capability/testQuery/{k}") for k in ("ra", "dec", "sr")}
+        response = ci_client.get(f"/scs/{table}", params={k.upper(): v for k, v in test.items()})
+        rows = len(_ids(response.content, "ra"))
+        assert 0 < rows <= 1000, (table, test, rows)
+
+
 def test_tap_record_has_the_release_coverage(ci_client: TestClient) -> None:
     response = ci_client.get("/registry/oai", params={"verb": "GetRecord", "metadataPrefix": "ivo_vor",
                                                       "identifier": "ivo://skygate.example/tap"})
