@@ -102,3 +102,27 @@ def test_pyvo_cone_on_des_main(live_server: LiveServer, pyvo_session: requests.S
     assert len(results) > 0
     assert all(abs(r.pos.ra.deg - r["ra"]) < 1e-9 for r in results)
     assert {r.id for r in results} == {str(v) for v in results["coadd_object_id"]}
+
+
+@pytest.fixture(scope="module")
+def pg_client(tmp_path_factory: pytest.TempPathFactory, ci_postgres_url: str) -> Iterator[TestClient]:
+    data_dir = tmp_path_factory.mktemp("pg-registry")
+    settings = Settings(data_dir=data_dir, base_url="http://testserver", database_url=ci_postgres_url,
+                        jobs_url=f"sqlite:///{(data_dir / 'jobs.sqlite').resolve()}",
+                        maxrec_default=1000, maxrec_hard=100_000)
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.mark.postgres
+def test_postgres_cone_and_records_match_duckdb(pg_client: TestClient, ci_client: TestClient) -> None:
+    params = {"RA": "359.95", "DEC": "-0.6", "SR": "0.3", "MAXREC": "100000"}
+    pg = _ids(pg_client.get("/scs/des_dr1.main", params=params).content, "coadd_object_id")
+    duck = _ids(ci_client.get("/scs/des_dr1.main", params=params).content, "coadd_object_id")
+    assert pg == duck and pg
+    query = {"verb": "GetRecord", "metadataPrefix": "ivo_vor", "identifier": "ivo://skygate.example/scs/des_dr1.main"}
+    records = [etree.fromstring(c.get("/registry/oai", params=query).content).find(f".//{RI}Resource")
+               for c in (pg_client, ci_client)]
+    assert all(r is not None for r in records)
+    assert records[0].findtext("coverage/spatial") == records[1].findtext("coverage/spatial")  # type: ignore[union-attr]
+    assert records[0].findtext(".//testQuery/ra") == records[1].findtext(".//testQuery/ra")  # type: ignore[union-attr]
