@@ -266,12 +266,15 @@ def _dublin_core(record: Record) -> str:
 # ----------------------------------------------------------------------------- lists and tokens
 
 def _date(value: str, name: str, *, end: bool) -> tuple[datetime, str]:
-    if _SECOND.match(value):
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC), "second"
-    if _DAY.match(value):
-        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
-        return (day + timedelta(days=1, seconds=-1) if end else day), "day"
-    raise OaiError("badArgument", f"{name} must be YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ, not {value[:40]!r}")
+    try:
+        if _SECOND.match(value):
+            return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC), "second"
+        if _DAY.match(value):
+            day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+            return (day + timedelta(days=1, seconds=-1) if end else day), "day"
+    except ValueError:  # the shape is right but the date does not exist (2026-02-30)
+        pass
+    raise OaiError("badArgument", f"{name} must be a date YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ, not {value[:40]!r}")
 
 
 def _list_request(args: dict[str, str]) -> _ListRequest:
