@@ -46,6 +46,7 @@ _VERBS = {
 }
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _SECOND = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class OaiError(Exception):
@@ -107,7 +108,7 @@ def respond(pairs: Sequence[tuple[str, str]], records: Sequence[Record], config:
     except OaiError as exc:
         # §3.6: after badVerb or badArgument the request element carries no attributes.
         request = _request_element(config.base_url, {} if exc.code in ("badVerb", "badArgument") else args)
-        body = f'<error code="{exc.code}">{escape(exc.message, quote=False)}</error>'
+        body = f'<error code="{exc.code}">{escape(_xml_safe(exc.message), quote=False)}</error>'
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<OAI-PMH xmlns="{OAI_NS}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
@@ -116,8 +117,13 @@ def respond(pairs: Sequence[tuple[str, str]], records: Sequence[Record], config:
     ).encode()
 
 
+def _xml_safe(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot hold (requests are echoed as sent)."""
+    return _NOT_XML.sub("", text)
+
+
 def _request_element(base_url: str, args: dict[str, str]) -> str:
-    attrs = "".join(f' {name}="{escape(value, quote=True)}"' for name, value in args.items())
+    attrs = "".join(f' {name}="{escape(_xml_safe(value), quote=True)}"' for name, value in args.items())
     return f"<request{attrs}>{escape(base_url, quote=False)}</request>"
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from registry.ledger import Ledger, Record
@@ -264,3 +266,16 @@ def test_without_a_release_harvesters_are_asked_to_come_back(tmp_path: Path) -> 
             assert response.status_code == 503 and response.headers["retry-after"] == "60"
             assert "release" in response.text
     assert not (tmp_path / "registry-ledger.json").exists(), "nothing is marked deleted meanwhile"
+
+
+NAMES = ["verb", "metadataPrefix", "identifier", "from", "until", "set", "resumptionToken", "other"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(NAMES),
+                          st.one_of(st.sampled_from(["Identify", "ListRecords", "GetRecord", "ivo_vor", "oai_dc",
+                                                     "ivo://x.org/a", "2026-03-03", "ivo_managed"]),
+                                    st.text(max_size=30))), max_size=5))
+def test_any_request_gets_a_valid_document(records: list[Record], pairs: list[tuple[str, str]]) -> None:
+    body = respond(pairs, records, CONFIG, now=DAYS[7])
+    assert xsd_errors(body) == []
