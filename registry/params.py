@@ -64,6 +64,8 @@ def parse_cone(params: DaliParams, *, max_sr: float, maxrec_default: int, maxrec
                          param="SR", hint="search a smaller cone, or use TAP for large areas")
     # Any finite RA names a direction; the cone is the same after wrapping it into [0, 360).
     ra = ra % 360.0
+    if ra == 360.0:  # a tiny negative RA wraps to 360.0 in floating point
+        ra = 0.0
     maxrec, _ = params.maxrec(maxrec_default, maxrec_hard)
     return ConeQuery(ra=ra, dec=dec, sr=sr, verb=_verb(params), maxrec=maxrec,
                      format=resolve_format(params.responseformat()))

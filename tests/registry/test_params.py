@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dali.errors import UsageError
 from dali.params import collect
@@ -18,6 +20,10 @@ def test_a_plain_cone_takes_the_defaults() -> None:
     query = _parse(ra="10.5", dec="-20", sr="0.1")
     assert (query.ra, query.dec, query.sr, query.verb, query.maxrec) == (10.5, -20.0, 0.1, 2, 100)
     assert query.format.kind is OutputFormat.VOTABLE_TD
+
+
+def test_a_tiny_negative_ra_wraps_to_zero() -> None:
+    assert _parse(ra="-1e-20", dec="0", sr="1").ra == 0.0
 
 
 def test_ra_wraps_and_extras_are_ignored() -> None:
@@ -51,3 +57,15 @@ def test_bad_values_name_their_parameter(values: dict[str, str], param: str) -> 
     with pytest.raises(UsageError) as info:
         _parse(**values)
     assert info.value.param == param
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["RA", "DEC", "SR", "VERB", "MAXREC", "RESPONSEFORMAT"]),
+                       st.one_of(st.text(max_size=12), st.floats().map(str), st.integers(-5, 5).map(str))))
+def test_any_values_give_a_query_or_a_usage_error(values: dict[str, str]) -> None:
+    try:
+        query = _parse(**values)
+    except UsageError as exc:
+        assert exc.param in values or exc.param in ("RA", "DEC", "SR")
+        return
+    assert 0 <= query.ra < 360 and -90 <= query.dec <= 90 and 0 <= query.sr <= 10
