@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ from typing import Any
 from registry.records import Resource, record_xml
 
 __all__ = ["Ledger", "Record"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,12 @@ class Ledger:
                     self._entries[key] = {**entry, "status": "deleted", "updated": _iso(now)}
                     changed = True
             if changed:
-                self._save()
+                try:
+                    self._save()
+                except OSError:
+                    # Serving records matters more than keeping their dates: they are still right in
+                    # this process, and a later change is saved once the file can be written.
+                    _log.warning("cannot write the registry ledger %s", self.path, exc_info=True)
             by_key = {r.ivoid.lower(): r for r in resources}
             return [self._record(entry, by_key.get(key)) for key, entry in self._entries.items()]
 
@@ -115,12 +123,16 @@ class Ledger:
             return
         try:
             mtime = self.path.stat().st_mtime
+            if mtime == self._mtime:
+                return
+            entries = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return
-        if mtime == self._mtime:
+        except (OSError, ValueError):
+            _log.warning("cannot read the registry ledger %s; keeping the dates known here", self.path,
+                         exc_info=True)
             return
-        self._entries = json.loads(self.path.read_text(encoding="utf-8"))
-        self._mtime = mtime
+        self._entries, self._mtime = entries, mtime
 
     def _save(self) -> None:
         if self.path is None or self.readonly:

@@ -14,6 +14,7 @@ Tests: tests/registry/test_routes.py, tests/registry/test_live.py.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -249,7 +250,9 @@ async def oai(request: Request) -> Response:
     if records is None:
         return PlainTextResponse("The data release is not loaded yet; the registry answers when it is.\n",
                                  status_code=503, headers={"Retry-After": _RETRY_AFTER})
-    return Response(respond(pairs, records, config), media_type=_XML)
+    # A page of records is parsed again for oai_dc: a few milliseconds, but off the event loop.
+    body = await asyncio.to_thread(respond, pairs, records, config)
+    return Response(body, media_type=_XML)
 
 
 async def page(request: Request) -> Response:
@@ -263,4 +266,4 @@ async def page(request: Request) -> Response:
                             f"</title></head><body><h1>{escape(title)}</h1><p>Nothing is published while no data "
                             f"release is loaded: {escape(problem)}.</p></body></html>\n", status_code=503,
                             headers={"Retry-After": _RETRY_AFTER})
-    return HTMLResponse(render_page(records, title=title, oai_url=publisher.base_url + OAI_PATH))
+    return HTMLResponse(await asyncio.to_thread(render_page, records, title=title, oai_url=publisher.base_url + OAI_PATH))

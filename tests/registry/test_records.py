@@ -236,3 +236,21 @@ def test_capabilities_keep_their_types_whatever_prefixes_the_service_used() -> N
     assert cap.get(XSI_TYPE) == "tr:TableAccess"
     assert cap.find("interface").get(XSI_TYPE) == "vs:ParamHTTP"  # type: ignore[union-attr]
     assert cap.findtext("{urn:example}note") == "kept"
+
+
+def test_an_unwritable_ledger_still_dates_the_records(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    ledger = Ledger(blocked / "ledger.json")  # its directory is a file: every write fails
+    [record] = ledger.stamp([_resource("a")], created=datetime(2025, 1, 1, tzinfo=UTC))
+    assert record.status == "active" and record.xml is not None
+    assert "cannot write the registry ledger" in caplog.text
+
+
+def test_a_corrupt_ledger_is_replaced(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "ledger.json"
+    path.write_text("{not json")
+    [record] = Ledger(path).stamp([_resource("a")], created=datetime(2025, 1, 1, tzinfo=UTC))
+    assert record.status == "active" and "cannot read the registry ledger" in caplog.text
+    [again] = Ledger(path).stamp([_resource("a")], created=datetime(2025, 1, 1, tzinfo=UTC))
+    assert again.updated == record.updated, "the rewritten ledger is read back"
