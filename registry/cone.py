@@ -117,11 +117,15 @@ def _number(value: float) -> str:
 
 
 def cone_adql(table: ConeTable, query: ConeQuery) -> str:
-    """The ADQL the cone runs: the VERB's columns (the identifier as text) inside the circle."""
+    """The ADQL the cone runs: the VERB's columns (the identifier as text, the position as doubles)
+    inside the circle."""
     selected = []
     for col in table.columns(query.verb):
         if col.name == table.id_column and col.datatype not in ("char", "unicodeChar"):
             selected.append(f"CAST({col.name} AS VARCHAR) AS {col.name}")
+        elif col.name in (table.ra_column, table.dec_column) and col.datatype != "double":
+            # SCS 1.03 §3: the main position is double precision.
+            selected.append(f"CAST({col.name} AS DOUBLE) AS {col.name}")
         else:
             selected.append(col.name)
     circle = f"CIRCLE('ICRS', {_number(query.ra)}, {_number(query.dec)}, {_number(query.sr)})"

@@ -177,3 +177,22 @@ def test_no_release_is_a_503_error_document(tmp_path: Path) -> None:
     with TestClient(create_app(Settings(data_dir=tmp_path, base_url="http://testserver"))) as client:
         response = client.get("/scs/sky.points", params={"RA": "0", "DEC": "0", "SR": "1"})
         assert response.status_code == 503 and b'<INFO name="Error"' in response.content
+
+
+def test_single_precision_positions_leave_as_doubles() -> None:
+    from adql import translate
+    from dali.values import Column, Position, TableMeta
+    from dali.writers import resolve_format
+    from registry.cone import cone_adql, cone_tables
+    from registry.params import ConeQuery
+
+    meta = TableMeta("s", "t", (Column("name", "char", "*", ucd="meta.id;meta.main", principal=True),
+                                Column("ra", "float", unit="deg", principal=True),
+                                Column("dec", "float", unit="deg", principal=True),
+                                Column("skygate_hpx", "long", indexed=True)),
+                     position=Position("ra", "dec", "skygate_hpx", 14))
+    table = cone_tables({"s.t": meta})["s.t"]
+    adql = cone_adql(table, ConeQuery(1.0, 2.0, 0.5, 1, 10, resolve_format(None)))
+    assert "CAST(ra AS DOUBLE) AS ra" in adql and "CAST(name" not in adql
+    columns = translate(adql, {"s.t": meta}, "duckdb").columns
+    assert [(c.name, c.datatype) for c in columns] == [("name", "char"), ("ra", "double"), ("dec", "double")]
