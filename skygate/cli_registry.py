@@ -4,7 +4,7 @@ Argument parsing is registered from ``skygate/cli.py``. The records are built ex
 ``/registry/oai`` builds them (``registry.service.Publisher`` over ``skygate.registry_sources``),
 from the settings and the configured release (when none is loaded, the records carry no tables).
 The stored dates are read but never written. Errors print one line and exit with status 2.
-Tests: tests/registry/test_cli.py (beside the registry fixtures).
+Tests: tests/registry/test_cli.py (beside the registry fixtures; also ``skygate serve`` refusing bad registry settings).
 """
 
 from __future__ import annotations

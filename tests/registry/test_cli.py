@@ -57,3 +57,13 @@ def test_warns_about_the_placeholder_authority(data_dir: Path, monkeypatch: pyte
     monkeypatch.delenv("SKYGATE_AUTHORITY")
     assert main(["registry", "show"]) == 0
     assert "placeholder skygate.example" in capsys.readouterr().err
+
+
+def test_serve_refuses_bad_registry_settings_in_one_line(data_dir: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('colour = "blue"\n')
+    monkeypatch.setenv("SKYGATE_REGISTRY_METADATA", str(bad))
+    assert main(["serve", "--port", "1"]) == 2
+    assert capsys.readouterr().err.startswith("skygate serve: unknown registry metadata key 'colour'")
