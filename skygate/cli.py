@@ -1,9 +1,9 @@
 """The ``skygate`` command.
 
 Sub-commands: ``serve`` (the API), ``worker`` (job workers), ``demo`` (generate and load the demo
-release), ``ingest`` (load a catalog), ``adql`` (translate a query), ``registry`` (show the
-published records). Each handler lives beside the
-code it drives; this module only parses arguments. Tests: tests/skygate/test_cli.py.
+release), ``ingest`` (load a catalog), ``adql`` (translate a query), ``registry`` (show the published
+records). Each handler lives beside the code it drives; this module only parses arguments.
+Tests: tests/skygate/test_cli.py.
 """
 
 from __future__ import annotations
