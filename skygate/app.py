@@ -16,11 +16,14 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from anomaly.routes import anomaly_routes
+from registry.routes import registry_routes, scs_routes
+from registry.service import Publisher
 from release.runtime import NO_RELEASE_HINT, open_release
 from sia.routes import sia_routes
 from skygate import __version__
 from skygate.identity import Authentication, build_authenticator, identity_of, identity_routes
 from skygate.portal import ServiceLink, render_portal
+from skygate.registry_sources import registry_sources
 from skygate.settings import Settings
 from skygate.worker import WorkerResources, job_config, job_kinds
 from soda.routes import soda_routes
@@ -36,6 +39,8 @@ SERVICES = (
     ServiceLink("/sia/query", "SIA 2.0", "find coadd images"),
     ServiceLink("/soda/sync", "SODA 1.0", "image cutouts; DataLink at /soda/links, bulk cutouts at /soda/bulk"),
     ServiceLink("/anomaly/async", "Anomaly scoring", "Extended Isolation Forest over an ADQL selection (UWS)"),
+    ServiceLink("/registry", "Registry", "the published resources (VOResource); OAI-PMH at /registry/oai, "
+                "cone search at /scs/{table}"),
 )
 
 
@@ -77,10 +82,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     routes: list[BaseRoute] = [Route("/", portal), *tap_routes(), *anomaly_routes(),
                                Mount("/sia", routes=sia_routes()), Mount("/soda", routes=soda_routes()),
-                               *identity_routes(authenticator)]
+                               *identity_routes(authenticator), *scs_routes(), *registry_routes()]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.state.authenticator = authenticator
+    app.state.registry = Publisher.from_settings(settings)
+    app.state.registry_sources = lambda release: registry_sources(settings, release)
     app.add_middleware(Authentication, authenticator=authenticator)
     app.add_middleware(_ServerHeader)
     return app

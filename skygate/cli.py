@@ -1,8 +1,8 @@
 """The ``skygate`` command.
 
 Sub-commands: ``serve`` (the API), ``worker`` (job workers), ``demo`` (generate and load the demo
-release), ``ingest`` (load a catalog), ``adql`` (translate a query), ``user`` and ``token``
-(accounts of ``SKYGATE_AUTH=tokens``). Each handler lives beside the
+release), ``ingest`` (load a catalog), ``adql`` (translate a query), ``registry`` (show the published
+records), ``user`` and ``token`` (accounts of ``SKYGATE_AUTH=tokens``). Each handler lives beside the
 code it drives; this module only parses arguments. Tests: tests/skygate/test_cli.py.
 """
 
@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     from skygate.cli_adql import add_adql_commands  # adql translate
 
     add_adql_commands(sub)
+
+    from skygate.cli_registry import add_registry_commands  # registry show
+
+    add_registry_commands(sub)
 
     from skygate.cli_auth import add_auth_commands  # user, token
 

@@ -58,6 +58,9 @@ class Settings:
     trusted_proxies: str = ""
     user_max_active_jobs: int = 0
     user_max_running_jobs: int = 0
+    scs_max_sr: float = 10.0
+    authority: str = "skygate.example"
+    registry_metadata: str = ""
 
     @property
     def release_dir(self) -> Path:

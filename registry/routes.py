@@ -1,0 +1,269 @@
+"""HTTP edge of the registry package: Simple Cone Search at ``/scs/{schema.table}`` (with its
+``/availability`` and ``/capabilities``), the OAI-PMH endpoint ``/registry/oai`` and the ``/registry`` page.
+
+Collects GET/POST parameters (names case-insensitive), streams the cone's rows from the query engine
+(a client that disconnects closes the stream, which cancels the statement), and answers every bad
+input with the SCS 1.03 error document and HTTP 200, as the standard says; only failures that are
+not the caller's (no release loaded: 503, our own bug: 500) and an unknown table (404) carry
+another status, still with the same document. The release comes from ``request.app.state.release``
+and the settings from ``request.app.state.settings`` (both set by ``skygate/app.py``). The records come from
+``request.app.state.registry`` (a ``registry.service.Publisher``) and the services they describe from
+``request.app.state.registry_sources`` (the release -> ``ServiceSource`` list), both set by the assembly.
+Tests: tests/registry/test_routes.py, tests/registry/test_live.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Send
+
+from dali.errors import FatalError, SkygateError, TransientError, UsageError
+from dali.params import collect
+from dali.vosi import availability_document
+from dali.writers import OutputFormat, TableWriter
+from registry.cone import (
+    ConeTable,
+    cone_capabilities,
+    cone_tables,
+    error_document,
+    find_cone_table,
+    start_cone,
+)
+from registry.coverage import NO_SAMPLE, CoverageCache, ReleaseCoverage
+from registry.curation import ivoid
+from registry.ledger import Record
+from registry.oai import OaiConfig, respond
+from registry.page import render_page
+from registry.params import parse_cone
+from registry.records import MAX_RECORDS, OAI_PATH, REGISTRY_KEY
+
+__all__ = ["registry_routes", "scs_routes"]
+
+_log = logging.getLogger(__name__)
+_XML = "text/xml"
+# SCS 1.03 §2: the response is a VOTable served as text/xml; another RESPONSEFORMAT keeps its own type.
+_SCS_MEDIA_TYPE = "text/xml"
+
+
+def scs_routes() -> list[BaseRoute]:
+    """The routes to add to the application: ``/scs/{table}`` and its VOSI resources."""
+    started = datetime.now(UTC)
+
+    async def availability(request: Request) -> Response:
+        return await _availability(request, started)
+
+    return [Route("/scs", index, methods=["GET"]), Mount("/scs", routes=[
+        Route("/", index, methods=["GET"]),
+        Route("/{table}", cone, methods=["GET", "POST"]),
+        Route("/{table}/capabilities", capabilities, methods=["GET"]),
+        Route("/{table}/availability", availability, methods=["GET"]),
+        Route("/{rest:path}", _nothing_here),
+    ])]
+
+
+def _settings(request: Request) -> Any:
+    return request.app.state.settings
+
+
+def _release(request: Request) -> Any:
+    return getattr(request.app.state, "release", None)
+
+
+def _table(request: Request) -> ConeTable:
+    release = _release(request)
+    return find_cone_table(getattr(release, "metadata", None) or {}, request.path_params["table"])
+
+
+def _error(exc: SkygateError, status: int = 200) -> Response:
+    message = f"{exc.param}: {exc}" if exc.param else str(exc)
+    return Response(error_document(message), status_code=status, media_type=_XML)
+
+
+class _TableResponse(StreamingResponse):
+    """A streamed result whose writer is closed however the response ends (done, error, disconnect)."""
+
+    async def stream_response(self, send: Send) -> None:
+        async with contextlib.aclosing(self.body_iterator):  # type: ignore[type-var]
+            await super().stream_response(send)
+
+
+async def _body(writer: TableWriter) -> AsyncIterator[bytes]:
+    try:
+        async with contextlib.aclosing(writer.chunks()) as chunks:  # type: ignore[type-var]
+            async for chunk in chunks:
+                yield chunk
+    finally:
+        if writer.error is not None and not isinstance(writer.error, SkygateError):
+            _log.error("cone search failed while sending rows", exc_info=writer.error)
+
+
+async def index(request: Request) -> Response:
+    """The cone search services, one per positional table, for people."""
+    base = _settings(request).base_url
+    release = _release(request)
+    items = "".join(
+        f'<li><a href="{escape(base)}/scs/{escape(name)}/capabilities">{escape(name)}</a> — '
+        f"{escape(table.meta.description or '')}</li>"
+        for name, table in cone_tables(getattr(release, "metadata", None) or {}).items())
+    return HTMLResponse(
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Cone search</title></head><body>'
+        "<h1>Simple Cone Search 1.03</h1><p>One service per table with a position: "
+        f"<code>{escape(base)}/scs/{{schema.table}}?RA=…&amp;DEC=…&amp;SR=…</code> (degrees).</p>"
+        f"<ul>{items or '<li>no positional table is loaded</li>'}</ul></body></html>\n")
+
+
+async def _nothing_here(request: Request) -> Response:
+    return _error(UsageError("there is nothing at this URL under /scs", hint="see /scs"), status=404)
+
+
+async def cone(request: Request) -> Response:
+    """A cone search on one table."""
+    settings = _settings(request)
+    engine = getattr(_release(request), "engine", None)
+    if engine is None:
+        return _error(TransientError(getattr(_release(request), "problem", None) or "no data release is loaded",
+                                     hint="try again later"), status=503)
+    try:
+        table = _table(request)
+    except UsageError as exc:
+        return _error(exc, status=404)
+    try:
+        pairs = list(request.query_params.multi_items())
+        if request.method == "POST":
+            form = await request.form()
+            pairs += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        query = parse_cone(collect(pairs), max_sr=settings.scs_max_sr, maxrec_default=settings.maxrec_default,
+                           maxrec_hard=settings.maxrec_hard)
+        writer = await start_cone(engine, table, query, timeout=settings.sync_timeout)
+    except UsageError as exc:
+        _log.info("cone search refused: %s", exc)
+        return _error(exc)
+    except TransientError as exc:
+        return _error(exc, status=503)
+    except SkygateError as exc:
+        _log.error("cone search failed: %s", exc)
+        return _error(exc, status=500)
+    except Exception:  # noqa: BLE001 - the protocol edge: any failure becomes the SCS error document
+        _log.exception("cone search failed")
+        return _error(FatalError("the cone search failed inside the service; the problem has been logged"),
+                      status=500)
+    media_type = query.format.media_type
+    if query.format.kind is OutputFormat.VOTABLE_TD and media_type == "application/x-votable+xml":
+        media_type = _SCS_MEDIA_TYPE
+    return _TableResponse(_body(writer), media_type=media_type)
+
+
+async def capabilities(request: Request) -> Response:
+    """VOSI capabilities of one table's cone search."""
+    try:
+        table = _table(request)
+    except UsageError as exc:
+        return _error(exc, status=404)
+    settings = _settings(request)
+    coverage = await _coverage(request)
+    body = cone_capabilities(settings.base_url, table, max_sr=settings.scs_max_sr, max_records=settings.maxrec_hard,
+                             test=coverage.samples.get(table.name, NO_SAMPLE))
+    return Response(body, media_type=_XML)
+
+
+async def _availability(request: Request, started: datetime) -> Response:
+    """VOSI availability: the table is known and the backend answers a one-row query."""
+    try:
+        _table(request)
+    except UsageError as exc:
+        return _error(exc, status=404)
+    release = _release(request)
+    up, notes = False, []
+    if getattr(release, "engine", None) is None:
+        notes.append(getattr(release, "problem", None) or "no data release is loaded")
+    else:
+        try:
+            async with contextlib.aclosing(release.backend.stream("SELECT 1 AS ok", timeout=5.0)) as rows:
+                async for _ in rows:
+                    pass
+            up = True
+            notes.append("the cone search is accepting queries")
+        except Exception:  # noqa: BLE001 (any failure means "not available"; logged)
+            _log.warning("availability check failed", exc_info=True)
+            notes.append("the database is not answering")
+    return Response(availability_document(up, up_since=started, notes=notes), media_type=_XML)
+
+
+# ----------------------------------------------------------------------------- the publishing registry
+
+def registry_routes() -> list[BaseRoute]:
+    """The routes to add to the application: ``/registry`` (HTML) and ``/registry/oai`` (OAI-PMH)."""
+    return [Route("/registry", page, methods=["GET"]), Mount("/registry", routes=[
+        Route("/", page, methods=["GET"]),
+        Route("/oai", oai, methods=["GET", "POST"]),
+    ])]
+
+
+_RETRY_AFTER = "60"
+
+
+async def _coverage(request: Request) -> ReleaseCoverage:
+    """The served release's coverage, measured once and kept on the application."""
+    state = request.app.state
+    cache = getattr(state, "registry_coverage", None)
+    if cache is None:
+        cache = state.registry_coverage = CoverageCache()
+    return await cache.get(_release(request))
+
+
+async def _records(request: Request) -> list[Record] | None:
+    """Every record, or None while no release is loaded: records built then would lack the tables
+    and the cone searches, and the ledger would mark those deleted only to revive them later, so
+    harvesters are asked to come back instead (OAI-PMH §3.1.2.2: 503 with Retry-After)."""
+    state = request.app.state
+    release = _release(request)
+    if getattr(release, "engine", None) is None:
+        return None
+    services = state.registry_sources(release)
+    coverage = await _coverage(request)
+    return list(await state.registry.records(services, getattr(release, "metadata", None) or {}, coverage))
+
+
+async def oai(request: Request) -> Response:
+    """OAI-PMH 2.0: every answer, errors included, is an OAI-PMH document with HTTP 200 (503 while no
+    release is loaded)."""
+    pairs = list(request.query_params.multi_items())
+    if request.method == "POST":
+        form = await request.form()
+        pairs += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    publisher = request.app.state.registry
+    config = OaiConfig(base_url=publisher.base_url + OAI_PATH,
+                       repository_name=f"{publisher.curation.title} publishing registry",
+                       admin_email=publisher.curation.contact_email,
+                       registry_ivoid=ivoid(publisher.authority, REGISTRY_KEY), page_size=MAX_RECORDS)
+    records = await _records(request)
+    if records is None:
+        return PlainTextResponse("The data release is not loaded yet; the registry answers when it is.\n",
+                                 status_code=503, headers={"Retry-After": _RETRY_AFTER})
+    # A page of records is parsed again for oai_dc: a few milliseconds, but off the event loop.
+    body = await asyncio.to_thread(respond, pairs, records, config)
+    return Response(body, media_type=_XML)
+
+
+async def page(request: Request) -> Response:
+    """The resources as a readable page."""
+    publisher = request.app.state.registry
+    title = f"{publisher.curation.title}: published resources"
+    records = await _records(request)
+    if records is None:
+        problem = getattr(_release(request), "problem", None) or "no data release is loaded"
+        return HTMLResponse(f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}"
+                            f"</title></head><body><h1>{escape(title)}</h1><p>Nothing is published while no data "
+                            f"release is loaded: {escape(problem)}.</p></body></html>\n", status_code=503,
+                            headers={"Retry-After": _RETRY_AFTER})
+    return HTMLResponse(await asyncio.to_thread(render_page, records, title=title, oai_url=publisher.base_url + OAI_PATH))

@@ -1,0 +1,81 @@
+"""The publishing registry of one deployment: its records, dated by the ledger, on demand.
+
+``Publisher`` holds what does not change while the service runs (authority, base URL, curation,
+cone search limits, the ledger); ``records`` rebuilds the records from the services' current
+capabilities and the release metadata, so a changed setting or release is published at once.
+No HTTP here. Tests: tests/registry/test_records.py, tests/registry/test_oai.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dali.values import TableMeta
+from registry.coverage import ReleaseCoverage
+from registry.curation import Curation, check_authority, load_curation
+from registry.ledger import Ledger, Record
+from registry.records import ServiceSource, resources
+
+__all__ = ["Publisher"]
+
+
+@dataclass(frozen=True, slots=True)
+class Publisher:
+    """Builds the deployment's records.
+
+    Parameters
+    ----------
+    authority
+        ``SKYGATE_AUTHORITY``.
+    base_url
+        ``SKYGATE_BASE_URL``.
+    curation
+        From ``SKYGATE_REGISTRY_METADATA``.
+    max_sr, max_records
+        The cone search limits the records publish.
+    ledger
+        Where the records' dates are kept.
+    """
+
+    authority: str
+    base_url: str
+    curation: Curation
+    max_sr: float
+    max_records: int
+    ledger: Ledger
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Publisher:
+        """From a settings object (duck-typed: registry never imports skygate).
+
+        Raises
+        ------
+        UsageError
+            A malformed authority or an unusable registry metadata file.
+        """
+        data_dir = Path(str(settings.data_dir))
+        return cls(
+            authority=check_authority(str(settings.authority)),
+            base_url=str(settings.base_url).rstrip("/"),
+            curation=load_curation(str(settings.registry_metadata)),
+            max_sr=float(settings.scs_max_sr),
+            max_records=int(settings.maxrec_hard),
+            ledger=Ledger(data_dir / "registry-ledger.json"),
+        )
+
+    def records_now(self, services: Sequence[ServiceSource], metadata: Mapping[str, TableMeta],
+                    coverage: ReleaseCoverage | None = None) -> list[Record]:
+        """Every record, deleted ones included, in publication order (blocking: the ledger file)."""
+        built = resources(authority=self.authority, base_url=self.base_url, curation=self.curation,
+                          services=services, metadata=metadata, max_sr=self.max_sr, max_records=self.max_records,
+                          coverage=coverage)
+        return self.ledger.stamp(built, created=self.curation.created)
+
+    async def records(self, services: Sequence[ServiceSource], metadata: Mapping[str, TableMeta],
+                      coverage: ReleaseCoverage | None = None) -> list[Record]:
+        """``records_now`` in a worker thread."""
+        return await asyncio.to_thread(self.records_now, services, metadata, coverage)
