@@ -62,7 +62,8 @@ class OidcVerifier:
         except (jwt.PyJWTError, OSError, ValueError):
             return None
         name = claims.get(self.config.user_claim)
-        if not isinstance(name, str) or not name:
+        # The name becomes a job owner and an X-VO-Authenticated header: no control characters.
+        if not isinstance(name, str) or not name or len(name) > 256 or any(c < " " or c == "\x7f" for c in name):
             return None
         return Identity(name=name, admin=self._is_admin(claims), via="oidc")
 

@@ -37,7 +37,8 @@ def test_a_valid_token_names_the_user(issuer: LocalIssuer, verifier: OidcVerifie
     assert admin is not None and admin.admin
 
 
-@pytest.mark.parametrize("change", ["expired", "audience", "issuer", "signature", "no-user", "not-yet"])
+@pytest.mark.parametrize("change", ["expired", "audience", "issuer", "signature", "no-user", "not-yet",
+                                    "control-characters"])
 def test_bad_tokens_are_refused(issuer: LocalIssuer, verifier: OidcVerifier, change: str) -> None:
     token = {
         "expired": lambda: issuer.token(lifetime=-120),
@@ -46,6 +47,7 @@ def test_bad_tokens_are_refused(issuer: LocalIssuer, verifier: OidcVerifier, cha
         "signature": lambda: issuer.token(key=rsa.generate_private_key(public_exponent=65537, key_size=2048)),
         "no-user": lambda: issuer.token(preferred_username=None),
         "not-yet": lambda: issuer.token(nbf=int(time.time()) + 600),
+        "control-characters": lambda: issuer.token(preferred_username="eve\r\nX-VO-Authenticated: root"),
     }[change]()
     assert verifier.verify(token) is None
 
