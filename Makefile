@@ -27,7 +27,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy dali adql release uws tap sia soda anomaly registry skygate
+	$(BIN)/mypy dali adql release uws tap sia soda anomaly registry sky skygate
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

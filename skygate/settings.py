@@ -46,11 +46,22 @@ class Settings:
     wait_max: int = 600
     demo_profile: str = "demo"
     readonly_role: str = "skygate_reader"
+    moc_order: int = 12
 
     @property
     def release_dir(self) -> Path:
         """Where the release files (catalog Parquet, tile FITS) live."""
         return self.data_dir / "release"
+
+    @property
+    def moc_dir(self) -> Path:
+        """Where the MOC footprints (one per positional table, one for the images) are stored."""
+        return self.data_dir / "moc"
+
+    @property
+    def hips_dir(self) -> Path:
+        """Where the HiPS surveys of the coadds are built."""
+        return self.data_dir / "hips"
 
     @property
     def results_dir(self) -> Path:
