@@ -154,7 +154,8 @@ def _footprint(name: str, description: str, order: int, moc: MOC) -> Footprint:
 
 def _count_cells(moc: MOC, order: int) -> int:
     """How many cells of ``order`` the MOC covers (its area in cells of that order)."""
-    return round(float(moc.sky_fraction) * 12 * 4**order)
+    cells: float = float(moc.sky_fraction) * 12.0 * 4.0**order
+    return round(cells)
 
 
 async def _table_cells(fetch: Fetch, meta: TableMeta, order: int) -> np.ndarray:
