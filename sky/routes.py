@@ -1,26 +1,35 @@
-"""HTTP edge of the footprints: ``/moc`` (a readable index) and ``/moc/{name}`` (one MOC).
+"""HTTP edge of the sky: footprints at ``/moc`` and ``/moc/{name}``, HiPS surveys under ``/hips``.
 
 ``/moc/{name}?format=fits|json|ascii`` answers the stored MOC 2.0 in that serialisation (FITS when
 omitted), with its sky area in ``X-Sky-Area`` (square degrees) and ``X-Sky-Fraction`` headers and an
 ``ETag`` from the stored file, so clients revalidate cheaply. Unknown names are a 404 and unknown
 formats a 400, both as ``text/plain`` (``UsageError: ...``), the form SODA uses outside VOTable.
-Tests: tests/sky/test_routes.py.
+
+``/hips/list`` is the HiPS 1.0 §4.5 list of the built surveys; ``/hips/{survey}/...`` serves their
+files as they lie on disk (Starlette ``StaticFiles``: ``ETag``/``Last-Modified`` revalidation and
+byte ranges), with the HiPS media types, a day of caching for tiles and CORS open, since Aladin
+Lite pages on other sites load tiles from here.
+Tests: tests/sky/test_routes.py, tests/sky/test_hips_routes.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
+from sky.hipsmeta import hipslist
 from sky.moc import FORMATS, Footprint, read_footprints, serialize
 
-__all__ = ["moc_routes"]
+__all__ = ["hips_routes", "moc_routes"]
 
 _CACHE_CONTROL = "public, max-age=300"
 
@@ -126,3 +135,35 @@ def _index_html(base_url: str, footprints: list[Footprint]) -> str:
         "<table><thead><tr><th>name</th><th>covers</th><th>order</th><th>area (deg²)</th><th>sky fraction</th>"
         f"<th>download</th></tr></thead><tbody>\n{body}\n</tbody></table></body></html>\n"
     )
+
+
+_HIPS_MEDIA = {".fits": "application/fits", ".png": "image/png", ".jpg": "image/jpeg", ".html": "text/html"}
+_TILE_CACHE = "public, max-age=86400"
+
+
+def hips_routes(hips_dir: Path, base_url: str) -> list[BaseRoute]:
+    """``/hips/list`` and the surveys' files under ``/hips`` (built into ``hips_dir`` by ``skygate hips build``)."""
+
+    async def listing(request: Request) -> Response:
+        text = await asyncio.to_thread(hipslist, hips_dir, base_url)
+        return PlainTextResponse(text, headers={"Cache-Control": _CACHE_CONTROL, "Access-Control-Allow-Origin": "*"})
+
+    return [Route("/hips/list", listing), Mount("/hips", app=_HipsFiles(directory=hips_dir, check_dir=False))]
+
+
+class _HipsFiles(StaticFiles):
+    """Static HiPS files with their media types, caching and CORS headers."""
+
+    def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope,
+                      status_code: int = 200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        path = Path(full_path)
+        media = _HIPS_MEDIA.get(path.suffix.lower())
+        if path.name == "properties":
+            media = "text/plain; charset=utf-8"
+        if media is not None and response.status_code != 304:
+            response.headers["content-type"] = media
+        tile = path.name.startswith(("Npix", "Allsky"))
+        response.headers["cache-control"] = _TILE_CACHE if tile else _CACHE_CONTROL
+        response.headers["access-control-allow-origin"] = "*"
+        return response
