@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -96,7 +96,7 @@ def build_hips(release_dir: Path, hips_dir: Path, *, bands: Sequence[str] | None
     order
         Deepest HiPS order (default: ``hips_order_for`` the coadds' pixel scale).
     workers
-        Processes reprojecting coadds (1 runs in this process).
+        Processes reprojecting coadds, then making the band surveys and the colour tiles (1: this process).
     progress
         Called as ``progress(step, done, total)``.
     pixscale
@@ -117,30 +117,8 @@ def build_hips(release_dir: Path, hips_dir: Path, *, bands: Sequence[str] | None
         raise UsageError("HiPS order out of range", param="order", hint=f"{ALLSKY_ORDER} ... 13")
     report = HipsReport()
     try:
-        scratch = hips_dir / ".scratch"
-        shutil.rmtree(scratch, ignore_errors=True)
-        _reproject_all(coadds, scratch, deepest, workers, progress or _quiet)
-        polygons = [_polygon(path) for path in next(iter(coadds.values()))]
-        moc = polygons_moc(polygons, min(deepest + _MOC_EXTRA_ORDERS, 29))
-        built: dict[str, Path] = {}
-        for band in coadds:
-            info = band_survey(band, deepest, scale, moc)
-            root = _fresh(hips_dir, info.name)
-            count, cut = _merge_band(scratch / band, root, deepest, progress or _quiet, info.name)
-            info = info.with_cut(cut)
-            _pngs(root, deepest, functools.partial(_grey_png, cut=cut), [root], "png", info.name, progress)
-            _finish(root, info, moc, deepest)
-            report.surveys.append(info)
-            report.tiles[info.name] = count
-            built[band] = root
-        if all(b in built for b in COLOUR_BANDS):
-            info = colour_survey(deepest, scale, moc)
-            root = _fresh(hips_dir, info.name)
-            sources = [built[b] for b in COLOUR_BANDS]
-            report.tiles[info.name] = _pngs(root, deepest, _colour_png, sources, "png", info.name, progress)
-            _finish(root, info, moc, deepest)
-            report.surveys.append(info)
-        shutil.rmtree(scratch, ignore_errors=True)
+        with _Pool(workers) as pool:
+            _build(coadds, hips_dir, deepest, scale, pool, progress or _quiet, report)
     except OSError as exc:
         raise FatalError("could not write the HiPS surveys", param="hips_dir",
                          hint=f"check space and permissions under {hips_dir}") from exc
@@ -149,6 +127,34 @@ def build_hips(release_dir: Path, hips_dir: Path, *, bands: Sequence[str] | None
                          hint="try fewer workers") from exc
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _build(coadds: dict[str, list[Path]], hips_dir: Path, deepest: int, scale: float, pool: _Pool,
+           progress: Progress, report: HipsReport) -> None:
+    scratch = hips_dir / ".scratch"
+    shutil.rmtree(scratch, ignore_errors=True)
+    _reproject_all(coadds, scratch, deepest, pool, progress)
+    polygons = [_polygon(path) for path in next(iter(coadds.values()))]
+    moc_order = min(deepest + _MOC_EXTRA_ORDERS, 29)
+    moc = polygons_moc(polygons, moc_order)
+    jobs = [(band, str(scratch / band), str(hips_dir), deepest, scale, polygons, moc_order) for band in coadds]
+    built: dict[str, Path] = {}
+    for done, (info, count) in enumerate(pool.run(_band_survey_job, jobs), start=1):
+        report.surveys.append(info)
+        report.tiles[info.name] = count
+        built[info.name.rsplit("_", 1)[1]] = hips_dir / info.name
+        progress("band surveys", done, len(jobs))
+    if all(b in built for b in COLOUR_BANDS):
+        info = colour_survey(deepest, scale, moc)
+        root = _fresh(hips_dir, info.name)
+        sources = [str(built[b]) for b in COLOUR_BANDS]
+        tiles = _tile_jobs(built[COLOUR_BANDS[0]], deepest)
+        chunks = [(sources, str(root), tiles[k::pool.n]) for k in range(pool.n)]
+        report.tiles[info.name] = sum(pool.run(_colour_job, chunks))
+        progress(f"{info.name}: png", len(tiles), len(tiles))
+        _finish(root, info, moc)
+        report.surveys.append(info)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _quiet(step: str, done: int, total: int) -> None:
@@ -202,23 +208,37 @@ def _polygon(path: Path) -> list[tuple[float, float]]:
 
 # --- reprojection (worker processes) -----------------------------------------------------------------
 
-def _reproject_all(coadds: dict[str, list[Path]], scratch: Path, order: int, workers: int,
+def _reproject_all(coadds: dict[str, list[Path]], scratch: Path, order: int, pool: _Pool,
                    progress: Progress) -> None:
     jobs = [(str(path), str(scratch / band / path.name.split("_")[0]), order)
             for band, paths in coadds.items() for path in paths]
     progress("reproject", 0, len(jobs))
-    for done, _ in enumerate(_run(_reproject_coadd, jobs, workers), start=1):
+    for done, _ in enumerate(pool.run(_reproject_coadd, jobs), start=1):
         progress("reproject", done, len(jobs))
 
 
-def _run(fn: Callable[[Any], Any], jobs: list[Any], workers: int) -> Iterator[Any]:
-    n = max(1, min(workers, len(jobs)))
-    if n == 1:
-        yield from map(fn, jobs)
-        return
-    # spawn: the parent may hold threads (uvicorn, DuckDB), which fork would copy in a bad state.
-    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
-        yield from pool.map(fn, jobs)
+class _Pool:
+    """``run(fn, jobs)`` yielding results in job order, in one pool of 1..workers processes for the whole build
+    (a spawned worker spends seconds importing astropy and reproject: pay that once)."""
+
+    def __init__(self, workers: int) -> None:
+        self.n = max(1, workers)
+        self.executor: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Self:
+        if self.n > 1:
+            # spawn: the parent may hold threads (uvicorn, DuckDB), which fork would copy in a bad state.
+            self.executor = ProcessPoolExecutor(self.n, mp_context=multiprocessing.get_context("spawn"))
+        return self
+
+    def run(self, fn: Callable[[Any], Any], jobs: list[Any]) -> Iterator[Any]:
+        if self.executor is None or len(jobs) == 1:
+            return map(fn, jobs)
+        return self.executor.map(fn, jobs)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _reproject_coadd(job: tuple[str, str, int]) -> int:
@@ -344,29 +364,46 @@ def _pyramid(root: Path, order: int, indices: set[int]) -> None:
 
 # --- PNG tiles ---------------------------------------------------------------------------------------
 
-def _fits_tiles(root: Path, order: int) -> Iterable[int]:
-    return sorted(int(p.stem.removeprefix("Npix")) for p in root.glob(f"Norder{order}/Dir*/Npix*.fits"))
+def _band_survey_job(job: tuple[str, str, str, int, float, list[list[tuple[float, float]]], int]
+                     ) -> tuple[SurveyInfo, int]:
+    """One band's survey from its coadds' reprojected tiles: merge, pyramid, PNGs, Allsky, properties."""
+    band, scratch, hips_dir, deepest, scale, polygons, moc_order = job
+    moc = polygons_moc(polygons, moc_order)
+    info = band_survey(band, deepest, scale, moc)
+    root = _fresh(Path(hips_dir), info.name)
+    count, cut = _merge_band(Path(scratch), root, deepest, _quiet, info.name)
+    info = info.with_cut(cut)
+    _render(root, _tile_jobs(root, deepest), functools.partial(_grey_png, cut=cut), [root])
+    _finish(root, info, moc)
+    return info, count
 
 
-def _pngs(root: Path, deepest: int, render: Callable[[list[np.ndarray]], Any], sources: list[Path], ext: str,
-          name: str, progress: Progress | None) -> int:
-    """A PNG for every FITS tile of ``sources[0]`` at every order, from the same tile of each source."""
+def _colour_job(job: tuple[list[str], str, list[tuple[int, int]]]) -> int:
+    sources, root, tiles = job
+    return _render(Path(root), tiles, _colour_png, [Path(s) for s in sources])
+
+
+def _tile_jobs(root: Path, deepest: int) -> list[tuple[int, int]]:
+    """(order, index) of every FITS tile under ``root``, deepest order first."""
+    return [(level, int(p.stem.removeprefix("Npix"))) for level in range(deepest, ALLSKY_ORDER - 1, -1)
+            for p in sorted(root.glob(f"Norder{level}/Dir*/Npix*.fits"))]
+
+
+def _render(root: Path, tiles: Iterable[tuple[int, int]], render: Callable[[list[np.ndarray]], Any],
+            sources: list[Path]) -> int:
+    """A PNG under ``root`` for each (order, index), rendered from the same FITS tile of each source."""
     from astropy.io import fits
 
     count = 0
-    jobs = [(level, index) for level in range(deepest, ALLSKY_ORDER - 1, -1) for index in _fits_tiles(sources[0], level)]
-    for done, (level, index) in enumerate(jobs, start=1):
-        tiles = []
+    for level, index in tiles:
+        arrays = []
         for source in sources:
             path = tile_path(source, level, index, "fits")
-            tiles.append(fits.getdata(path) if path.is_file() else np.full((TILE_WIDTH, TILE_WIDTH), np.nan))
-        image = render(tiles)
-        target = tile_path(root, level, index, ext)
+            arrays.append(fits.getdata(path) if path.is_file() else np.full((TILE_WIDTH, TILE_WIDTH), np.nan))
+        target = tile_path(root, level, index, "png")
         target.parent.mkdir(parents=True, exist_ok=True)
-        image.save(target, format="PNG", compress_level=1)
+        render(arrays).save(target, format="PNG", compress_level=1)
         count += 1
-        if progress is not None:
-            progress(f"{name}: png", done, len(jobs))
     return count
 
 
@@ -395,7 +432,7 @@ def _colour_png(tiles: list[np.ndarray]) -> Any:
 
 # --- Allsky, Moc.fits, properties -----------------------------------------------------------------
 
-def _finish(root: Path, info: SurveyInfo, moc: Any, deepest: int) -> None:
+def _finish(root: Path, info: SurveyInfo, moc: Any) -> None:
     (root / "Moc.fits").write_bytes(serialize(moc, "fits"))
     for fmt in info.formats:
         _allsky(root, fmt)

@@ -22,7 +22,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_release: Pat
 def test_hips_build_one_band(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["hips", "build", "--bands", "r", "--order", "8", "--workers", "1"]) == 0
     captured = capsys.readouterr()
-    assert "reproject: 1/1" in captured.err and "des_dr1_r: png" in captured.err
+    assert "reproject: 1/1" in captured.err and "band surveys: 1/1" in captured.err
     assert "des_dr1_r: order 8" in captured.out and "built 1 HiPS" in captured.out
     assert (data_dir / "hips" / "des_dr1_r" / "properties").is_file()
     assert list((data_dir / "hips" / "des_dr1_r").glob("Norder8/Dir*/Npix*.fits"))
