@@ -19,6 +19,7 @@ from anomaly.routes import anomaly_routes
 from release.runtime import NO_RELEASE_HINT, open_release
 from sia.routes import sia_routes
 from sky.routes import hips_routes, moc_routes
+from sky.viewer import viewer_routes
 from skygate import __version__
 from skygate.portal import ServiceLink, render_portal
 from skygate.settings import Settings
@@ -37,6 +38,7 @@ SERVICES = (
     ServiceLink("/soda/sync", "SODA 1.0", "image cutouts; DataLink at /soda/links, bulk cutouts at /soda/bulk"),
     ServiceLink("/anomaly/async", "Anomaly scoring", "Extended Isolation Forest over an ADQL selection (UWS)"),
     ServiceLink("/moc", "MOC 2.0", "sky footprints of the tables and of the image collection"),
+    ServiceLink("/sky", "Sky viewer", "Aladin Lite over the colour HiPS and the footprints"),
     ServiceLink("/hips/list", "HiPS 1.0", "the coadds as HiPS surveys for Aladin (built by `skygate hips build`)"),
 )
 
@@ -73,7 +75,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes: list[BaseRoute] = [Route("/", portal), *tap_routes(), *anomaly_routes(),
                                Mount("/sia", routes=sia_routes()), Mount("/soda", routes=soda_routes()),
                                *moc_routes(settings.moc_dir, settings.base_url),
-                               *hips_routes(settings.hips_dir, settings.base_url)]
+                               *hips_routes(settings.hips_dir, settings.base_url),
+                               *viewer_routes(settings.base_url)]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(_ServerHeader)
