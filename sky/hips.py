@@ -35,7 +35,7 @@ from dali.errors import FatalError, UsageError
 from release.colour import lupton_rgb
 from release.obscore import BANDS, find_image_file
 from sky.hipsmeta import SurveyInfo, band_survey, colour_survey, write_properties
-from sky.moc import polygons_moc, serialize
+from sky.moc import cells_moc, polygons_moc, serialize
 
 __all__ = [
     "ALLSKY_ORDER",
@@ -136,7 +136,6 @@ def _build(coadds: dict[str, list[Path]], hips_dir: Path, deepest: int, scale: f
     _reproject_all(coadds, scratch, deepest, pool, progress)
     polygons = [_polygon(path) for path in next(iter(coadds.values()))]
     moc_order = min(deepest + _MOC_EXTRA_ORDERS, 29)
-    moc = polygons_moc(polygons, moc_order)
     jobs = [(band, str(scratch / band), str(hips_dir), deepest, scale, polygons, moc_order) for band in coadds]
     built: dict[str, Path] = {}
     for done, (info, count) in enumerate(pool.run(_band_survey_job, jobs), start=1):
@@ -145,6 +144,7 @@ def _build(coadds: dict[str, list[Path]], hips_dir: Path, deepest: int, scale: f
         built[info.name.rsplit("_", 1)[1]] = hips_dir / info.name
         progress("band surveys", done, len(jobs))
     if all(b in built for b in COLOUR_BANDS):
+        moc = _survey_moc(polygons, moc_order, built[COLOUR_BANDS[0]], deepest)
         info = colour_survey(deepest, scale, moc)
         root = _fresh(hips_dir, info.name)
         sources = [str(built[b]) for b in COLOUR_BANDS]
@@ -368,14 +368,22 @@ def _band_survey_job(job: tuple[str, str, str, int, float, list[list[tuple[float
                      ) -> tuple[SurveyInfo, int]:
     """One band's survey from its coadds' reprojected tiles: merge, pyramid, PNGs, Allsky, properties."""
     band, scratch, hips_dir, deepest, scale, polygons, moc_order = job
-    moc = polygons_moc(polygons, moc_order)
-    info = band_survey(band, deepest, scale, moc)
-    root = _fresh(Path(hips_dir), info.name)
-    count, cut = _merge_band(Path(scratch), root, deepest, _quiet, info.name)
-    info = info.with_cut(cut)
+    root = _fresh(Path(hips_dir), f"{band}.tmp")
+    count, cut = _merge_band(Path(scratch), root, deepest, _quiet, band)
+    moc = _survey_moc(polygons, moc_order, root, deepest)
+    info = band_survey(band, deepest, scale, moc).with_cut(cut)
+    shutil.rmtree(Path(hips_dir) / info.name, ignore_errors=True)
+    root = root.rename(Path(hips_dir) / info.name)
     _render(root, _tile_jobs(root, deepest), functools.partial(_grey_png, cut=cut), [root])
     _finish(root, info, moc)
     return info, count
+
+
+def _survey_moc(polygons: list[list[tuple[float, float]]], order: int, root: Path, deepest: int) -> Any:
+    """The coadds' polygons where a deepest-order tile exists: Aladin asks for no tile that is not there
+    (a cell the polygons only graze, by less than a pixel, gets no tile from reproject)."""
+    written = np.array([index for level, index in _tile_jobs(root, deepest) if level == deepest], dtype=np.uint64)
+    return polygons_moc(polygons, order).intersection(cells_moc(written, deepest))
 
 
 def _colour_job(job: tuple[list[str], str, list[tuple[int, int]]]) -> int:

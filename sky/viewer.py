@@ -87,7 +87,7 @@ function cell(text) { const td = document.createElement("td"); td.textContent = 
 async function objectsAt(ra, dec) {
   status(`RA ${ra.toFixed(5)}, Dec ${dec.toFixed(5)}: asking TAP…`);
   const adql = "SELECT TOP 100 coadd_object_id, ra, dec, mag_auto_r, tilename FROM des_dr1.main " +
-    `WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', ${ra}, ${dec}, 0.005))`;
+    `WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', ${ra}, ${dec}, 0.02))`;
   const params = new URLSearchParams({REQUEST: "doQuery", LANG: "ADQL", FORMAT: "csv", QUERY: adql});
   const reply = await fetch(base + "/tap/sync", {method: "POST", body: params});
   const rows = (await reply.text()).trim().split("\\n").map((r) => r.split(","));
@@ -102,7 +102,7 @@ async function objectsAt(ra, dec) {
     table.appendChild(tr);
   }
   box.appendChild(table);
-  status(`RA ${ra.toFixed(5)}, Dec ${dec.toFixed(5)}: ${rows.length - 1} objects within 18 arcsec.`);
+  status(`RA ${ra.toFixed(5)}, Dec ${dec.toFixed(5)}: ${rows.length - 1} objects within 72 arcsec.`);
   const sia = await fetch(base + "/sia/query?" + new URLSearchParams({POS: `CIRCLE ${ra} ${dec} 0.0003`}));
   const doc = new DOMParser().parseFromString(await sia.text(), "application/xml");
   const names = [...doc.getElementsByTagName("FIELD")].map((f) => f.getAttribute("name"));
@@ -123,7 +123,8 @@ async function main() {
   await A.init;
   const list = await surveys();
   const colour = list.find((s) => s.creator_did && s.creator_did.endsWith("colour_irg")) || list[0];
-  const options = {fov: 2, target: "0 0", showCooGrid: false, showReticle: true, showContextMenu: true,
+  // log: false — Aladin Lite otherwise reports each start to its authors' server; this page talks to Skygate only.
+  const options = {fov: 2, target: "0 0", showCooGrid: false, showReticle: true, showContextMenu: true, log: false,
                    hipsList: list.map((s) => ({id: s.creator_did, name: s.obs_title, url: s.hips_service_url}))};
   if (colour) {
     Object.assign(options, {survey: colour.hips_service_url, target: `${colour.hips_initial_ra} ${colour.hips_initial_dec}`,
