@@ -142,6 +142,8 @@ async def _footprints(settings: Settings, store: Store) -> None:
     names = ", ".join(f"{f.name} {f.area_deg2:.2f} deg²" for f in built) or "none"
     print(f"footprints (MOC order {settings.moc_order}) in {settings.moc_dir}: {names} "
           f"({time.perf_counter() - start:.1f} s)")
+    if not (settings.hips_dir / "des_dr1_colour_irg" / "properties").is_file():
+        print("HiPS for Aladin and /sky: run `skygate hips build` (a few minutes for the demo profile)")
 
 
 def _report(loaded: list[LoadedTable]) -> None:
