@@ -135,7 +135,12 @@ async function main() {
   const layers = document.getElementById("layers");
   layers.textContent = list.length ? list.map((s) => s.obs_title).join(" · ") : "No HiPS built yet: run `skygate hips build`.";
   const colours = ["#ff8800", "#00c8ff", "#7cfc00", "#ff44cc"];
-  const mocs = await (await fetch(base + "/moc?format=json")).json();
+  // Footprints that cover most of the images' (the main table, the images); sparse ones (a truth
+  // list, a 1 % sample) would only scatter cells over the view.
+  const all = await (await fetch(base + "/moc?format=json")).json();
+  const widest = Math.max(0, ...all.map((m) => m.sky_fraction));
+  const mocs = all.filter((m) => m.sky_fraction >= 0.5 * widest);
+  layers.textContent += " — footprints: " + (mocs.map((m) => m.name).join(", ") || "none yet");
   for (const [i, moc] of mocs.entries()) {
     aladin.addMOC(A.MOCFromURL(moc.url + "?format=fits", {name: moc.name, color: colours[i % colours.length],
                                                          opacity: 0.15, lineWidth: 2, perimeter: true}));
