@@ -16,10 +16,13 @@ test: $(STAMP)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sky/web/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# Aladin Lite for /sky, from the npm registry at the version package-lock.json pins.
+	if command -v npm >/dev/null 2>&1; then npm ci --prefix sky/web --no-audit --no-fund --silent; \
+	else echo "npm not found: /sky will say Aladin Lite is missing"; fi
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -27,7 +30,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy dali adql release uws auth tap sia soda anomaly registry skygate
+	$(BIN)/mypy dali adql release uws auth tap sia soda anomaly registry sky skygate
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -20,6 +20,8 @@ from registry.routes import registry_routes, scs_routes
 from registry.service import Publisher
 from release.runtime import NO_RELEASE_HINT, open_release
 from sia.routes import sia_routes
+from sky.routes import hips_routes, moc_routes
+from sky.viewer import viewer_routes
 from skygate import __version__
 from skygate.identity import Authentication, build_authenticator, identity_of, identity_routes
 from skygate.portal import ServiceLink, render_portal
@@ -41,6 +43,9 @@ SERVICES = (
     ServiceLink("/anomaly/async", "Anomaly scoring", "Extended Isolation Forest over an ADQL selection (UWS)"),
     ServiceLink("/registry", "Registry", "the published resources (VOResource); OAI-PMH at /registry/oai, "
                 "cone search at /scs/{table}"),
+    ServiceLink("/moc", "MOC 2.0", "sky footprints of the tables and of the image collection"),
+    ServiceLink("/sky", "Sky viewer", "Aladin Lite over the colour HiPS and the footprints"),
+    ServiceLink("/hips/list", "HiPS 1.0", "the coadds as HiPS surveys for Aladin (built by `skygate hips build`)"),
 )
 
 
@@ -82,7 +87,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     routes: list[BaseRoute] = [Route("/", portal), *tap_routes(), *anomaly_routes(),
                                Mount("/sia", routes=sia_routes()), Mount("/soda", routes=soda_routes()),
-                               *identity_routes(authenticator), *scs_routes(), *registry_routes()]
+                               *identity_routes(authenticator), *scs_routes(), *registry_routes(),
+                               *moc_routes(settings.moc_dir, settings.base_url),
+                               *hips_routes(settings.hips_dir, settings.base_url),
+                               *viewer_routes(settings.base_url)]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.state.authenticator = authenticator

@@ -1,9 +1,10 @@
 """The ``skygate`` command.
 
 Sub-commands: ``serve`` (the API), ``worker`` (job workers), ``demo`` (generate and load the demo
-release), ``ingest`` (load a catalog), ``adql`` (translate a query), ``registry`` (show the published
-records), ``user`` and ``token`` (accounts of ``SKYGATE_AUTH=tokens``). Each handler lives beside the
-code it drives; this module only parses arguments. Tests: tests/skygate/test_cli.py.
+release), ``ingest`` (load a catalog), ``hips`` (build the HiPS surveys), ``adql`` (translate a query),
+``registry`` (show the published records), ``user`` and ``token`` (accounts of ``SKYGATE_AUTH=tokens``).
+Each handler lives beside the code it drives; this module only parses arguments.
+Tests: tests/skygate/test_cli.py.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     from skygate.cli_release import add_release_commands  # demo, ingest
 
     add_release_commands(sub)
+
+    from skygate.cli_sky import add_sky_commands  # hips build
+
+    add_sky_commands(sub)
 
     from skygate.cli_adql import add_adql_commands  # adql translate
 

@@ -19,7 +19,7 @@ from dali.errors import SkygateError
 from skygate.settings import Settings
 
 if TYPE_CHECKING:
-    from release.ingest import LoadedTable
+    from release.ingest import LoadedTable, Store
 
 __all__ = ["add_release_commands", "run_demo", "run_ingest"]
 
@@ -83,8 +83,9 @@ async def _demo(settings: Settings, profile: str, release_dir: Path, args: argpa
     async with await open_store(settings.database_url, settings.duckdb_path,
                                 readonly_role=settings.readonly_role) as store:
         loaded = await ingest_release(store, release_dir)
-    _report(loaded)
-    print(f"ingested into {_where(settings)} in {time.perf_counter() - start:.1f} s")
+        _report(loaded)
+        print(f"ingested into {_where(settings)} in {time.perf_counter() - start:.1f} s")
+        await _footprints(settings, store)
     return 0
 
 
@@ -126,9 +127,23 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
                                 readonly_role=settings.readonly_role) as store:
         meta = await ingest_table(store, source, args.table, ra=args.ra, dec=args.dec, tolerance=args.tolerance,
                                   overrides=overrides)
-    _report([LoadedTable(meta, time.perf_counter() - start)])
-    print(f"ingested into {_where(settings)}")
+        _report([LoadedTable(meta, time.perf_counter() - start)])
+        print(f"ingested into {_where(settings)}")
+        await _footprints(settings, store)
     return 0
+
+
+async def _footprints(settings: Settings, store: Store) -> None:
+    """Rebuild the MOC footprints of every positional table and of the images (the release changed)."""
+    from sky.moc import build_footprints
+
+    start = time.perf_counter()
+    built = await build_footprints(store.fetch, settings.moc_dir, order=settings.moc_order)
+    names = ", ".join(f"{f.name} {f.area_deg2:.2f} deg²" for f in built) or "none"
+    print(f"footprints (MOC order {settings.moc_order}) in {settings.moc_dir}: {names} "
+          f"({time.perf_counter() - start:.1f} s)")
+    if not (settings.hips_dir / "des_dr1_colour_irg" / "properties").is_file():
+        print("HiPS for Aladin and /sky: run `skygate hips build` (a few minutes for the demo profile)")
 
 
 def _report(loaded: list[LoadedTable]) -> None:

@@ -61,11 +61,22 @@ class Settings:
     scs_max_sr: float = 10.0
     authority: str = "skygate.example"
     registry_metadata: str = ""
+    moc_order: int = 12
 
     @property
     def release_dir(self) -> Path:
         """Where the release files (catalog Parquet, tile FITS) live."""
         return self.data_dir / "release"
+
+    @property
+    def moc_dir(self) -> Path:
+        """Where the MOC footprints (one per positional table, one for the images) are stored."""
+        return self.data_dir / "moc"
+
+    @property
+    def hips_dir(self) -> Path:
+        """Where the HiPS surveys of the coadds are built."""
+        return self.data_dir / "hips"
 
     @property
     def results_dir(self) -> Path:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from release.colour import lupton_rgb
 from release.obscore import find_image_file
 from release.tiling import find_tile
 from soda.cutout import (
@@ -310,12 +311,11 @@ def _cut_band(path: Path, group: Sequence[_Target], lines: list[str],
 
 
 def _lupton_png(channels: Sequence[np.ndarray], options: BulkOptions) -> bytes:
-    from astropy.visualization import make_lupton_rgb
     from PIL import Image
 
     shape = min(c.shape[0] for c in channels), min(c.shape[1] for c in channels)
-    r, g, b = (np.nan_to_num(c[: shape[0], : shape[1]].astype(np.float32)) for c in channels)
-    rgb = make_lupton_rgb(r, g, b, minimum=options.rgb_minimum, stretch=options.rgb_stretch, Q=options.rgb_asinh)
+    r, g, b = (c[: shape[0], : shape[1]] for c in channels)
+    rgb = lupton_rgb(r, g, b, minimum=options.rgb_minimum, stretch=options.rgb_stretch, q=options.rgb_asinh)
     # FITS row 1 is the south edge and RA grows to the left (CD1_1 < 0): flip rows for north up.
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(np.flipud(rgb))).save(buffer, format="PNG", compress_level=1)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from dali.errors import TooLargeError, UsageError
 from dali.votable import read_votable
+from release.colour import LUPTON_MINIMUM, LUPTON_Q, LUPTON_STRETCH
 from release.obscore import Region, RegionError, parse_circle, parse_polygon, parse_pos
 
 __all__ = [
@@ -108,9 +109,9 @@ class BulkOptions:
     rgb_colors: tuple[str, ...] = ("irg",)
     make_fits: bool = True
     make_rgb: bool = False
-    rgb_minimum: float = 1.0
-    rgb_stretch: float = 50.0
-    rgb_asinh: float = 10.0
+    rgb_minimum: float = LUPTON_MINIMUM
+    rgb_stretch: float = LUPTON_STRETCH
+    rgb_asinh: float = LUPTON_Q
     return_list_only: bool = False
 
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import astropy.units as u
 import asyncpg
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -55,6 +56,13 @@ def test_ingest_catalog_with_metadata(data_dir: Path, tmp_path: Path, capsys: py
     meta = tables["mine.cat"]
     assert meta.description == "my catalogue"  # type: ignore[attr-defined]
     assert meta.column("g").unit == "mag"  # type: ignore[attr-defined]
+    # The release changed, so its footprints were rebuilt: the new table's MOC holds both rows.
+    assert "footprints (MOC order 12)" in out and "mine.cat" in out
+    from mocpy import MOC
+
+    moc = MOC.from_fits(data_dir / "moc" / "mine.cat.fits")
+    assert moc.contains_lonlat([10.0, 10.5] * u.deg, [-5.0, -5.5] * u.deg).all()
+    assert moc.sky_fraction * 12 * 4**12 == pytest.approx(2)
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -87,6 +95,8 @@ def test_demo_ingests_a_generated_release_and_then_does_nothing(
     assert 0 < sample.nrows < main_meta.nrows / 50  # type: ignore[attr-defined]
     mag = main_meta.column("mag_auto_g")  # type: ignore[attr-defined]
     assert (mag.unit, mag.ucd) == ("mag", "phot.mag;em.opt.B")
+    index = json.loads((data_dir / "moc" / "index.json").read_text())
+    assert {row["name"] for row in index} >= {"des_dr1.main", "ivoa.obscore"}
 
     assert main(["demo", "--profile", "ci", "--if-missing"]) == 0
     assert "already generated and ingested" in capsys.readouterr().out
