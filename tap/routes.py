@@ -219,12 +219,45 @@ async def _capabilities(request: Request, started: datetime) -> Response:
 
 
 async def tables(request: Request) -> Response:
-    """VOSI 1.1 tableset; ``detail=min`` leaves out columns (pyvo then asks /tables/{name})."""
-    detail = collect(list(request.query_params.multi_items())).get("DETAIL") or "max"
+    """VOSI 1.1 tableset; ``detail=min`` leaves out columns (pyvo then asks /tables/{name}).
+
+    astroquery's TapPlus gets ESA's dialect (``tap.tables``): it is recognised by its User-Agent
+    (``load_tables()`` sends no parameter) or by the ESA TAP+ parameters it sends, of which
+    ``tables=a.b,c.d`` (``load_table``) and ``only_tables=true`` (``only_names=True``) are honoured.
+    """
+    params = collect(list(request.query_params.multi_items()))
+    detail = params.get("DETAIL") or "max"
     if detail.lower() not in ("min", "max"):
         raise UsageError("DETAIL must be min or max", param="DETAIL")
-    body = tableset_document(_metadata(request), detail=detail.lower() != "min")
+    metadata = _metadata(request)
+    esa = _asks_like_astroquery(request)
+    if esa:
+        if (params.get("ONLY_TABLES") or "").lower() == "true":
+            detail = "min"
+        wanted = [n.strip() for n in (params.get("TABLES") or "").split(",") if n.strip()]
+        if wanted:
+            chosen = {}
+            for name in wanted:
+                meta = find_table(metadata, name)
+                if meta is None:
+                    return error_response(UsageError(f"there is no table called {name[:80]!r}",
+                                                     param="TABLES", hint="see /tap/tables"), status=404)
+                chosen[meta.qualified] = meta
+            metadata = chosen
+    body = tableset_document(metadata, detail=detail.lower() != "min", esa_flags=esa)
     return Response(body, media_type=_XML)
+
+
+# ESA TAP+ /tables parameters (astroquery utils/tap/core.py); no IVOA client sends them.
+_ESA_TABLES_PARAMS = frozenset({"only_tables", "only_schemas", "share_accessible", "share_info", "tables", "schemas"})
+
+
+def _asks_like_astroquery(request: Request) -> bool:
+    """astroquery's TapPlus: its User-Agent is ``astroquery/<version> Python/...`` (astroquery
+    utils/tap/conn/tapconn.py), or the request carries ESA TAP+ parameters."""
+    if request.headers.get("user-agent", "").lower().startswith("astroquery/"):
+        return True
+    return any(name.lower() in _ESA_TABLES_PARAMS for name in request.query_params)
 
 
 async def table(request: Request) -> Response:
