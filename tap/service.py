@@ -56,6 +56,7 @@ class TapConfig:
     upload_max_bytes: int = 100_000_000
     upload_allow_private: bool = False
     execution_duration: int = 3600
+    execution_duration_max: int = 86_400
     destruction_days: float = 7.0
 
     @property
