@@ -221,9 +221,9 @@ async def _capabilities(request: Request, started: datetime) -> Response:
 async def tables(request: Request) -> Response:
     """VOSI 1.1 tableset; ``detail=min`` leaves out columns (pyvo then asks /tables/{name}).
 
-    astroquery's TapPlus gets ESA's dialect (``tap.tables``): it is recognised by its User-Agent
-    (``load_tables()`` sends no parameter) or by the ESA TAP+ parameters it sends, of which
-    ``tables=a.b,c.d`` (``load_table``) and ``only_tables=true`` (``only_names=True``) are honoured.
+    astroquery's TapPlus gets ESA's dialect (``tap.tables``): ``load_tables()`` sends no parameter
+    and no User-Agent, other calls send ESA TAP+ parameters, of which ``tables=a.b,c.d``
+    (``load_table``) and ``only_tables=true`` (``only_names=True``) are honoured.
     """
     params = collect(list(request.query_params.multi_items()))
     detail = params.get("DETAIL") or "max"
@@ -253,9 +253,12 @@ _ESA_TABLES_PARAMS = frozenset({"only_tables", "only_schemas", "share_accessible
 
 
 def _asks_like_astroquery(request: Request) -> bool:
-    """astroquery's TapPlus: its User-Agent is ``astroquery/<version> Python/...`` (astroquery
-    utils/tap/conn/tapconn.py), or the request carries ESA TAP+ parameters."""
-    if request.headers.get("user-agent", "").lower().startswith("astroquery/"):
+    """astroquery's TapPlus: its GETs go through http.client with no headers of their own, so no
+    User-Agent (astroquery utils/tap/conn/tapconn.py; its POSTs say ``astroquery/<version>``), or
+    the request carries ESA TAP+ parameters. pyvo, TOPCAT/STILTS (taplint), curl and browsers all
+    send a User-Agent, so they keep receiving the plain documents."""
+    agent = request.headers.get("user-agent", "").strip().lower()
+    if not agent or agent.startswith("astroquery/"):
         return True
     return any(name.lower() in _ESA_TABLES_PARAMS for name in request.query_params)
 
