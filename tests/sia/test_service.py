@@ -48,6 +48,10 @@ CASES = [
     ("POL never matches", {"POL": ["I"]}, []),
     ("FORMAT", {"FORMAT": ["application/x-votable+xml;content=datalink"], "TARGET": ["DES2359-0041"]},
      ["DES2359-0041_g"]),
+    ("FORMAT names the FITS product", {"FORMAT": ["application/fits"], "TARGET": ["DES2359-0041"]},
+     ["DES2359-0041_g"]),
+    ("FORMAT image/fits too", {"FORMAT": ["image/FITS"], "POS": ["CIRCLE 323.36 -0.82 0.05"]}, M2),
+    ("FORMAT nothing else", {"FORMAT": ["text/plain", "application/x-votable+xml"]}, []),
 ]
 
 
