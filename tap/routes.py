@@ -31,7 +31,7 @@ from dali.errors import FatalError, SkygateError, TransientError, UsageError
 from dali.params import DaliParams, FilePart, collect
 from dali.vosi import availability_document
 from dali.votable import error_document, error_message
-from dali.writers import Info, TableWriter
+from dali.writers import Info, OutputFormat, TableWriter
 from tap.capabilities import tap_capabilities
 from tap.examples import examples_document
 from tap.jobs import KIND
@@ -130,13 +130,56 @@ async def collect_request(request: Request, *, max_file_bytes: int) -> DaliParam
     return collect(pairs, files)
 
 
+# CSV and TSV cannot say OVERFLOW in the document (a trailing comment line breaks astropy's CSV
+# reader, pandas and STILTS), so a sync answer in those formats holds back up to this many bytes:
+# a result that ends within them carries its status in the Query-Status header (README).
+STATUS_HOLD_BYTES = 4 * 1024 * 1024
+QUERY_STATUS_HEADER = "Query-Status"
+
+
 class _TableResponse(StreamingResponse):
     """A streamed result whose writer is closed however the response ends (done, error, disconnect),
-    so the database statement behind it is cancelled when the client goes away."""
+    so the database statement behind it is cancelled when the client goes away.
+
+    With ``hold_for`` (CSV/TSV), the first ``STATUS_HOLD_BYTES`` are read before the response starts,
+    inside Starlette's disconnect watch; a result that ends within them is answered with the
+    ``Query-Status`` header (OK or OVERFLOW), and an error found meanwhile still becomes an error
+    document instead of a cut-off body."""
+
+    def __init__(self, content: AsyncIterator[bytes], *, media_type: str, hold_for: TableWriter | None = None) -> None:
+        super().__init__(content, media_type=media_type)
+        self.hold_for = hold_for
 
     async def stream_response(self, send: Send) -> None:
         async with contextlib.aclosing(self.body_iterator):  # type: ignore[type-var]
-            await super().stream_response(send)
+            if self.hold_for is None:
+                await super().stream_response(send)
+                return
+            held, ended = await _hold(self.body_iterator, STATUS_HOLD_BYTES)
+            headers = list(self.raw_headers)
+            if ended and self.hold_for.error is None:
+                status = "OVERFLOW" if self.hold_for.overflow else "OK"
+                headers.append((QUERY_STATUS_HEADER.lower().encode(), status.encode()))
+            await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
+            for chunk in held:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            async for rest in self.body_iterator:
+                await send({"type": "http.response.body", "body": rest, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _hold(chunks: Any, limit: int) -> tuple[list[bytes], bool]:
+    """Read chunks until ``limit`` bytes are held or the stream ends; (chunks, whether it ended)."""
+    held: list[bytes] = []
+    size = 0
+    while size < limit:
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return held, True
+        held.append(chunk)
+        size += len(chunk)
+    return held, False
 
 
 async def _body(writer: TableWriter) -> AsyncIterator[bytes]:
@@ -165,7 +208,8 @@ async def sync(request: Request) -> Response:
         return error_response(exc)
     except Exception as exc:  # noqa: BLE001 (logged by internal_error; users get our sentence)
         return error_response(internal_error(exc))
-    return _TableResponse(_body(writer), media_type=tq.format.media_type)
+    in_band = tq.format.kind not in (OutputFormat.CSV, OutputFormat.TSV)
+    return _TableResponse(_body(writer), media_type=tq.format.media_type, hold_for=None if in_band else writer)
 
 
 async def root(request: Request) -> Response:
