@@ -74,6 +74,8 @@ async def test_maxrec_overflow(obscore_rows: DuckRows) -> None:
     ({"POS": ["CIRCLE 1 2"]}, "POS"), ({"POS": ["BOX 1 2 3 4"]}, "POS"), ({"BAND": ["blue"]}, "BAND"),
     ({"BAND": ["2e-7 1e-7"]}, "BAND"), ({"TIME": ["1 2 3"]}, "TIME"), ({"CALIB": ["x"]}, "CALIB"),
     ({"MAXREC": ["-1"]}, "MAXREC"), ({"MAXREC": ["1", "2"]}, "MAXREC"),
+    ({"TARGET": ["\x00"]}, "TARGET"), ({"COLLECTION": ["DES\nDR1"]}, "COLLECTION"), ({"ID": ["a\x00"]}, "ID"),
+    ({"POL": ["\x7f"]}, "POL"),
 ])
 def test_bad_parameters(params: dict[str, list[str]], param: str) -> None:
     with pytest.raises(UsageError) as info:
