@@ -1,7 +1,7 @@
-"""UWS job routes under random sequences of requests (hypothesis): every sub-resource of a real TAP
-job (or of a job that does not exist) with any method and any control parameter. Whatever comes in,
-the answer is never a 5xx, never a traceback, within the time limit (WAIT is capped at
-``WAIT_MAX``), in bounded memory (tests/fuzz_app.py)."""
+"""UWS job routes under random sequences of requests (hypothesis): every sub-resource of a real job
+of each job list (TAP, SODA async and bulk, anomaly), or of a job that does not exist, with any
+method and any control parameter. Whatever comes in, the answer is never a 5xx, never a traceback,
+within the time limit (WAIT is capped at ``WAIT_MAX``), in bounded memory (tests/fuzz_app.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from release.obscore import image_did
 from tests.fuzz_app import (
     MALFORMED_MULTIPART,
     MALFORMED_REASON,
@@ -61,17 +62,29 @@ def app(tmp_path_factory: pytest.TempPathFactory, ci_duckdb_path: Path, ci_relea
     yield from running_app(tmp_path_factory.mktemp("uws-fuzz"), ci_duckdb_path, ci_release_dir)
 
 
-def _job(app: FuzzApp, params: list[tuple[str, str]]) -> str:
-    created = app.call("POST", "/tap/async", form=params)
+# Every job list of the application, with the parameters of a small valid job of its kind.
+JOB_LISTS = {
+    "/tap/async": [("LANG", "ADQL"), ("QUERY", "SELECT TOP 2 ra FROM des_dr1.main")],
+    "/soda/async": [("ID", image_did("DES2134-0041", "g")), ("CIRCLE", "323.36 -0.82 0.01")],
+    "/soda/bulk": [("POSITIONS", "RA,DEC\n323.36,-0.82\n")],
+    "/anomaly/async": [("QUERY", "SELECT coadd_object_id, mag_auto_g, mag_auto_r FROM des_dr1.main_sample"),
+                       ("NTREES", "5"), ("SAMPLE_SIZE", "16")],
+}
+
+
+def _job(app: FuzzApp, params: list[tuple[str, str]], jobs: str = "/tap/async") -> str:
+    created = app.call("POST", jobs, form=params)
     assert created.status == 303, created.body[:300]
     return created.headers["location"].removeprefix("http://testserver")
 
 
 @FUZZ
-@given(steps=st.lists(STEP, min_size=1, max_size=4), start=st.sampled_from(["PENDING", "RUN", "none"]))
-def test_job_resources(app: FuzzApp, steps: list[tuple[str, str, list[tuple[str, str]], str]], start: str) -> None:
-    query = [("LANG", "ADQL"), ("QUERY", "SELECT TOP 2 ra FROM des_dr1.main")]
-    job = "/tap/async/no-such-job" if start == "none" else _job(app, query + ([("PHASE", "RUN")] if start == "RUN" else []))
+@given(steps=st.lists(STEP, min_size=1, max_size=4), start=st.sampled_from(["PENDING", "RUN", "none"]),
+       jobs=st.sampled_from(sorted(JOB_LISTS)))
+def test_job_resources(app: FuzzApp, steps: list[tuple[str, str, list[tuple[str, str]], str]], start: str,
+                       jobs: str) -> None:
+    run = [("PHASE", "RUN")] if start == "RUN" else []
+    job = f"{jobs}/no-such-job" if start == "none" else _job(app, JOB_LISTS[jobs] + run, jobs)
     for method, child, params, where in steps:
         if where == "query" or method in ("GET", "DELETE"):
             app.call(method, job + child, params=params)
@@ -82,12 +95,12 @@ def test_job_resources(app: FuzzApp, steps: list[tuple[str, str, list[tuple[str,
 
 
 @FUZZ
-@given(params=PARAMS, how=st.sampled_from(["GET", "POST"]))
-def test_job_list(app: FuzzApp, params: list[tuple[str, str]], how: str) -> None:
+@given(params=PARAMS, how=st.sampled_from(["GET", "POST"]), jobs=st.sampled_from(sorted(JOB_LISTS)))
+def test_job_list(app: FuzzApp, params: list[tuple[str, str]], how: str, jobs: str) -> None:
     if how == "GET":
-        app.call("GET", "/tap/async", params=params)
+        app.call("GET", jobs, params=params)
     else:
-        created = app.call("POST", "/tap/async", form=params)
+        created = app.call("POST", jobs, form=params)
         if created.status == 303:
             app.call("DELETE", created.headers["location"].removeprefix("http://testserver"))
 
