@@ -28,12 +28,15 @@ from dali.errors import SkygateError, UsageError
 from dali.values import Column
 
 __all__ = [
+    "COOSYS_ID",
     "FORMATS",
     "Format",
     "Info",
     "OutputFormat",
     "TableWriter",
     "arrow_type",
+    "coosys_element",
+    "is_position",
     "resolve_format",
     "write_table",
 ]
@@ -539,6 +542,11 @@ def _attr(value: str) -> str:
 COOSYS_ID = "icrs"
 _COOSYS = f'<COOSYS ID="{COOSYS_ID}" system="ICRS"/>\n'
 _POSITION_UCDS = frozenset({"pos.eq.ra", "pos.eq.dec"})
+
+
+def coosys_element() -> str:
+    """The ``<COOSYS>`` that positional FIELDs refer to (``ref=COOSYS_ID``), for a RESOURCE after its INFOs."""
+    return _COOSYS
 
 
 def is_position(col: Column) -> bool:

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from dali.errors import UsageError
 from dali.values import Column
+from dali.writers import COOSYS_ID, coosys_element, is_position
 from dali.xtypes import format_stcs_polygon
 from release.obscore import (
     DATALINK_FORMAT,
@@ -186,6 +187,8 @@ def _attr(value: str) -> str:
 
 def _field(col: Column) -> str:
     attrs = [f'name="{col.name}"', f'ID="{col.name}"', f'datatype="{col.datatype}"']
+    if is_position(col):  # s_ra, s_dec: ICRS (ObsCore 1.1)
+        attrs.append(f'ref="{COOSYS_ID}"')
     if col.arraysize:
         attrs.append(f'arraysize="{col.arraysize}"')
     for key in ("xtype", "unit", "ucd", "utype"):
@@ -220,6 +223,7 @@ def render_votable(result: SiaResult, *, base_url: str, infos: Sequence[tuple[st
         f'<INFO name="standardID" value="{STANDARD_ID}"/>\n')
     ]
     parts += [f'<INFO name="{_attr(n)}" value="{_attr(v)}"/>\n' for n, v in infos]
+    parts.append(coosys_element())
     parts.append('<TABLE>\n' + "\n".join(_field(c) for c in columns) + "\n<DATA><TABLEDATA>\n")
     for row in result.rows:
         parts.append("<TR>" + "".join(_cell(row.get(c.name), c) for c in columns) + "</TR>\n")

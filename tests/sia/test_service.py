@@ -6,12 +6,13 @@ import io
 import warnings
 
 import pytest
-from astropy.io.votable import parse_single_table
+from astropy.io.votable import parse, parse_single_table
 
 from dali.errors import UsageError
 from release.obscore import image_did
 from sia.params import parse_query
 from sia.service import error_votable, render_votable, search
+from tests.dali.xmlschema import xsd_errors
 from tests.sia.conftest import DuckRows
 
 M2 = ["DES2134-0041_g", "DES2134-0041_i", "DES2134-0041_r"]
@@ -94,6 +95,14 @@ async def test_votable_reads_as_obscore(obscore_rows: DuckRows) -> None:
     assert str(table["s_region"][0]).startswith("Polygon ICRS ") and table["em_min"].unit == "m"
     assert b'name="s_region" ID="s_region" datatype="char" arraysize="*" xtype="adql:REGION"' in body
     assert b'value="ivo://ivoa.net/std/SIA#query-2.0"' in body and b"adhoc:service" in body
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        votable = parse(io.BytesIO(body))
+    (coosys,) = votable.resources[0].coordinate_systems
+    assert (coosys.ID, coosys.system) == ("icrs", "ICRS")
+    refs = {f.name: f.ref for f in votable.get_first_table().fields}
+    assert refs["s_ra"] == refs["s_dec"] == "icrs" and refs["s_fov"] is None
+    assert xsd_errors(body) == []
 
 
 def test_error_document_says_usage_fault() -> None:
