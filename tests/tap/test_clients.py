@@ -234,6 +234,9 @@ def test_astroquery_loads_tables(tapplus: object) -> None:
     assert {"coadd_object_id", "ra", "dec"} <= {c.name for c in main.columns}
     one = tapplus.load_table("ivoa.obscore")  # type: ignore[attr-defined]
     assert one.get_qualified_name() == "ivoa.obscore" and len(one.columns) > 20
+    names = tapplus.load_tables(only_names=True)  # type: ignore[attr-defined]
+    assert {t.get_qualified_name() for t in names} == {t.get_qualified_name() for t in tables}
+    assert not any(t.columns for t in names)
 
 
 @_ASTROQUERY_SOCKETS
