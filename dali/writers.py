@@ -1039,8 +1039,8 @@ def write_table(
     maxrec
         Row limit; when more rows arrive the result holds exactly ``maxrec`` rows and is flagged
         OVERFLOW (VOTable: a second QUERY_STATUS INFO after the table; Parquet: footer metadata;
-        FITS: the QUERYST keyword; CSV/TSV cannot say it in the document: TAP's
-        sync route sends a ``Query-Status`` header when it can, see README).
+        FITS: the QUERYST keyword; CSV/TSV cannot say it in the document: TAP says
+        it beside the document, see README).
     infos
         INFO elements written after ``QUERY_STATUS=OK`` (standardID, echoed parameters).
 

@@ -82,6 +82,20 @@ def test_a_csv_result_longer_than_the_hold_streams_without_a_status(client: Test
     assert len(response.text.splitlines()) == 51
 
 
+@pytest.mark.parametrize(("maxrec", "status"), [("2", "OVERFLOW: Result truncated to MAXREC=2 rows\n"), ("100000", "OK\n")])
+def test_async_csv_lists_its_query_status_as_a_second_result(client: TestClient, maxrec: str, status: str) -> None:
+    created = client.post("/tap/async", data={"LANG": "ADQL", "QUERY": "SELECT TOP 5 coadd_object_id FROM des_dr1.main",
+                                               "MAXREC": maxrec, "RESPONSEFORMAT": "csv", "PHASE": "RUN"},
+                          follow_redirects=False)
+    job = created.headers["location"].removeprefix("http://testserver")
+    assert "COMPLETED" in client.get(job, params={"WAIT": "30"}).text
+    results = client.get(f"{job}/results").text
+    assert results.index('id="result"') < results.index('id="query_status"')
+    assert client.get(f"{job}/results/query_status").text == status
+    assert len(client.get(f"{job}/results/result").text.splitlines()) == 1 + min(int(maxrec), 5)
+    client.delete(job, follow_redirects=False)
+
+
 def test_votable_has_its_status_inside_not_in_a_header(client: TestClient) -> None:
     response = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": "SELECT coadd_object_id FROM des_dr1.main",
                                                "MAXREC": "2"})
