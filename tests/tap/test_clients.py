@@ -245,3 +245,7 @@ def test_astroquery_shows_the_adql_error_of_a_failed_async_job(tapplus: object) 
         tapplus.launch_job_async("SELECT x FROM nowhere.nothing")  # type: ignore[attr-defined]
     job = tapplus.launch_job_async("SELECT TOP 3 coadd_object_id FROM des_dr1.main")  # type: ignore[attr-defined]
     assert len(job.get_results()) == 3
+    sync = tapplus.launch_job("SELECT TOP 2 coadd_object_id, ra FROM des_dr1.main")  # type: ignore[attr-defined]
+    assert len(sync.get_results()) == 2
+    with pytest.raises(requests.exceptions.HTTPError, match="unknown table"):
+        tapplus.launch_job("SELECT x FROM nowhere.nothing")  # type: ignore[attr-defined]
