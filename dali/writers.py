@@ -28,12 +28,15 @@ from dali.errors import SkygateError, UsageError
 from dali.values import Column
 
 __all__ = [
+    "COOSYS_ID",
     "FORMATS",
     "Format",
     "Info",
     "OutputFormat",
     "TableWriter",
     "arrow_type",
+    "coosys_element",
+    "is_position",
     "resolve_format",
     "write_table",
 ]
@@ -533,10 +536,30 @@ def _attr(value: str) -> str:
     return escape(value, quote=True)
 
 
+# Every position the services publish or compute is ICRS (release.Position; ADQL geometry), so
+# one COOSYS serves every positional column. ICRS takes no equinox (VOTable 1.4, COOSYS: the
+# equinox is for FK4/FK5); the epoch of the positions is the survey's and is not stated here.
+COOSYS_ID = "icrs"
+_COOSYS = f'<COOSYS ID="{COOSYS_ID}" system="ICRS"/>\n'
+_POSITION_UCDS = frozenset({"pos.eq.ra", "pos.eq.dec"})
+
+
+def coosys_element() -> str:
+    """The ``<COOSYS>`` that positional FIELDs refer to (``ref=COOSYS_ID``), for a RESOURCE after its INFOs."""
+    return _COOSYS
+
+
+def is_position(col: Column) -> bool:
+    """Whether ``col`` holds an equatorial coordinate: its UCD's primary word is pos.eq.ra or pos.eq.dec."""
+    return col.ucd is not None and col.ucd.split(";")[0].strip().lower() in _POSITION_UCDS
+
+
 def votable_field(col: Column) -> str:
-    """The ``<FIELD>`` element describing ``col``."""
+    """The ``<FIELD>`` element describing ``col``; a position refers to the ICRS ``COOSYS``."""
     datatype, arraysize = _shape(col)
     attrs = [f'name="{_attr(col.name)}"', f'datatype="{datatype}"']
+    if is_position(col):
+        attrs.append(f'ref="{COOSYS_ID}"')
     if arraysize:
         attrs.append(f'arraysize="{_attr(arraysize)}"')
     for key in ("unit", "ucd", "utype", "xtype"):
@@ -558,7 +581,9 @@ def _info(info: Info) -> str:
     return f"<INFO {attrs}/>\n"
 
 
-def votable_head(infos: Sequence[Info] = ()) -> str:
+def votable_head(infos: Sequence[Info] = (), *, coosys: bool = False) -> str:
+    """The document up to the TABLE: QUERY_STATUS, ``infos``, and the ICRS ``COOSYS`` when ``coosys``
+    (it follows the INFOs, as VOTable 1.4's RESOURCE content model orders them)."""
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<VOTABLE version="1.4" xmlns="{_VOTABLE_NS}" '
@@ -566,6 +591,7 @@ def votable_head(infos: Sequence[Info] = ()) -> str:
         '<RESOURCE type="results">\n'
         '<INFO name="QUERY_STATUS" value="OK">Query successful</INFO>\n'
         + "".join(_info(i) for i in infos)
+        + (_COOSYS if coosys else "")
     )
 
 
@@ -594,7 +620,8 @@ class _TableData(_Encoder):
 
     def head(self) -> bytes:
         fields = "".join(votable_field(c) for c in self.columns)
-        return (votable_head(self.infos) + "<TABLE>\n" + fields + self.data_open).encode()
+        coosys = any(is_position(c) for c in self.columns)
+        return (votable_head(self.infos, coosys=coosys) + "<TABLE>\n" + fields + self.data_open).encode()
 
     def encode(self, arrays: list[pa.Array]) -> bytes:
         cells = [_xml_cells(a, c) for a, c in zip(arrays, self.columns)]
@@ -1012,7 +1039,8 @@ def write_table(
     maxrec
         Row limit; when more rows arrive the result holds exactly ``maxrec`` rows and is flagged
         OVERFLOW (VOTable: a second QUERY_STATUS INFO after the table; Parquet: footer metadata;
-        FITS: the QUERYST keyword; CSV/TSV cannot say it).
+        FITS: the QUERYST keyword; CSV/TSV cannot say it in the document: TAP says
+        it beside the document, see README).
     infos
         INFO elements written after ``QUERY_STATUS=OK`` (standardID, echoed parameters).
 

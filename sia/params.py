@@ -72,6 +72,14 @@ def parse_interval(text: str, param: str) -> Interval:
     return Interval(lo, hi)
 
 
+def _text(value: str, param: str) -> str:
+    """A string constraint; control characters (NUL above all, which no database string holds) match
+    no metadata value and are refused as the caller's mistake."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise UsageError(f"{param} must not contain control characters", param=param)
+    return value
+
+
 def _single(values: Sequence[str], name: str) -> str | None:
     if not values:
         return None
@@ -103,7 +111,7 @@ def parse_query(params: Mapping[str, Sequence[str]], *, maxrec_default: int, max
                              hint="POS is CIRCLE ra dec r, RANGE ra1 ra2 dec1 dec2 or POLYGON ra dec ...") from None
     overlaps = {name: tuple(parse_interval(v, name) for v in params.get(name, ())) for name in INTERVAL_OVERLAP}
     values = {name: tuple(parse_interval(v, name) for v in params.get(name, ())) for name in INTERVAL_VALUE}
-    strings = {name: tuple(params.get(name, ())) for name in STRING_MATCH}
+    strings = {name: tuple(_text(v, name) for v in params.get(name, ())) for name in STRING_MATCH}
     calib: list[int] = []
     for text in params.get("CALIB", ()):
         try:
@@ -121,7 +129,8 @@ def parse_query(params: Mapping[str, Sequence[str]], *, maxrec_default: int, max
             raise UsageError("MAXREC must be a non-negative integer", param="MAXREC")
     return SiaQuery(
         pos=tuple(pos), overlaps=overlaps, values=values, strings=strings,
-        pol=tuple(v.strip() for v in params.get("POL", ())), ids=tuple(v.strip() for v in params.get("ID", ())),
+        pol=tuple(_text(v, "POL").strip() for v in params.get("POL", ())),
+        ids=tuple(_text(v, "ID").strip() for v in params.get("ID", ())),
         calib=tuple(calib), maxrec=min(maxrec, maxrec_hard),
         responseformat=_single(params.get("RESPONSEFORMAT", ()), "RESPONSEFORMAT"),
     )

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from dali.errors import UsageError
 from dali.values import Column
+from dali.writers import COOSYS_ID, coosys_element, is_position
 from dali.xtypes import format_stcs_polygon
 from release.obscore import (
     DATALINK_FORMAT,
@@ -44,6 +45,11 @@ __all__ = [
 ]
 
 STANDARD_ID = "ivo://ivoa.net/std/SIA#query-2.0"
+# Every ivoa.obscore row is a FITS image reached through DataLink: access_format is the DataLink
+# type and the document's #this link is the FITS file (soda.service). SIA 2.0 FORMAT matches
+# access_format, so a FITS FORMAT also matches the DataLink rows, whose product it names. Both
+# registered FITS types (RFC 4047: application/fits, image/fits) mean the same files.
+_FITS_TYPES = frozenset({"application/fits", "image/fits"})
 VOTABLE_TYPES = ("application/x-votable+xml", "text/xml", "votable")
 
 
@@ -118,7 +124,10 @@ def build_sql(query: SiaQuery) -> str:
     for name, col in STRING_MATCH.items():
         values = (query.strings or {}).get(name, ())
         if values:
-            where.append(_any([f"{col} = {_literal(v)}" for v in values]))
+            terms = [f"{col} = {_literal(v)}" for v in values]
+            if name == "FORMAT" and any(_is_fits(v) for v in values):
+                terms.append(f"{col} = {_literal(DATALINK_FORMAT)}")
+            where.append(_any(terms))
     if query.pol:
         where.append(_any([f"pol_states LIKE {_literal('%/' + p.replace('%', '').replace('_', '') + '/%')}"
                            for p in query.pol]))
@@ -131,6 +140,11 @@ def build_sql(query: SiaQuery) -> str:
     if where:
         sql += " WHERE " + " AND ".join(where)
     return sql + " ORDER BY obs_publisher_did"
+
+
+def _is_fits(mime: str) -> bool:
+    """A FITS MIME type, parameters and case aside (MIME types are case-insensitive, RFC 2045 §5.1)."""
+    return mime.split(";")[0].strip().lower() in _FITS_TYPES
 
 
 async def search(source: RowSource, query: SiaQuery, *, timeout: float) -> SiaResult:
@@ -181,6 +195,8 @@ def _attr(value: str) -> str:
 
 def _field(col: Column) -> str:
     attrs = [f'name="{col.name}"', f'ID="{col.name}"', f'datatype="{col.datatype}"']
+    if is_position(col):  # s_ra, s_dec: ICRS (ObsCore 1.1)
+        attrs.append(f'ref="{COOSYS_ID}"')
     if col.arraysize:
         attrs.append(f'arraysize="{col.arraysize}"')
     for key in ("xtype", "unit", "ucd", "utype"):
@@ -215,6 +231,7 @@ def render_votable(result: SiaResult, *, base_url: str, infos: Sequence[tuple[st
         f'<INFO name="standardID" value="{STANDARD_ID}"/>\n')
     ]
     parts += [f'<INFO name="{_attr(n)}" value="{_attr(v)}"/>\n' for n, v in infos]
+    parts.append(coosys_element())
     parts.append('<TABLE>\n' + "\n".join(_field(c) for c in columns) + "\n<DATA><TABLEDATA>\n")
     for row in result.rows:
         parts.append("<TR>" + "".join(_cell(row.get(c.name), c) for c in columns) + "</TR>\n")

@@ -73,9 +73,13 @@ def tap_capabilities(config: TapConfig, *, has_obscore: bool) -> bytes:
     body += _output_formats()
     body += "".join(f'  <uploadMethod ivo-id="{m}"/>\n' for m in UPLOAD_METHODS)
     retention = int(config.destruction_days * 86400)
+    # TAPRegExt executionDuration (tr:TimeLimits): the hard limit is the longest a job may ask for; UWS grants at most this
+    # (uws.system.JobSystem.execution_duration), and 0 ("unlimited") is replaced by it. No hard
+    # element when the server sets no maximum.
+    duration_hard = (f"<hard>{config.execution_duration_max}</hard>" if config.execution_duration_max > 0 else "")
     body += (
         f"  <retentionPeriod><default>{retention}</default><hard>{retention}</hard></retentionPeriod>\n"
-        f"  <executionDuration><default>{config.execution_duration}</default></executionDuration>\n"
+        f"  <executionDuration><default>{config.execution_duration}</default>{duration_hard}</executionDuration>\n"
         f'  <outputLimit><default unit="row">{config.maxrec_default}</default>'
         f'<hard unit="row">{config.maxrec_hard}</hard></outputLimit>\n'
         f'  <uploadLimit><hard unit="byte">{config.upload_max_bytes}</hard></uploadLimit>\n'

@@ -16,13 +16,15 @@ from typing import Any
 from dali.errors import SkygateError
 from dali.params import DaliParams, collect
 from dali.votable import error_document
+from dali.writers import OutputFormat
 from tap.params import parse_tap
 from tap.service import TapConfig, internal_error, load_uploads, require_engine, start_query
 from uws import ErrorInfo, JobContext, Parameters, Result
 
-__all__ = ["KIND", "MULTI_VALUED", "check", "error_renderer", "run_query", "to_dali"]
+__all__ = ["KIND", "MULTI_VALUED", "QUERY_STATUS_RESULT", "check", "error_renderer", "run_query", "to_dali"]
 
 KIND = "tap.query"
+QUERY_STATUS_RESULT = "query_status"
 MULTI_VALUED = frozenset({"upload"})
 
 
@@ -57,7 +59,13 @@ async def run_query(params: Parameters, ctx: JobContext) -> list[Result]:
                 await asyncio.to_thread(out.write, chunk) if len(chunk) > 1 << 20 else out.write(chunk)
     if writer.error is not None:
         raise writer.error if isinstance(writer.error, SkygateError) else internal_error(writer.error)
-    return [ctx.add_result("result", path, tq.format.media_type)]
+    results = [ctx.add_result("result", path, tq.format.media_type)]
+    if tq.format.kind in (OutputFormat.CSV, OutputFormat.TSV):
+        # CSV and TSV have no place for QUERY_STATUS (README, "Truncated results"): the job lists it
+        # as a second, text/plain result, after the primary one that clients fetch.
+        status = f"OVERFLOW: Result truncated to MAXREC={tq.maxrec} rows\n" if writer.overflow else "OK\n"
+        results.append(ctx.add_result(QUERY_STATUS_RESULT, status.encode(), "text/plain"))
+    return results
 
 
 def error_renderer(error: ErrorInfo) -> tuple[bytes, str]:

@@ -32,7 +32,7 @@ from dali.form import FormLimits, read_request
 from dali.params import DaliParams, collect
 from dali.vosi import availability_document
 from dali.votable import error_document, error_message
-from dali.writers import Info, TableWriter
+from dali.writers import Info, OutputFormat, TableWriter
 from tap.capabilities import tap_capabilities
 from tap.examples import examples_document
 from tap.jobs import KIND
@@ -117,13 +117,56 @@ async def collect_request(request: Request, config: TapConfig) -> DaliParams:
     return params
 
 
+# CSV and TSV cannot say OVERFLOW in the document (a trailing comment line breaks astropy's CSV
+# reader, pandas and STILTS), so a sync answer in those formats holds back up to this many bytes:
+# a result that ends within them carries its status in the Query-Status header (README).
+STATUS_HOLD_BYTES = 4 * 1024 * 1024
+QUERY_STATUS_HEADER = "Query-Status"
+
+
 class _TableResponse(StreamingResponse):
     """A streamed result whose writer is closed however the response ends (done, error, disconnect),
-    so the database statement behind it is cancelled when the client goes away."""
+    so the database statement behind it is cancelled when the client goes away.
+
+    With ``hold_for`` (CSV/TSV), the first ``STATUS_HOLD_BYTES`` are read before the response starts,
+    inside Starlette's disconnect watch; a result that ends within them is answered with the
+    ``Query-Status`` header (OK or OVERFLOW), and an error found meanwhile still becomes an error
+    document instead of a cut-off body."""
+
+    def __init__(self, content: AsyncIterator[bytes], *, media_type: str, hold_for: TableWriter | None = None) -> None:
+        super().__init__(content, media_type=media_type)
+        self.hold_for = hold_for
 
     async def stream_response(self, send: Send) -> None:
         async with contextlib.aclosing(self.body_iterator):  # type: ignore[type-var]
-            await super().stream_response(send)
+            if self.hold_for is None:
+                await super().stream_response(send)
+                return
+            held, ended = await _hold(self.body_iterator, STATUS_HOLD_BYTES)
+            headers = list(self.raw_headers)
+            if ended and self.hold_for.error is None:
+                status = "OVERFLOW" if self.hold_for.overflow else "OK"
+                headers.append((QUERY_STATUS_HEADER.lower().encode(), status.encode()))
+            await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
+            for chunk in held:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            async for rest in self.body_iterator:
+                await send({"type": "http.response.body", "body": rest, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _hold(chunks: Any, limit: int) -> tuple[list[bytes], bool]:
+    """Read chunks until ``limit`` bytes are held or the stream ends; (chunks, whether it ended)."""
+    held: list[bytes] = []
+    size = 0
+    while size < limit:
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return held, True
+        held.append(chunk)
+        size += len(chunk)
+    return held, False
 
 
 async def _body(writer: TableWriter) -> AsyncIterator[bytes]:
@@ -152,7 +195,8 @@ async def sync(request: Request) -> Response:
         return error_response(exc)
     except Exception as exc:  # noqa: BLE001 (logged by internal_error; users get our sentence)
         return error_response(internal_error(exc))
-    return _TableResponse(_body(writer), media_type=tq.format.media_type)
+    in_band = tq.format.kind not in (OutputFormat.CSV, OutputFormat.TSV)
+    return _TableResponse(_body(writer), media_type=tq.format.media_type, hold_for=None if in_band else writer)
 
 
 async def root(request: Request) -> Response:
@@ -206,12 +250,48 @@ async def _capabilities(request: Request, started: datetime) -> Response:
 
 
 async def tables(request: Request) -> Response:
-    """VOSI 1.1 tableset; ``detail=min`` leaves out columns (pyvo then asks /tables/{name})."""
-    detail = collect(list(request.query_params.multi_items())).get("DETAIL") or "max"
+    """VOSI 1.1 tableset; ``detail=min`` leaves out columns (pyvo then asks /tables/{name}).
+
+    astroquery's TapPlus gets ESA's dialect (``tap.tables``): ``load_tables()`` sends no parameter
+    and no User-Agent, other calls send ESA TAP+ parameters, of which ``tables=a.b,c.d``
+    (``load_table``) and ``only_tables=true`` (``only_names=True``) are honoured.
+    """
+    params = collect(list(request.query_params.multi_items()))
+    detail = params.get("DETAIL") or "max"
     if detail.lower() not in ("min", "max"):
         raise UsageError("DETAIL must be min or max", param="DETAIL")
-    body = tableset_document(_metadata(request), detail=detail.lower() != "min")
+    metadata = _metadata(request)
+    esa = _asks_like_astroquery(request)
+    if esa:
+        if (params.get("ONLY_TABLES") or "").lower() == "true":
+            detail = "min"
+        wanted = [n.strip() for n in (params.get("TABLES") or "").split(",") if n.strip()]
+        if wanted:
+            chosen = {}
+            for name in wanted:
+                meta = find_table(metadata, name)
+                if meta is None:
+                    return error_response(UsageError(f"there is no table called {name[:80]!r}",
+                                                     param="TABLES", hint="see /tap/tables"), status=404)
+                chosen[meta.qualified] = meta
+            metadata = chosen
+    body = tableset_document(metadata, detail=detail.lower() != "min", esa_flags=esa)
     return Response(body, media_type=_XML)
+
+
+# ESA TAP+ /tables parameters (astroquery utils/tap/core.py); no IVOA client sends them.
+_ESA_TABLES_PARAMS = frozenset({"only_tables", "only_schemas", "share_accessible", "share_info", "tables", "schemas"})
+
+
+def _asks_like_astroquery(request: Request) -> bool:
+    """astroquery's TapPlus: its GETs go through http.client with no headers of their own, so no
+    User-Agent (astroquery utils/tap/conn/tapconn.py; its POSTs say ``astroquery/<version>``), or
+    the request carries ESA TAP+ parameters. pyvo, TOPCAT/STILTS (taplint), curl and browsers all
+    send a User-Agent, so they keep receiving the plain documents."""
+    agent = request.headers.get("user-agent", "").strip().lower()
+    if not agent or agent.startswith("astroquery/"):
+        return True
+    return any(name.lower() in _ESA_TABLES_PARAMS for name in request.query_params)
 
 
 async def table(request: Request) -> Response:

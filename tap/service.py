@@ -58,6 +58,7 @@ class TapConfig:
     upload_timeout: float = 60.0
     body_max_bytes: int = 64_000_000
     execution_duration: int = 3600
+    execution_duration_max: int = 86_400
     destruction_days: float = 7.0
 
     @property

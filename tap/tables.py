@@ -2,6 +2,14 @@
 
 The metadata is what ingest stored in TAP_SCHEMA (read back by ``release.metadata``), so /tables
 and TAP_SCHEMA say the same thing (taplint TMC). Internal ``skygate_*`` columns are left out.
+Row counts counted at ingest go in ``nrows``.
+
+``esa_flags=True`` writes the dialect astroquery's ``TapPlus`` parser needs: it reads every column's
+``esatapplus:flags`` attribute by its literal prefixed name (astroquery
+``utils/tap/xmlparser/tableSaxParser.py``) and fails without it. That attribute is ESA's TAP+
+extension (namespace ``http://esa.int/xml/EsaTapPlus``, declared by ESA's esaTapPlusAttributes.xsd);
+VODataService's strict attribute wildcard accepts it only with that schema at hand, so the
+plain documents every other client and validator receives never carry it.
 Pure string building. Tests: tests/tap/test_documents.py.
 """
 
@@ -13,11 +21,18 @@ from html import escape
 from adql.features import RESERVED_WORDS
 from dali.values import Column, TableMeta
 
-__all__ = ["find_table", "query_name", "table_document", "tableset_document"]
+__all__ = ["ESA_TAPPLUS_NS", "find_table", "query_name", "table_document", "tableset_document"]
 
 _NS = ('xmlns:vosi="http://www.ivoa.net/xml/VOSITables/v1.0" '
        'xmlns:vs="http://www.ivoa.net/xml/VODataService/v1.1" '
        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"')
+ESA_TAPPLUS_NS = "http://esa.int/xml/EsaTapPlus"
+# ESA TAP+ keeps an opaque per-column ``flags`` integer in its TAP_SCHEMA (0: nothing special).
+_ESA_FLAGS = ' esatapplus:flags="0"'
+
+
+def _ns(esa_flags: bool) -> str:
+    return _NS + (f' xmlns:esatapplus="{ESA_TAPPLUS_NS}"' if esa_flags else "")
 
 
 def _el(name: str, value: str | None) -> str:
@@ -32,7 +47,7 @@ def query_name(name: str) -> str:
     return name
 
 
-def _column(col: Column) -> str:
+def _column(col: Column, esa_flags: bool = False) -> str:
     attrs = ' xsi:type="vs:VOTableType"'
     arraysize = col.arraysize or ("*" if col.datatype in ("char", "unicodeChar") else None)
     if arraysize:
@@ -41,16 +56,19 @@ def _column(col: Column) -> str:
         attrs += f' extendedType="{escape(col.xtype)}"'
     flags = "<flag>indexed</flag>" if col.indexed else ""
     std = ' std="true"' if col.std else ""
-    return (f"<column{std}>{_el('name', query_name(col.name))}{_el('description', col.description)}{_el('unit', col.unit)}"
+    extra = _ESA_FLAGS if esa_flags else ""
+    return (f"<column{std}{extra}>{_el('name', query_name(col.name))}{_el('description', col.description)}{_el('unit', col.unit)}"
             f"{_el('ucd', col.ucd)}{_el('utype', col.utype)}<dataType{attrs}>{col.datatype}</dataType>{flags}"
             "</column>\n")
 
 
-def _table_body(meta: TableMeta, detail: bool) -> str:
+def _table_body(meta: TableMeta, detail: bool, esa_flags: bool = False) -> str:
     parts = [_el("name", meta.qualified), _el("description", meta.description), _el("utype", meta.utype)]
+    if meta.nrows is not None:  # VODataService 1.2 §3.5: an estimate is enough, and it precedes the columns
+        parts.append(f"<nrows>{max(meta.nrows, 0)}</nrows>")
     if detail:
         parts.append("\n")
-        parts.extend(_column(c) for c in meta.published_columns)
+        parts.extend(_column(c, esa_flags) for c in meta.published_columns)
         for fk in meta.foreign_keys:
             pairs = "".join(
                 f"<fkColumn>{_el('fromColumn', f)}{_el('targetColumn', t)}</fkColumn>"
@@ -66,8 +84,10 @@ def _table_type(meta: TableMeta) -> str:
 
 
 def tableset_document(metadata: Mapping[str, TableMeta], *, detail: bool = True,
-                      schema_descriptions: Mapping[str, str | None] | None = None) -> bytes:
-    """Every published table grouped by schema; ``detail=False`` leaves out columns and keys."""
+                      schema_descriptions: Mapping[str, str | None] | None = None,
+                      esa_flags: bool = False) -> bytes:
+    """Every published table grouped by schema; ``detail=False`` leaves out columns and keys,
+    ``esa_flags`` adds ESA's column attribute for astroquery (see the module docstring)."""
     by_schema: dict[str, list[TableMeta]] = {}
     for key in sorted(metadata):
         by_schema.setdefault(metadata[key].schema, []).append(metadata[key])
@@ -75,10 +95,10 @@ def tableset_document(metadata: Mapping[str, TableMeta], *, detail: bool = True,
     for schema, tables in by_schema.items():
         description = (schema_descriptions or {}).get(schema)
         inner = "".join(
-            f'<table type="{_table_type(t)}">{_table_body(t, detail)}</table>\n' for t in tables
+            f'<table type="{_table_type(t)}">{_table_body(t, detail, esa_flags)}</table>\n' for t in tables
         )
         body.append(f"<schema>{_el('name', schema)}{_el('description', description)}\n{inner}</schema>\n")
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<vosi:tableset {_NS}>\n{"".join(body)}'
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<vosi:tableset {_ns(esa_flags)}>\n{"".join(body)}'
             "</vosi:tableset>\n").encode()
 
 

@@ -125,6 +125,23 @@ def test_tabledata_validates_against_the_votable_schema() -> None:
 
 
 @pytest.mark.parametrize("kind", [OutputFormat.VOTABLE_TD, OutputFormat.VOTABLE_B2])
+def test_positions_refer_to_an_icrs_coosys(kind: OutputFormat) -> None:
+    columns = (Column("ra", "double", unit="deg", ucd="pos.eq.ra;meta.main"),
+               Column("dec", "double", unit="deg", ucd="POS.EQ.DEC;meta.main"),
+               Column("ra_err", "double", unit="arcsec", ucd="stat.error;pos.eq.ra"))
+    batch = pa.record_batch([pa.array([1.0]), pa.array([2.0]), pa.array([0.1])], names=["ra", "dec", "ra_err"])
+    _, data = render(kind, Source([batch]), columns=columns)
+    assert xsd_errors(data) == []
+    votable = parse(io.BytesIO(data))
+    (coosys,) = votable.resources[0].coordinate_systems
+    assert (coosys.ID, coosys.system, coosys.equinox) == ("icrs", "ICRS", None)
+    assert [f.ref for f in votable.get_first_table().fields] == ["icrs", "icrs", None]
+    rest = pa.record_batch(make_batch().columns[2:], names=[c.name for c in COLUMNS[2:]])
+    _, plain = render(kind, Source([rest]), columns=COLUMNS[2:])
+    assert b"COOSYS" not in plain
+
+
+@pytest.mark.parametrize("kind", [OutputFormat.VOTABLE_TD, OutputFormat.VOTABLE_B2])
 @pytest.mark.parametrize(("maxrec", "rows", "overflow"), [(4, 4, True), (6, 6, False), (9, 6, False), (3, 3, True)])
 def test_maxrec_keeps_exactly_maxrec_rows_and_flags_overflow_after_the_table(
     kind: OutputFormat, maxrec: int, rows: int, overflow: bool

@@ -6,12 +6,13 @@ import io
 import warnings
 
 import pytest
-from astropy.io.votable import parse_single_table
+from astropy.io.votable import parse, parse_single_table
 
 from dali.errors import UsageError
 from release.obscore import image_did
 from sia.params import parse_query
 from sia.service import error_votable, render_votable, search
+from tests.dali.xmlschema import xsd_errors
 from tests.sia.conftest import DuckRows
 
 M2 = ["DES2134-0041_g", "DES2134-0041_i", "DES2134-0041_r"]
@@ -48,6 +49,10 @@ CASES = [
     ("POL never matches", {"POL": ["I"]}, []),
     ("FORMAT", {"FORMAT": ["application/x-votable+xml;content=datalink"], "TARGET": ["DES2359-0041"]},
      ["DES2359-0041_g"]),
+    ("FORMAT names the FITS product", {"FORMAT": ["application/fits"], "TARGET": ["DES2359-0041"]},
+     ["DES2359-0041_g"]),
+    ("FORMAT image/fits too", {"FORMAT": ["image/FITS"], "POS": ["CIRCLE 323.36 -0.82 0.05"]}, M2),
+    ("FORMAT nothing else", {"FORMAT": ["text/plain", "application/x-votable+xml"]}, []),
 ]
 
 
@@ -70,6 +75,8 @@ async def test_maxrec_overflow(obscore_rows: DuckRows) -> None:
     ({"POS": ["CIRCLE 1 2"]}, "POS"), ({"POS": ["BOX 1 2 3 4"]}, "POS"), ({"BAND": ["blue"]}, "BAND"),
     ({"BAND": ["2e-7 1e-7"]}, "BAND"), ({"TIME": ["1 2 3"]}, "TIME"), ({"CALIB": ["x"]}, "CALIB"),
     ({"MAXREC": ["-1"]}, "MAXREC"), ({"MAXREC": ["1", "2"]}, "MAXREC"),
+    ({"TARGET": ["\x00"]}, "TARGET"), ({"COLLECTION": ["DES\nDR1"]}, "COLLECTION"), ({"ID": ["a\x00"]}, "ID"),
+    ({"POL": ["\x7f"]}, "POL"),
 ])
 def test_bad_parameters(params: dict[str, list[str]], param: str) -> None:
     with pytest.raises(UsageError) as info:
@@ -88,6 +95,14 @@ async def test_votable_reads_as_obscore(obscore_rows: DuckRows) -> None:
     assert str(table["s_region"][0]).startswith("Polygon ICRS ") and table["em_min"].unit == "m"
     assert b'name="s_region" ID="s_region" datatype="char" arraysize="*" xtype="adql:REGION"' in body
     assert b'value="ivo://ivoa.net/std/SIA#query-2.0"' in body and b"adhoc:service" in body
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        votable = parse(io.BytesIO(body))
+    (coosys,) = votable.resources[0].coordinate_systems
+    assert (coosys.ID, coosys.system) == ("icrs", "ICRS")
+    refs = {f.name: f.ref for f in votable.get_first_table().fields}
+    assert refs["s_ra"] == refs["s_dec"] == "icrs" and refs["s_fov"] is None
+    assert xsd_errors(body) == []
 
 
 def test_error_document_says_usage_fault() -> None:

@@ -3,9 +3,12 @@ results checked against an independent computation on the release's Parquet file
 
 from __future__ import annotations
 
+import gc
 import io
 import shutil
 import subprocess
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -205,3 +208,44 @@ def test_http_upload_is_fetched_when_private_addresses_are_allowed(live_server: 
     assert parse(io.BytesIO(response.content)).get_first_table().array["n"][0] == 3
     refused = httpx.post(f"{live_server.tap_url}/sync", data=query)
     assert refused.status_code == 400 and b"private address" in refused.content
+
+
+@pytest.fixture
+def tapplus(live_server: LiveServer) -> Iterator[object]:
+    from astroquery.utils.tap.core import TapPlus
+
+    yield TapPlus(url=live_server.tap_url)
+    # astroquery opens an http.client connection per request and never closes it: collect them
+    # here, quietly, rather than in the middle of a later test.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
+# astroquery's unclosed connections (see the fixture) are its own; everything else still warns.
+_ASTROQUERY_SOCKETS = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning",
+                                                 "ignore::ResourceWarning")
+
+
+@_ASTROQUERY_SOCKETS
+def test_astroquery_loads_tables(tapplus: object) -> None:
+    tables = tapplus.load_tables()  # type: ignore[attr-defined]
+    main = next(t for t in tables if t.get_qualified_name() == "des_dr1.main")
+    assert {"coadd_object_id", "ra", "dec"} <= {c.name for c in main.columns}
+    one = tapplus.load_table("ivoa.obscore")  # type: ignore[attr-defined]
+    assert one.get_qualified_name() == "ivoa.obscore" and len(one.columns) > 20
+    names = tapplus.load_tables(only_names=True)  # type: ignore[attr-defined]
+    assert {t.get_qualified_name() for t in names} == {t.get_qualified_name() for t in tables}
+    assert not any(t.columns for t in names)
+
+
+@_ASTROQUERY_SOCKETS
+def test_astroquery_shows_the_adql_error_of_a_failed_async_job(tapplus: object) -> None:
+    with pytest.raises(SystemError, match="unknown table"):
+        tapplus.launch_job_async("SELECT x FROM nowhere.nothing")  # type: ignore[attr-defined]
+    job = tapplus.launch_job_async("SELECT TOP 3 coadd_object_id FROM des_dr1.main")  # type: ignore[attr-defined]
+    assert len(job.get_results()) == 3
+    sync = tapplus.launch_job("SELECT TOP 2 coadd_object_id, ra FROM des_dr1.main")  # type: ignore[attr-defined]
+    assert len(sync.get_results()) == 2
+    with pytest.raises(requests.exceptions.HTTPError, match="unknown table"):
+        tapplus.launch_job("SELECT x FROM nowhere.nothing")  # type: ignore[attr-defined]

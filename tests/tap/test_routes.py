@@ -59,6 +59,49 @@ def test_maxrec_top_and_overflow(client: TestClient, maxrec: str, top: str, rows
     assert [s for s, _ in statuses] == (["OK", "OVERFLOW"] if overflow else ["OK"])
 
 
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+@pytest.mark.parametrize(("maxrec", "status"), [("3", "OVERFLOW"), ("0", "OVERFLOW"), ("100000", "OK")])
+def test_csv_and_tsv_say_overflow_in_the_query_status_header(client: TestClient, fmt: str, maxrec: str,
+                                                            status: str) -> None:
+    query = "SELECT coadd_object_id FROM des_dr1.main WHERE coadd_object_id < 0" if status == "OK" else \
+        "SELECT coadd_object_id FROM des_dr1.main"
+    response = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": query, "MAXREC": maxrec, "RESPONSEFORMAT": fmt})
+    assert response.status_code == 200 and response.headers["query-status"] == status
+    lines = response.text.splitlines()
+    assert lines[0] == "coadd_object_id" and len(lines) == 1 + (int(maxrec) if status == "OVERFLOW" else 0)
+
+
+def test_a_csv_result_longer_than_the_hold_streams_without_a_status(client: TestClient,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import tap.routes
+
+    monkeypatch.setattr(tap.routes, "STATUS_HOLD_BYTES", 64)
+    response = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": "SELECT coadd_object_id FROM des_dr1.main",
+                                               "MAXREC": "50", "RESPONSEFORMAT": "csv"})
+    assert response.status_code == 200 and "query-status" not in response.headers
+    assert len(response.text.splitlines()) == 51
+
+
+@pytest.mark.parametrize(("maxrec", "status"), [("2", "OVERFLOW: Result truncated to MAXREC=2 rows\n"), ("100000", "OK\n")])
+def test_async_csv_lists_its_query_status_as_a_second_result(client: TestClient, maxrec: str, status: str) -> None:
+    created = client.post("/tap/async", data={"LANG": "ADQL", "QUERY": "SELECT TOP 5 coadd_object_id FROM des_dr1.main",
+                                               "MAXREC": maxrec, "RESPONSEFORMAT": "csv", "PHASE": "RUN"},
+                          follow_redirects=False)
+    job = created.headers["location"].removeprefix("http://testserver")
+    assert "COMPLETED" in client.get(job, params={"WAIT": "30"}).text
+    results = client.get(f"{job}/results").text
+    assert results.index('id="result"') < results.index('id="query_status"')
+    assert client.get(f"{job}/results/query_status").text == status
+    assert len(client.get(f"{job}/results/result").text.splitlines()) == 1 + min(int(maxrec), 5)
+    client.delete(job, follow_redirects=False)
+
+
+def test_votable_has_its_status_inside_not_in_a_header(client: TestClient) -> None:
+    response = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": "SELECT coadd_object_id FROM des_dr1.main",
+                                               "MAXREC": "2"})
+    assert "query-status" not in response.headers and b'value="OVERFLOW"' in response.content
+
+
 def test_the_default_maxrec_applies(client: TestClient, tap_settings) -> None:  # type: ignore[no-untyped-def]
     response = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": "SELECT coadd_object_id FROM des_dr1.main"})
     table, statuses, _ = votable(response.content)

@@ -268,12 +268,19 @@ async def test_errors_reach_error_summary_and_the_error_resource(client, uws_sch
     error = await client.get(f"{job}/error")
     assert error.status_code == 200 and text in error.text
     assert "secret" not in error.text
+    # a client that reads results/result before the phase (astroquery) gets the same error document
+    result = await client.get(f"{job}/results/result")
+    assert result.status_code == 200 and result.content == error.content
+    assert result.headers["content-type"] == error.headers["content-type"]
+    assert not doc.find("uws:results", NS).findall("uws:result", NS)  # nothing is listed as a result
 
 
 async def test_a_refused_check_makes_an_error_job_not_a_failed_request(client) -> None:
     job = await _create(client, CHECK="refuse", PHASE="RUN")
     assert (await client.get(f"{job}/phase")).text == "ERROR"
     assert "CHECK=refuse" in (await client.get(f"{job}/error")).text
+    assert "CHECK=refuse" in (await client.get(f"{job}/results/result")).text
+    assert (await client.get(f"{job}/results/other")).status_code == 200  # any result of a failed job
 
 
 @pytest.mark.parametrize("how", ["delete", "action"])
