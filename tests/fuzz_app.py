@@ -189,15 +189,8 @@ def raw_bodies() -> Any:
     )
 
 
-def malformed_cases(urls: Sequence[str], failing: set[tuple[str, str]], reason: str) -> list[Any]:
-    """pytest params (url, body) for every url and ``MALFORMED_MULTIPART`` body; the pairs in
-    ``failing`` (known to answer 500) are marked xfail(strict) with ``reason``."""
+def malformed_cases(urls: Sequence[str]) -> list[Any]:
+    """pytest params (url, body) for every url and ``MALFORMED_MULTIPART`` body."""
     import pytest
 
-    return [pytest.param(url, body, id=f"{url} {kind}",
-                         marks=[pytest.mark.xfail(strict=True, reason=reason)] if (url, kind) in failing else [])
-            for url in urls for kind, body in MALFORMED_MULTIPART.items()]
-
-
-MALFORMED_REASON = ("issue 13 'Malformed requests answered 500': a malformed multipart body reaches the form "
-                    "parser's exception unhandled (request-body handling, another branch)")
+    return [pytest.param(url, body, id=f"{url} {kind}") for url in urls for kind, body in MALFORMED_MULTIPART.items()]
