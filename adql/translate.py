@@ -537,6 +537,9 @@ class _Compiler:
             out.set("using", names)
         elif node.args.get("on"):
             out.set("on", self.predicate(node.args["on"], scope))
+        elif (node.args.get("kind") or "").upper() != "CROSS":
+            # ADQL allows a join without ON or USING (every pair of rows); SQL wants a condition
+            out.set("on", exp.Boolean(this=True))
         return out
 
     # -- SELECT list -----------------------------------------------------------------------

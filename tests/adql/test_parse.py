@@ -34,7 +34,7 @@ from adql.dialect import MAX_NESTING, MAX_QUERY_LENGTH
         ("", "empty", None, None),
         ("   -- only a comment", "empty", None, None),
         ("SELECT DISTANCE(1, 2, 3) FROM t", None, None, None),
-        ("SELECT ra FROM t INNER JOIN u", "needs ON", None, None),
+        ("SELECT ra FROM t INNER JOIN u", "needs ON", 1, 29),
     ],
 )
 def test_syntax_errors(text: str, message: str | None, line: int | None, column: int | None) -> None:
