@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from sqlglot import exp, parser, tokens
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
+from sqlglot.tokens import Token, TokenType  # type: ignore[attr-defined]
 
 from adql.errors import ADQLError
 from adql.features import FUNCTIONS, GEOMETRY_FUNCTIONS, RESERVED_WORDS, UDF_PREFIXES, UDFS
@@ -245,7 +245,7 @@ def _precheck(text: str) -> None:
         raise ADQLError("FETCH FIRST n ROWS ONLY is not ADQL", hint="write SELECT TOP n ... instead")
 
 
-def _check_tokens(text: str, tokens_: list[tokens.Token]) -> None:
+def _check_tokens(text: str, tokens_: list[Token]) -> None:
     """What only the token stream shows: the first word, row limits, list commas, IN lists."""
     if not tokens_:
         return

@@ -23,6 +23,8 @@ from adql import sphere
 from adql.dialect import fail, parse
 from adql.errors import ADQLError
 from adql.features import UNSUPPORTED
+from adql.limits import MAX_OUTPUT_COLUMNS, check_limits, output_limit_error
+from adql.semantics import check_semantics
 from dali.values import Column, TableMeta
 
 __all__ = ["DIALECTS", "Translation", "translate"]
@@ -121,6 +123,8 @@ def translate(
         raise ValueError(f"unknown SQL dialect {dialect!r}")
     tree = parse(text)
     try:
+        check_limits(tree)
+        check_semantics(tree)
         compiler = _Compiler(metadata, uploads or {}, dialect)
         sql_tree, columns = compiler.statement(tree, maxrec)
         sql = sql_tree.sql(dialect=dialect, comments=False, copy=False)  # the tree is ours, used once
@@ -561,10 +565,15 @@ class _Compiler:
 
         for item in node.expressions:
             if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star)):
-                for sql, col in self.star(item, scope):
+                expanded = self.star(item, scope)
+                if len(items) + len(expanded) > MAX_OUTPUT_COLUMNS:
+                    raise output_limit_error(item)
+                for sql, col in expanded:
                     name = unique(col.name)
                     items.append((sql, replace(col, name=name)))
                 continue
+            if len(items) >= MAX_OUTPUT_COLUMNS:
+                raise output_limit_error(item)
             alias = None
             expr = item
             if isinstance(item, exp.Alias):
