@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from sqlglot import exp
 
-from adql import sphere
+from adql import polygon_measures, sphere
 from adql.dialect import fail, parse
 from adql.errors import ADQLError
 from adql.features import UNSUPPORTED
@@ -1347,7 +1347,7 @@ class _Compiler:
             body = _mul(_num(2 * math.pi * (180 / math.pi) ** 2), _sub(_num(1.0), _fn("cos", _rad(r))))
             return body, _Ty("float", col)
         if geo.values is None:
-            raise fail("AREA() of a polygon needs constant vertices", node)
+            return polygon_measures.area_sql(_polygon_array(geo), self.dialect), _Ty("float", col)
         return _num(sphere.polygon_area(list(zip(geo.values[0::2], geo.values[1::2], strict=True)))), _Ty("float", col)
 
     def f_centroid(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
@@ -1356,7 +1356,8 @@ class _Compiler:
             vals = geo.values[:2] if geo.values is not None else None
             return self._geometry_value("point", [p.copy() for p in geo.parts[:2]], vals, node)
         if geo.values is None:
-            raise fail("CENTROID() of a polygon needs constant vertices", node)
+            lon_sql, lat_sql = polygon_measures.centroid_sql(_polygon_array(geo), self.dialect)
+            return self._geometry_value("point", [lon_sql, lat_sql], None, node)
         lon, lat = sphere.polygon_centroid(list(zip(geo.values[0::2], geo.values[1::2], strict=True)))
         return self._geometry_value("point", [_num(lon), _num(lat)], [lon, lat], node)
 
@@ -1537,6 +1538,13 @@ def _unit_factor(source: str, target: str) -> float | None:
             return float(u.Unit(source, format="vounit").to(u.Unit(target, format="vounit")))
     except (ValueError, u.UnitsError, TypeError):
         return None
+
+
+def _polygon_array(geo: _Geo) -> exp.Expr:
+    """A polygon's vertices as one array: a polygon column as it is, built ones from their parts."""
+    if len(geo.parts) == 1:
+        return geo.parts[0]
+    return exp.Array(expressions=[_cast(p.copy(), "DOUBLE") for p in geo.parts])
 
 
 def _is_real(ty: _Ty) -> bool:
