@@ -25,7 +25,7 @@ import math
 
 from sqlglot import exp
 
-__all__ = ["area_sql", "centroid_sql"]
+__all__ = ["area_sql", "centroid_sql", "duckdb_point_in_prepared", "duckdb_polygon_prep"]
 
 _SQUARE_DEGREES = (180.0 / math.pi) ** 2
 
@@ -44,6 +44,69 @@ def centroid_sql(polygon: exp.Expr, dialect: str) -> tuple[exp.Expr, exp.Expr]:
     """The surface centroid of ``polygon`` as (lon, lat) SQL expressions in degrees, lon in [0, 360)."""
     lon, lat = _centroid_templates(dialect)
     return _fill(lon, polygon), _fill(lat, polygon)
+
+
+def duckdb_polygon_prep(polygon: exp.Expr) -> exp.Select:
+    """Per polygon row, once (DuckDB, joined LATERAL beside the polygon's table): its edges'
+    great-circle normals ``nrm``, its vertex sum ``hx, hy, hz`` and the declination band
+    ``lo, hi`` of its bounding cap.
+
+    The band: the cap centred on the normalised vertex sum, with the radius of the farthest
+    vertex; a cap smaller than a hemisphere is convex, so it holds every edge and the polygon
+    (smaller than a hemisphere), and a cap over a pole reaches it. Being plain columns, the
+    bounds let DuckDB join points to polygons as a range join on declination, and the exact test
+    (``duckdb_point_in_prepared``) then reads the normals instead of recomputing the polygon's
+    trigonometry for every pair of rows (issue 13: a point-in-s_region join ran into the limit).
+    """
+    tree = _fill(_prep_template(), polygon)
+    assert isinstance(tree, exp.Select)
+    return tree
+
+
+def duckdb_point_in_prepared(prep: str, point: tuple[exp.Expr, exp.Expr, exp.Expr], lat: exp.Expr) -> exp.Expr:
+    """Point (its unit vector and latitude as SQL) in the convex polygon prepared as ``prep``.
+
+    The test of translate's polygon-column templates: the same side of every edge's great circle
+    and in the polygon's hemisphere, orientation-free. NULL or empty polygons contain nothing.
+    """
+    tree = _prepared_test_template().copy()
+    values = {"px_in": point[0], "py_in": point[1], "pz_in": point[2], "lat_in": lat}
+    for column in list(tree.find_all(exp.Column)):
+        if column.table == "prep_in":
+            column.set("table", exp.Identifier(this=prep, quoted=True))
+            column.set("this", exp.Identifier(this=column.name, quoted=True))
+        elif column.name in values and not column.table:
+            column.replace(exp.Paren(this=values[column.name].copy()))
+    return tree
+
+
+@functools.lru_cache(maxsize=1)
+def _prep_template() -> exp.Expr:
+    import sqlglot
+
+    n = "len(poly_in) // 2"
+    j = f"(i + 1) % ({n})"
+    vertices = (f"SELECT {_VERTEX.format(k='i', a='a')}, {_VERTEX.format(k=j, a='b')} "
+                f"FROM generate_series(0, {n} - 1) AS g(i)")
+    sums = ("SELECT list([ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx]) AS nrm, "
+            f"list([ax, ay, az]) AS vs, sum(ax) AS hx, sum(ay) AS hy, sum(az) AS hz FROM ({vertices}) AS e")
+    cap = ("SELECT nrm, hx, hy, hz, degrees(asin(greatest(-1.0, least(1.0, hz / nn)))) AS dc, "
+           "degrees(acos(greatest(-1.0, least(1.0, "
+           "list_min(list_transform(vs, lambda v: v[1] * hx + v[2] * hy + v[3] * hz)) / nn)))) AS r "
+           f"FROM (SELECT *, nullif(sqrt(hx * hx + hy * hy + hz * hz), 0) AS nn FROM ({sums}) AS t) AS u")
+    text = f"SELECT nrm, hx, hy, hz, dc - r - 1e-9 AS lo, dc + r + 1e-9 AS hi FROM ({cap}) AS w"
+    return sqlglot.parse_one(text, read="duckdb")
+
+
+@functools.lru_cache(maxsize=1)
+def _prepared_test_template() -> exp.Expr:
+    import sqlglot
+
+    side = "nrm_v[1] * px_in + nrm_v[2] * py_in + nrm_v[3] * pz_in"
+    every = [f"list_bool_and(list_transform(prep_in.nrm, lambda nrm_v: {side} {op} 0))" for op in (">=", "<=")]
+    text = (f"lat_in >= prep_in.lo AND lat_in <= prep_in.hi AND coalesce(({every[0]} OR {every[1]}) AND "
+            "prep_in.hx * px_in + prep_in.hy * py_in + prep_in.hz * pz_in > 0, false)")
+    return sqlglot.parse_one(text, read="duckdb")
 
 
 def _count(dialect: str) -> str:

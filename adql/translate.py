@@ -55,6 +55,7 @@ class _Geo:
     values: list[float] | None = None  # the same as numbers when all are constant
     position: _Source | None = None  # a point made of a table's indexed ra/dec columns
     coordsys: str = "ICRS"
+    column_source: _Source | None = None  # a polygon column: the FROM item it belongs to
 
 
 @dataclass
@@ -295,6 +296,9 @@ class _Compiler:
         self.tables: set[str] = set()
         self.ctes: list[dict[str, list[Column]]] = []
         self._aliases: set[str] = set()
+        self._table_sql: dict[int, exp.Expr] = {}  # id(_Source) -> its table in the output tree
+        self._preps: dict[tuple[int, str], str] = {}  # (id(_Source), polygon SQL) -> LATERAL alias
+        self._current: _Scope | None = None  # the scope of the SELECT being translated
 
     # -- statements ------------------------------------------------------------------------
 
@@ -363,7 +367,13 @@ class _Compiler:
         return result, lcols
 
     def select(self, node: exp.Select, parent: _Scope | None) -> tuple[exp.Expr, list[Column]]:
-        scope = _Scope(parent)
+        outer, self._current = self._current, _Scope(parent)
+        try:
+            return self._select(node, self._current)
+        finally:
+            self._current = outer
+
+    def _select(self, node: exp.Select, scope: _Scope) -> tuple[exp.Expr, list[Column]]:
         out = exp.Select()
         from_ = node.args["from_"]
         out.set("from_", exp.From(this=self.source(from_.this, scope)))
@@ -476,6 +486,7 @@ class _Compiler:
         self._add_source(scope, src, node)
         table_sql = exp.Table(this=_quoted(physical[1]), db=_quoted(physical[0]) if physical[0] else None)
         table_sql.set("alias", exp.TableAlias(this=_quoted(src.sql_alias)))
+        self._table_sql[id(src)] = table_sql
         return table_sql
 
     def _lookup_table(self, schema: str | None, name: str, node: exp.Expr
@@ -800,7 +811,9 @@ class _Compiler:
             raise fail("t.* is only allowed in the SELECT list", node)
         sql, ty = self.column(node, scope)
         if ty.kind in _GEO_KINDS and ty.geo is None:
-            ty = replace(ty, geo=self._geo_from_column(sql, ty.kind))
+            geo = self._geo_from_column(sql, ty.kind)
+            geo.column_source = ty.source
+            ty = replace(ty, geo=geo)
         return sql, ty
 
     def _geo_from_column(self, sql: exp.Expr, kind: str) -> _Geo:
@@ -993,7 +1006,12 @@ class _Compiler:
         sub, cols = self.query(node.this, scope)
         if len(cols) != 1:
             raise fail("a subquery used as a value must return one column", node)
-        return exp.Subquery(this=sub), _Ty(_kind_of(cols[0]), cols[0])
+        kind = _kind_of(cols[0])
+        sql: exp.Expr = exp.Subquery(this=sub)
+        if kind in _GEO_KINDS:
+            # a geometry value (e.g. one s_region): used like a column of that shape
+            return sql, _Ty(kind, cols[0], geo=self._geo_from_column(sql, kind))
+        return sql, _Ty(kind, cols[0])
 
     def v_case(self, node: exp.Case, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         ifs = []
@@ -1454,6 +1472,12 @@ class _Compiler:
             return self._cone(p, region.parts[:3], region.values, node)
         if region.values is None and len(region.parts) == 1:
             # a polygon column (DALI double[] xtype polygon)
+            if p.values is not None:
+                return _polygon_column_sql("contains", self.dialect, region.parts[0], p)
+            prep = self._polygon_prep(region, p) if self.dialect == "duckdb" else None
+            if prep is not None:
+                vec = _vec_sql(p)
+                return polygon_measures.duckdb_point_in_prepared(prep, (vec[0], vec[1], vec[2]), p.parts[1])
             return _polygon_column_sql("contains", self.dialect, region.parts[0], p)
         if region.values is None:
             raise fail("CONTAINS() in a polygon needs constant vertices", node)
@@ -1464,6 +1488,42 @@ class _Compiler:
             ranges = sphere.polygon_ranges(vertices, pos.index_order, pos.tolerance)
             return _and([_ranges_sql(p.position, pos.index_column, ranges), exact])
         return exact
+
+    def _polygon_prep(self, region: _Geo, point: _Geo) -> str | None:
+        """The alias of a LATERAL row of per-polygon values beside a polygon column's table (DuckDB).
+
+        Points from one table tested against polygons of another: computing each polygon's edges
+        and declination band once per polygon row lets DuckDB range-join on the band and test the
+        candidates cheaply (adql/polygon_measures.py), instead of rebuilding the polygon for every
+        pair of rows. None when the column's table is not a plain table of the output tree, or when
+        the polygon or the point comes from an enclosing query (DuckDB 1.5 cannot bind a lambda
+        over columns of two query levels).
+        """
+        src = region.column_source
+        table_sql = self._table_sql.get(id(src)) if src is not None else None
+        scope = self._current
+        if src is None or table_sql is None or table_sql.parent is None or scope is None or src not in scope.sources:
+            return None
+        local = {s.sql_alias for s in scope.sources}
+        for part in point.parts:
+            if any(c.table and c.table not in local for c in part.find_all(exp.Column)):
+                return None
+        key = (id(src), region.parts[0].sql())
+        if key in self._preps:
+            return self._preps[key]
+        alias = self._new_alias(f"{src.sql_alias}_polygon")
+        lateral = exp.Lateral(this=exp.Subquery(this=polygon_measures.duckdb_polygon_prep(region.parts[0])),
+                              alias=exp.TableAlias(this=_quoted(alias)))
+        join = exp.Join(this=lateral, kind="CROSS")
+        if isinstance(table_sql.parent, exp.Subquery) and table_sql.args.get("joins"):
+            table_sql.append("joins", join)  # a second polygon of the same table
+        else:
+            inner = table_sql.copy()
+            inner.set("joins", [join])
+            table_sql.replace(exp.Subquery(this=inner))
+            self._table_sql[id(src)] = inner
+        self._preps[key] = alias
+        return alias
 
     def _cone(self, p: _Geo, circle: list[exp.Expr], values: list[float] | None,
               node: exp.Expr) -> exp.Expr:

@@ -113,3 +113,25 @@ async def test_obscore_s_region_of_the_ci_release(ci_engine: Any) -> None:
     regions = [[float(x) for x in str(r[4]).split()[2:]] for r in rows]
     assert all(str(r[4]).upper().startswith("POLYGON ICRS ") and len(v) >= 6 for r, v in zip(rows, regions, strict=True))
     _check([r[:4] for r in rows], regions, rel=1e-7)  # the text keeps 9 decimals of each vertex
+
+
+def test_point_in_polygon_column_join_uses_a_lateral_per_polygon(adql_metadata: dict[str, TableMeta],
+                                                                  adql_duckdb: Runner) -> None:
+    """DuckDB: each polygon's edges and declination band once (a LATERAL row), then a range join
+    on the band; the pairs are those NumPy finds (sphere.point_in_polygon on the normalised
+    polygons). PostgreSQL keeps the per-pair form; test_cases compares both backends' rows."""
+    text = ("SELECT p.id, r.id AS rid FROM test.points AS p JOIN test.regions AS r "
+            "ON 1 = CONTAINS(POINT(p.ra, p.dec), r.footprint) ORDER BY 1, 2")
+    sql = adql.translate(text, adql_metadata, "duckdb").sql
+    assert "CROSS JOIN LATERAL" in sql and '"r_polygon"."lo"' in sql
+    pairs = adql_duckdb(sql)
+    points = adql_duckdb('SELECT "id", "ra", "dec" FROM "test"."points" ORDER BY 1')
+    expected = []
+    for pid, ra, dec in points:
+        for rid, flat in enumerate(REGIONS):
+            vertices = sphere.normalize_polygon(list(zip(flat[0::2], flat[1::2], strict=True)))
+            if sphere.point_in_polygon(ra, dec, vertices):
+                expected.append((pid, rid))
+    assert pairs == expected and pairs
+    plan = adql_duckdb("EXPLAIN " + sql)[0][1]
+    assert "dec >= lo" in plan and "dec <= hi" in plan  # the band is a join condition, not a filter
