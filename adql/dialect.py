@@ -178,7 +178,7 @@ def parse(text: str, *, udfs: Iterable[str] = ()) -> exp.Expr:
                         hint="close the quote") from None
     _check_tokens(text, stream)
     try:
-        trees = dialect.parse(text)
+        trees = dialect.parser().parse(stream, text)  # the tokens already read, not a second pass
     except ParseError as err:
         raise _from_parse_error(err, text) from None
     except TokenError:
