@@ -132,6 +132,7 @@ _CAST_TYPES = {
     exp.DataType.Type.VARCHAR, exp.DataType.Type.TIMESTAMP,
 }
 _GEOMETRY_TYPES = {"POINT", "CIRCLE", "POLYGON"}
+_GEOMETRY_VALUES = {"POINT", "CIRCLE", "BOX", "POLYGON", "REGION", "CENTROID"}
 
 # sqlglot's names for extensions set on ADQL's own nodes, in the words a user typed.
 _EXTENSIONS = {
@@ -371,7 +372,7 @@ class _Checker:
             raise self._foreign(node)
         for key, value in node.args.items():
             if key not in allowed and value not in (None, False, [], ""):
-                raise fail(f"{_EXTENSIONS.get(key, key.upper().rstrip('_'))} is not part of ADQL", node)
+                raise self._extension(key, node)
         if isinstance(node, exp.With) and node.parent is not top:
             raise fail("WITH is only allowed at the start of the whole query", node)
         if isinstance(node, exp.Select):
@@ -402,6 +403,26 @@ class _Checker:
             raise fail("DISTINCT ON is not ADQL", node)
         elif isinstance(node, exp.Table):
             self._check_table(node)
+        elif isinstance(node, exp.Subquery):
+            self._check_derived_table(node)
+        elif isinstance(node, exp.DPipe):
+            self._check_concatenation(node)
+        elif isinstance(node, exp.Is) and not isinstance(node.expression, exp.Null):
+            # ADQL 2.1 BNF <null predicate> ::= <value expression> IS [ NOT ] NULL: nothing else follows IS
+            raise fail("IS only tests NULL: x IS NULL or x IS NOT NULL", node)
+
+    def _extension(self, key: str, node: exp.Expr) -> ADQLError:
+        """An extension set on an ADQL node, located at its word when the node carries no position."""
+        message = f"{_EXTENSIONS.get(key, key.upper().rstrip('_'))} is not part of ADQL"
+        error = fail(message, node)
+        if error.line is None:
+            words = _EXTENSIONS.get(key, key.rstrip("_")).replace("(...)", "").replace("*", "").split()
+            bare = re.sub(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"", lambda m: " " * len(m.group()), self.text)
+            found = re.search(r"\b" + r"\s+".join(map(re.escape, words[-1:])) + r"\b", bare, re.IGNORECASE)
+            if found:
+                line, column = _position(self.text, found.start())
+                return ADQLError(message, line=line, column=column)
+        return error
 
     def _foreign(self, node: exp.Expr) -> ADQLError:
         name = node.key.upper()
@@ -432,6 +453,24 @@ class _Checker:
                 raise fail(f"{key.upper()} is not part of ADQL", node)
         if node.name.upper() in _ORACLE_HINTS and not node.this.quoted:
             raise fail(_ORACLE_HINTS[node.name.upper()], node)
+
+    @staticmethod
+    def _check_derived_table(node: exp.Subquery) -> None:
+        # ADQL 2.1 BNF <derived table> ::= <table subquery> [AS] <correlation name>: the name is required
+        # (a parenthesised join, which sqlglot also reads as a Subquery, holds a Table, not a query)
+        in_from = isinstance(node.parent, (exp.From, exp.Join))
+        if in_from and not node.alias and isinstance(node.this, (exp.Select, exp.SetOperation)):
+            raise fail("a subquery in FROM needs a name: (SELECT ...) AS name", node)
+
+    @staticmethod
+    def _check_concatenation(node: exp.DPipe) -> None:
+        # ADQL 2.1 §2.3.4: || joins character values; a geometry constructor is never one
+        for side in (node.this, node.expression):
+            inner = side
+            while isinstance(inner, exp.Paren):
+                inner = inner.this
+            if isinstance(inner, exp.Anonymous) and str(inner.this).upper() in _GEOMETRY_VALUES:
+                raise fail("|| joins text, not geometry", node)
 
     def _check_identifier(self, node: exp.Identifier) -> None:
         if node.quoted:
