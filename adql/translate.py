@@ -1474,10 +1474,10 @@ class _Compiler:
             # a polygon column (DALI double[] xtype polygon)
             if p.values is not None:
                 return _polygon_column_sql("contains", self.dialect, region.parts[0], p)
-            prep = self._polygon_prep(region, p) if self.dialect == "duckdb" else None
+            prep = self._polygon_prep(region, p)
             if prep is not None:
                 vec = _vec_sql(p)
-                return polygon_measures.duckdb_point_in_prepared(prep, (vec[0], vec[1], vec[2]), p.parts[1])
+                return polygon_measures.point_in_prepared(prep, (vec[0], vec[1], vec[2]), p.parts[1], self.dialect)
             return _polygon_column_sql("contains", self.dialect, region.parts[0], p)
         if region.values is None:
             raise fail("CONTAINS() in a polygon needs constant vertices", node)
@@ -1490,10 +1490,10 @@ class _Compiler:
         return exact
 
     def _polygon_prep(self, region: _Geo, point: _Geo) -> str | None:
-        """The alias of a LATERAL row of per-polygon values beside a polygon column's table (DuckDB).
+        """The alias of a LATERAL row of per-polygon values beside a polygon column's table.
 
         Points from one table tested against polygons of another: computing each polygon's edges
-        and declination band once per polygon row lets DuckDB range-join on the band and test the
+        and declination band once per polygon row lets the planner join on the band and test the
         candidates cheaply (adql/polygon_measures.py), instead of rebuilding the polygon for every
         pair of rows. None when the column's table is not a plain table of the output tree, or when
         the polygon or the point comes from an enclosing query (DuckDB 1.5 cannot bind a lambda
@@ -1512,7 +1512,7 @@ class _Compiler:
         if key in self._preps:
             return self._preps[key]
         alias = self._new_alias(f"{src.sql_alias}_polygon")
-        lateral = exp.Lateral(this=exp.Subquery(this=polygon_measures.duckdb_polygon_prep(region.parts[0])),
+        lateral = exp.Lateral(this=exp.Subquery(this=polygon_measures.polygon_prep(region.parts[0], self.dialect)),
                               alias=exp.TableAlias(this=_quoted(alias)))
         join = exp.Join(this=lateral, kind="CROSS")
         if isinstance(table_sql.parent, exp.Subquery) and table_sql.args.get("joins"):
