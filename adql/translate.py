@@ -1500,8 +1500,10 @@ class _Compiler:
         over columns of two query levels).
         """
         src = region.column_source
-        table_sql = self._table_sql.get(id(src)) if src is not None else None
         scope = self._current
+        if src is None and scope is not None and scope.sources and _self_contained(region.parts[0]):
+            src = scope.sources[0]  # an uncorrelated polygon (a scalar subquery): once, beside the first table
+        table_sql = self._table_sql.get(id(src)) if src is not None else None
         if src is None or table_sql is None or table_sql.parent is None or scope is None or src not in scope.sources:
             return None
         local = {s.sql_alias for s in scope.sources}
@@ -1598,6 +1600,15 @@ def _unit_factor(source: str, target: str) -> float | None:
             return float(u.Unit(source, format="vounit").to(u.Unit(target, format="vounit")))
     except (ValueError, u.UnitsError, TypeError):
         return None
+
+
+def _self_contained(node: exp.Expr) -> bool:
+    """A scalar subquery whose columns all belong to its own tables (it reads no outer column)."""
+    if not isinstance(node, exp.Subquery):
+        return False
+    own = {t.alias_or_name for t in node.find_all(exp.Table)} | {
+        q.alias for q in node.find_all(exp.Subquery) if q.alias}
+    return all(c.table and c.table in own for c in node.find_all(exp.Column))
 
 
 def _polygon_array(geo: _Geo) -> exp.Expr:

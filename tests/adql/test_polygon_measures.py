@@ -147,3 +147,12 @@ def test_point_in_polygon_column_join_on_postgres(adql_metadata: dict[str, Table
     assert "CROSS JOIN LATERAL" in sql
     pairs = adql_pg(sql)
     assert pairs == _expected_pairs(adql_pg('SELECT "id", "ra", "dec" FROM "test"."points" ORDER BY 1')) and pairs
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
+def test_an_uncorrelated_polygon_subquery_is_prepared_once(adql_metadata: dict[str, TableMeta], dialect: str) -> None:
+    text = ("SELECT COUNT(*) AS n FROM test.points AS p WHERE 1 = CONTAINS(POINT(p.ra, p.dec), "
+            "(SELECT footprint FROM test.regions AS r WHERE r.id = 1))")
+    assert "CROSS JOIN LATERAL" in adql.translate(text, adql_metadata, dialect).sql
+    correlated = text.replace("r.id = 1", "r.id = MOD(p.id, 4)")
+    assert "LATERAL" not in adql.translate(correlated, adql_metadata, dialect).sql
