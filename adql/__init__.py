@@ -2,8 +2,11 @@
 dialect (PostgreSQL, DuckDB). Returns the SQL and the output columns' metadata. No I/O.
 
 - ``dialect.py``: the sqlglot dialect, ``parse`` and the grammar checks.
+- ``semantics.py``: aggregate, grouping and ORDER BY rules checked before translation.
+- ``limits.py``: the size limits of a query (tables, depth, terms, output columns), in one place.
 - ``translate.py``: name resolution, types, the SQL for each backend, geometry as arithmetic.
 - ``sphere.py``: spherical geometry of literal regions and their HEALPix ranges.
+- ``polygon_measures.py``: AREA() and CENTROID() of polygons held by the database (columns).
 - ``features.py``: the function catalogue, TAPRegExt features, ADQL -> VOTable types.
 - ``errors.py``: ``ADQLError``.
 

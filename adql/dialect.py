@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from sqlglot import exp, parser, tokens
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
+from sqlglot.tokens import Token, TokenType  # type: ignore[attr-defined]
 
 from adql.errors import ADQLError
-from adql.features import FUNCTIONS, GEOMETRY_FUNCTIONS, RESERVED_WORDS, UDFS
+from adql.features import FUNCTIONS, GEOMETRY_FUNCTIONS, RESERVED_WORDS, UDF_PREFIXES, UDFS
 
 __all__ = ["MAX_NESTING", "MAX_QUERY_LENGTH", "ADQLDialect", "parse"]
 
@@ -52,16 +52,74 @@ class ADQLDialect(Dialect):
         FUNCTION_PARSERS = {"CAST": parser.Parser.FUNCTION_PARSERS["CAST"]}  # noqa: RUF012
 
 
-_ALLOWED_NODES: tuple[type[exp.Expr], ...] = (
-    exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery, exp.From, exp.Join,
-    exp.Table, exp.TableAlias, exp.Identifier, exp.Column, exp.Star, exp.Alias, exp.Literal,
-    exp.Null, exp.Boolean, exp.Paren, exp.Neg, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.DPipe,
-    exp.BitwiseAnd, exp.BitwiseOr, exp.BitwiseXor, exp.BitwiseNot, exp.EQ, exp.NEQ, exp.GT,
-    exp.GTE, exp.LT, exp.LTE, exp.And, exp.Or, exp.Not, exp.Like, exp.ILike, exp.In, exp.Exists,
-    exp.Between, exp.Is, exp.Case, exp.If, exp.Cast, exp.DataType, exp.DataTypeParam,
-    exp.Anonymous, exp.Distinct, exp.Where, exp.Group, exp.Having, exp.Order, exp.Ordered,
-    exp.Limit, exp.Offset, exp.With, exp.CTE, exp.HexString, exp.Tuple,
-)
+# The whitelist: every node kind ADQL has, with the arguments an ADQL text can set on it. sqlglot
+# marks its extensions on ADQL's own node kinds (``* EXCLUDE (...)`` is a Star with ``except_``,
+# ``UNION BY NAME`` a Union with ``by_name``), so a node kind alone is not enough: any other
+# argument that is set is refused as well.
+_BINARY = frozenset({"this", "expression"})
+_SET_OPERATION = frozenset({"with_", "this", "expression", "distinct", "order", "limit", "offset"})
+_ALLOWED_ARGS: dict[type[exp.Expr], frozenset[str]] = {
+    exp.Select: frozenset({"with_", "expressions", "distinct", "from_", "joins", "where", "group", "having",
+                           "order", "limit", "offset"}),
+    exp.Union: _SET_OPERATION, exp.Intersect: _SET_OPERATION, exp.Except: _SET_OPERATION,
+    exp.Subquery: frozenset({"this", "alias", "order", "limit", "offset"}),
+    exp.From: frozenset({"this"}),
+    exp.Join: frozenset({"this", "on", "side", "kind", "using", "method"}),
+    exp.Table: frozenset({"this", "alias", "db", "catalog", "joins"}),
+    exp.TableAlias: frozenset({"this", "columns"}),
+    exp.Identifier: frozenset({"this", "quoted"}),
+    exp.Column: frozenset({"this", "table", "db", "catalog"}),
+    exp.Star: frozenset(),
+    exp.Alias: frozenset({"this", "alias"}),
+    exp.Literal: frozenset({"this", "is_string"}),
+    exp.Null: frozenset(),
+    exp.Boolean: frozenset({"this"}),
+    exp.Paren: frozenset({"this"}), exp.Neg: frozenset({"this"}), exp.Not: frozenset({"this"}),
+    exp.BitwiseNot: frozenset({"this"}),
+    exp.Add: _BINARY, exp.Sub: _BINARY, exp.Mul: _BINARY, exp.Div: _BINARY | {"typed", "safe"},
+    exp.DPipe: _BINARY | {"safe"},
+    exp.BitwiseAnd: _BINARY, exp.BitwiseOr: _BINARY, exp.BitwiseXor: _BINARY,
+    exp.EQ: _BINARY, exp.NEQ: _BINARY, exp.GT: _BINARY, exp.GTE: _BINARY, exp.LT: _BINARY, exp.LTE: _BINARY,
+    exp.And: _BINARY, exp.Or: _BINARY,
+    exp.Like: _BINARY | {"negate"}, exp.ILike: _BINARY | {"negate"},
+    exp.In: frozenset({"this", "expressions", "query"}),
+    exp.Exists: frozenset({"this"}),
+    exp.Between: frozenset({"this", "low", "high"}),
+    exp.Is: _BINARY | {"negate"},
+    exp.Case: frozenset({"this", "ifs", "default"}),
+    exp.If: frozenset({"this", "true"}),
+    exp.Cast: frozenset({"this", "to"}),
+    exp.DataType: frozenset({"this", "expressions", "kind", "nested"}),
+    exp.DataTypeParam: frozenset({"this"}),
+    exp.Anonymous: frozenset({"this", "expressions"}),
+    exp.Distinct: frozenset({"expressions"}),
+    exp.Where: frozenset({"this"}), exp.Having: frozenset({"this"}),
+    exp.Group: frozenset({"expressions"}),
+    exp.Order: frozenset({"expressions"}),
+    exp.Ordered: frozenset({"this", "desc", "nulls_first"}),  # NULLS FIRST/LAST: refused by token
+    exp.Limit: frozenset({"expression"}), exp.Offset: frozenset({"expression"}),
+    exp.With: frozenset({"expressions"}),
+    exp.CTE: frozenset({"this", "alias"}),
+    exp.HexString: frozenset({"this", "is_integer"}),
+    exp.Tuple: frozenset({"expressions"}),
+}
+_ALLOWED_NODES: tuple[type[exp.Expr], ...] = tuple(_ALLOWED_ARGS)
+
+# Words sqlglot reads although ADQL has none of them, refused by token with their position.
+_FOREIGN_TOKENS = {
+    TokenType.LIMIT: ("LIMIT is not ADQL", "write SELECT TOP n ..."),
+    TokenType.FETCH: ("FETCH FIRST n ROWS ONLY is not ADQL", "write SELECT TOP n ..."),
+}
+_FOREIGN_WORDS = {
+    "NULLS": ("NULLS FIRST / NULLS LAST is not ADQL", "ADQL sorts NULL values as the service does"),
+}
+# Tokens that may not follow a comma: a list ends with an item, not a comma.
+_AFTER_LIST = {
+    TokenType.FROM, TokenType.WHERE, TokenType.GROUP_BY, TokenType.HAVING, TokenType.ORDER_BY,
+    TokenType.R_PAREN, TokenType.UNION, TokenType.EXCEPT, TokenType.INTERSECT, TokenType.OFFSET,
+    TokenType.ON, TokenType.USING, TokenType.JOIN, TokenType.COMMA,
+}
+_STARTS = {TokenType.SELECT, TokenType.WITH, TokenType.L_PAREN}
 
 _PREDICATES = (
     exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.And, exp.Or, exp.Not, exp.Like,
@@ -74,6 +132,15 @@ _CAST_TYPES = {
     exp.DataType.Type.VARCHAR, exp.DataType.Type.TIMESTAMP,
 }
 _GEOMETRY_TYPES = {"POINT", "CIRCLE", "POLYGON"}
+_GEOMETRY_VALUES = {"POINT", "CIRCLE", "BOX", "POLYGON", "REGION", "CENTROID"}
+
+# sqlglot's names for extensions set on ADQL's own nodes, in the words a user typed.
+_EXTENSIONS = {
+    "except_": "* EXCLUDE (...)", "replace": "* REPLACE (...)", "rename": "* RENAME (...)", "ilike": "* ILIKE",
+    "by_name": "BY NAME", "symmetric": "BETWEEN SYMMETRIC", "all": "GROUP BY ALL", "recursive": "WITH RECURSIVE",
+    "grouping_sets": "GROUPING SETS", "rollup": "ROLLUP", "cube": "CUBE", "totals": "WITH TOTALS",
+    "qualify": "QUALIFY", "windows": "WINDOW", "kind": "this kind of", "materialized": "MATERIALIZED",
+}
 
 _ORACLE_HINTS = {
     "ROWNUM": "ROWNUM is Oracle, not ADQL: limit rows with SELECT TOP n (e.g. SELECT TOP 1000 ...)",
@@ -103,8 +170,16 @@ def parse(text: str, *, udfs: Iterable[str] = ()) -> exp.Expr:
         For anything that is not a single ADQL SELECT statement.
     """
     _precheck(text)
+    dialect = ADQLDialect()
     try:
-        trees = ADQLDialect().parse(text)
+        stream = dialect.tokenize(text)
+    except TokenError:
+        line, column = _unterminated(text)
+        raise ADQLError("unterminated string or delimited identifier", line=line, column=column,
+                        hint="close the quote") from None
+    _check_tokens(text, stream)
+    try:
+        trees = dialect.parser().parse(stream, text)  # the tokens already read, not a second pass
     except ParseError as err:
         raise _from_parse_error(err, text) from None
     except TokenError:
@@ -120,7 +195,7 @@ def parse(text: str, *, udfs: Iterable[str] = ()) -> exp.Expr:
         raise ADQLError("the query is empty", hint="write SELECT ... FROM ...")
     if len(statements) > 1:
         raise ADQLError("only one statement is allowed", hint="remove the ';' and what follows it")
-    tree = statements[0]
+    tree = _join_continued_strings(statements[0])
     try:
         _Checker(text, {name.upper() for name in udfs}).check_statement(tree)
     except RecursionError:
@@ -169,6 +244,50 @@ def _precheck(text: str) -> None:
         )
     if "FETCH" in upper and re.search(r"\bFETCH\s+(FIRST|NEXT)\b", bare, re.IGNORECASE):
         raise ADQLError("FETCH FIRST n ROWS ONLY is not ADQL", hint="write SELECT TOP n ... instead")
+
+
+def _check_tokens(text: str, tokens_: list[Token]) -> None:
+    """What only the token stream shows: the first word, row limits, list commas, IN lists."""
+    if not tokens_:
+        return
+    if tokens_[0].token_type not in _STARTS:
+        line, column = _position(text, tokens_[0].start)
+        raise ADQLError(f"only SELECT queries are allowed, not {tokens_[0].text[:20].upper()}", line=line, column=column,
+                        hint="an ADQL query starts with SELECT (or WITH): SELECT ... FROM ...")
+    for index, token in enumerate(tokens_):
+        kind = token.token_type
+        following = tokens_[index + 1] if index + 1 < len(tokens_) else None
+        foreign = _FOREIGN_TOKENS.get(kind)
+        if kind == TokenType.VAR and following is not None and following.text.upper() in {"FIRST", "LAST"}:
+            foreign = _FOREIGN_WORDS.get(token.text.upper())
+        if foreign is not None:
+            line, column = _position(text, token.start)
+            raise ADQLError(foreign[0], line=line, column=column, hint=foreign[1])
+        if kind == TokenType.COMMA and (following is None or following.token_type in _AFTER_LIST):
+            line, column = _position(text, token.start)
+            raise ADQLError("a list cannot end with a comma", line=line, column=column, hint="remove the comma")
+        if kind == TokenType.IN:
+            line, column = _position(text, token.start)
+            if following is None or following.token_type != TokenType.L_PAREN:
+                raise ADQLError("IN needs a list of values in parentheses or a subquery", line=line,
+                                column=column, hint="x IN (1, 2) or x IN (SELECT ...)")
+            after = tokens_[index + 2] if index + 2 < len(tokens_) else None
+            if after is None or after.token_type == TokenType.R_PAREN:
+                raise ADQLError("IN () needs at least one value", line=line, column=column)
+
+
+def _join_continued_strings(tree: exp.Expr) -> exp.Expr:
+    """ADQL 2.1 (BNF <character string literal>): 'abc' 'def', separated only by spaces, new
+    lines or comments, is the one literal 'abcdef'; sqlglot reads it as a CONCAT of literals."""
+    for node in list(tree.find_all(exp.Concat)):
+        parts = node.expressions
+        if parts and all(isinstance(p, exp.Literal) and p.is_string for p in parts):
+            joined = exp.Literal.string("".join(p.this for p in parts))
+            joined.meta.update(parts[0].meta)
+            if node is tree:
+                return joined
+            node.replace(joined)
+    return tree
 
 
 def _position(text: str, offset: int) -> tuple[int, int]:
@@ -248,8 +367,12 @@ class _Checker:
             self.check_node(node, top=tree)
 
     def check_node(self, node: exp.Expr, top: exp.Expr) -> None:
-        if not isinstance(node, _ALLOWED_NODES):
+        allowed = _ALLOWED_ARGS.get(type(node))
+        if allowed is None:
             raise self._foreign(node)
+        for key, value in node.args.items():
+            if key not in allowed and value not in (None, False, [], ""):
+                raise self._extension(key, node)
         if isinstance(node, exp.With) and node.parent is not top:
             raise fail("WITH is only allowed at the start of the whole query", node)
         if isinstance(node, exp.Select):
@@ -280,6 +403,26 @@ class _Checker:
             raise fail("DISTINCT ON is not ADQL", node)
         elif isinstance(node, exp.Table):
             self._check_table(node)
+        elif isinstance(node, exp.Subquery):
+            self._check_derived_table(node)
+        elif isinstance(node, exp.DPipe):
+            self._check_concatenation(node)
+        elif isinstance(node, exp.Is) and not isinstance(node.expression, exp.Null):
+            # ADQL 2.1 BNF <null predicate> ::= <value expression> IS [ NOT ] NULL: nothing else follows IS
+            raise fail("IS only tests NULL: x IS NULL or x IS NOT NULL", node)
+
+    def _extension(self, key: str, node: exp.Expr) -> ADQLError:
+        """An extension set on an ADQL node, located at its word when the node carries no position."""
+        message = f"{_EXTENSIONS.get(key, key.upper().rstrip('_'))} is not part of ADQL"
+        error = fail(message, node)
+        if error.line is None:
+            words = _EXTENSIONS.get(key, key.rstrip("_")).replace("(...)", "").replace("*", "").split()
+            bare = re.sub(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"", lambda m: " " * len(m.group()), self.text)
+            found = re.search(r"\b" + r"\s+".join(map(re.escape, words[-1:])) + r"\b", bare, re.IGNORECASE)
+            if found:
+                line, column = _position(self.text, found.start())
+                return ADQLError(message, line=line, column=column)
+        return error
 
     def _foreign(self, node: exp.Expr) -> ADQLError:
         name = node.key.upper()
@@ -311,6 +454,24 @@ class _Checker:
         if node.name.upper() in _ORACLE_HINTS and not node.this.quoted:
             raise fail(_ORACLE_HINTS[node.name.upper()], node)
 
+    @staticmethod
+    def _check_derived_table(node: exp.Subquery) -> None:
+        # ADQL 2.1 BNF <derived table> ::= <table subquery> [AS] <correlation name>: the name is required
+        # (a parenthesised join, which sqlglot also reads as a Subquery, holds a Table, not a query)
+        in_from = isinstance(node.parent, (exp.From, exp.Join))
+        if in_from and not node.alias and isinstance(node.this, (exp.Select, exp.SetOperation)):
+            raise fail("a subquery in FROM needs a name: (SELECT ...) AS name", node)
+
+    @staticmethod
+    def _check_concatenation(node: exp.DPipe) -> None:
+        # ADQL 2.1 §2.3.4: || joins character values; a geometry constructor is never one
+        for side in (node.this, node.expression):
+            inner = side
+            while isinstance(inner, exp.Paren):
+                inner = inner.this
+            if isinstance(inner, exp.Anonymous) and str(inner.this).upper() in _GEOMETRY_VALUES:
+                raise fail("|| joins text, not geometry", node)
+
     def _check_identifier(self, node: exp.Identifier) -> None:
         if node.quoted:
             if not node.name:
@@ -333,7 +494,10 @@ class _Checker:
         name = str(node.this).upper()
         args = node.expressions
         table = FUNCTIONS.get(name) or GEOMETRY_FUNCTIONS.get(name) or UDFS.get(name)
-        if table is None and name in self.udfs:
+        if table is None and (name in self.udfs or name.startswith(UDF_PREFIXES)):
+            # ADQL 2.1 §2.4: a user-defined function is any name with a declared prefix; whether this
+            # service has it is decided when the query is translated
+            self._check_udf_args(node)
             return
         if table is None:
             raise fail(f"unknown function {node.this}()", node,
@@ -348,6 +512,12 @@ class _Checker:
                 raise fail(f"DISTINCT is not allowed inside {name}()", node)
         if name in GEOMETRY_FUNCTIONS:
             self._check_geometry(name, node)
+
+    @staticmethod
+    def _check_udf_args(node: exp.Anonymous) -> None:
+        for arg in node.expressions:
+            if isinstance(arg, (exp.Star, exp.Distinct)):
+                raise fail(f"{node.this}() takes values, not * or DISTINCT", node)
 
     def _check_geometry(self, name: str, node: exp.Anonymous) -> None:
         args = list(node.expressions)
@@ -386,7 +556,6 @@ class _Checker:
     def _check_join(self, node: exp.Join) -> None:
         kind = (node.args.get("kind") or "").upper()
         method = (node.args.get("method") or "").upper()
-        side = (node.args.get("side") or "").upper()
         has_condition = bool(node.args.get("on") or node.args.get("using"))
         if kind in {"SEMI", "ANTI", "ASOF", "STRAIGHT_JOIN", "ARRAY", "POSITIONAL"} or method not in {"", "NATURAL"}:
             raise fail(f"{(method or kind)} JOIN is not ADQL", node)
@@ -394,8 +563,12 @@ class _Checker:
             if has_condition:
                 raise fail(f"{method or kind} JOIN takes no ON or USING", node)
             return
-        if (kind or side) and not has_condition:
-            raise fail("this JOIN needs ON (condition) or USING (columns)", node)
+        # ADQL 2.1 BNF <qualified join>: the join specification is optional (t1 LEFT OUTER JOIN t2,
+        # t1 JOIN t2; the translator joins on TRUE). The IVOA test set (lyonetia, 2_from.xml) holds one
+        # exception: an explicit INNER JOIN says it has a condition, so it must have one.
+        if kind == "INNER" and not has_condition:
+            raise fail("INNER JOIN needs ON (condition) or USING (columns)", node,
+                       hint="write ON ... or USING (...), or a plain JOIN / CROSS JOIN for every pair of rows")
         if node.args.get("on"):
             self._check_predicate(node.args["on"], "ON")
 

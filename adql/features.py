@@ -15,6 +15,7 @@ __all__ = [
     "GEOMETRY_FUNCTIONS",
     "RESERVED_WORDS",
     "UDFS",
+    "UDF_PREFIXES",
     "UNSUPPORTED",
     "Feature",
     "features",
@@ -54,6 +55,10 @@ GEOMETRY_FUNCTIONS: dict[str, tuple[int, int | None]] = {
 }
 
 UDFS: dict[str, tuple[int, int | None]] = {"IVO_HEALPIX_INDEX": (3, 3)}
+
+# ADQL 2.1 §2.4: user-defined function names carry a prefix. ``ivo_`` is the IVOA's; ``skygate_`` is
+# this service's own. The parser accepts any such name; the translator knows which exist (UDFS).
+UDF_PREFIXES = ("IVO_", "SKYGATE_")
 
 UDF_FORMS = {
     "IVO_HEALPIX_INDEX": (

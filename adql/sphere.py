@@ -214,18 +214,25 @@ def polygon_area(vertices: Sequence[tuple[float, float]]) -> float:
 
 
 def polygon_centroid(vertices: Sequence[tuple[float, float]]) -> tuple[float, float]:
-    """Centroid of the polygon's area (area-weighted triangle centroids), as lon/lat."""
+    """The polygon's surface centroid (the normalised integral of the position vector over its
+    area), as lon/lat. By Stokes' theorem the integral is (1/2) sum over the edges of the arc
+    length times the edge's unit normal; it is turned towards the vertices' side, so the
+    orientation does not matter (polygons are smaller than a hemisphere). The SQL for polygon
+    columns (adql/polygon_measures.py) computes the same."""
     vecs = [unit(lon, lat) for lon, lat in vertices]
-    a = vecs[0]
     acc = [0.0, 0.0, 0.0]
-    for b, c in itertools.pairwise(vecs):
-        num = dot(a, cross(b, c))
-        den = 1 + dot(a, b) + dot(b, c) + dot(c, a)
-        weight = 2 * math.atan2(num, den)
-        mid = _norm((a[0] + b[0] + c[0], a[1] + b[1] + c[1], a[2] + b[2] + c[2]))
+    for a, b in zip(vecs, vecs[1:] + vecs[:1], strict=True):
+        n = cross(a, b)
+        norm = math.sqrt(dot(n, n))
+        if norm == 0:
+            continue
+        scale = math.atan2(norm, dot(a, b)) / norm
         for i in range(3):
-            acc[i] += weight * mid[i]
-    return lonlat(_norm((acc[0], acc[1], acc[2])))
+            acc[i] += scale * n[i]
+    total: Vec = (acc[0], acc[1], acc[2])
+    side = math.fsum(dot(total, v) for v in vecs)
+    sign = -1.0 if side < 0 else 1.0
+    return lonlat(_norm((sign * total[0], sign * total[1], sign * total[2])))
 
 
 def point_in_polygon(lon: float, lat: float, vertices: Sequence[tuple[float, float]]) -> bool:

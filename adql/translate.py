@@ -19,10 +19,12 @@ from dataclasses import dataclass, field, replace
 
 from sqlglot import exp
 
-from adql import sphere
+from adql import polygon_measures, sphere
 from adql.dialect import fail, parse
 from adql.errors import ADQLError
 from adql.features import UNSUPPORTED
+from adql.limits import MAX_OUTPUT_COLUMNS, check_limits, output_limit_error
+from adql.semantics import check_semantics
 from dali.values import Column, TableMeta
 
 __all__ = ["DIALECTS", "Translation", "translate"]
@@ -53,6 +55,7 @@ class _Geo:
     values: list[float] | None = None  # the same as numbers when all are constant
     position: _Source | None = None  # a point made of a table's indexed ra/dec columns
     coordsys: str = "ICRS"
+    column_source: _Source | None = None  # a polygon column: the FROM item it belongs to
 
 
 @dataclass
@@ -121,6 +124,8 @@ def translate(
         raise ValueError(f"unknown SQL dialect {dialect!r}")
     tree = parse(text)
     try:
+        check_limits(tree)
+        check_semantics(tree)
         compiler = _Compiler(metadata, uploads or {}, dialect)
         sql_tree, columns = compiler.statement(tree, maxrec)
         sql = sql_tree.sql(dialect=dialect, comments=False, copy=False)  # the tree is ours, used once
@@ -291,6 +296,9 @@ class _Compiler:
         self.tables: set[str] = set()
         self.ctes: list[dict[str, list[Column]]] = []
         self._aliases: set[str] = set()
+        self._table_sql: dict[int, exp.Expr] = {}  # id(_Source) -> its table in the output tree
+        self._preps: dict[tuple[int, str], str] = {}  # (id(_Source), polygon SQL) -> LATERAL alias
+        self._current: _Scope | None = None  # the scope of the SELECT being translated
 
     # -- statements ------------------------------------------------------------------------
 
@@ -359,7 +367,13 @@ class _Compiler:
         return result, lcols
 
     def select(self, node: exp.Select, parent: _Scope | None) -> tuple[exp.Expr, list[Column]]:
-        scope = _Scope(parent)
+        outer, self._current = self._current, _Scope(parent)
+        try:
+            return self._select(node, self._current)
+        finally:
+            self._current = outer
+
+    def _select(self, node: exp.Select, scope: _Scope) -> tuple[exp.Expr, list[Column]]:
         out = exp.Select()
         from_ = node.args["from_"]
         out.set("from_", exp.From(this=self.source(from_.this, scope)))
@@ -472,6 +486,7 @@ class _Compiler:
         self._add_source(scope, src, node)
         table_sql = exp.Table(this=_quoted(physical[1]), db=_quoted(physical[0]) if physical[0] else None)
         table_sql.set("alias", exp.TableAlias(this=_quoted(src.sql_alias)))
+        self._table_sql[id(src)] = table_sql
         return table_sql
 
     def _lookup_table(self, schema: str | None, name: str, node: exp.Expr
@@ -537,6 +552,9 @@ class _Compiler:
             out.set("using", names)
         elif node.args.get("on"):
             out.set("on", self.predicate(node.args["on"], scope))
+        elif (node.args.get("kind") or "").upper() != "CROSS":
+            # ADQL allows a join without ON or USING (every pair of rows); SQL wants a condition
+            out.set("on", exp.Boolean(this=True))
         return out
 
     # -- SELECT list -----------------------------------------------------------------------
@@ -558,10 +576,15 @@ class _Compiler:
 
         for item in node.expressions:
             if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star)):
-                for sql, col in self.star(item, scope):
+                expanded = self.star(item, scope)
+                if len(items) + len(expanded) > MAX_OUTPUT_COLUMNS:
+                    raise output_limit_error(item)
+                for sql, col in expanded:
                     name = unique(col.name)
                     items.append((sql, replace(col, name=name)))
                 continue
+            if len(items) >= MAX_OUTPUT_COLUMNS:
+                raise output_limit_error(item)
             alias = None
             expr = item
             if isinstance(item, exp.Alias):
@@ -788,7 +811,9 @@ class _Compiler:
             raise fail("t.* is only allowed in the SELECT list", node)
         sql, ty = self.column(node, scope)
         if ty.kind in _GEO_KINDS and ty.geo is None:
-            ty = replace(ty, geo=self._geo_from_column(sql, ty.kind))
+            geo = self._geo_from_column(sql, ty.kind)
+            geo.column_source = ty.source
+            ty = replace(ty, geo=geo)
         return sql, ty
 
     def _geo_from_column(self, sql: exp.Expr, kind: str) -> _Geo:
@@ -981,7 +1006,12 @@ class _Compiler:
         sub, cols = self.query(node.this, scope)
         if len(cols) != 1:
             raise fail("a subquery used as a value must return one column", node)
-        return exp.Subquery(this=sub), _Ty(_kind_of(cols[0]), cols[0])
+        kind = _kind_of(cols[0])
+        sql: exp.Expr = exp.Subquery(this=sub)
+        if kind in _GEO_KINDS:
+            # a geometry value (e.g. one s_region): used like a column of that shape
+            return sql, _Ty(kind, cols[0], geo=self._geo_from_column(sql, kind))
+        return sql, _Ty(kind, cols[0])
 
     def v_case(self, node: exp.Case, scope: _Scope) -> tuple[exp.Expr, _Ty]:
         ifs = []
@@ -1335,7 +1365,7 @@ class _Compiler:
             body = _mul(_num(2 * math.pi * (180 / math.pi) ** 2), _sub(_num(1.0), _fn("cos", _rad(r))))
             return body, _Ty("float", col)
         if geo.values is None:
-            raise fail("AREA() of a polygon needs constant vertices", node)
+            return polygon_measures.area_sql(_polygon_array(geo), self.dialect), _Ty("float", col)
         return _num(sphere.polygon_area(list(zip(geo.values[0::2], geo.values[1::2], strict=True)))), _Ty("float", col)
 
     def f_centroid(self, node: exp.Anonymous, scope: _Scope) -> tuple[exp.Expr, _Ty]:
@@ -1344,7 +1374,8 @@ class _Compiler:
             vals = geo.values[:2] if geo.values is not None else None
             return self._geometry_value("point", [p.copy() for p in geo.parts[:2]], vals, node)
         if geo.values is None:
-            raise fail("CENTROID() of a polygon needs constant vertices", node)
+            lon_sql, lat_sql = polygon_measures.centroid_sql(_polygon_array(geo), self.dialect)
+            return self._geometry_value("point", [lon_sql, lat_sql], None, node)
         lon, lat = sphere.polygon_centroid(list(zip(geo.values[0::2], geo.values[1::2], strict=True)))
         return self._geometry_value("point", [_num(lon), _num(lat)], [lon, lat], node)
 
@@ -1441,6 +1472,12 @@ class _Compiler:
             return self._cone(p, region.parts[:3], region.values, node)
         if region.values is None and len(region.parts) == 1:
             # a polygon column (DALI double[] xtype polygon)
+            if p.values is not None:
+                return _polygon_column_sql("contains", self.dialect, region.parts[0], p)
+            prep = self._polygon_prep(region, p)
+            if prep is not None:
+                vec = _vec_sql(p)
+                return polygon_measures.point_in_prepared(prep, (vec[0], vec[1], vec[2]), p.parts[1], self.dialect)
             return _polygon_column_sql("contains", self.dialect, region.parts[0], p)
         if region.values is None:
             raise fail("CONTAINS() in a polygon needs constant vertices", node)
@@ -1451,6 +1488,44 @@ class _Compiler:
             ranges = sphere.polygon_ranges(vertices, pos.index_order, pos.tolerance)
             return _and([_ranges_sql(p.position, pos.index_column, ranges), exact])
         return exact
+
+    def _polygon_prep(self, region: _Geo, point: _Geo) -> str | None:
+        """The alias of a LATERAL row of per-polygon values beside a polygon column's table.
+
+        Points from one table tested against polygons of another: computing each polygon's edges
+        and declination band once per polygon row lets the planner join on the band and test the
+        candidates cheaply (adql/polygon_measures.py), instead of rebuilding the polygon for every
+        pair of rows. None when the column's table is not a plain table of the output tree, or when
+        the polygon or the point comes from an enclosing query (DuckDB 1.5 cannot bind a lambda
+        over columns of two query levels).
+        """
+        src = region.column_source
+        scope = self._current
+        if src is None and scope is not None and scope.sources and _self_contained(region.parts[0]):
+            src = scope.sources[0]  # an uncorrelated polygon (a scalar subquery): once, beside the first table
+        table_sql = self._table_sql.get(id(src)) if src is not None else None
+        if src is None or table_sql is None or table_sql.parent is None or scope is None or src not in scope.sources:
+            return None
+        local = {s.sql_alias for s in scope.sources}
+        for part in point.parts:
+            if any(c.table and c.table not in local for c in part.find_all(exp.Column)):
+                return None
+        key = (id(src), region.parts[0].sql())
+        if key in self._preps:
+            return self._preps[key]
+        alias = self._new_alias(f"{src.sql_alias}_polygon")
+        lateral = exp.Lateral(this=exp.Subquery(this=polygon_measures.polygon_prep(region.parts[0], self.dialect)),
+                              alias=exp.TableAlias(this=_quoted(alias)))
+        join = exp.Join(this=lateral, kind="CROSS")
+        if isinstance(table_sql.parent, exp.Subquery) and table_sql.args.get("joins"):
+            table_sql.append("joins", join)  # a second polygon of the same table
+        else:
+            inner = table_sql.copy()
+            inner.set("joins", [join])
+            table_sql.replace(exp.Subquery(this=inner))
+            self._table_sql[id(src)] = inner
+        self._preps[key] = alias
+        return alias
 
     def _cone(self, p: _Geo, circle: list[exp.Expr], values: list[float] | None,
               node: exp.Expr) -> exp.Expr:
@@ -1525,6 +1600,22 @@ def _unit_factor(source: str, target: str) -> float | None:
             return float(u.Unit(source, format="vounit").to(u.Unit(target, format="vounit")))
     except (ValueError, u.UnitsError, TypeError):
         return None
+
+
+def _self_contained(node: exp.Expr) -> bool:
+    """A scalar subquery whose columns all belong to its own tables (it reads no outer column)."""
+    if not isinstance(node, exp.Subquery):
+        return False
+    own = {t.alias_or_name for t in node.find_all(exp.Table)} | {
+        q.alias for q in node.find_all(exp.Subquery) if q.alias}
+    return all(c.table and c.table in own for c in node.find_all(exp.Column))
+
+
+def _polygon_array(geo: _Geo) -> exp.Expr:
+    """A polygon's vertices as one array: a polygon column as it is, built ones from their parts."""
+    if len(geo.parts) == 1:
+        return geo.parts[0]
+    return exp.Array(expressions=[_cast(p.copy(), "DOUBLE") for p in geo.parts])
 
 
 def _is_real(ty: _Ty) -> bool:

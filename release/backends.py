@@ -336,7 +336,7 @@ class PostgresBackend:
                     if len(records) < batch_rows:
                         break
         except asyncpg.PostgresError as exc:
-            raise postgres_error(exc.sqlstate, timeout) from exc
+            raise postgres_error(exc.sqlstate, timeout, getattr(exc, "message", "") or str(exc)) from exc
         except (OSError, asyncpg.InterfaceError) as exc:
             raise connection_error() from exc
 

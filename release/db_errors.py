@@ -1,22 +1,38 @@
 """How a database's failures become the service's three error kinds (``dali.errors``).
 
-Users see our own sentences: never the database's message, the SQL text or a library's
-exception text. Pure mapping: no I/O. Used by ``release.backends`` and ``release.pg_copy``.
+Users see our own sentences, never the SQL text or a library's exception text. The one exception:
+when a database refuses a translated query as invalid (a binder, parser or catalog error, SQLSTATE
+class 42), the translator let through something it should have refused; the user gets a 400 with
+the database's own first line, cleaned (no driver prefix, no SQL context lines, no control
+characters, at most 200 characters), rather than a 500 (issue 13). Pure mapping: no I/O.
+Used by ``release.backends`` and ``release.pg_copy``.
 Tests: tests/release/test_db_errors.py, tests/release/test_backends.py.
 """
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 
-from dali.errors import FatalError, TransientError, UsageError
+from dali.errors import FatalError, TransientError, UsageError, clean_message
 
-__all__ = ["connection_error", "duckdb_error", "postgres_error", "postgres_stream_error", "timeout_error"]
+__all__ = ["connection_error", "duckdb_error", "postgres_error", "postgres_stream_error", "refused_error",
+           "timeout_error"]
 
 # Messages PostgreSQL sends for data errors (SQLSTATE class 22) that can arrive in the middle of a
 # result stream, where the ADBC driver passes on the message text without its SQLSTATE.
 _PG_DATA_PHRASES = ("out of range", "cannot take", "invalid input syntax", "negative number",
                     "zero raised to a negative power", "cannot cast")
+# Prefixes the drivers put before the database's sentence.
+_PREFIX = re.compile(r"^(?:Binder|Parser|Catalog|Not implemented|Syntax|Type mismatch|Conversion) Error:\s*",
+                     re.IGNORECASE)
+_REFUSED_CLASSES = (duckdb.BinderException, duckdb.ParserException,
+                    duckdb.SyntaxException, duckdb.NotImplementedException, duckdb.TypeMismatchException,
+                    duckdb.InvalidTypeException)
+_PG_REFUSED_STATES = ("42", "0A")  # syntax error or access rule violation; feature not supported
+_PG_REFUSED_PHRASES = ("syntax error", "does not exist", "must appear in the GROUP BY", "aggregate function",
+                       "is ambiguous", "not supported", "out of range - should be", "position")
 _PG_LOST_PHRASES = ("server closed the connection", "terminating connection", "could not receive data",
                     "connection to server", "no connection to the server", "SSL SYSCALL error")
 
@@ -44,16 +60,22 @@ def duckdb_error(exc: Exception, timed_out: bool, timeout: float) -> Exception:
         return TransientError("the database ran out of memory for this query", hint="ask for fewer rows")
     if isinstance(exc, (duckdb.ConversionException, duckdb.OutOfRangeException, duckdb.InvalidInputException)):
         return _data_error()
+    if isinstance(exc, _REFUSED_CLASSES):
+        return refused_error(str(exc))
     return _query_failed()
 
 
-def postgres_error(state: str | None, timeout: float) -> Exception:
-    """The error for a PostgreSQL SQLSTATE (PostgreSQL docs, Appendix A)."""
+def postgres_error(state: str | None, timeout: float, message: str = "") -> Exception:
+    """The error for a PostgreSQL SQLSTATE (PostgreSQL docs, Appendix A), with its message if known."""
     state = state or ""
     if state == "57014":  # query_canceled: statement_timeout fired
         return timeout_error(timeout)
     if state in {"25006", "42501"}:  # read-only transaction, insufficient privilege
         return UsageError("queries may only read; this service does not change the release")
+    if state == "42P01":  # undefined_table: the published metadata and the database disagree (our fault)
+        return _query_failed()
+    if state.startswith(_PG_REFUSED_STATES):
+        return refused_error(message)
     if state == "22012":
         return _division_error()
     if state.startswith("22"):
@@ -73,7 +95,21 @@ def postgres_stream_error(message: str, timeout: float) -> Exception:
         return _data_error()
     if any(phrase in message for phrase in _PG_LOST_PHRASES):
         return connection_error()
+    if any(phrase in message for phrase in _PG_REFUSED_PHRASES):
+        return refused_error(message)
     return _query_failed()
+
+
+def refused_error(message: str) -> UsageError:
+    """A query the database refused as invalid: its first sentence, cleaned, as a usage error."""
+    first = message.strip().split("\n", 1)[0]
+    if "ERROR:" in first:  # libpq through the drivers: "[libpq] Execution error [...]: ERROR:  ..."
+        first = first.rsplit("ERROR:", 1)[1]
+    first = clean_message(_PREFIX.sub("", first.strip(), count=1))
+    if len(first) > 200:
+        first = first[:197] + "..."
+    text = "the database refused the query" + (f": {first}" if first else "")
+    return UsageError(text, param="QUERY", hint="this should have been caught earlier; please report the query")
 
 
 def _division_error() -> UsageError:

@@ -175,3 +175,34 @@ async def test_open_release_serves_the_ci_release(ci_duckdb_path: Any) -> None:
         assert "des_dr1.main" in names and "ivoa.obscore" in names
     finally:
         await opened.close()
+
+
+# SQL a translator should never let through, one per class of issue 13 (aggregate misuse, a bad
+# ORDER BY position, an empty IN list): the backend's refusal is a usage error in a sentence.
+_REFUSED_SQL = [
+    ('SELECT "ra", count(*) AS n FROM "des_dr1"."main"', "GROUP BY"),
+    ('SELECT max(count(*)) AS n FROM "des_dr1"."main"', "nested"),
+    ('SELECT "ra" FROM "des_dr1"."main" WHERE max("ra") > 1', "aggregate"),
+    ('SELECT "ra" FROM "des_dr1"."main" ORDER BY 5', "ORDER"),
+    ('SELECT "ra" FROM "des_dr1"."main" WHERE "ra" IN ()', "syntax error"),
+]
+
+
+@pytest.mark.parametrize(("sql", "words"), _REFUSED_SQL)
+async def test_duckdb_refusals_are_usage_errors(duckdb_backend: DuckDBBackend, ci_metadata: dict[str, TableMeta],
+                                                sql: str, words: str) -> None:
+    engine = QueryEngine(duckdb_backend, ci_metadata, translate=FakeTranslator((Column("ra", "double"),)))
+    with pytest.raises(UsageError, match="the database refused the query: ") as info:
+        await engine.execute(sql, maxrec=None, timeout=10)
+    assert words.lower() in str(info.value).lower() and "LINE" not in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("sql", "words"), _REFUSED_SQL)
+async def test_postgres_refusals_are_usage_errors(postgres_backend: PostgresBackend, ci_metadata: dict[str, TableMeta],
+                                                  sql: str, words: str) -> None:
+    engine = QueryEngine(postgres_backend, ci_metadata, translate=FakeTranslator((Column("ra", "double"),)))
+    with pytest.raises(UsageError, match="the database refused the query") as info:
+        result = await engine.execute(sql, maxrec=None, timeout=10)
+        await rows(result)
+    assert "LINE" not in str(info.value) and "\n" not in str(info.value)
