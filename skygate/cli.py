@@ -1,7 +1,7 @@
 """The ``skygate`` command.
 
 Sub-commands: ``serve`` (the API), ``worker`` (job workers), ``demo`` (generate and load the demo
-release), ``ingest`` (load a catalog), ``adql`` (translate a query). Each handler lives beside the
+release), ``ingest`` (load a catalog), ``adql`` (translate a query), ``shell`` (a TAP shell). Each handler lives beside the
 code it drives; this module only parses arguments. Tests: tests/skygate/test_cli.py.
 """
 
@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     from skygate.cli_adql import add_adql_commands  # adql translate
 
     add_adql_commands(sub)
+
+    shell = sub.add_parser("shell", help="an easyaccess-style ADQL shell for any TAP service")
+    from skygate.shell.repl import add_arguments  # light: the shell's imports wait for its handler
+
+    add_arguments(shell)
+    shell.set_defaults(handler="skygate.shell.repl:run")
 
     return parser
 
