@@ -173,10 +173,11 @@ class TapClient:
         self._raise_for_status(response, url)
         return _job(self.parse(_uws_job, response.content, "UWS job"), url)
 
-    def jobs(self) -> list[Job]:
-        """The job list the service shows to this caller."""
-        response = self.get("async")
-        assert response is not None
+    def jobs(self) -> list[Job] | None:
+        """The job list the service shows to this caller (None: the service has no /async)."""
+        response = self.get("async", missing_ok=True)
+        if response is None:
+            return None
         listed = self.parse(_uws_list, response.content, "UWS job list")
         base = f"{self.tap_url}/async"
         return [Job(j.jobid, f"{base}/{j.jobid}", str(j.phase), created=_text(j.creationtime),

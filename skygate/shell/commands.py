@@ -273,8 +273,8 @@ def _whoami(shell: Shell, args: str) -> None:
         shell.say(answer[:2000])
         return
     token = "a token is sent, but " if shell.config.token else ""
-    shell.say(f"{token}this service has no notion of identity: it answers no /whoami, so queries run "
-              "anonymously and every job is listed for everyone")
+    shell.say(f"{token}this service has no notion of identity yet: it answers no /whoami, so it cannot say "
+              "who you are (queries run as an anonymous user)")
 
 
 def _myquota(shell: Shell, args: str) -> None:
@@ -296,6 +296,9 @@ def _myquota(shell: Shell, args: str) -> None:
 
 def _jobs(shell: Shell, args: str) -> None:
     jobs = shell.client.jobs()
+    if jobs is None:
+        shell.say("this service has no async job list (no /async)")
+        return
     if not jobs:
         shell.say("no jobs on the service")
         return

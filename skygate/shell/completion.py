@@ -32,7 +32,8 @@ ADQL_FUNCTIONS = (
     "COORDSYS", "IVO_HEALPIX_INDEX",
 )
 _WORD = re.compile(r"[\w.\"]*$")
-_SOURCES = re.compile(r"(?:\bFROM|\bJOIN|,)\s+((?:[\w\"]+\.)*[\w\"]+)(?:\s+(?:AS\s+)?(\w+))?", re.IGNORECASE)
+_FROM = re.compile(r"\b(?:FROM|JOIN)\b(.*?)(?=\b(?:WHERE|GROUP|ORDER|HAVING|ON|USING|JOIN|INNER|LEFT|RIGHT|FULL"
+                   r"|CROSS|NATURAL|UNION|EXCEPT|INTERSECT|OFFSET)\b|[();]|\Z)", re.IGNORECASE | re.DOTALL)
 _LAST_KEYWORD = re.compile(r"\b(FROM|JOIN|SELECT|WHERE|ON|BY|AND|OR|HAVING|TOP|\w+)\s*$", re.IGNORECASE)
 _TABLE_AFTER = {"FROM", "JOIN"}
 
@@ -57,6 +58,8 @@ class AdqlCompleter(Completer):
         word = _WORD.search(text)
         current = word.group(0) if word else ""
         before = text[: len(text) - len(current)]
+        if not before.strip():
+            yield from _names(self.commands, current, meta="command")
         yield from self._adql(current, before, document.text)
 
     # ------------------------------------------------------------------ ADQL
@@ -83,7 +86,7 @@ class AdqlCompleter(Completer):
         if keyword and keyword.group(1).upper() in _TABLE_AFTER:
             yield from _names(sorted({t.name for t in tables.values()} | _schemas(tables)), current)
             return
-        mentioned = [t for name, _ in _SOURCES.findall(whole)
+        mentioned = [t for name, _ in _sources(whole)
                      if (t := tables.get(name.lower().replace('"', ""))) is not None
                      or (t := _short(name, tables)) is not None]
         seen: set[str] = set()
@@ -115,6 +118,18 @@ class AdqlCompleter(Completer):
             yield from _names(self.commands, current, meta="command")
 
 
+def _sources(whole: str) -> list[tuple[str, str]]:
+    """(table, alias or "") for each table of the FROM and JOIN clauses."""
+    found = []
+    for clause in _FROM.finditer(whole):
+        for part in clause.group(1).split(","):
+            words = part.split()
+            if words:
+                alias = words[-1] if len(words) > 1 and words[-1].upper() != "AS" else ""
+                found.append((words[0], alias))
+    return found
+
+
 def _schemas(tables: Mapping[str, TableInfo]) -> set[str]:
     return {t.name.rsplit(".", 1)[0] for t in tables.values() if "." in t.name}
 
@@ -129,7 +144,7 @@ def _resolve(qualifier: str, whole: str, tables: Mapping[str, TableInfo]) -> Tab
     """The table a ``qualifier.`` refers to: a table name (full or short) or an alias in the statement."""
     if qualifier in tables:
         return tables[qualifier]
-    for name, alias in _SOURCES.findall(whole):
+    for name, alias in _sources(whole):
         if alias and alias.lower() == qualifier:
             return tables.get(name.lower().replace('"', "")) or _short(name, tables)
     if "." not in qualifier:

@@ -18,7 +18,7 @@ from skygate.shell.client import QueryError, error_position
 
 __all__ = ["Result", "describe_error", "read_result", "render_table"]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|\x1b\[[0-9;?]*[A-Za-z]")
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)

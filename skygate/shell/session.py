@@ -44,6 +44,10 @@ _TAIL = re.compile(r";\s*(?:>\s*(?P<file>\S+)|<\s*(?P<action>check|explain))?\s*
 _UPLOAD_REF = re.compile(r"\bTAP_UPLOAD\s*\.\s*\"?(\w+)", re.IGNORECASE)
 
 
+class Cancelled(ServiceError):
+    """The user stopped a query (Ctrl-C); said as it is, not as an error."""
+
+
 @dataclass(frozen=True, slots=True)
 class ShellConfig:
     """Settings of one shell session (``config KEY VALUE`` changes the tunable ones)."""
@@ -211,10 +215,12 @@ class Shell:
                 self.query(entry.sql, entry.file)
         except QueryError as exc:
             self.say(*describe_error(exc, exc.query or entry.sql))
+        except Cancelled as exc:
+            self.say(str(exc))
         except ServiceError as exc:
             self.say(f"error: {exc}")
         except KeyboardInterrupt:
-            self.say("interrupted")
+            self.say("interrupted (a sync query is dropped, which a streaming service takes as a cancel)")
         except Exception as exc:  # noqa: BLE001 (the shell stays up; one line, never a traceback)
             self.say(f"error: unexpected {type(exc).__name__}: {str(exc)[:200]}")
         return True
@@ -253,8 +259,7 @@ class Shell:
             self._end_progress()
             self.say(f"aborting job {job.job_id} on the service...")
             job = self.client.abort(job)
-            self.say(f"job {job.job_id}: {job.phase}")
-            raise ServiceError("query aborted") from None
+            raise Cancelled(f"query aborted: job {job.job_id} is {job.phase} on the service") from None
         self._end_progress()
         return self.job_result(job, sql)
 
