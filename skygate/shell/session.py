@@ -277,9 +277,11 @@ class Shell:
             response.close()
         result = read_result(data)
         width = shutil.get_terminal_size((100, 40)).columns
-        lines = render_table(result.table, width=width)
+        lines = render_table(result.table, width=width, limit=self.config.prefetch)
         rows = len(result.table)
         note = f"{rows} row{'s' if rows != 1 else ''}"
+        if rows > self.config.prefetch:  # a service that does not honour MAXREC
+            note += f", the first {self.config.prefetch} shown"
         if result.overflow:
             note += (f"; more rows exist (only the first {rows} fetched: `prefetch N` to see more, "
                      "`; > file.fits` for the whole result)")

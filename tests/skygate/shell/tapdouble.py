@@ -43,7 +43,7 @@ class Double:
 
 
 def _run(query: str) -> bytes:
-    sql = re.sub(r"^\s*SELECT\s+TOP\s+(\d+)\s+(.*)$", r"SELECT \2 LIMIT \1", query, flags=re.I | re.S)
+    sql = re.sub(r"^\s*SELECT\s+TOP\s+(\d+)\s+(.*)$", r"SELECT \2 LIMIT \1", query, flags=re.IGNORECASE | re.DOTALL)
     with sqlite3.connect(":memory:") as db:
         db.execute("ATTACH ':memory:' AS gaia")
         db.execute("CREATE TABLE gaia.source (source_id INTEGER, ra REAL, dec REAL, phot_g_mean_mag REAL)")

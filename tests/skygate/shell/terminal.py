@@ -43,7 +43,7 @@ class Terminal:
 
     def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
         """Wait until ``pattern`` (a regex) appears after the last match; the match."""
-        compiled = re.compile(pattern, re.S)
+        compiled = re.compile(pattern, re.DOTALL)
         deadline = time.monotonic() + timeout
         while True:
             match = compiled.search(self.text, self.seen)
@@ -67,10 +67,15 @@ class Terminal:
             self.child.send("\r")
         self.child.send(text.split("\n")[-1])
 
-    def enter(self, text: str) -> str:
-        """Type an entry and Enter; the output up to the next prompt."""
+    def enter(self, text: str, until: str, timeout: float = 60) -> str:
+        """Type an entry and Enter, wait for ``until`` in the output and then the next prompt; the text
+        shown from the Enter to that prompt (prompt_toolkit redraws the prompt while typing, so the
+        output marker, not the prompt, tells that the entry ran)."""
+        start = self.seen
         self.type(text + "\n")
-        return self.prompt()
+        self.wait_for(until, timeout)
+        end = self.wait_for(r"ADQL>", timeout).start()
+        return self.text[start:end]
 
     def close(self) -> None:
         if self.child.isalive():
