@@ -227,6 +227,11 @@ class TapClient:
         message = _votable_error(body)
         if message:
             raise QueryError(message, query)
+        kind = response.headers.get("Content-Type", "")
+        if kind.startswith("text/plain") and body.strip():
+            # SODA (§5) and UWS answer errors as plain text: the service's own sentence
+            text = " ".join(body[:500].decode("utf-8", "replace").split())
+            raise ServiceError(f"the service says: {text}")
         if response.status_code in (401, 403):
             raise ServiceError(f"the service refused access (HTTP {response.status_code}); "
                                "give a token with --token or the TAP_TOKEN variable")

@@ -363,6 +363,12 @@ def _examples(shell: Shell, args: str) -> None:
     shell.handle(example.query + ";")
 
 
+def _cutout(shell: Shell, args: str) -> None:
+    from skygate.shell.cutout import run_cutout
+
+    run_cutout(shell, args)
+
+
 def _cmd(name: str, usage: str, summary: str, action: Callable[[Shell, str], bool | None],
          details: str = "") -> tuple[str, Command]:
     return name, Command(name, usage, summary, details, action)
@@ -387,6 +393,10 @@ COMMANDS: dict[str, Command] = dict([
     _cmd("job", "job ID [show|results|delete] [> file]", "one async job: its state, its result, or delete it",
          _job),
     _cmd("examples", "examples [N]", "the service's example queries; `examples N` runs one", _examples),
+    _cmd("cutout", "cutout RA DEC [SIZE] [BANDS] > file.fits", "image cutouts around a position (SODA)",
+         _cutout, "RA, DEC in degrees; SIZE the side in arcminutes (1); BANDS letters such as gri (all). Images "
+         "come from ivoa.obscore, each cut through the SODA service its DataLink document names; every cutout "
+         "is one image extension of the file, named by its obs_id."),
     _cmd("loadsql", "loadsql FILE", "run the statements of a file (each ending in ';')", _loadsql,
          "Lines starting with -- are comments; a statement may end in '; > file' or '; < check'."),
     _cmd("history", "history [N|WORD]", "the last N entries (20), or those containing WORD", _history,
