@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+
 from skygate.shell.client import ServiceError
 
 __all__ = ["FileFormat", "convert_votable", "count_rows", "file_format", "stream_to"]
@@ -61,6 +63,9 @@ def stream_to(chunks: Iterable[bytes], path: Path) -> int:
                 out.write(chunk)
                 written += len(chunk)
         os.replace(scratch, path)
+    except requests.RequestException as exc:  # an OSError too, so it is caught first
+        raise ServiceError(f"the service stopped sending the result midway; {path.name} is not written "
+                           "(a service failure while streaming: try another format, or ask its operators)") from exc
     except OSError as exc:
         raise ServiceError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:

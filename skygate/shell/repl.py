@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the shell for parsed ``args``; the exit status."""
     config = config_from(args)
     shell = Shell(config)
+    history_path = config.history_file.expanduser()
+    shell.history = lambda: _saved_history(history_path)
     if args.command:
         shell.connect()
         for entry in args.command:
@@ -73,7 +75,6 @@ def _interactive(shell: Shell) -> int:
     history_path = shell.config.history_file.expanduser()
     history_path.parent.mkdir(parents=True, exist_ok=True)
     history = FileHistory(str(history_path))
-    shell.history = lambda: list(reversed(list(history.load_history_strings())))
     bindings = KeyBindings()
 
     @bindings.add("enter")
@@ -104,6 +105,15 @@ def _interactive(shell: Shell) -> int:
             break
     shell.say("bye")
     return 0
+
+
+def _saved_history(path: Path) -> list[str]:
+    """The entries of the history file, oldest first (prompt_toolkit's FileHistory format)."""
+    from prompt_toolkit.history import FileHistory
+
+    if not path.is_file():
+        return []
+    return list(reversed(list(FileHistory(str(path)).load_history_strings())))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ loadsql splitting, auth headers, file formats, table patterns."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,17 @@ def test_table_patterns(pattern: str, found: list[str]) -> None:
 def test_column_patterns() -> None:
     assert [(t.name, c.name) for t, c in METADATA.match_columns("ra%")] == [
         ("des_dr1.main", "ra"), ("des_dr1.main_sample", "ra"), ("des_dr1.tile_info", "ra_cent")]
+
+
+def test_a_stream_broken_midway_leaves_no_file(tmp_path: Path) -> None:
+    import requests
+
+    from skygate.shell.files import stream_to
+
+    def chunks() -> Iterator[bytes]:
+        yield b"SIMPLE  =                    T"
+        raise requests.exceptions.ChunkedEncodingError("Response ended prematurely")
+
+    with pytest.raises(ServiceError, match="stopped sending the result midway"):
+        stream_to(chunks(), tmp_path / "out.fits")
+    assert list(tmp_path.iterdir()) == []
