@@ -7,6 +7,7 @@ nothing of the server packages (tests/test_layers.py checks it).
 - ``metadata``: tables and columns (cached per service URL), capabilities, DALI examples.
 - ``session``: the shell's state and the query pipeline (``Shell.handle``).
 - ``commands``: describe_table, find_tables, load_table, jobs, examples, ... with their help.
+- ``cutout``: image cutouts through ObsCore, DataLink and SODA.
 - ``completion``: Tab completion; ``display``: result tables and error markers; ``files``: result files.
 - ``repl``: the prompt (history, highlighting, multi-line entry) and the command-line entry point.
 """

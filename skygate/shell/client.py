@@ -316,6 +316,7 @@ def wait_for(client: TapClient, job: Job, *, poll: float, on_progress: Callable[
         # A UWS 1.1 blocking request returns at a phase change; services that ignore WAIT answer at
         # once, so the pause keeps the polling rate at one look per ``poll`` seconds either way.
         job = client.job(job.url, wait=poll if job.phase == "EXECUTING" else 0.0)
-        time.sleep(max(0.0, poll - (time.monotonic() - asked)))
+        if job.phase not in FINAL_PHASES:
+            time.sleep(max(0.0, poll - (time.monotonic() - asked)))
     on_progress(job, time.monotonic() - started)
     return job

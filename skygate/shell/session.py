@@ -365,11 +365,13 @@ class Shell:
     # ------------------------------------------------------------------ progress
 
     def _progress(self, job: Job, elapsed: float) -> None:
-        if job.phase in FINAL_PHASES:
-            return
+        if job.phase in FINAL_PHASES or not self.interactive:
+            return  # a script's output (skygate shell -c) gets no carriage-return animation
         self.out.write(f"\r  job {job.job_id}: {job.phase}, {elapsed:.0f} s (Ctrl-C aborts it)   ")
         self.out.flush()
 
     def _end_progress(self) -> None:
+        if not self.interactive:
+            return
         self.out.write("\r" + " " * 78 + "\r")
         self.out.flush()
