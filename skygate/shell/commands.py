@@ -79,8 +79,9 @@ def _config(shell: Shell, args: str) -> None:
     elif words:
         raise ServiceError("usage: config [KEY VALUE]")
     config = shell.config
+    scheme = str(shell.client.session.headers.get("Authorization", "")).split(" ")[0]
     shell.say(f"service        {shell.client.tap_url}",
-              f"authentication {'a token (' + ('Basic' if 'Basic' in shell.client.session.headers.get('Authorization', '') else 'Bearer') + ')' if config.token else 'none'}",
+              f"authentication {f'a token, sent as {scheme}' if config.token else 'none'}",
               f"history file   {config.history_file.expanduser()}",
               f"metadata cache {config.cache_dir.expanduser()}",
               f"prefetch       {config.prefetch}   (rows shown per query)",
