@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _interactive(shell: Shell) -> int:
     from prompt_toolkit import PromptSession
+    from prompt_toolkit.enums import DEFAULT_BUFFER
+    from prompt_toolkit.filters import has_focus
     from prompt_toolkit.history import FileHistory
     from prompt_toolkit.key_binding import KeyBindings
     from prompt_toolkit.key_binding.key_processor import KeyPressEvent
@@ -77,7 +79,8 @@ def _interactive(shell: Shell) -> int:
     history = FileHistory(str(history_path))
     bindings = KeyBindings()
 
-    @bindings.add("enter")
+    # Only in the entry itself: in Ctrl-R's search field Enter must keep its meaning (accept the match).
+    @bindings.add("enter", filter=has_focus(DEFAULT_BUFFER))
     def _enter(event: KeyPressEvent) -> None:
         buffer = event.current_buffer
         if is_complete(buffer.text, shell.commands):

@@ -82,6 +82,15 @@ def test_the_history_outlives_the_session(live_server: LiveServer, home: Path) -
         second.prompt()
         out = second.enter("history", r"SELECT TOP 1 tilename FROM des_dr1\.tile_info;")
         assert "history" in out
+        second.enter("find_tables obs", r"\(1 tables")
+        # Ctrl-R searches backwards; Enter takes the match, a second Enter runs it
+        second.child.sendcontrol("r")
+        second.type("TOP 1 tile")
+        second.wait_for(r"I-search backward")
+        second.type("\n")
+        time.sleep(0.3)
+        second.type("\n")
+        second.wait_for(r"DES2134-0041\n\(1 row")
     finally:
         second.close()
 
