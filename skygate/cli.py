@@ -2,8 +2,8 @@
 
 Sub-commands: ``serve`` (the API), ``worker`` (job workers), ``demo`` (generate and load the demo
 release), ``ingest`` (load a catalog), ``hips`` (build the HiPS surveys), ``adql`` (translate a query),
-``registry`` (show the published records), ``user`` and ``token`` (accounts of ``SKYGATE_AUTH=tokens``).
-Each handler lives beside the code it drives; this module only parses arguments.
+``registry`` (show the published records), ``user`` and ``token`` (accounts of ``SKYGATE_AUTH=tokens``),
+``shell`` (a TAP shell). Each handler lives beside the code it drives; this module only parses arguments.
 Tests: tests/skygate/test_cli.py.
 """
 
@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     from skygate.cli_auth import add_auth_commands  # user, token
 
     add_auth_commands(sub)
+
+    shell = sub.add_parser("shell", help="an easyaccess-style ADQL shell for any TAP service")
+    from skygate.shell.repl import add_arguments  # light: the shell's imports wait for its handler
+
+    add_arguments(shell)
+    shell.set_defaults(handler="skygate.shell.repl:run")
 
     return parser
 

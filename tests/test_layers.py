@@ -62,6 +62,27 @@ def test_imports_point_down_the_layers() -> None:
     assert _violations() == []
 
 
+# skygate/shell is a client (issue 19): it talks to services over HTTP and imports no server package.
+CLIENT = ROOT / "skygate" / "shell"
+CLIENT_MAY_IMPORT = {"skygate"}  # its own modules (skygate.shell.*), checked below
+
+
+def test_the_shell_imports_no_server_package() -> None:
+    problems = []
+    for path in sorted(CLIENT.rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                     else [])
+            for name in names:
+                top = name.split(".")[0]
+                if (top in LAYERS and top not in CLIENT_MAY_IMPORT) or (
+                        top == "skygate" and not name.startswith("skygate.shell")):
+                    problems.append(f"{path.relative_to(ROOT)}:{node.lineno}: imports {name}")
+    assert problems == []
+
+
 def test_every_package_is_listed_in_pyproject() -> None:
     text = (ROOT / "pyproject.toml").read_text()
     for package in LAYERS:

@@ -1,0 +1,56 @@
+"""The notebooks of examples/notebooks run top to bottom against the live ``ci`` server with its image
+files (nbclient), as a reader would run them; any cell error fails the test. They are stored without
+outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.live_fixtures import LiveServer, serve
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "examples" / "notebooks").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def image_server(tmp_path_factory: pytest.TempPathFactory, ci_duckdb_path: Path,
+                 ci_release_dir: Path) -> Iterator[LiveServer]:
+    """The application with the catalogue and the release's image files (as tests/soda/test_live.py)."""
+    from skygate.settings import Settings
+
+    data_dir = tmp_path_factory.mktemp("notebooks")
+    (data_dir / "catalog.duckdb").symlink_to(ci_duckdb_path)
+    (data_dir / "release").symlink_to(ci_release_dir.resolve(), target_is_directory=True)
+    yield from serve(Settings(data_dir=data_dir, maxrec_default=1000, maxrec_hard=100_000))
+
+
+def test_there_are_notebooks() -> None:
+    assert NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_notebook_is_stored_without_outputs(path: Path) -> None:
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    assert all(not cell.get("outputs") and not cell.get("execution_count")
+               for cell in notebook.cells if cell.cell_type == "code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_notebook_runs(path: Path, image_server: LiveServer, tmp_path: Path,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    # The kernel inherits this environment: it reaches the live server, writes into tmp_path.
+    monkeypatch.setenv("SKYGATE_BASE_URL", image_server.url)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    client = NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()  # raises CellExecutionError, naming the cell, on any error
