@@ -117,7 +117,8 @@ def worker_kinds(
     @asynccontextmanager
     async def open_kinds() -> AsyncIterator[list[JobKind]]:
         release = await open_release(settings.database_url, settings.duckdb_path, base_url=settings.base_url,
-                                     readonly_role=settings.readonly_role)
+                                     readonly_role=settings.readonly_role,
+                                     limits=settings.memory_limits())
         resources = WorkerResources(settings, release)
         kinds = [*job_kinds(resources), *extra]
         # A sender and runner for jobs that job functions create (anomaly chunks); not started
