@@ -185,10 +185,8 @@ class DuckDBBackend:
         self._max_statements = max_statements
         # Read-only, and no files outside the catalog: no COPY TO, ATTACH, read_csv or extension
         # installs, whatever SQL arrives (DuckDB docs, Securing DuckDB); locked against SET.
-        config: dict[str, str | bool | int | float | list[str]] = {"enable_external_access": False, "lock_configuration": True}
-        if limits is not None:
-            config.update(limits.duckdb_config())
-        self._conn: duckdb.DuckDBPyConnection | None = duckdb.connect(str(path), read_only=True, config=config)
+        config: _DuckConfig = {"enable_external_access": False, "lock_configuration": True}
+        self._conn: duckdb.DuckDBPyConnection | None = _connect(path, config, limits)
         self.limits = limits
         # Stops statements at their deadline from its own thread: DuckDB checks its interrupt flag
         # while planning too (a 500-way join chain), and a busy event loop cannot delay the stop.
@@ -307,6 +305,28 @@ class DuckDBBackend:
             else:
                 await self._call(conn.close)
             self._threads.shutdown(wait=False)
+
+
+_DuckConfig = dict[str, str | bool | int | float | list[str]]
+# DuckDB shares one database per file and process and refuses a second opening with another
+# configuration; the configuration each file was first opened with in this process.
+_OPENED: dict[Path, _DuckConfig] = {}
+
+
+def _connect(path: Path, config: _DuckConfig, limits: MemoryLimits | None) -> duckdb.DuckDBPyConnection:
+    if limits is not None:
+        config = {**config, **limits.duckdb_config()}
+    key = path.resolve()
+    first = _OPENED.setdefault(key, config)
+    if first != config:
+        # Only where one process serves the same file twice (tests, tools): the first opening's limits apply.
+        _log.warning("%s is already open in this process; its first opening's limits apply", path)
+    try:
+        return duckdb.connect(str(path), read_only=True, config=first)
+    except duckdb.ConnectionException:
+        # Opened meanwhile by someone else in this process with yet another configuration.
+        _OPENED[key] = config
+        return duckdb.connect(str(path), read_only=True, config=config)
 
 
 async def _until_deadline(start: asyncio.Future[_T], watch: Watch, timeout: float) -> _T:
