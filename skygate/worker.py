@@ -10,6 +10,7 @@ processes on the Redis broker. Tests: tests/uws/test_worker.py, tests/uws/test_r
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import multiprocessing
@@ -68,9 +69,11 @@ def job_kinds(resources: WorkerResources) -> list[JobKind]:
         chunk_rows=resources.settings.anomaly_chunk_rows,
         max_rows=resources.settings.maxrec_hard,
         query_timeout=resources.settings.query_timeout,
+        memory_limit=resources.settings.limits().worker_memory,
     )
     kinds += [
-        JobKind(anomaly_jobs.SCORE_KIND, anomaly_jobs.run_score, check=anomaly_jobs.check,
+        JobKind(anomaly_jobs.SCORE_KIND, anomaly_jobs.run_score,
+                check=functools.partial(anomaly_jobs.check, memory_limit=anomaly_resources.memory_limit),
                 resources=anomaly_resources),
         JobKind(anomaly_jobs.CHUNK_KIND, anomaly_jobs.run_chunk, resources=anomaly_resources),
         JobKind("soda-async", soda_jobs.run_async, check=soda_jobs.check_async,
