@@ -64,11 +64,14 @@ class Backend(Protocol):
         timeout: float,
         uploads: Mapping[str, pa.Table] = _NO_UPLOADS,
         batch_rows: int = 65536,
+        started: float | None = None,
     ) -> AsyncIterator[pa.RecordBatch]:
         """Run one read-only statement and yield its rows.
 
         At least one batch is yielded (an empty one for an empty result), so the consumer always
         sees the Arrow schema. Closing the iterator early (``aclose``) stops the statement.
+        ``timeout`` counts from ``started`` (a ``time.monotonic()`` value; default: now), so work
+        before the statement (translation) is inside the limit.
         """
         ...
 
@@ -206,16 +209,28 @@ class DuckDBBackend:
         timeout: float,
         uploads: Mapping[str, pa.Table] = _NO_UPLOADS,
         batch_rows: int = 65536,
+        started: float | None = None,
     ) -> AsyncIterator[pa.RecordBatch]:
-        cursor = self._reuse() if not uploads else None
-        if cursor is None:
-            cursor = await self._call(self._cursor, uploads)
-        watch = self._watchdog.watch(timeout, cursor.interrupt)
+        started = time.monotonic() if started is None else started
+        made: list[duckdb.DuckDBPyConnection] = []  # the statement's cursor, once it exists
+        # The limit counts from ``started``: waiting for a thread (to make the cursor, to run) is inside it.
+        watch = self._watchdog.watch(timeout - (time.monotonic() - started), functools.partial(_interrupt, made))
         loop = asyncio.get_running_loop()
-        pending: asyncio.Future[Any] = loop.run_in_executor(
-            self._threads, functools.partial(_duckdb_start, cursor, sql, batch_rows, watch))
+        reused = self._reuse() if not uploads else None
+        pending: asyncio.Future[Any]
+        if reused is not None:
+            pending = loop.create_future()
+            pending.set_result(reused)
+        else:
+            pending = loop.run_in_executor(self._threads, self._cursor, uploads)
+        cursor: duckdb.DuckDBPyConnection | None = None
         finished = False
         try:
+            current: duckdb.DuckDBPyConnection = await _until_deadline(pending, watch, timeout)
+            cursor = current
+            made.append(current)
+            pending = loop.run_in_executor(
+                self._threads, functools.partial(_duckdb_start, current, sql, batch_rows, watch))
             reader, batch = await _until_deadline(pending, watch, timeout)
             sent = False
             while batch is not None:
@@ -240,18 +255,24 @@ class DuckDBBackend:
             else:
                 self._watchdog.end(watch)
                 reusable = finished and not watch.fired and not uploads
-                if not (reusable and self._keep(cursor)):
+                if cursor is not None and not (reusable and self._keep(cursor)):
                     # Stops a pipeline still running when the consumer left early; harmless otherwise.
                     cursor.interrupt()
                     await self._call(cursor.close)
 
-    def _abandoned(self, cursor: duckdb.DuckDBPyConnection, watch: Watch, start: asyncio.Future[Any]) -> None:
+    def _abandoned(self, cursor: duckdb.DuckDBPyConnection | None, watch: Watch, step: asyncio.Future[Any]) -> None:
+        """(Callback) an abandoned step let go of its thread: close its cursor."""
         self._abandoned_count -= 1
         self._watchdog.end(watch)
-        if not start.cancelled():
-            start.exception()  # retrieved: nobody waits for it any more
-        with contextlib.suppress(RuntimeError):  # the backend was closed meanwhile
-            self._threads.submit(cursor.close)
+        if step.cancelled() or step.exception() is not None:
+            made = None
+        else:
+            made = step.result()
+        if cursor is None and isinstance(made, duckdb.DuckDBPyConnection):
+            cursor = made  # abandoned while its cursor was being made
+        if cursor is not None:
+            with contextlib.suppress(RuntimeError):  # the backend was closed meanwhile
+                self._threads.submit(cursor.close)
 
     def _reuse(self) -> duckdb.DuckDBPyConnection | None:
         try:
@@ -332,12 +353,17 @@ def _connect(path: Path, config: _DuckConfig, limits: MemoryLimits | None) -> du
 async def _until_deadline(start: asyncio.Future[_T], watch: Watch, timeout: float) -> _T:
     """The statement's start, or a timeout error shortly after its deadline even when DuckDB has
     not yet looked at its interrupt flag (the statement then goes on in its thread, interrupted)."""
-    grace = min(1.0, 0.01 * timeout + 0.02)  # for the interrupt's own error, which names the cause
+    grace = min(0.5, 0.01 * timeout)  # for the interrupt's own error, which names the cause
     remaining = watch.deadline + grace - time.monotonic()
     try:
         return await asyncio.wait_for(asyncio.shield(start), max(0.0, remaining))
     except TimeoutError as exc:
         raise timeout_error(timeout) from exc
+
+
+def _interrupt(made: list[duckdb.DuckDBPyConnection]) -> None:
+    for cursor in made:
+        cursor.interrupt()
 
 
 def _duckdb_start(cursor: duckdb.DuckDBPyConnection, sql: str, batch_rows: int, watch: Watch
@@ -406,20 +432,23 @@ class PostgresBackend:
         timeout: float,
         uploads: Mapping[str, pa.Table] = _NO_UPLOADS,
         batch_rows: int = 65536,
+        started: float | None = None,
     ) -> AsyncIterator[pa.RecordBatch]:
         if not uploads:
-            async with contextlib.aclosing(self._copy.stream(sql, timeout=timeout, batch_rows=batch_rows)) as rows:
+            copy = self._copy.stream(sql, timeout=timeout, batch_rows=batch_rows, started=started)
+            async with contextlib.aclosing(copy) as rows:
                 async for batch in rows:
                     yield batch
             return
-        deadline = time.monotonic() + timeout
+        deadline = (time.monotonic() if started is None else started) + timeout
         pool = await self._get_pool()
         try:
             async with pool.acquire(timeout=max(timeout, 1.0)) as conn, conn.transaction():
                 # The reader role's sessions start read-only (ingest sets its default); temporary
                 # upload tables need a writable start, before any query of the transaction.
                 await conn.execute("SET TRANSACTION READ WRITE")
-                await conn.execute(SESSION_SETTINGS, *session_settings(self._base_url, timeout, self._work_mem))
+                await conn.execute(SESSION_SETTINGS, *session_settings(
+                    self._base_url, max(0.001, deadline - time.monotonic()), self._work_mem))
                 for name, table in uploads.items():
                     await _pg_upload(conn, name, table)
                 # Going read-only is allowed at any point of a transaction (PostgreSQL docs, SET

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -105,17 +106,24 @@ class CopyReader:
         """Cancel every running statement (server shutdown); returns how many there were."""
         return self._watchdog.stop_all()
 
-    async def stream(self, sql: str, *, timeout: float, batch_rows: int) -> AsyncGenerator[pa.RecordBatch, None]:
-        """Run ``sql`` and yield batches of at most ``batch_rows`` rows (at least one, maybe empty)."""
+    async def stream(self, sql: str, *, timeout: float, batch_rows: int,
+                     started: float | None = None) -> AsyncGenerator[pa.RecordBatch, None]:
+        """Run ``sql`` and yield batches of at most ``batch_rows`` rows (at least one, maybe empty);
+        ``timeout`` counts from ``started`` (``time.monotonic()``; default: now)."""
+        deadline = (time.monotonic() if started is None else started) + timeout
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._max_statements)
-        async with self._slots:
+        # Waiting for a free connection counts against the limit too.
+        if not await _acquire_until(self._slots, deadline - time.monotonic()):
+            raise timeout_error(timeout)
+        try:
             conn = await self._connection()
             # statement_timeout stops the statement on the server; this is the backstop for a silent network.
-            watch = self._watchdog.watch(timeout + _BACKSTOP, conn.cancel)
+            remaining = max(0.001, deadline - time.monotonic())
+            watch = self._watchdog.watch(remaining + _BACKSTOP, conn.cancel)
             ended = False  # the statement ran to its end or failed on the server: nothing to cancel
             try:
-                settings = session_settings(self._base_url, timeout, self._work_mem_kb)
+                settings = session_settings(self._base_url, remaining, self._work_mem_kb)
                 schema, converts, batch = await self._call(_start, conn, sql, settings)
                 sent = False
                 while batch is not None:
@@ -138,6 +146,8 @@ class CopyReader:
                 # Shielded: in a cancelled task (a client that went away) anyio cancels every await
                 # again; the release then goes on in its thread while the cancellation propagates.
                 await asyncio.shield(self._release(conn, cancel=not ended and not conn.cancelled))
+        finally:
+            self._slots.release()
 
     async def _connection(self) -> _Connection:
         if self._closed:
@@ -182,6 +192,26 @@ class CopyReader:
         for conn in idle:
             await self._call(conn.close)
         self._threads.shutdown(wait=False)
+
+
+async def _acquire_until(slots: asyncio.Semaphore, seconds: float) -> bool:
+    """Take a slot within ``seconds``; False when none came free. A slot taken by the waiter just as
+    it gave up (or was cancelled) is handed back, never lost."""
+    waiter = asyncio.ensure_future(slots.acquire())
+    try:
+        done, _ = await asyncio.wait({waiter}, timeout=max(0.0, seconds))
+    except asyncio.CancelledError:
+        _give_back(slots, waiter)
+        raise
+    if not done:
+        _give_back(slots, waiter)
+        return False
+    return True
+
+
+def _give_back(slots: asyncio.Semaphore, waiter: asyncio.Task[Any]) -> None:
+    waiter.cancel()
+    waiter.add_done_callback(lambda w: None if w.cancelled() else slots.release())
 
 
 def session_settings(base_url: str, timeout: float, work_mem_kb: int | None = None) -> tuple[str, str, str]:
