@@ -135,7 +135,8 @@ async def run_score(params: Parameters, ctx: JobContext) -> list[Result]:
         fitted = given
     else:
         memory = check_memory(p.ntrees, p.sample_size, features, rows, resources.memory_limit)
-        fitted = await asyncio.to_thread(_named, fit_model, selection, p)
+        # The fit stops between trees when the job is aborted or the worker shuts down.
+        fitted = await asyncio.to_thread(_named, fit_model, selection, p, ctx.checkpoint)
     timings["fit_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
     data = fitted.transform(selection.features)

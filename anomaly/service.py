@@ -16,7 +16,7 @@ Tests: tests/anomaly/test_service.py.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,7 +127,7 @@ def select(columns: Sequence[Column], table: pa.Table, id_column: str | None,
                      table.num_rows - kept, sentinel)
 
 
-def fit_model(selection: Selection, params: ScoreParams) -> Model:
+def fit_model(selection: Selection, params: ScoreParams, checkpoint: Callable[[], None] | None = None) -> Model:
     """Fit a forest to the selection with the job's parameters (standardised when asked).
 
     Raises
@@ -145,7 +145,7 @@ def fit_model(selection: Selection, params: ScoreParams) -> Model:
         center, scale = standardization(data)
         data = (data - center) / scale
     fitted = forest.fit(data, ntrees=params.ntrees, sample_size=params.sample_size,
-                        extension_level=params.extension_level, seed=params.seed)
+                        extension_level=params.extension_level, seed=params.seed, checkpoint=checkpoint)
     return Model(fitted, selection.feature_names, center, scale, params.seed)
 
 
