@@ -257,8 +257,11 @@ class DuckDBBackend:
                 reusable = finished and not watch.fired and not uploads
                 if cursor is not None and not (reusable and self._keep(cursor)):
                     # Stops a pipeline still running when the consumer left early; harmless otherwise.
+                    # Not awaited: closing waits for the interrupted pipeline's tasks to wind down,
+                    # which is no reason to hold back the error or the next statement.
                     cursor.interrupt()
-                    await self._call(cursor.close)
+                    with contextlib.suppress(RuntimeError):  # the backend was closed meanwhile
+                        self._threads.submit(cursor.close)
 
     def _abandoned(self, cursor: duckdb.DuckDBPyConnection | None, watch: Watch, step: asyncio.Future[Any]) -> None:
         """(Callback) an abandoned step let go of its thread: close its cursor."""
