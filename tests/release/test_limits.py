@@ -18,7 +18,7 @@ import pytest
 from dali.errors import TransientError, UsageError
 from release.backends import DuckDBBackend, MemoryLimits, PostgresBackend, open_backend
 from release.ingest import ingest_arrow, open_store
-from release.watchdog import Watchdog
+from release.watchdog import DaemonThreads, Watchdog
 
 BASE_URL = "http://example.org/skygate"
 SMALL = 48 * 2**20
@@ -138,3 +138,18 @@ async def test_work_mem_reaches_the_postgres_session(postgres_admin_url: str) ->
         assert pa.Table.from_batches(got).column("w").to_pylist() == ["16MB"]
     finally:
         await backend.close()
+
+
+def test_daemon_threads_run_work_and_never_hold_up_exit() -> None:
+    pool = DaemonThreads(2, name="t")
+    try:
+        assert [pool.submit(pow, 2, k).result(timeout=5) for k in range(5)] == [1, 2, 4, 8, 16]
+        with pytest.raises(ZeroDivisionError):
+            pool.submit(divmod, 1, 0).result(timeout=5)
+        busy = [pool.submit(time.sleep, 0.2) for _ in range(4)]  # more work than threads waits its turn
+        assert all(f.result(timeout=5) is None for f in busy)
+        assert all(t.daemon for t in pool._threads) and len(pool._threads) <= 2
+    finally:
+        pool.shutdown(wait=True)
+    with pytest.raises(RuntimeError):
+        pool.submit(pow, 2, 2)
