@@ -7,9 +7,14 @@ What lives where:
 - ``model.py``: a fitted model (forest, feature names, standardisation) and its file format
   ``skygate-eif`` version 1 (``.npz`` with a JSON header; documented there).
 - ``params.py``: the job parameters (QUERY, ID_COLUMN, NTREES, SAMPLE_SIZE, EXTENSION_LEVEL, SEED,
-  STANDARDIZE, TOP, RESPONSEFORMAT, MODEL) parsed into a value.
-- ``service.py``: selection -> features (NULL/NaN rows skipped and counted), fit, ranks, result tables,
-  ``scores.png``.
+  STANDARDIZE, TOP, RESPONSEFORMAT, MODEL, NULL_VALUES) parsed into a value; unknown names are listed
+  and warned about in the results, not refused. NULL_VALUES is ``survey`` (default: the sentinels 99,
+  -99, 999 and -999 the release writes for "not measured" are missing values), ``none`` (score them as
+  numbers, e.g. to find dropouts) or a comma-separated list of numbers.
+- ``memory.py``: the memory a job needs, estimated from NTREES, SAMPLE_SIZE, the features and the rows;
+  a job over ``SKYGATE_WORKER_MEMORY`` is refused when it is asked to run, and again once its rows are known.
+- ``service.py``: selection -> features (NULL/NaN and NULL_VALUES rows skipped and counted apart), fit,
+  ranks, result tables, ``scores.png``.
 - ``jobs.py``: the ``anomaly.score`` job kind and the ``anomaly.score.chunk`` kind that spreads scoring
   of large selections over the workers.
 - ``routes.py``: ``/anomaly/async`` (UWS), ``/anomaly/availability``, ``/anomaly/capabilities``.

@@ -111,6 +111,7 @@ def fit(
     sample_size: int = 256,
     extension_level: int | None = None,
     seed: int = 0,
+    checkpoint: Callable[[], None] | None = None,
 ) -> Forest:
     """Grow ``ntrees`` trees, each on its own random sample of ``data`` rows.
 
@@ -121,6 +122,7 @@ def fit(
     sample_size : points per tree; capped at n (a forest cannot sample more rows than it has)
     extension_level : 0 .. d - 1; None means d - 1 (fully extended)
     seed : the whole forest is a function of (data, parameters, seed)
+    checkpoint : called before each tree; it may raise to stop the fit (a job aborted or shutting down)
 
     Returns
     -------
@@ -153,6 +155,8 @@ def fit(
     path = np.zeros((ntrees, 2**height))
     streams = np.random.SeedSequence(seed).spawn(ntrees)
     for t in range(ntrees):
+        if checkpoint is not None:
+            checkpoint()
         rng = np.random.default_rng(streams[t])
         sample = x[rng.choice(n, size=psi, replace=False)]
         _grow(sample, rng, level, height, normals[t], intercepts[t], offsets[t], sizes[t], path[t])

@@ -36,6 +36,7 @@ import pyarrow as pa
 from anomaly import forest
 from anomaly import model as model_file
 from anomaly.forest import FloatArray
+from anomaly.memory import check_memory, feature_count
 from anomaly.model import Model, ModelFormatError
 from anomaly.params import ScoreParams, parse_score
 from anomaly.service import (
@@ -67,7 +68,8 @@ __all__ = [
 
 SCORE_KIND = "anomaly.score"
 CHUNK_KIND = "anomaly.score.chunk"
-NULL_POLICY = "rows with a NULL, NaN or infinite feature are skipped (not imputed) and counted"
+NULL_POLICY = ("rows with a NULL, NaN or infinite feature, or a feature equal to one of NULL_VALUES, are skipped "
+               "(not imputed) and counted")
 _SCORE_BLOCK = 65_536
 _NPY = "application/x-npy"
 
@@ -91,6 +93,8 @@ class AnomalyResources:
         Seconds the query may take.
     poll_interval
         Seconds between looks at the chunk jobs' phases.
+    memory_limit
+        Bytes a job's estimated arrays may take (``anomaly/memory.py``); None: no limit.
     """
 
     engine: Callable[[], QueryEngine | None]
@@ -99,11 +103,15 @@ class AnomalyResources:
     max_rows: int = 20_000_000
     query_timeout: float = 3600.0
     poll_interval: float = 0.05
+    memory_limit: int | None = None
 
 
-def check(params: Parameters) -> None:
-    """Cheap validation in the API before the job is queued (no I/O)."""
-    _named(parse_score, params)
+def check(params: Parameters, memory_limit: int | None = None) -> None:
+    """Cheap validation in the API before the job is queued (no I/O): the parameters, and the
+    forest's memory against ``memory_limit`` (features counted from the query's select list)."""
+    p = _named(parse_score, params)
+    if p.model is None:
+        check_memory(p.ntrees, p.sample_size, feature_count(p.query), None, memory_limit)
 
 
 async def run_score(params: Parameters, ctx: JobContext) -> list[Result]:
@@ -120,17 +128,22 @@ async def run_score(params: Parameters, ctx: JobContext) -> list[Result]:
     timings["query_s"] = time.perf_counter() - started
     ctx.checkpoint()
     mark = time.perf_counter()
+    rows, features = selection.features.shape
     if given is not None:
         _named(check_model, given, selection, p.model)
+        memory = check_memory(given.forest.ntrees, given.forest.sample_size, features, rows, resources.memory_limit)
         fitted = given
     else:
-        fitted = await asyncio.to_thread(_named, fit_model, selection, p)
+        memory = check_memory(p.ntrees, p.sample_size, features, rows, resources.memory_limit)
+        # The fit stops between trees when the job is aborted or the worker shuts down.
+        fitted = await asyncio.to_thread(_named, fit_model, selection, p, ctx.checkpoint)
     timings["fit_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
     data = fitted.transform(selection.features)
     scores, chunks = await _scores(data, fitted, ctx, resources)
     timings["score_s"] = time.perf_counter() - mark
-    return await _publish(ctx, p, selection, fitted, scores, chunks, timings)
+    ctx.progress(rows, rows)  # exact, however the chunks reported
+    return await _publish(ctx, p, selection, fitted, scores, chunks, timings, memory)
 
 
 def run_chunk(params: Parameters, ctx: JobContext) -> list[Result]:
@@ -204,7 +217,7 @@ async def _selection(engine: QueryEngine, p: ScoreParams, resources: AnomalyReso
     if table.num_rows > resources.max_rows:
         raise UsageError(f"QUERY selects more than {resources.max_rows:,} rows, the most one job scores",
                          param="QUERY", hint="split the selection, e.g. by region, and reuse the model with MODEL")
-    return await asyncio.to_thread(_named, select, columns, table, p.id_column)
+    return await asyncio.to_thread(_named, select, columns, table, p.id_column, p.null_values)
 
 
 async def _scores(data: FloatArray, fitted: Model, ctx: JobContext,
@@ -298,7 +311,7 @@ async def _delete_chunks(jobs: JobSystem, chunk_ids: list[str]) -> None:
 
 
 async def _publish(ctx: JobContext, p: ScoreParams, selection: Selection, fitted: Model, scores: FloatArray,
-                   chunks: list[str], timings: dict[str, float]) -> list[Result]:
+                   chunks: list[str], timings: dict[str, float], memory: int) -> list[Result]:
     started = time.perf_counter()
     table = await asyncio.to_thread(result_table, selection, scores)
     top = min(p.top, table.num_rows)
@@ -318,7 +331,7 @@ async def _publish(ctx: JobContext, p: ScoreParams, selection: Selection, fitted
     await asyncio.to_thread(model_file.save, fitted, model_path)
     results.append(ctx.add_result("model", model_path, "application/x-npz"))
     timings["write_s"] = time.perf_counter() - started  # result, top, plot and model
-    summary = _summary(ctx, p, selection, fitted, threshold, top, chunks, timings)
+    summary = _summary(ctx, p, selection, fitted, threshold, top, chunks, timings, memory)
     results.append(ctx.add_result("summary.json", json.dumps(summary, indent=2).encode(), "application/json"))
     return results
 
@@ -326,10 +339,12 @@ async def _publish(ctx: JobContext, p: ScoreParams, selection: Selection, fitted
 def _infos(p: ScoreParams, selection: Selection, fitted: Model, threshold: float | None, top: int) -> list[Info]:
     f = fitted.forest
     scored = selection.rows_selected - selection.rows_skipped
-    return [
+    infos = [
         Info("rows_selected", str(selection.rows_selected)),
         Info("rows_scored", str(scored)),
         Info("rows_skipped", str(selection.rows_skipped), NULL_POLICY),
+        Info("rows_sentinel", str(selection.rows_sentinel),
+             f"rows skipped for a feature equal to NULL_VALUES {p.echo()['NULL_VALUES']}"),
         Info("model", p.model or "fitted by this job", "MODEL job id, or fitted on this selection"),
         Info("features", ",".join(fitted.features)),
         Info("ntrees", str(f.ntrees)),
@@ -339,10 +354,17 @@ def _infos(p: ScoreParams, selection: Selection, fitted: Model, threshold: float
         Info("standardize", "yes" if fitted.center is not None else "no"),
         Info("top", str(top), f"score threshold {threshold!r}" if threshold is not None else None),
     ]
+    if p.unknown:
+        infos.append(Info("warning", _unknown_warning(p)))
+    return infos
+
+
+def _unknown_warning(p: ScoreParams) -> str:
+    return f"unknown parameters ignored: {', '.join(p.unknown)}"
 
 
 def _summary(ctx: JobContext, p: ScoreParams, selection: Selection, fitted: Model, threshold: float | None,
-             top: int, chunks: list[str], timings: dict[str, float]) -> dict[str, Any]:
+             top: int, chunks: list[str], timings: dict[str, float], memory: int) -> dict[str, Any]:
     f = fitted.forest
     return {
         "format": "skygate-anomaly-summary",
@@ -364,8 +386,14 @@ def _summary(ctx: JobContext, p: ScoreParams, selection: Selection, fitted: Mode
             "selected": selection.rows_selected,
             "scored": selection.rows_selected - selection.rows_skipped,
             "skipped": selection.rows_skipped,
+            "skipped_sentinel": selection.rows_sentinel,
+            "skipped_null": selection.rows_skipped - selection.rows_sentinel,
+            "imputed": 0,
+            "null_values": list(p.null_values),
             "null_policy": NULL_POLICY,
         },
+        "memory_estimate_bytes": memory,
+        "warnings": [_unknown_warning(p)] if p.unknown else [],
         "top": {"rows": top, "threshold": threshold},
         "chunks": len(chunks) or 1,
         "timings": {k: round(v, 4) for k, v in timings.items()},

@@ -9,6 +9,7 @@ Tests: tests/anomaly/test_params.py.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,13 +17,21 @@ from dataclasses import dataclass, field
 from dali.errors import UsageError
 from dali.writers import Format, resolve_format
 
-__all__ = ["DEFAULTS", "ScoreParams", "parse_score"]
+__all__ = ["DEFAULTS", "KNOWN", "SURVEY_SENTINELS", "ScoreParams", "parse_score"]
 
 # Documented defaults (also echoed in summary.json).
 DEFAULTS: dict[str, int] = {"NTREES": 200, "SAMPLE_SIZE": 256, "SEED": 1, "STANDARDIZE": 1, "TOP": 100}
 _MAX_TREES = 10_000
 _MAX_SAMPLE = 1_000_000
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The values DES DR1 (and the demo release) write for "not measured": 99 for magnitudes without flux or
+# without a good single-epoch detection, -99 for unmeasured spread models (DATA.md §1), and their
+# three-digit forms. NULL_VALUES=survey (the default) treats them as missing.
+SURVEY_SENTINELS: tuple[float, ...] = (99.0, -99.0, 999.0, -999.0)
+# Parameter names a job takes (lower case), besides the UWS ones that may be stored with it.
+KNOWN = frozenset({"query", "id_column", "ntrees", "sample_size", "extension_level", "seed", "standardize",
+                   "top", "responseformat", "format", "model", "null_values",
+                   "runid", "request", "version", "lang", "phase", "executionduration", "destruction"})
 _YES = {"yes", "true", "1", "y", "on"}
 _NO = {"no", "false", "0", "n", "off"}
 
@@ -42,6 +51,8 @@ class ScoreParams:
     top : how many of the highest-scoring rows the ``top`` result lists
     responseformat : the format of ``result`` and ``top``
     model : id of an earlier completed anomaly job whose forest scores this selection
+    null_values : feature values treated as missing, like NULL (rows holding one are skipped)
+    unknown : parameter names the job does not know (warned about, not refused)
     """
 
     query: str
@@ -54,6 +65,8 @@ class ScoreParams:
     top: int = 100
     responseformat: Format = field(default_factory=lambda: resolve_format(None))
     model: str | None = None
+    null_values: tuple[float, ...] = SURVEY_SENTINELS
+    unknown: tuple[str, ...] = ()
 
     def echo(self) -> dict[str, object]:
         """The parameters as applied, for summary.json and the result's INFO elements."""
@@ -62,6 +75,7 @@ class ScoreParams:
             "SAMPLE_SIZE": self.sample_size, "EXTENSION_LEVEL": self.extension_level, "SEED": self.seed,
             "STANDARDIZE": "yes" if self.standardize else "no", "TOP": self.top,
             "RESPONSEFORMAT": self.responseformat.media_type, "MODEL": self.model,
+            "NULL_VALUES": ",".join(f"{v:g}" for v in self.null_values) or "none",
         }
 
 
@@ -92,7 +106,27 @@ def parse_score(params: Mapping[str, str]) -> ScoreParams:
         top=_default(_integer(lowered, "TOP", 0, 10_000_000), DEFAULTS["TOP"]),
         responseformat=resolve_format(_text(lowered.get("responseformat")) or _text(lowered.get("format"))),
         model=model,
+        null_values=_null_values(_text(lowered.get("null_values"))),
+        unknown=tuple(sorted({name.upper() for name in lowered if name not in KNOWN})),
     )
+
+
+def _null_values(text: str | None) -> tuple[float, ...]:
+    """NULL_VALUES: ``survey`` (default: the release's documented sentinels), ``none``, or numbers."""
+    if text is None or text.lower() == "survey":
+        return SURVEY_SENTINELS
+    if text.lower() == "none":
+        return ()
+    values = []
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            raise UsageError(f"NULL_VALUES must be survey, none or numbers separated by commas, not {part[:40]!r}",
+                             param="NULL_VALUES", hint="e.g. NULL_VALUES=99,-99") from None
+        if not math.isnan(value):  # NaN is always missing already
+            values.append(value)
+    return tuple(values)
 
 
 def _text(value: str | None) -> str | None:

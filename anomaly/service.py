@@ -5,15 +5,18 @@ fit or reuse a model, rank the scores, build the result tables, draw ``scores.pn
 table file with ``dali.writers``. No UWS and no queue here (``anomaly/jobs.py``), no HTTP.
 
 NULL/NaN policy: a row with a NULL, NaN or infinite value in any feature column is skipped (not
-imputed) and counted; the count is reported in the result's INFO elements and in summary.json.
-Sentinel values such as DES's 99 magnitudes are numbers and are scored as they are.
+imputed) and counted; so is a row with a feature equal to one of the job's NULL_VALUES (by default the
+survey's "not measured" sentinels 99, -99, 999 and -999, which would otherwise be the most anomalous
+rows of any selection). Both counts are reported in the result's INFO elements and in summary.json.
+A sentinel inside a derived feature (``mag_auto_g - mag_auto_r`` with g = 99) is no longer recognisable:
+select the raw columns, or exclude sentinels in the query's WHERE clause.
 Tests: tests/anomaly/test_service.py.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +60,8 @@ class Selection:
     table : the kept rows (id and features, selection order)
     features : (rows, d) float64 raw feature values of the kept rows
     rows_selected : rows the query returned
-    rows_skipped : rows left out by the NULL/NaN policy
+    rows_skipped : rows left out by the NULL/NaN policy (sentinel rows included)
+    rows_sentinel : of those, rows left out because a feature held one of NULL_VALUES
     """
 
     id_column: Column
@@ -66,14 +70,19 @@ class Selection:
     features: FloatArray
     rows_selected: int
     rows_skipped: int
+    rows_sentinel: int = 0
 
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.feature_columns)
 
 
-def select(columns: Sequence[Column], table: pa.Table, id_column: str | None) -> Selection:
+def select(columns: Sequence[Column], table: pa.Table, id_column: str | None,
+           null_values: Sequence[float] = ()) -> Selection:
     """Split the query's output into the identifier and the features; skip incomplete rows.
+
+    Rows with a NULL, NaN or infinite feature are skipped, and so are rows with a feature equal to
+    one of ``null_values`` (sentinels meaning "not measured").
 
     Raises
     ------
@@ -102,20 +111,23 @@ def select(columns: Sequence[Column], table: pa.Table, id_column: str | None) ->
         raise UsageError("the query selected no rows", param="QUERY", hint="widen the selection")
     matrix = np.column_stack([_as_float(table.column(i)) for i in range(len(columns)) if i != id_index])
     complete = np.isfinite(matrix).all(axis=1)
+    measured = ~np.isin(matrix, np.asarray(null_values, dtype=np.float64)).any(axis=1) if null_values else complete
+    sentinel = int((complete & ~measured).sum())
+    complete &= measured
     kept = int(complete.sum())
     if kept == 0:
-        raise UsageError(f"all {table.num_rows} selected rows have NULL or NaN features", param="QUERY",
-                         hint="rows with missing features are skipped; select rows with measured values")
+        raise UsageError(f"all {table.num_rows} selected rows have NULL, NaN or sentinel features", param="QUERY",
+                         hint="rows with missing features (NULL_VALUES) are skipped; select rows with measured values")
     order = [id_index, *(i for i in range(len(columns)) if i != id_index)]
     kept_table = table.select(order)
     if kept < table.num_rows:
         kept_table = kept_table.filter(pa.array(complete))
         matrix = matrix[complete]
     return Selection(columns[id_index], features, kept_table, np.ascontiguousarray(matrix), table.num_rows,
-                     table.num_rows - kept)
+                     table.num_rows - kept, sentinel)
 
 
-def fit_model(selection: Selection, params: ScoreParams) -> Model:
+def fit_model(selection: Selection, params: ScoreParams, checkpoint: Callable[[], None] | None = None) -> Model:
     """Fit a forest to the selection with the job's parameters (standardised when asked).
 
     Raises
@@ -133,7 +145,7 @@ def fit_model(selection: Selection, params: ScoreParams) -> Model:
         center, scale = standardization(data)
         data = (data - center) / scale
     fitted = forest.fit(data, ntrees=params.ntrees, sample_size=params.sample_size,
-                        extension_level=params.extension_level, seed=params.seed)
+                        extension_level=params.extension_level, seed=params.seed, checkpoint=checkpoint)
     return Model(fitted, selection.feature_names, center, scale, params.seed)
 
 

@@ -17,9 +17,9 @@ import asyncio
 import contextlib
 import decimal
 import functools
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -33,10 +33,12 @@ import pyarrow as pa
 from dali.errors import FatalError, TransientError, UsageError
 from release.db_errors import connection_error, duckdb_error, postgres_error, timeout_error
 from release.pg_copy import SESSION_SETTINGS, CopyReader, session_settings
+from release.watchdog import DaemonThreads, Watch, Watchdog
 
 __all__ = [
     "Backend",
     "DuckDBBackend",
+    "MemoryLimits",
     "PostgresBackend",
     "is_postgres_url",
     "open_backend",
@@ -46,6 +48,7 @@ __all__ = [
 ]
 
 _NO_UPLOADS: Mapping[str, pa.Table] = MappingProxyType({})
+_log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
@@ -61,15 +64,46 @@ class Backend(Protocol):
         timeout: float,
         uploads: Mapping[str, pa.Table] = _NO_UPLOADS,
         batch_rows: int = 65536,
+        started: float | None = None,
     ) -> AsyncIterator[pa.RecordBatch]:
         """Run one read-only statement and yield its rows.
 
         At least one batch is yielded (an empty one for an empty result), so the consumer always
         sees the Arrow schema. Closing the iterator early (``aclose``) stops the statement.
+        ``timeout`` counts from ``started`` (a ``time.monotonic()`` value; default: now), so work
+        before the statement (translation) is inside the limit.
         """
         ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryLimits:
+    """What a backend's statements may use, in bytes.
+
+    DuckDB: ``memory`` is the database's ``memory_limit`` (one per process, shared by its running
+    statements; DuckDB's own default is 80 % of RAM), beyond which operators spill to ``temp_dir``
+    up to ``temp`` bytes (``max_temp_directory_size``). PostgreSQL: ``work_mem`` per sort or hash
+    of a statement is ``memory`` shared among ``statements`` statements of four such nodes each
+    (PostgreSQL docs, Resource Consumption), between 4 MB (its default) and 1 GB.
+    """
+
+    memory: int
+    temp: int = 0
+    temp_dir: Path | None = None
+    statements: int = 8
+
+    def duckdb_config(self) -> dict[str, str]:
+        config = {"memory_limit": f"{max(1, self.memory // 2**20)}MiB"}
+        if self.temp_dir is not None:
+            config["temp_directory"] = str(self.temp_dir)
+            config["max_temp_directory_size"] = f"{max(1, self.temp // 2**20)}MiB"
+        return config
+
+    @property
+    def work_mem_kb(self) -> int:
+        return min(2**20, max(4096, self.memory // (4 * max(1, self.statements)) // 1024))
 
 
 def is_postgres_url(url: str) -> bool:
@@ -77,7 +111,7 @@ def is_postgres_url(url: str) -> bool:
 
 
 def open_backend(
-    database_url: str, duckdb_path: Path, *, base_url: str, readonly_role: str
+    database_url: str, duckdb_path: Path, *, base_url: str, readonly_role: str, limits: MemoryLimits | None = None,
 ) -> DuckDBBackend | PostgresBackend:
     """The backend the settings name: PostgreSQL when ``database_url`` is one, else DuckDB.
 
@@ -93,6 +127,8 @@ def open_backend(
     readonly_role
         PostgreSQL role the service connects as (created by ingest); its password, if any, comes
         from the usual libpq sources (``PGPASSWORD``, ``~/.pgpass``). Empty: connect as the URL says.
+    limits
+        Memory (and, for DuckDB, temporary disk) the statements may use; None: the database's defaults.
 
     Raises
     ------
@@ -100,7 +136,7 @@ def open_backend(
         When ``database_url`` is neither empty nor PostgreSQL, or the DuckDB file is missing.
     """
     if is_postgres_url(database_url):
-        return PostgresBackend(reader_dsn(database_url, readonly_role), base_url=base_url)
+        return PostgresBackend(reader_dsn(database_url, readonly_role), base_url=base_url, limits=limits)
     if database_url:
         raise UsageError(
             "SKYGATE_DATABASE_URL must be a postgresql:// URL or empty",
@@ -113,7 +149,9 @@ def open_backend(
             param="SKYGATE_DATA_DIR",
             hint="run `skygate demo` or `skygate ingest catalog ...` first",
         )
-    return DuckDBBackend(duckdb_path, base_url=base_url)
+    if limits is not None and limits.temp_dir is not None:
+        limits.temp_dir.mkdir(parents=True, exist_ok=True)
+    return DuckDBBackend(duckdb_path, base_url=base_url, limits=limits)
 
 
 def reader_dsn(database_url: str, readonly_role: str) -> str:
@@ -134,18 +172,6 @@ def quote_ident(name: str) -> str:
 # DuckDB
 
 
-@dataclass
-class _Watch:
-    """The per-statement timer that interrupts a DuckDB cursor at the deadline."""
-
-    cursor: duckdb.DuckDBPyConnection
-    timed_out: bool = False
-
-    def fire(self) -> None:
-        self.timed_out = True
-        self.cursor.interrupt()
-
-
 class DuckDBBackend:
     """A DuckDB catalog file, opened read-only; each statement gets its own cursor in a thread.
 
@@ -155,16 +181,23 @@ class DuckDBBackend:
 
     dialect = "duckdb"
 
-    def __init__(self, path: Path, *, base_url: str, max_statements: int = 8) -> None:
+    def __init__(self, path: Path, *, base_url: str, max_statements: int = 8,
+                 limits: MemoryLimits | None = None) -> None:
         self.path = path
         self._base_url = base_url
         self._max_statements = max_statements
         # Read-only, and no files outside the catalog: no COPY TO, ATTACH, read_csv or extension
         # installs, whatever SQL arrives (DuckDB docs, Securing DuckDB); locked against SET.
-        self._conn: duckdb.DuckDBPyConnection | None = duckdb.connect(
-            str(path), read_only=True, config={"enable_external_access": False, "lock_configuration": True})
-        # Its own threads, so long DuckDB statements never starve asyncio.to_thread users (cutouts).
-        self._threads = ThreadPoolExecutor(max_workers=max_statements, thread_name_prefix="duckdb")
+        config: _DuckConfig = {"enable_external_access": False, "lock_configuration": True}
+        self._conn: duckdb.DuckDBPyConnection | None = _connect(path, config, limits)
+        self.limits = limits
+        # Stops statements at their deadline from its own thread: DuckDB checks its interrupt flag
+        # while planning too (a 500-way join chain), and a busy event loop cannot delay the stop.
+        self._watchdog = Watchdog(name="duckdb-watchdog")
+        # Its own threads, so long DuckDB statements never starve asyncio.to_thread users (cutouts);
+        # twice the statements, so statements abandoned while DuckDB plans do not block the others.
+        self._threads = DaemonThreads(2 * max_statements, name="duckdb")
+        self._abandoned_count = 0
         # Cursors that ran a statement to its end, kept for the next one: making a cursor and
         # setting its variables costs about a millisecond, a cone search about three.
         self._idle: list[duckdb.DuckDBPyConnection] = []
@@ -176,33 +209,73 @@ class DuckDBBackend:
         timeout: float,
         uploads: Mapping[str, pa.Table] = _NO_UPLOADS,
         batch_rows: int = 65536,
+        started: float | None = None,
     ) -> AsyncIterator[pa.RecordBatch]:
-        cursor = self._reuse() if not uploads else None
-        if cursor is None:
-            cursor = await self._call(self._cursor, uploads)
-        watch = _Watch(cursor)
-        timer = asyncio.get_running_loop().call_later(timeout, watch.fire)
+        started = time.monotonic() if started is None else started
+        made: list[duckdb.DuckDBPyConnection] = []  # the statement's cursor, once it exists
+        # The limit counts from ``started``: waiting for a thread (to make the cursor, to run) is inside it.
+        watch = self._watchdog.watch(timeout - (time.monotonic() - started), functools.partial(_interrupt, made))
+        loop = asyncio.get_running_loop()
+        reused = self._reuse() if not uploads else None
+        pending: asyncio.Future[Any]
+        if reused is not None:
+            pending = loop.create_future()
+            pending.set_result(reused)
+        else:
+            pending = loop.run_in_executor(self._threads, self._cursor, uploads)
+        cursor: duckdb.DuckDBPyConnection | None = None
         finished = False
         try:
-            reader, batch = await self._call(_duckdb_start, cursor, sql, batch_rows)
+            current: duckdb.DuckDBPyConnection = await _until_deadline(pending, watch, timeout)
+            cursor = current
+            made.append(current)
+            pending = loop.run_in_executor(
+                self._threads, functools.partial(_duckdb_start, current, sql, batch_rows, watch))
+            reader, batch = await _until_deadline(pending, watch, timeout)
             sent = False
             while batch is not None:
                 if batch.num_rows or not sent:
                     sent = True
                     yield batch
-                batch = await self._call(_duckdb_next, reader)
+                pending = loop.run_in_executor(self._threads, _duckdb_next, reader)
+                batch = await _until_deadline(pending, watch, timeout)
             if not sent:
                 yield pa.RecordBatch.from_pylist([], schema=reader.schema)
             finished = True
         except (duckdb.Error, OSError) as exc:
-            raise duckdb_error(exc, watch.timed_out, timeout) from exc
+            raise duckdb_error(exc, watch.fired, timeout, self._memory_limit()) from exc
         finally:
-            timer.cancel()
-            reusable = finished and not watch.timed_out and not uploads
-            if not (reusable and self._keep(cursor)):
-                # Stops a pipeline still running when the consumer left early; harmless otherwise.
-                cursor.interrupt()
-                await self._call(cursor.close)
+            if not pending.done():
+                # Still in its thread: the consumer left, or the deadline passed before DuckDB
+                # noticed (some optimizer passes never look at the interrupt flag). The watchdog
+                # keeps interrupting it; the cursor is closed when the thread lets go of it.
+                self._abandoned_count += 1
+                self._watchdog.expire(watch)
+                pending.add_done_callback(functools.partial(self._abandoned, cursor, watch))
+            else:
+                self._watchdog.end(watch)
+                reusable = finished and not watch.fired and not uploads
+                if cursor is not None and not (reusable and self._keep(cursor)):
+                    # Stops a pipeline still running when the consumer left early; harmless otherwise.
+                    # Not awaited: closing waits for the interrupted pipeline's tasks to wind down,
+                    # which is no reason to hold back the error or the next statement.
+                    cursor.interrupt()
+                    with contextlib.suppress(RuntimeError):  # the backend was closed meanwhile
+                        self._threads.submit(cursor.close)
+
+    def _abandoned(self, cursor: duckdb.DuckDBPyConnection | None, watch: Watch, step: asyncio.Future[Any]) -> None:
+        """(Callback) an abandoned step let go of its thread: close its cursor."""
+        self._abandoned_count -= 1
+        self._watchdog.end(watch)
+        if step.cancelled() or step.exception() is not None:
+            made = None
+        else:
+            made = step.result()
+        if cursor is None and isinstance(made, duckdb.DuckDBPyConnection):
+            cursor = made  # abandoned while its cursor was being made
+        if cursor is not None:
+            with contextlib.suppress(RuntimeError):  # the backend was closed meanwhile
+                self._threads.submit(cursor.close)
 
     def _reuse(self) -> duckdb.DuckDBPyConnection | None:
         try:
@@ -230,19 +303,77 @@ class DuckDBBackend:
         """Run blocking DuckDB work on this backend's own threads (never on the event loop)."""
         return await asyncio.get_running_loop().run_in_executor(self._threads, functools.partial(func, *args))
 
+    def _memory_limit(self) -> int | None:
+        return self.limits.memory if self.limits is not None else None
+
+    def stop_all(self) -> int:
+        """Interrupt every running statement (server shutdown); returns how many there were."""
+        return self._watchdog.stop_all()
+
     async def close(self) -> None:
         if self._conn is not None:
+            self.stop_all()
             conn, self._conn = self._conn, None
             idle, self._idle = self._idle, []
             for cursor in idle:
                 await self._call(cursor.close)
-            await self._call(conn.close)
+            for _ in range(20):  # interrupted statements end within moments, unless DuckDB is planning
+                if not self._abandoned_count:
+                    break
+                await asyncio.sleep(0.1)
+            self._watchdog.close()
+            if self._abandoned_count:
+                # Closing would wait for them; the daemon threads end with the process instead.
+                _log.warning("%d DuckDB statements ignored their interrupt; not waiting for them",
+                             self._abandoned_count)
+            else:
+                await self._call(conn.close)
             self._threads.shutdown(wait=False)
 
 
-def _duckdb_start(cursor: duckdb.DuckDBPyConnection, sql: str, batch_rows: int
+_DuckConfig = dict[str, str | bool | int | float | list[str]]
+# DuckDB shares one database per file and process and refuses a second opening with another
+# configuration; the configuration each file was first opened with in this process.
+_OPENED: dict[Path, _DuckConfig] = {}
+
+
+def _connect(path: Path, config: _DuckConfig, limits: MemoryLimits | None) -> duckdb.DuckDBPyConnection:
+    if limits is not None:
+        config = {**config, **limits.duckdb_config()}
+    key = path.resolve()
+    first = _OPENED.setdefault(key, config)
+    if first != config:
+        # Only where one process serves the same file twice (tests, tools): the first opening's limits apply.
+        _log.warning("%s is already open in this process; its first opening's limits apply", path)
+    try:
+        return duckdb.connect(str(path), read_only=True, config=first)
+    except duckdb.ConnectionException:
+        # Opened meanwhile by someone else in this process with yet another configuration.
+        _OPENED[key] = config
+        return duckdb.connect(str(path), read_only=True, config=config)
+
+
+async def _until_deadline(start: asyncio.Future[_T], watch: Watch, timeout: float) -> _T:
+    """The statement's start, or a timeout error shortly after its deadline even when DuckDB has
+    not yet looked at its interrupt flag (the statement then goes on in its thread, interrupted)."""
+    grace = min(0.5, 0.01 * timeout)  # for the interrupt's own error, which names the cause
+    remaining = watch.deadline + grace - time.monotonic()
+    try:
+        return await asyncio.wait_for(asyncio.shield(start), max(0.0, remaining))
+    except TimeoutError as exc:
+        raise timeout_error(timeout) from exc
+
+
+def _interrupt(made: list[duckdb.DuckDBPyConnection]) -> None:
+    for cursor in made:
+        cursor.interrupt()
+
+
+def _duckdb_start(cursor: duckdb.DuckDBPyConnection, sql: str, batch_rows: int, watch: Watch
                   ) -> tuple[pa.RecordBatchReader, pa.RecordBatch | None]:
     """Run ``sql`` and read its first batch (one trip to the thread for a small result)."""
+    if watch.fired:  # its time ran out while it waited for a thread
+        raise duckdb.InterruptException("INTERRUPT Error: timed out before it started")
     # DuckDB runs every statement of a string; PostgreSQL's prepared statements take only one.
     if len(cursor.extract_statements(sql)) != 1:
         raise UsageError("exactly one SQL statement may run at a time")
@@ -274,13 +405,14 @@ class PostgresBackend:
 
     dialect = "postgres"
 
-    def __init__(self, dsn: str, *, base_url: str, max_size: int = 10) -> None:
+    def __init__(self, dsn: str, *, base_url: str, max_size: int = 10, limits: MemoryLimits | None = None) -> None:
         self.dsn = dsn
         self._base_url = base_url
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
-        self._copy = CopyReader(dsn, base_url=base_url, max_statements=max_size)
+        self._work_mem = limits.work_mem_kb if limits is not None else None
+        self._copy = CopyReader(dsn, base_url=base_url, max_statements=max_size, work_mem_kb=self._work_mem)
 
     async def _get_pool(self) -> asyncpg.Pool:
         async with self._lock:
@@ -303,20 +435,23 @@ class PostgresBackend:
         timeout: float,
         uploads: Mapping[str, pa.Table] = _NO_UPLOADS,
         batch_rows: int = 65536,
+        started: float | None = None,
     ) -> AsyncIterator[pa.RecordBatch]:
         if not uploads:
-            async with contextlib.aclosing(self._copy.stream(sql, timeout=timeout, batch_rows=batch_rows)) as rows:
+            copy = self._copy.stream(sql, timeout=timeout, batch_rows=batch_rows, started=started)
+            async with contextlib.aclosing(copy) as rows:
                 async for batch in rows:
                     yield batch
             return
-        deadline = time.monotonic() + timeout
+        deadline = (time.monotonic() if started is None else started) + timeout
         pool = await self._get_pool()
         try:
             async with pool.acquire(timeout=max(timeout, 1.0)) as conn, conn.transaction():
                 # The reader role's sessions start read-only (ingest sets its default); temporary
                 # upload tables need a writable start, before any query of the transaction.
                 await conn.execute("SET TRANSACTION READ WRITE")
-                await conn.execute(SESSION_SETTINGS, *session_settings(self._base_url, timeout))
+                await conn.execute(SESSION_SETTINGS, *session_settings(
+                    self._base_url, max(0.001, deadline - time.monotonic()), self._work_mem))
                 for name, table in uploads.items():
                     await _pg_upload(conn, name, table)
                 # Going read-only is allowed at any point of a transaction (PostgreSQL docs, SET
@@ -339,6 +474,10 @@ class PostgresBackend:
             raise postgres_error(exc.sqlstate, timeout, getattr(exc, "message", "") or str(exc)) from exc
         except (OSError, asyncpg.InterfaceError) as exc:
             raise connection_error() from exc
+
+    def stop_all(self) -> int:
+        """Cancel every running COPY statement (server shutdown; asyncpg ones end with their task)."""
+        return self._copy.stop_all()
 
     async def close(self) -> None:
         await self._copy.close()

@@ -17,7 +17,8 @@ import duckdb
 
 from dali.errors import FatalError, TransientError, UsageError, clean_message
 
-__all__ = ["connection_error", "duckdb_error", "postgres_error", "postgres_stream_error", "refused_error",
+__all__ = ["connection_error", "duckdb_error", "memory_error", "postgres_error", "postgres_stream_error",
+           "refused_error",
            "timeout_error"]
 
 # Messages PostgreSQL sends for data errors (SQLSTATE class 22) that can arrive in the middle of a
@@ -48,7 +49,16 @@ def connection_error() -> TransientError:
     return TransientError("the connection to the catalog database failed", hint="try again")
 
 
-def duckdb_error(exc: Exception, timed_out: bool, timeout: float) -> Exception:
+def memory_error(limit: int | None) -> UsageError:
+    """A statement needed more memory (and spill space) than the service gives its queries."""
+    amount = f" of {limit / 2**30:.3g} GiB" if limit else ""
+    return UsageError(
+        f"the query needs more memory than this service's limit{amount}",
+        hint="narrow it: constrain joins (no cross joins), select fewer columns or rows, use TOP and WHERE",
+    )
+
+
+def duckdb_error(exc: Exception, timed_out: bool, timeout: float, memory_limit: int | None = None) -> Exception:
     if timed_out:
         return timeout_error(timeout)
     if isinstance(exc, duckdb.InterruptException) or "INTERRUPT" in str(exc):
@@ -56,8 +66,9 @@ def duckdb_error(exc: Exception, timed_out: bool, timeout: float) -> Exception:
     if isinstance(exc, duckdb.PermissionException) or (
             isinstance(exc, duckdb.InvalidInputException) and "read-only" in str(exc)):
         return UsageError("queries may only read; this service does not change the release")
-    if isinstance(exc, duckdb.OutOfMemoryException):
-        return TransientError("the database ran out of memory for this query", hint="ask for fewer rows")
+    if isinstance(exc, duckdb.OutOfMemoryException) or "Out of Memory Error" in str(exc):
+        # Its message says how much was asked and what the limit is; users see our sentence only.
+        return memory_error(memory_limit)
     if isinstance(exc, (duckdb.ConversionException, duckdb.OutOfRangeException, duckdb.InvalidInputException)):
         return _data_error()
     if isinstance(exc, _REFUSED_CLASSES):
@@ -80,6 +91,8 @@ def postgres_error(state: str | None, timeout: float, message: str = "") -> Exce
         return _division_error()
     if state.startswith("22"):
         return _data_error()
+    if state == "53400":  # configuration_limit_exceeded: the statement outgrew temp_file_limit
+        return memory_error(None)
     if state.startswith(("53", "08", "57")):
         return TransientError("the database is busy or unavailable", hint="try again later")
     return _query_failed()

@@ -10,7 +10,10 @@ Tests: tests/release/test_engine.py.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -112,13 +115,14 @@ class QueryEngine:
         UsageError, TransientError, FatalError
             From the backend (timeout, data errors, database unavailable).
         """
-        translation = self._translate(
-            adql_text, self.metadata, self.backend.dialect, maxrec=maxrec,
-            uploads={name: u.meta for name, u in uploads.items()} or None,
-        )
+        started = time.monotonic()  # the time limit includes the translation
+        # In a thread: parsing and translating a long query is CPU work the event loop must not wait on.
+        translation = await asyncio.to_thread(
+            functools.partial(self._translate, adql_text, self.metadata, self.backend.dialect, maxrec=maxrec,
+                              uploads={name: u.meta for name, u in uploads.items()} or None))
         # The translator names TAP_UPLOAD.<key> tap_upload_<key>: the mapping key decides.
         tables = {upload_table_name(key): u.table for key, u in uploads.items()}
-        stream = self.backend.stream(translation.sql, timeout=timeout, uploads=tables)
+        stream = self.backend.stream(translation.sql, timeout=timeout, uploads=tables, started=started)
         try:
             first = await anext(stream)
         except BaseException:

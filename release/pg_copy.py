@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +31,7 @@ import pyarrow.compute as pc
 
 from dali.errors import TransientError
 from release.db_errors import postgres_error, postgres_stream_error, timeout_error
+from release.watchdog import Watchdog
 
 __all__ = ["SESSION_SETTINGS", "CopyReader", "session_settings"]
 
@@ -39,8 +41,12 @@ Convert = Callable[[pa.Array], pa.Array]
 _BATCH_BYTES = str(4 * 2**20)
 _BACKSTOP = 1.0  # seconds past the time limit
 # The statement's transaction-local settings, shared with the asyncpg path of release.backends.
+# work_mem bounds each sort and hash of the statement (PostgreSQL docs, Resource Consumption); an
+# empty value keeps the server's. temp_file_limit would bound spilling too, but only a superuser
+# may set it: set it on the server or the reader role.
 SESSION_SETTINGS = ("SELECT set_config('skygate.base_url', $1, true), "
-                    "set_config('statement_timeout', $2, true)")
+                    "set_config('statement_timeout', $2, true), "
+                    "CASE WHEN $3 <> '' THEN set_config('work_mem', $3, true) END")
 
 
 class _Connection:
@@ -84,28 +90,40 @@ class CopyReader:
         Statements running at once (each holds one connection); more wait their turn.
     """
 
-    def __init__(self, dsn: str, *, base_url: str, max_statements: int = 10) -> None:
+    def __init__(self, dsn: str, *, base_url: str, max_statements: int = 10, work_mem_kb: int | None = None) -> None:
         self.dsn = _with_application_name(dsn)
         self._base_url = base_url
+        self._work_mem_kb = work_mem_kb
         self._max_statements = max_statements
         self._slots: asyncio.Semaphore | None = None
         self._threads = ThreadPoolExecutor(max_workers=max_statements, thread_name_prefix="pg-copy")
         self._idle: list[_Connection] = []
         self._pending: set[Future[None]] = set()  # connections being finished in a thread
         self._closed = False
+        self._watchdog = Watchdog(name="pg-watchdog")
 
-    async def stream(self, sql: str, *, timeout: float, batch_rows: int) -> AsyncGenerator[pa.RecordBatch, None]:
-        """Run ``sql`` and yield batches of at most ``batch_rows`` rows (at least one, maybe empty)."""
+    def stop_all(self) -> int:
+        """Cancel every running statement (server shutdown); returns how many there were."""
+        return self._watchdog.stop_all()
+
+    async def stream(self, sql: str, *, timeout: float, batch_rows: int,
+                     started: float | None = None) -> AsyncGenerator[pa.RecordBatch, None]:
+        """Run ``sql`` and yield batches of at most ``batch_rows`` rows (at least one, maybe empty);
+        ``timeout`` counts from ``started`` (``time.monotonic()``; default: now)."""
+        deadline = (time.monotonic() if started is None else started) + timeout
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._max_statements)
-        async with self._slots:
+        # Waiting for a free connection counts against the limit too.
+        if not await _acquire_until(self._slots, deadline - time.monotonic()):
+            raise timeout_error(timeout)
+        try:
             conn = await self._connection()
-            loop = asyncio.get_running_loop()
             # statement_timeout stops the statement on the server; this is the backstop for a silent network.
-            timer = loop.call_later(timeout + _BACKSTOP, lambda: loop.run_in_executor(None, conn.cancel))
+            remaining = max(0.001, deadline - time.monotonic())
+            watch = self._watchdog.watch(remaining + _BACKSTOP, conn.cancel)
             ended = False  # the statement ran to its end or failed on the server: nothing to cancel
             try:
-                settings = session_settings(self._base_url, timeout)
+                settings = session_settings(self._base_url, remaining, self._work_mem_kb)
                 schema, converts, batch = await self._call(_start, conn, sql, settings)
                 sent = False
                 while batch is not None:
@@ -123,11 +141,13 @@ class CopyReader:
                 ended = True
                 raise (timeout_error(timeout) if conn.cancelled else postgres_stream_error(str(exc), timeout)) from exc
             finally:
-                timer.cancel()
+                self._watchdog.end(watch)
                 # A consumer that left early (or was cancelled) leaves a statement to stop on the server.
                 # Shielded: in a cancelled task (a client that went away) anyio cancels every await
                 # again; the release then goes on in its thread while the cancellation propagates.
                 await asyncio.shield(self._release(conn, cancel=not ended and not conn.cancelled))
+        finally:
+            self._slots.release()
 
     async def _connection(self) -> _Connection:
         if self._closed:
@@ -165,6 +185,8 @@ class CopyReader:
 
     async def close(self) -> None:
         self._closed = True
+        self.stop_all()
+        self._watchdog.close()
         await asyncio.gather(*(asyncio.wrap_future(f) for f in list(self._pending)))
         idle, self._idle = self._idle, []
         for conn in idle:
@@ -172,9 +194,30 @@ class CopyReader:
         self._threads.shutdown(wait=False)
 
 
-def session_settings(base_url: str, timeout: float) -> tuple[str, str]:
-    """The parameters of ``SESSION_SETTINGS``: the base URL and the time limit in milliseconds."""
-    return base_url, str(max(1, int(timeout * 1000)))
+async def _acquire_until(slots: asyncio.Semaphore, seconds: float) -> bool:
+    """Take a slot within ``seconds``; False when none came free. A slot taken by the waiter just as
+    it gave up (or was cancelled) is handed back, never lost."""
+    waiter = asyncio.ensure_future(slots.acquire())
+    try:
+        done, _ = await asyncio.wait({waiter}, timeout=max(0.0, seconds))
+    except asyncio.CancelledError:
+        _give_back(slots, waiter)
+        raise
+    if not done:
+        _give_back(slots, waiter)
+        return False
+    return True
+
+
+def _give_back(slots: asyncio.Semaphore, waiter: asyncio.Task[Any]) -> None:
+    waiter.cancel()
+    waiter.add_done_callback(lambda w: None if w.cancelled() else slots.release())
+
+
+def session_settings(base_url: str, timeout: float, work_mem_kb: int | None = None) -> tuple[str, str, str]:
+    """The parameters of ``SESSION_SETTINGS``: the base URL, the time limit in milliseconds and
+    ``work_mem`` in kB (empty: the server's)."""
+    return base_url, str(max(1, int(timeout * 1000))), f"{work_mem_kb}kB" if work_mem_kb else ""
 
 
 def _close_opened(opening: Future[_Connection]) -> None:
@@ -182,7 +225,7 @@ def _close_opened(opening: Future[_Connection]) -> None:
         opening.result().close()
 
 
-def _start(conn: _Connection, sql: str, settings: tuple[str, str]
+def _start(conn: _Connection, sql: str, settings: tuple[str, str, str]
            ) -> tuple[pa.Schema, list[Convert | None], pa.RecordBatch | None]:
     """Open a read-only transaction, run ``sql`` and read its first batch (one thread trip)."""
     with conn.lock:

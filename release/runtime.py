@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dali.errors import SkygateError, UsageError
 from dali.values import TableMeta
-from release.backends import DuckDBBackend, PostgresBackend, open_backend
+from release.backends import DuckDBBackend, MemoryLimits, PostgresBackend, open_backend
 from release.engine import QueryEngine
 from release.metadata import load_metadata
 
@@ -42,10 +42,12 @@ class OpenRelease:
             await self.backend.close()
 
 
-async def open_release(database_url: str, duckdb_path: Path, *, base_url: str, readonly_role: str) -> OpenRelease:
+async def open_release(database_url: str, duckdb_path: Path, *, base_url: str, readonly_role: str,
+                       limits: MemoryLimits | None = None) -> OpenRelease:
     """Open the backend the settings name and read its metadata; never raises for a missing release."""
     try:
-        backend = open_backend(database_url, duckdb_path, base_url=base_url, readonly_role=readonly_role)
+        backend = open_backend(database_url, duckdb_path, base_url=base_url, readonly_role=readonly_role,
+                               limits=limits)
     except UsageError as exc:
         _log.warning("no release: %s", exc)
         return OpenRelease(backend=None, problem=f"{NO_RELEASE_HINT} ({exc.message})")

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from dali.disconnect import ClientDisconnected, unless_disconnected
 from dali.errors import SkygateError, TooLargeError, UsageError, escaped
 from dali.form import FormLimits, read_request
 from dali.writers import arrow_type, resolve_format, write_table
@@ -110,7 +111,10 @@ async def _query(request: Request) -> Response:
         backend = getattr(release, "backend", None)
         if backend is None:
             raise UsageError("no data release is loaded", hint="run `skygate demo` first")
-        result = await search(backend, query, timeout=settings.sync_timeout)
+        result = await unless_disconnected(request.receive, search(backend, query, timeout=settings.sync_timeout))
+    except ClientDisconnected:
+        _log.info("SIA client left before the answer; the search was stopped")
+        return Response(status_code=499)
     except SkygateError as exc:
         _log.info("SIA query refused: %s", escaped(str(exc)))
         return Response(error_votable(exc), status_code=_status(exc), media_type=_VOTABLE)

@@ -60,7 +60,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # with .problem saying why, when nothing was ingested yet).
         app.state.release = await open_release(
             settings.database_url, settings.duckdb_path, base_url=settings.base_url,
-            readonly_role=settings.readonly_role)
+            readonly_role=settings.readonly_role,
+            limits=settings.memory_limits())
         # The job system (uws): store, queue, janitor and sweeper; job kinds from skygate/worker.py.
         # Without a broker the jobs run in this process, with this process's release.
         resources = WorkerResources(settings, app.state.release)

@@ -7,15 +7,60 @@ module reads the environment. Tests: tests/skygate/test_settings.py.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-__all__ = ["Settings", "SettingsError"]
+from release.backends import MemoryLimits
+
+__all__ = ["ResourceLimits", "Settings", "SettingsError", "parse_size", "physical_memory"]
+
+_MIB = 2**20
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
+_SIZES = frozenset({"query_memory", "query_temp", "worker_memory"})
 
 
 class SettingsError(ValueError):
     """A ``SKYGATE_*`` variable has a value we cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceLimits:
+    """Bytes each bound allows (``Settings.limits``).
+
+    Attributes
+    ----------
+    query_memory
+        DuckDB's ``memory_limit`` for the catalogue (one per process, shared by its statements);
+        PostgreSQL's ``work_mem`` is derived from it.
+    query_temp
+        DuckDB's ``max_temp_directory_size`` (spilling beyond ``query_memory``).
+    worker_memory
+        The most a job's estimated arrays may take; bigger jobs are refused when they are created.
+    """
+
+    query_memory: int
+    query_temp: int
+    worker_memory: int
+
+
+def physical_memory() -> int:
+    """Bytes of RAM on this machine (or 4 GiB where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 4 * 1024 * _MIB
+
+
+def parse_size(text: str) -> int:
+    """``"512M"``, ``"2G"``, ``"2GiB"`` or a byte count, as bytes (K, M, G, T are powers of 1024)."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise ValueError(text)
+    power = " KMGT".index((match.group(2) or " ").upper())
+    return int(match.group(1)) * int(1024**power)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +90,11 @@ class Settings:
     upload_timeout: float = 60.0
     body_max_bytes: int = 64_000_000
     anomaly_chunk_rows: int = 250_000
+    # Memory and temporary disk; 0 means derived from this machine (``limits``). Sizes accept
+    # K, M, G and T suffixes (powers of 1024).
+    query_memory: int = 0
+    query_temp: int = 0
+    worker_memory: int = 0
     wait_max: int = 600
     demo_profile: str = "demo"
     readonly_role: str = "skygate_reader"
@@ -87,6 +137,29 @@ class Settings:
         return self.data_dir / "catalog.duckdb"
 
     @property
+    def temp_dir(self) -> Path:
+        """Where DuckDB spills what does not fit in ``query_memory``."""
+        return self.data_dir / "tmp"
+
+    def memory_limits(self) -> MemoryLimits:
+        """What the catalogue backend's statements may use (``release.backends.MemoryLimits``)."""
+        limits = self.limits()
+        return MemoryLimits(memory=limits.query_memory, temp=limits.query_temp, temp_dir=self.temp_dir / "duckdb")
+
+    def limits(self) -> ResourceLimits:
+        """The memory and temporary-disk limits, zeros replaced by what this machine suggests."""
+        ram = physical_memory()
+        free = shutil.disk_usage(self.data_dir if self.data_dir.exists() else Path.cwd()).free
+        return ResourceLimits(
+            # DuckDB's own default is 80 % of RAM (DuckDB docs, Configuration); a quarter leaves room for
+            # the API's result writers, the in-process jobs and the rest of the machine.
+            query_memory=self.query_memory or max(256 * _MIB, ram // 4),
+            query_temp=self.query_temp or max(1024 * _MIB, min(10 * 1024 * _MIB, free // 4)),
+            # Half the machine for one job's arrays: the embedded worker shares the API's process.
+            worker_memory=self.worker_memory or max(512 * _MIB, ram // 2),
+        )
+
+    @property
     def uses_postgres(self) -> bool:
         return self.database_url.startswith(("postgresql://", "postgres://"))
 
@@ -127,6 +200,8 @@ def _convert(cls: type[Settings], field_name: str, key: str, raw: str) -> object
             if raw.lower() in {"0", "false", "no", "off", ""}:
                 return False
             raise ValueError(raw)
+        if field_name in _SIZES:
+            return parse_size(raw)
         if isinstance(default, int):
             return int(raw)
         if isinstance(default, float):

@@ -10,6 +10,7 @@ processes on the Redis broker. Tests: tests/uws/test_worker.py, tests/uws/test_r
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import multiprocessing
@@ -69,9 +70,11 @@ def job_kinds(resources: WorkerResources) -> list[JobKind]:
         chunk_rows=resources.settings.anomaly_chunk_rows,
         max_rows=resources.settings.maxrec_hard,
         query_timeout=resources.settings.query_timeout,
+        memory_limit=resources.settings.limits().worker_memory,
     )
     kinds += [
-        JobKind(anomaly_jobs.SCORE_KIND, anomaly_jobs.run_score, check=anomaly_jobs.check,
+        JobKind(anomaly_jobs.SCORE_KIND, anomaly_jobs.run_score,
+                check=functools.partial(anomaly_jobs.check, memory_limit=anomaly_resources.memory_limit),
                 resources=anomaly_resources),
         JobKind(anomaly_jobs.CHUNK_KIND, anomaly_jobs.run_chunk, resources=anomaly_resources),
         JobKind("soda-async", soda_jobs.run_async, check=soda_jobs.check_async,
@@ -121,7 +124,8 @@ def worker_kinds(
     @asynccontextmanager
     async def open_kinds() -> AsyncIterator[list[JobKind]]:
         release = await open_release(settings.database_url, settings.duckdb_path, base_url=settings.base_url,
-                                     readonly_role=settings.readonly_role)
+                                     readonly_role=settings.readonly_role,
+                                     limits=settings.memory_limits())
         resources = WorkerResources(settings, release)
         kinds = [*job_kinds(resources), *extra]
         # A sender and runner for jobs that job functions create (anomaly chunks); not started

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import tarfile
 import threading
 import time
@@ -26,7 +27,7 @@ import numpy as np
 
 from release.colour import lupton_rgb
 from release.obscore import find_image_file
-from release.tiling import find_tile
+from release.tiling import NATIVE_PIXSCALE, find_tile
 from soda.cutout import (
     NoOverlapError,
     PixelBox,
@@ -39,7 +40,7 @@ from soda.cutout import (
 from soda.params import BulkOptions, BulkPosition, apply_overrides
 from soda.pixels import read_section
 
-__all__ = ["BulkOutcome", "desj_name", "resolve_object_ids", "run_bulk"]
+__all__ = ["BulkOutcome", "cut_window", "cutout_bytes", "desj_name", "resolve_object_ids", "run_bulk"]
 
 
 @dataclass
@@ -109,8 +110,14 @@ def run_bulk(
     progress: Callable[[int, int], None] = lambda done, total: None,
     checkpoint: Callable[[], None] = lambda: None,
     threads: int = 2,
+    memory_limit: int | None = None,
 ) -> BulkOutcome:
-    """Cut every position; returns the output files (relative paths under ``out_dir``) and summary."""
+    """Cut every position; returns the output files (relative paths under ``out_dir``) and summary.
+
+    ``memory_limit`` bounds the pixels held at once: each thread cuts a window of neighbouring
+    targets together (one decompression of their tile rows), and the window shrinks so that
+    threads x window x bands x 3 extensions of the largest cutout fit in it.
+    """
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     log_lines: list[str] = []
@@ -150,7 +157,8 @@ def run_bulk(
     if options.return_list_only:
         files = [_write_positions(out_dir, job_id, targets)]
     else:
-        files = _cut_all(release_dir, targets, options, out_dir, log_lines, progress, checkpoint, threads)
+        window = cut_window(targets, threads, memory_limit)
+        files = _cut_all(release_dir, targets, options, out_dir, log_lines, progress, checkpoint, threads, window)
         files.append(_write_positions(out_dir, job_id, targets))
     log_path = out_dir / f"cutout_{job_id}.log"
     log_path.write_text("\n".join(log_lines) + ("\n" if log_lines else ""))
@@ -179,9 +187,24 @@ def _bands_needed(options: BulkOptions) -> list[str]:
     return list(dict.fromkeys(bands))
 
 
+def cutout_bytes(target_xsize: float, target_ysize: float, bands: int) -> int:
+    """Bytes the pixels of one target's cutouts take while it is cut: SCI, MSK and WGT (4 bytes a
+    pixel each) per band, at the native pixel scale (the finest a release has)."""
+    pixels = math.ceil(target_xsize * 60 / NATIVE_PIXSCALE + 1) * math.ceil(target_ysize * 60 / NATIVE_PIXSCALE + 1)
+    return pixels * 4 * 3 * max(1, bands)
+
+
+def cut_window(targets: Sequence[_Target], threads: int, memory_limit: int | None) -> int:
+    """How many neighbouring targets a thread cuts together (at most 64, at least 1)."""
+    if memory_limit is None or not targets:
+        return _WINDOW_TARGETS
+    largest = max(cutout_bytes(t.xsize, t.ysize, len(_bands_needed(t.options))) for t in targets)
+    return max(1, min(_WINDOW_TARGETS, memory_limit // (max(1, threads) * largest)))
+
+
 def _cut_all(release_dir: Path, targets: Sequence[_Target], options: BulkOptions, out_dir: Path,
              log_lines: list[str], progress: Callable[[int, int], None], checkpoint: Callable[[], None],
-             threads: int) -> list[Path]:
+             threads: int, window: int = 64) -> list[Path]:
     by_tile: dict[str, list[_Target]] = {}
     for target in targets:
         by_tile.setdefault(target.tilename, []).append(target)
@@ -208,7 +231,7 @@ def _cut_all(release_dir: Path, targets: Sequence[_Target], options: BulkOptions
         chunks = [ordered[i:i + size] for i in range(0, len(ordered), size)]
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
             # astropy HDU objects are not safe to share across threads: each thread opens its own.
-            futures = [pool.submit(_cut_group, present, chunk, options, out_dir, checkpoint, tick)
+            futures = [pool.submit(_cut_group, present, chunk, options, out_dir, checkpoint, tick, window)
                        for chunk in chunks if chunk]
             for future in futures:
                 written, lines = future.result()
@@ -219,13 +242,14 @@ def _cut_all(release_dir: Path, targets: Sequence[_Target], options: BulkOptions
 
 
 def _cut_group(paths: Mapping[str, Path], group: Sequence[_Target], options: BulkOptions, out_dir: Path,
-               checkpoint: Callable[[], None], tick: Callable[[], None]) -> tuple[list[Path], list[str]]:
+               checkpoint: Callable[[], None], tick: Callable[[], None],
+               window_targets: int = 64) -> tuple[list[Path], list[str]]:
     """Cut and write the targets of one tile, a window of neighbours at a time (bounded memory)."""
     files: list[Path] = []
     lines: list[str] = []
     ordered = sorted(group, key=lambda t: t.dec)
-    for start in range(0, len(ordered), _WINDOW_TARGETS):
-        window = ordered[start:start + _WINDOW_TARGETS]
+    for start in range(0, len(ordered), window_targets):
+        window = ordered[start:start + window_targets]
         written = _cut_window(paths, window, options, out_dir, checkpoint, tick, lines)
         files += written
     return files, lines

@@ -41,6 +41,12 @@ def release_dir_of(resources: Any) -> Path:
     return Path(settings.release_dir)
 
 
+def _worker_memory(resources: Any) -> int | None:
+    """``SKYGATE_WORKER_MEMORY`` as the settings resolve it (None when the worker has no settings)."""
+    limits = getattr(getattr(resources, "settings", None), "limits", None)
+    return int(limits().worker_memory) if callable(limits) else None
+
+
 def check_async(params: Parameters) -> None:
     """Cheap validation when the job is asked to run (no I/O)."""
     parse_soda(_upper(params))
@@ -109,7 +115,7 @@ def run_bulk_job(params: Parameters, ctx: JobContext) -> list[Result]:
     release_dir = release_dir_of(ctx.resources)
     out_dir = ctx.scratch_path(ctx.job_id)
     outcome = run_bulk(release_dir, positions, options, out_dir, job_id=ctx.job_id,
-                       progress=ctx.progress, checkpoint=ctx.checkpoint)
+                       progress=ctx.progress, checkpoint=ctx.checkpoint, memory_limit=_worker_memory(ctx.resources))
     if outcome.archive is not None:
         ctx.add_result("result", outcome.archive, "application/gzip")
     for path in outcome.files:

@@ -27,6 +27,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
+from dali.disconnect import ClientDisconnected, unless_disconnected
 from dali.errors import FatalError, SkygateError, TooLargeError, TransientError, UsageError, escaped
 from dali.form import FormLimits, read_request
 from dali.params import DaliParams, collect
@@ -189,8 +190,17 @@ async def sync(request: Request) -> Response:
         tq = parse_tap(params, maxrec_default=config.maxrec_default, maxrec_hard=config.maxrec_hard)
         release = _release(request)
         engine = require_engine(getattr(release, "engine", None), getattr(release, "problem", None))
-        uploads = await load_uploads(tq.uploads, {n: p.content for n, p in params.files.items()}, config)
-        writer = await start_query(engine, tq, uploads, timeout=config.sync_timeout)
+
+        async def start() -> TableWriter:
+            uploads = await load_uploads(tq.uploads, {n: p.content for n, p in params.files.items()}, config)
+            return await start_query(engine, tq, uploads, timeout=config.sync_timeout)
+
+        # A client that leaves while the uploads are fetched or the statement is planned or runs
+        # (before the first row) cancels it: abandoned queries would otherwise fill every slot.
+        writer = await unless_disconnected(request.receive, start())
+    except ClientDisconnected:
+        _log.info("TAP sync client left before the first row; the query was stopped")
+        return Response(status_code=499)
     except SkygateError as exc:
         return error_response(exc)
     except Exception as exc:  # noqa: BLE001 (logged by internal_error; users get our sentence)

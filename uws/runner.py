@@ -169,8 +169,11 @@ class Runner:
         except FatalError as exc:
             log.error("job %s (%s): %s", job_id, job.kind, escaped(exc))
             return await self._fail(job, ErrorInfo(ErrorType.FATAL, INTERNAL_ERROR))
+        # The last progress report, which a heartbeat may not have stored yet: a COMPLETED job's
+        # progress is its final one, not the one of the last beat.
+        final = {"progress": ctx.last_progress} if ctx.last_progress is not None else {}
         if await self.store.transition(job_id, Phase.EXECUTING, Phase.COMPLETED, attempt=ctx.attempt,
-                                       end_time=_now(), results=results):
+                                       end_time=_now(), results=results, **final):
             return Phase.COMPLETED
         await self._discard(job_id, job.attempts)  # aborted or deleted meanwhile: the abort won
         return await self.store.phase(job_id)

@@ -50,6 +50,7 @@ CHANGE_COLUMNS: dict[str, tuple[str, ...]] = {
     "parameters": ("parameters",),
     "execution_duration": ("execution_duration",),
     "run_id": ("run_id",),
+    "progress": ("progress_done", "progress_total"),
 }
 
 
@@ -188,6 +189,8 @@ def encode_change(name: str, value: Any) -> tuple[Any, ...]:
         return (value,)
     if name == "error":
         return (value.type.value, value.message) if value is not None else (None, None)
+    if name == "progress":
+        return (int(value[0]), int(value[1])) if value is not None else (None, None)
     return (int(value),)
 
 

@@ -209,3 +209,19 @@ def test_roc_auc_and_recall() -> None:
     labels = np.array([True, False, True, False, False, False])
     assert fidelity.roc_auc(scores, labels) == pytest.approx(7 / 8)
     assert fidelity.recall_at(scores, labels, 0.5) == 1.0 and fidelity.recall_at(scores, labels, 0.2) == 0.5
+
+
+def test_fit_calls_the_checkpoint_before_each_tree_and_stops_when_it_raises() -> None:
+    data = np.random.default_rng(4).normal(size=(300, 2))
+    calls: list[int] = []
+
+    def checkpoint() -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise InterruptedError("stop")
+
+    with pytest.raises(InterruptedError):
+        forest.fit(data, ntrees=50, seed=1, checkpoint=checkpoint)
+    assert len(calls) == 3
+    full = forest.fit(data, ntrees=4, seed=1, checkpoint=lambda: None)
+    assert np.array_equal(full.normals, forest.fit(data, ntrees=4, seed=1).normals)

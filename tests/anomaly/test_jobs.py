@@ -4,6 +4,7 @@ release (DuckDB, real ADQL): results, chunked scoring, MODEL reuse, refusals, a 
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import time
@@ -195,8 +196,10 @@ async def test_planted_anomalies_of_the_ci_release_rank_high(open_system: Callab
     mags = "mag_auto_g, mag_auto_r, mag_auto_i, mag_auto_z, mag_auto_y"
     colours = ("mag_auto_g - mag_auto_r AS g_r, mag_auto_r - mag_auto_i AS r_i, "
                "mag_auto_i - mag_auto_z AS i_z, mag_auto_z - mag_auto_y AS z_y")
+    # Dropouts and single-band detections are defined by their 99 magnitudes: this science case
+    # scores the sentinels (NULL_VALUES=none) instead of skipping them as the default does.
     job = await _run(system, QUERY=f"SELECT coadd_object_id, {mags}, {colours} FROM des_dr1.main",
-                     RESPONSEFORMAT="parquet")
+                     RESPONSEFORMAT="parquet", NULL_VALUES="none")
     assert job.phase is Phase.COMPLETED, job.error
     table = pq.read_table(_result(system, job, "result"))
     truth = await ci_engine.execute("SELECT coadd_object_id, feature_id, note FROM des_dr1.demo_truth "
@@ -234,6 +237,8 @@ async def test_progress_is_visible_while_a_chunked_job_runs(open_system: Callabl
     assert current.phase is Phase.COMPLETED
     totals = {total for _, total in seen}
     assert len(totals) == 1 and totals.pop() > 9000
+    done, total = current.progress or (0, 0)
+    assert done == total > 9000  # the final state is exact, not the last heartbeat's
     assert any(0 < done < total for done, total in seen), sorted(seen)
 
 
@@ -252,3 +257,52 @@ async def test_aborting_a_chunked_job_leaves_no_chunk_behind(open_system: Callab
             break
         await asyncio.sleep(0.05)
     assert left == [] and dirs == []
+
+
+async def test_sentinel_magnitudes_are_skipped_and_counted_by_default(open_system: Callable[..., object]) -> None:
+    system: JobSystem = await open_system()  # type: ignore[misc]
+    mags = "SELECT coadd_object_id, mag_auto_g, mag_auto_r, mag_auto_i, mag_auto_z, mag_auto_y FROM des_dr1.main"
+    job = await _run(system, QUERY=mags, NTREES="30", RESPONSEFORMAT="parquet", COLOUR="red")
+    assert job.phase is Phase.COMPLETED, job.error
+    summary = json.loads(_result(system, job, "summary.json").read_text())
+    rows = summary["rows"]
+    assert rows["skipped_sentinel"] > 0 and rows["imputed"] == 0
+    assert rows["skipped"] == rows["skipped_sentinel"] + rows["skipped_null"]
+    assert rows["null_values"] == [99.0, -99.0, 999.0, -999.0]
+    top = pq.read_table(_result(system, job, "top"))
+    values = np.column_stack([top.column(n).to_numpy() for n in top.column_names[3:]])
+    assert not np.isin(values, [99.0, -99.0, 999.0, -999.0]).any()  # no sentinel in the top list
+    assert summary["warnings"] == ["unknown parameters ignored: COLOUR"]
+    infos = _infos(_result(system, job, "top"))
+    assert infos["warning"] == "unknown parameters ignored: COLOUR"
+    assert int(infos["rows_sentinel"]) == rows["skipped_sentinel"]
+    assert summary["memory_estimate_bytes"] > 0
+    # With NULL_VALUES=none the same selection keeps every measured row.
+    kept = await _run(system, QUERY=mags, NTREES="30", RESPONSEFORMAT="parquet", NULL_VALUES="none")
+    again = json.loads(_result(system, kept, "summary.json").read_text())["rows"]
+    assert again["skipped_sentinel"] == 0 and again["scored"] == rows["scored"] + rows["skipped_sentinel"]
+
+
+def _infos(path: Path) -> dict[str, str]:
+    """The INFO name/value pairs a Parquet result carries (``skygate.info.<name>`` metadata)."""
+    meta = pq.read_schema(path).metadata or {}
+    prefix = b"skygate.info."
+    return {k[len(prefix):].decode(): v.decode() for k, v in meta.items() if k.startswith(prefix)}
+
+
+async def test_a_job_over_the_worker_memory_is_refused_naming_its_parameters(tmp_path: Path,
+                                                                            ci_engine: QueryEngine) -> None:
+    resources = AnomalyResources(engine=lambda: ci_engine, memory_limit=2**30)
+    kinds = [JobKind(SCORE_KIND, run_score, check=functools.partial(check, memory_limit=2**30),
+                     resources=resources)]
+    config = JobConfig(store_url=f"sqlite:///{tmp_path / 'jobs.sqlite'}", results_dir=tmp_path / "results",
+                       sweep_interval=0)
+    system = await open_job_system(config, kinds)
+    try:
+        job = await system.create(SCORE_KIND, [Parameter("QUERY", QUERY), Parameter("NTREES", "10000"),
+                                               Parameter("SAMPLE_SIZE", "20000")], run=True)
+        assert job.phase is Phase.ERROR and job.error is not None  # refused before it was queued
+        assert "NTREES=10000 and SAMPLE_SIZE=20000 with 4 features need about 48.8 GiB" in job.error.message
+        assert "a job may use 1 GiB" in job.error.message
+    finally:
+        await system.close()

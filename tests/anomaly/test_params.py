@@ -47,3 +47,25 @@ def test_bad_values_name_their_parameter(params: dict[str, str], param: str) -> 
     with pytest.raises(UsageError) as caught:
         parse_score(params)
     assert caught.value.param == param
+
+
+@pytest.mark.parametrize(("text", "values"), [
+    (None, (99.0, -99.0, 999.0, -999.0)), ("survey", (99.0, -99.0, 999.0, -999.0)), ("none", ()),
+    ("99, -99", (99.0, -99.0)), ("-9999.5,nan", (-9999.5,)),
+])
+def test_null_values(text: str | None, values: tuple[float, ...]) -> None:
+    params = {"QUERY": QUERY} if text is None else {"QUERY": QUERY, "null_values": text}
+    p = parse_score(params)
+    assert p.null_values == values
+    assert p.echo()["NULL_VALUES"] == (",".join(f"{v:g}" for v in values) or "none")
+
+
+def test_bad_null_values_name_the_parameter() -> None:
+    with pytest.raises(UsageError, match="NULL_VALUES must be survey, none or numbers") as info:
+        parse_score({"QUERY": QUERY, "NULL_VALUES": "99,lots"})
+    assert info.value.param == "NULL_VALUES"
+
+
+def test_unknown_parameters_are_listed_not_refused() -> None:
+    p = parse_score({"QUERY": QUERY, "ntree": "5", "RUNID": "x", "Colour": "red"})
+    assert p.unknown == ("COLOUR", "NTREE")

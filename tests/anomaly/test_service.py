@@ -47,7 +47,7 @@ def test_the_id_column_may_be_any_selected_column() -> None:
         ((ID,), pa.table({"a": pa.array([1], pa.int64())}), None, "QUERY", "no feature column"),
         ((ID, NAME), pa.table({"a": [1], "b": ["DES2134-0041"]}), None, "QUERY", "'tilename' is not numeric"),
         ((ID, G, GR), _table([], [], []), None, "QUERY", "selected no rows"),
-        ((ID, G, GR), _table([1, 2], [None, 20.0], [0.1, None]), None, "QUERY", "NULL or NaN"),
+        ((ID, G, GR), _table([1, 2], [None, 20.0], [0.1, None]), None, "QUERY", "NULL, NaN or sentinel"),
     ],
 )
 def test_unusable_selections_are_refused(columns: tuple[Column, ...], table: pa.Table, id_column: str | None,
@@ -110,3 +110,12 @@ async def test_a_table_file_reads_back(tmp_path: pytest.TempPathFactory) -> None
                                    [Info("rows_skipped", "0")])
     votable = parse_single_table(str(path)).to_table()
     assert votable["coadd_object_id"].tolist() == [10, 11] and votable["rank"].tolist() == [2, 1]
+
+
+def test_rows_with_sentinel_features_are_skipped_and_counted_apart() -> None:
+    table = _table([1, 2, 3, 4, 5], [20.0, 99.0, 21.0, None, 22.0], [0.5, 0.6, -99.0, 0.1, 999.0])
+    sel = service.select((ID, G, GR), table, None, (99.0, -99.0, 999.0))
+    assert (sel.rows_selected, sel.rows_skipped, sel.rows_sentinel) == (5, 4, 3)
+    assert sel.table.column(0).to_pylist() == [1]
+    kept = service.select((ID, G, GR), table, None, ())
+    assert (kept.rows_skipped, kept.rows_sentinel) == (1, 0)

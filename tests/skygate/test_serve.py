@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,11 @@ def _free_port() -> int:
 
 
 def _serve(data_dir: Path) -> Iterator[str]:
+    for base, _ in _serve_process(data_dir):
+        yield base
+
+
+def _serve_process(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKYGATE_")}
     env.update(SKYGATE_DATA_DIR=str(data_dir), SKYGATE_BASE_URL=f"http://127.0.0.1:{port}")
@@ -44,7 +51,7 @@ def _serve(data_dir: Path) -> Iterator[str]:
                     output = proc.stdout.read().decode() if proc.stdout else ""
                     pytest.fail(f"skygate serve did not start:\n{output}")
                 time.sleep(0.3)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         try:
@@ -81,3 +88,45 @@ def test_serve_lists_the_release_tables(loaded_server: str) -> None:
     for table in ("des_dr1.main", "des_dr1.tile_info", "ivoa.obscore", "tap_schema.columns"):
         assert table in response.text
     assert "no release loaded" not in response.text
+
+
+SLOW_QUERY = ("SELECT COUNT(*) FROM des_dr1.main AS a, des_dr1.main AS b, des_dr1.main AS c "
+              "WHERE a.ra + b.ra + c.ra < -1")
+
+
+def test_sigterm_stops_the_server_during_a_slow_query(tmp_path: Path, ci_duckdb_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    shutil.copyfile(ci_duckdb_path, data_dir / "catalog.duckdb")
+    server = _serve_process(data_dir)
+    base, proc = next(server)
+    try:
+        _stop_during_a_slow_query(base, proc)
+    finally:
+        server.close()
+
+
+def _stop_during_a_slow_query(base: str, proc: subprocess.Popen[bytes]) -> None:
+    answers: list[httpx.Response | Exception] = []
+
+    def ask() -> None:
+        try:
+            answers.append(httpx.post(base + "/tap/sync", data={"LANG": "ADQL", "QUERY": SLOW_QUERY},
+                                      timeout=60))
+        except httpx.HTTPError as exc:
+            answers.append(exc)
+
+    client = threading.Thread(target=ask)
+    client.start()
+    time.sleep(1.5)  # the query is running (the ci release has thousands of rows: 10**10 triples)
+    assert not answers
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=15)
+    took = time.monotonic() - start
+    client.join(timeout=10)
+    assert took < 5, f"the server took {took:.1f} s to stop"
+    assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has stopped
+    # The interrupted query ended with a DALI error document (503: try again).
+    assert answers and not isinstance(answers[0], Exception), answers
+    assert answers[0].status_code == 503 and "interrupted" in answers[0].text

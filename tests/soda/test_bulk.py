@@ -113,3 +113,26 @@ def test_row_values_override_job_options(release_dir: Path, tmp_path: Path) -> N
 def test_bad_row_values(data: bytes) -> None:
     with pytest.raises(UsageError):
         parse_positions(data)
+
+
+def test_the_window_of_targets_cut_together_fits_the_memory_limit(release_dir: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from soda import bulk
+
+    # 1' at 0.263"/px: 230 x 230 pixels, 3 extensions of 4 bytes, per band.
+    assert bulk.cutout_bytes(1.0, 1.0, 2) == 230 * 230 * 4 * 3 * 2
+    windows: list[int] = []
+    original = bulk._cut_group
+
+    def spy(*args: object) -> object:
+        windows.append(args[-1])  # type: ignore[arg-type]
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bulk, "_cut_group", spy)
+    csv = "RA,DEC\n" + "".join(f"{323.36 + 0.002 * k:.4f},-0.82\n" for k in range(12))
+    one = bulk.cutout_bytes(0.5, 0.5, 2)
+    outcome = run_bulk(release_dir, parse_positions(csv.encode()), BulkOptions(colors_fits="gr", xsize=0.5, ysize=0.5),
+                       tmp_path / "m", job_id="m", threads=2, memory_limit=2 * 3 * one)
+    assert windows and set(windows) == {3}  # 2 threads x 3 targets x one target's cutouts
+    assert len(outcome.summary["cutouts"]) == 12  # type: ignore[arg-type]
+    assert bulk.cut_window([], 2, 1) == 64

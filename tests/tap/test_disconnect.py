@@ -68,3 +68,48 @@ async def test_disconnect_closes_the_stream() -> None:
     await asyncio.wait_for(app(scope, receive, send), timeout=30)
     assert sent[0]["status"] == 200
     assert engine.closed and engine.read < 10_000
+
+
+@dataclass
+class HangingEngine:
+    """Never produces a first row (a statement still planning or running); records its cancellation."""
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    cancelled: bool = False
+
+    async def execute(self, adql_text: str, **kwargs: Any) -> Any:
+        self.started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+
+
+async def test_disconnect_before_the_first_row_cancels_the_query() -> None:
+    engine = HangingEngine()
+    app = Starlette(routes=tap_routes())
+    app.state.settings = TapConfig()
+    app.state.release = SimpleNamespace(engine=engine, problem=None, metadata={})
+    sent: list[dict[str, Any]] = []
+    received = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        received += 1
+        if received == 1:  # a GET: the (empty) body first, then the client hangs up
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await engine.started.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    query = b"LANG=ADQL&QUERY=SELECT+n+FROM+slow"
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": "/tap/sync", "raw_path": b"/tap/sync", "root_path": "", "query_string": query, "headers": [],
+             "server": ("testserver", 80), "client": ("127.0.0.1", 1)}
+    await asyncio.wait_for(app(scope, receive, send), timeout=10)
+    assert engine.cancelled
+    assert sent[0]["status"] == 499

@@ -7,7 +7,9 @@ private Redis is restarted (forgetting its queue). Each test stays under ~30 s.
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -15,8 +17,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from skygate.settings import Settings
+from skygate.worker import WorkerResources
+from skygate.worker import job_kinds as skygate_job_kinds
+from tests.soda.tiles import TILES, write_tile
 from uws.config import JobConfig
-from uws.models import Parameter, Phase
+from uws.models import JobKind, Parameter, Phase
 from uws.system import JobSystem, open_job_system
 from uws.testing import job_kinds
 
@@ -169,6 +175,77 @@ async def test_queued_jobs_survive_a_redis_restart(config: JobConfig, start_work
             for job_id in [*queued, during]:
                 assert await _until(system, job_id, {Phase.COMPLETED, Phase.ERROR}, 15) is Phase.COMPLETED
             assert (system.job_dir(during) / "results" / "result").read_text() == "down"
+        finally:
+            await system.close()
+    finally:
+        redis.stop()
+
+
+# -- the service's own heavy job kinds: anomaly scoring and bulk cutouts ----------------------------
+
+ANOMALY_QUERY = ("SELECT coadd_object_id, mag_auto_g, mag_auto_r, mag_auto_i, mag_auto_z FROM des_dr1.main")
+
+
+@pytest.fixture
+def service_data(tmp_path: Path, ci_duckdb_path: Path) -> Path:
+    """The data directory the workers serve: the ``ci`` catalogue and two small coadd tiles."""
+    shutil.copyfile(ci_duckdb_path, tmp_path / "catalog.duckdb")
+    for band in ("g", "r"):
+        write_tile(tmp_path / "release", "DES2134-0041", band)
+    return tmp_path
+
+
+def _service_kinds(data_dir: Path) -> list[JobKind]:
+    # The API side only checks and queues these kinds; the workers run them with their release.
+    return [*skygate_job_kinds(WorkerResources(Settings(data_dir=data_dir))), *job_kinds()]
+
+
+def _positions(count: int) -> str:
+    ra, dec = TILES["DES2134-0041"]
+    rows = [f"{ra + 0.3 * math.cos(k):.5f},{dec + 0.3 * math.sin(k):.5f}" for k in range(count)]
+    return "RA,DEC\n" + "\n".join(rows) + "\n"
+
+
+async def _heavy_jobs(system: JobSystem) -> list[str]:
+    return [await _submit(system, "anomaly.score", QUERY=ANOMALY_QUERY, NTREES="3000", RESPONSEFORMAT="parquet"),
+            await _submit(system, "soda-bulk", POSITIONS=_positions(300), XSIZE="1", COLORS_FITS="gr")]
+
+
+async def test_anomaly_and_bulk_jobs_end_completed_or_error_after_a_worker_kill(
+    config: JobConfig, start_worker: StartWorker, service_data: Path
+) -> None:
+    system = await open_job_system(config, _service_kinds(service_data))
+    try:
+        first = start_worker("a")
+        await asyncio.to_thread(first.wait_ready)
+        job_ids = await _heavy_jobs(system)
+        for job_id in job_ids:
+            await _until(system, job_id, {Phase.EXECUTING, Phase.COMPLETED, Phase.ERROR}, 20)
+        first.kill()  # mid-job: SIGKILL, as the OOM killer would
+        second = start_worker("b")
+        await asyncio.to_thread(second.wait_ready)
+        for job_id in job_ids:
+            assert await _until(system, job_id, {Phase.COMPLETED, Phase.ERROR}, 90) in (Phase.COMPLETED, Phase.ERROR)
+        assert "Traceback" not in second.log.read_text()
+    finally:
+        await system.close()
+
+
+async def test_anomaly_and_bulk_jobs_survive_a_redis_restart(
+    config: JobConfig, start_worker: StartWorker, service_data: Path
+) -> None:
+    redis = PrivateRedis()
+    redis.start()
+    try:
+        system = await open_job_system(replace(config, broker_url=redis.url), _service_kinds(service_data))
+        try:
+            job_ids = await _heavy_jobs(system)  # waiting in Redis, which restarts and forgets them
+            redis.stop()
+            redis.start()
+            worker = start_worker("a", broker_url=redis.url)
+            await asyncio.to_thread(worker.wait_ready)
+            for job_id in job_ids:
+                assert await _until(system, job_id, {Phase.COMPLETED, Phase.ERROR}, 90) is Phase.COMPLETED
         finally:
             await system.close()
     finally:

@@ -10,7 +10,8 @@ import pytest
 
 from dali.errors import UsageError
 from uws.config import JobConfig
-from uws.models import Job, Parameter, Phase
+from uws.context import JobContext
+from uws.models import Job, JobKind, Parameter, Parameters, Phase, Result
 from uws.system import JobNotFound, JobSystem, PhaseConflict, open_job_system
 from uws.testing import job_kinds
 
@@ -182,3 +183,19 @@ async def test_a_blocked_wait_backs_off_instead_of_polling_every_20_ms(system: J
     await system.abort(job.job_id)
     assert await waiter is Phase.ABORTED
     assert asyncio.get_running_loop().time() - started < 0.2
+def _counted(params: Parameters, ctx: JobContext) -> list[Result]:
+    for done in range(0, 392_292, 50_000):
+        ctx.progress(done, 392_291)
+    ctx.progress(392_291, 392_291)  # the last report, with no heartbeat after it
+    return [ctx.add_result("result", b"done", "text/plain")]
+
+
+async def test_a_completed_job_keeps_its_final_progress(job_config: JobConfig) -> None:
+    config = replace(job_config, heartbeat_interval=60.0)  # no beat while the job runs
+    system = await open_job_system(config, [JobKind("uws-counted", _counted)])
+    try:
+        job = await system.create("uws-counted", [], run=True)
+        assert await _until(system, job.job_id, {Phase.COMPLETED, Phase.ERROR}) is Phase.COMPLETED
+        assert (await system.get(job.job_id)).progress == (392_291, 392_291)
+    finally:
+        await system.close()
