@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -808,19 +809,19 @@ class _Fits(_Encoder):
                  fits.Card("NAXIS1", row_bytes), fits.Card("NAXIS2", self._rows), fits.Card("PCOUNT", 0),
                  fits.Card("GCOUNT", 1), fits.Card("TFIELDS", len(self.columns))]
         for n, (col, (tform, _)) in enumerate(zip(self.columns, forms), start=1):
-            cards.append(fits.Card(f"TTYPE{n}", col.name))
+            cards.append(fits.Card(f"TTYPE{n}", _fits_text(col.name)))
             cards.append(fits.Card(f"TFORM{n}", tform))
             if col.unit:
-                cards.append(fits.Card(f"TUNIT{n}", col.unit))
+                cards.append(fits.Card(f"TUNIT{n}", _fits_text(col.unit)))
             if col.ucd:
-                cards.append(fits.Card(f"TUCD{n}", col.ucd))
+                cards.append(fits.Card(f"TUCD{n}", _fits_text(col.ucd)))
             datatype = _shape(col)[0]
             if self._nulls[n - 1] and datatype in ("short", "int", "long", "unsignedByte"):
                 cards.append(fits.Card(f"TNULL{n}", _int_null(datatype)))
         for info in self.infos:
             if info.name in ("QUERY_STATUS",):
                 continue
-            cards.append(fits.Card("COMMENT", f"{info.name}={info.value}"[:72]))
+            cards.append(fits.Card("COMMENT", _fits_text(f"{info.name}={info.value}")[:72]))
         if status:
             cards.append(fits.Card("QUERYST", status, "QUERY_STATUS (DALI)"))
         text = "".join(str(c) for c in cards) + "END".ljust(80)
@@ -1050,3 +1051,12 @@ def write_table(
         Iterate ``writer.chunks()`` for the bytes.
     """
     return TableWriter(format, tuple(columns), batches, maxrec, tuple(infos))
+
+
+_FITS_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def _fits_text(value: str) -> str:
+    """``value`` as FITS header text: printable ASCII only (FITS 4.0 §4.2.1); a query's line breaks
+    become spaces and other characters ``?``, rather than failing the header mid-stream."""
+    return _FITS_UNPRINTABLE.sub(lambda m: " " if m.group() in "\t\r\n" else "?", value)

@@ -11,6 +11,7 @@ import math
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -216,6 +217,21 @@ def test_fits_is_read_back_by_astropy(tmp_path: Path) -> None:
         assert header["TUNIT2"] == "deg" and header["TNULL1"] == -(2**63)
         assert list(table["poly"][2]) == [0.0, 0, 1, 0, 1, 1, 0, 1]
         assert table["t"][0] == "2020-01-02T03:04:05.12"
+
+
+def test_fits_headers_take_multi_line_queries_and_non_ascii_metadata(tmp_path: Path) -> None:
+    """A query with line breaks (echoed as an INFO) and a unit outside ASCII once failed the FITS
+    header halfway through the stream."""
+    columns = [replace(COLUMNS[0], name="id"), replace(COLUMNS[1], unit="\u00b5Jy", ucd="phot.flux\n")]
+    query = Info("QUERY", "SELECT id,\n  ra\tFROM t -- \u00e9t\u00e9")
+    _, data = render(OutputFormat.FITS, Source([make_batch().select([0, 1])]), columns=columns, infos=[query])
+    path = tmp_path / "q.fits"
+    path.write_bytes(data)
+    with fits.open(path) as hdus:
+        header = hdus[1].header
+        assert header["TUNIT2"] == "?Jy" and header["TUCD2"] == "phot.flux"
+        assert "QUERY=SELECT id,   ra FROM t -- ?t?" in [str(c) for c in header["COMMENT"]]
+        assert len(hdus[1].data) == 3
 
 
 def test_parquet_is_read_back_by_pyarrow_with_metadata() -> None:
