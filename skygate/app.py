@@ -12,15 +12,14 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount
 
 from anomaly.routes import anomaly_routes
-from release.runtime import NO_RELEASE_HINT, open_release
+from portal.routes import portal_routes
+from release.runtime import open_release
 from sia.routes import sia_routes
 from skygate import __version__
 from skygate.identity import Authentication, build_authenticator, identity_of, identity_routes
-from skygate.portal import ServiceLink, render_portal
 from skygate.settings import Settings
 from skygate.worker import WorkerResources, job_config, job_kinds
 from soda.routes import soda_routes
@@ -30,14 +29,6 @@ from uws.system import open_job_system
 __all__ = ["SERVER_HEADER", "create_app"]
 
 SERVER_HEADER = f"Skygate/{__version__}"
-
-SERVICES = (
-    ServiceLink("/tap", "TAP 1.1", "ADQL queries, synchronous and asynchronous, with table upload"),
-    ServiceLink("/sia/query", "SIA 2.0", "find coadd images"),
-    ServiceLink("/soda/sync", "SODA 1.0", "image cutouts; DataLink at /soda/links, bulk cutouts at /soda/bulk"),
-    ServiceLink("/anomaly/async", "Anomaly scoring", "Extended Isolation Forest over an ADQL selection (UWS)"),
-)
-
 
 def create_app(settings: Settings | None = None) -> Starlette:
     """The application for ``settings`` (read from the environment when omitted)."""
@@ -68,14 +59,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await app.state.uws.close()
             await app.state.release.close()
 
-    async def portal(request: Request) -> Response:
-        release = getattr(request.app.state, "release", None)
-        tables = release.table_list() if release is not None else []
-        if release is None or release.problem:
-            tables = [("—", release.problem if release is not None else NO_RELEASE_HINT)]
-        return HTMLResponse(render_portal(settings.base_url, SERVICES, tables))
-
-    routes: list[BaseRoute] = [Route("/", portal), *tap_routes(), *anomaly_routes(),
+    # The portal first: its pages answer at the service roots (/sia, /soda, /anomaly) the mounts leave bare.
+    routes: list[BaseRoute] = [*portal_routes(), *tap_routes(), *anomaly_routes(),
                                Mount("/sia", routes=sia_routes()), Mount("/soda", routes=soda_routes()),
                                *identity_routes(authenticator)]
     app = Starlette(routes=routes, lifespan=lifespan)

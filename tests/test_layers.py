@@ -19,11 +19,12 @@ LAYERS: dict[str, int] = {
     "soda": 4,
     "anomaly": 4,
     "registry": 4,
+    "portal": 4,
     "skygate": 5,
 }
 # Frameworks confined to some packages (STYLE.md): name -> packages allowed to import it.
 CONFINED = {
-    "starlette": {"tap", "sia", "soda", "anomaly", "registry", "uws", "skygate"},
+    "starlette": {"tap", "sia", "soda", "anomaly", "registry", "portal", "uws", "skygate"},
     "dramatiq": {"uws", "skygate"},
     "sqlglot": {"adql"},
 }

@@ -1,0 +1,178 @@
+// The query page: Check (sync, MAXREC=0), Quick (sync, bounded MAXREC, a sortable paged table),
+// Submit job (async, RUNID), Download (the form itself: a plain POST to /tap/sync).
+import { base, post, asCurl, pyString, el, tags, firstText } from "./portal.js";
+
+const PAGE = 50;
+const textarea = document.getElementById("query");
+const status = document.getElementById("status");
+const results = document.getElementById("results");
+const tapUrl = `${base}/tap`;
+let editor = null;
+if (document.body.dataset.editor === "yes") {
+  const { createEditor } = await import("./build/editor.js");
+  editor = createEditor(textarea, JSON.parse(document.getElementById("adql-schema").textContent));
+}
+const queryText = () => (editor ? editor.getText() : textarea.value);
+
+function say(text, cls = "") {
+  status.className = cls;
+  status.textContent = text;
+}
+
+function showCode(action, params) {
+  const url = action === "async" ? `${tapUrl}/async` : `${tapUrl}/sync`;
+  document.getElementById("as-curl").textContent = asCurl(url, params);
+  const q = pyString(params.QUERY);
+  let py = `import pyvo\nservice = pyvo.dal.TAPService("${tapUrl}")\n`;
+  if (action === "async") {
+    py += `job = service.submit_job(${q}, maxrec=${params.MAXREC}${params.RUNID ? `, runid=${pyString(params.RUNID)}` : ""})\njob.run()`;
+  } else {
+    py += `result = service.run_sync(${q}, maxrec=${params.MAXREC})\nprint(result.to_table())`;
+  }
+  document.getElementById("as-pyvo").textContent = py;
+}
+
+function syncParams(maxrec) {
+  return { LANG: "ADQL", REQUEST: "doQuery", QUERY: queryText(), MAXREC: String(maxrec), RESPONSEFORMAT: "votable" };
+}
+
+// The VOTable's fields, rows (null for an empty cell), and QUERY_STATUS INFOs.
+function readVotable(text) {
+  const doc = new DOMParser().parseFromString(text, "application/xml");
+  const infos = tags(doc, "INFO").filter((i) => i.getAttribute("name") === "QUERY_STATUS");
+  const error = infos.find((i) => i.getAttribute("value") === "ERROR");
+  const fields = tags(doc, "FIELD").map((f) => ({
+    name: f.getAttribute("name"), datatype: f.getAttribute("datatype"), unit: f.getAttribute("unit"),
+    ucd: f.getAttribute("ucd"), description: firstText(f, "DESCRIPTION"),
+  }));
+  const rows = tags(doc, "TR").map((tr) => tags(tr, "TD").map((td) => (td.textContent === "" ? null : td.textContent)));
+  const overflow = infos.some((i) => i.getAttribute("value") === "OVERFLOW");
+  const parsed = doc.getElementsByTagName("parsererror").length === 0;
+  return { error: error ? error.textContent.trim() || error.getAttribute("value") : null, fields, rows, overflow, parsed };
+}
+
+async function runSync(maxrec) {
+  const params = syncParams(maxrec);
+  showCode("sync", params);
+  if (editor) editor.clearError();
+  const response = await post(`${tapUrl}/sync`, params);
+  const table = readVotable(await response.text());
+  if (!table.parsed) table.error = `the service answered ${response.status} ${response.statusText}`;
+  if (table.error) showError(table.error);
+  return table;
+}
+
+function showError(message) {
+  say(message, "error");
+  const where = /line (\d+), column (\d+)/.exec(message);
+  if (!where) return;
+  const [line, column] = [Number(where[1]), Number(where[2])];
+  if (editor) {
+    editor.markError(line, column, message);
+  } else {
+    const lines = textarea.value.split("\n");
+    const offset = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0) + column - 1;
+    textarea.focus();
+    textarea.setSelectionRange(offset, offset + 1);
+  }
+}
+
+const NUMERIC = new Set(["short", "int", "long", "float", "double", "unsignedByte", "boolean"]);
+
+function header(field, index, state, redraw) {
+  const th = el("th", { scope: "col", "aria-sort": state.column === index ? state.order : "none",
+    title: field.description || "" }, field.name);
+  if (field.unit) th.append(el("span", { class: "meta unit" }, `[${field.unit}]`));
+  if (field.ucd) th.append(el("span", { class: "meta ucd" }, field.ucd));
+  th.tabIndex = 0;
+  const sort = () => {
+    state.order = state.column === index && state.order === "ascending" ? "descending" : "ascending";
+    state.column = index;
+    state.page = 0;
+    redraw();
+  };
+  th.addEventListener("click", sort);
+  th.addEventListener("keydown", (e) => { if (e.key === "Enter") sort(); });
+  return th;
+}
+
+function compare(field, order) {
+  const sign = order === "ascending" ? 1 : -1;
+  const numeric = NUMERIC.has(field.datatype);
+  return (a, b) => {
+    if (a === null || b === null) return a === b ? 0 : a === null ? 1 : -1;  // NULLs last either way
+    const [x, y] = numeric ? [Number(a), Number(b)] : [a, b];
+    return x < y ? -sign : x > y ? sign : 0;
+  };
+}
+
+function showTable(table) {
+  const state = { column: null, order: "none", page: 0 };
+  const redraw = () => {
+    let rows = table.rows;
+    if (state.column !== null) {
+      const cmp = compare(table.fields[state.column], state.order);
+      rows = [...rows].sort((r, s) => cmp(r[state.column], s[state.column]));
+    }
+    const pages = Math.max(1, Math.ceil(rows.length / PAGE));
+    const shown = rows.slice(state.page * PAGE, (state.page + 1) * PAGE);
+    const thead = el("thead", {}, el("tr", {}, ...table.fields.map((f, i) => header(f, i, state, redraw))));
+    const tbody = el("tbody", {}, ...shown.map((row) => el("tr", {}, ...row.map((cell, i) =>
+      cell === null ? el("td", { class: "null" }, "NULL")
+        : el("td", NUMERIC.has(table.fields[i].datatype) ? { class: "num" } : {}, cell)))));
+    const prev = el("button", { type: "button", id: "prev-page" }, "‹ previous");
+    const next = el("button", { type: "button", id: "next-page" }, "next ›");
+    prev.disabled = state.page === 0;
+    next.disabled = state.page >= pages - 1;
+    prev.addEventListener("click", () => { state.page -= 1; redraw(); });
+    next.addEventListener("click", () => { state.page += 1; redraw(); });
+    results.replaceChildren(
+      el("table", { class: "grid", id: "result-table" }, thead, tbody),
+      el("div", { class: "controls" }, prev, `page ${state.page + 1} of ${pages}`, next));
+  };
+  redraw();
+}
+
+document.getElementById("check").addEventListener("click", async () => {
+  say("checking…");
+  const table = await runSync(0);
+  if (table.error) return;
+  results.replaceChildren();
+  say(`OK: ${table.fields.length} output columns`, "ok");
+  results.append(el("table", { class: "grid", id: "columns" },
+    el("thead", {}, el("tr", {}, ...["column", "datatype", "unit", "UCD", "description"].map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...table.fields.map((f) => el("tr", {},
+      ...[f.name, f.datatype, f.unit, f.ucd, f.description].map((v) => el("td", {}, v ?? "")))))));
+});
+
+document.getElementById("quick").addEventListener("click", async () => {
+  const maxrec = Number(document.getElementById("quick-maxrec").value) || 100;
+  say("running…");
+  const started = performance.now();
+  const table = await runSync(maxrec);
+  if (table.error) return;
+  const seconds = ((performance.now() - started) / 1000).toFixed(2);
+  say(`${table.rows.length} rows in ${seconds} s${table.overflow ? ` — more rows exist (MAXREC=${maxrec}); submit a job for all of them` : ""}`, "ok");
+  showTable(table);
+});
+
+document.getElementById("submit-job").addEventListener("click", async () => {
+  const form = new FormData(document.getElementById("query-form"));
+  const params = { LANG: "ADQL", QUERY: queryText(), RESPONSEFORMAT: form.get("RESPONSEFORMAT"),
+    MAXREC: form.get("MAXREC"), PHASE: "RUN" };
+  if (form.get("RUNID")) params.RUNID = form.get("RUNID");
+  showCode("async", params);
+  say("submitting…");
+  const response = await post(`${tapUrl}/async`, params);
+  if (!response.ok) { say(`the service refused the job: ${response.status} ${await response.text()}`, "error"); return; }
+  const jobUrl = response.url;
+  status.className = "ok";
+  status.replaceChildren("Job submitted: ", el("a", { href: jobUrl, id: "job-link" }, jobUrl.split("/").pop()),
+    " — follow it in ", el("a", { href: `${base}/jobs` }, "My jobs"), ".");
+});
+
+document.getElementById("query-form").addEventListener("submit", () => {
+  textarea.value = queryText();  // the download is the form's own POST
+});
+
+showCode("sync", syncParams(100));
