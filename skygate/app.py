@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount
 
 from anomaly.routes import anomaly_routes
+from portal.readable import STYLESHEET_PATH, ReadableXml
 from portal.routes import portal_routes
 from release.runtime import open_release
 from sia.routes import sia_routes
@@ -67,6 +68,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.authenticator = authenticator
     app.add_middleware(Authentication, authenticator=authenticator)
+    # Browsers show UWS, VOSI and error documents through the portal's XSLT; clients get the same XML.
+    app.add_middleware(ReadableXml, stylesheet_url=settings.base_url + STYLESHEET_PATH)
     app.add_middleware(_ServerHeader)
     return app
 

@@ -200,3 +200,13 @@ def test_tables_search_filters_and_query_this_table_prefills(live_server: LiveSe
     page.locator("details.table#des_dr1\\.main summary").click()  # type: ignore[attr-defined]
     page.locator("details.table#des_dr1\\.main a", has_text="Query this table").click()  # type: ignore[attr-defined]
     page.locator(".cm-content", has_text="FROM des_dr1.main").wait_for()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("path", "heading"), [("/tap/capabilities", "Capabilities"), ("/tap/tables", "Tables"),
+                                               ("/tap/availability", "Availability: available"),
+                                               ("/tap/async", "Job list")])
+def test_xml_documents_are_readable_in_the_browser(live_server: LiveServer, page: object, shots: Path,
+                                                   path: str, heading: str) -> None:
+    page.goto(live_server.url + path)  # type: ignore[attr-defined]
+    assert page.locator("h1").inner_text() == heading  # type: ignore[attr-defined]
+    page.screenshot(path=str(shots / f"xml{path.replace('/', '-')}.png"), full_page=True)  # type: ignore[attr-defined]
