@@ -1,6 +1,6 @@
 // The query page: Check (sync, MAXREC=0), Quick (sync, bounded MAXREC, a sortable paged table),
 // Submit job (async, RUNID), Download (the form itself: a plain POST to /tap/sync).
-import { base, post, asCurl, pyString, el, tags, firstText } from "./portal.js";
+import { base, post, asCurl, authHeaders, pyString, el, tags, firstText } from "./portal.js";
 
 const PAGE = 50;
 const textarea = document.getElementById("query");
@@ -171,8 +171,20 @@ document.getElementById("submit-job").addEventListener("click", async () => {
     " — follow it in ", el("a", { href: `${base}/jobs` }, "My jobs"), ".");
 });
 
-document.getElementById("query-form").addEventListener("submit", () => {
-  textarea.value = queryText();  // the download is the form's own POST
+document.getElementById("query-form").addEventListener("submit", async (event) => {
+  textarea.value = queryText();  // the download is the form's own POST to /tap/sync ...
+  if (!authHeaders().Authorization) return;
+  // ... except that a form cannot send the Bearer token: then fetch the same POST and save its body.
+  event.preventDefault();
+  const params = Object.fromEntries(new FormData(event.target));
+  showCode("sync", params);
+  say("downloading…");
+  const response = await post(`${tapUrl}/sync`, params);
+  if (!response.ok) { showError(readVotable(await response.text()).error ?? `${response.status}`); return; }
+  const link = el("a", { href: URL.createObjectURL(await response.blob()), download: `result.${params.RESPONSEFORMAT.split("/")[0]}` });
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+  say("downloaded", "ok");
 });
 
 showCode("sync", syncParams(100));

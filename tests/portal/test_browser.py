@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import requests
 
 from tests.live_fixtures import LiveServer
 
@@ -210,3 +211,81 @@ def test_xml_documents_are_readable_in_the_browser(live_server: LiveServer, page
     page.goto(live_server.url + path)  # type: ignore[attr-defined]
     assert page.locator("h1").inner_text() == heading  # type: ignore[attr-defined]
     page.screenshot(path=str(shots / f"xml{path.replace('/', '-')}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_download_in_the_chosen_format(live_server: LiveServer, page: object) -> None:
+    page.goto(f"{live_server.url}/query?query={quote('SELECT TOP 4 ra, dec FROM des_dr1.main')}")  # type: ignore[attr-defined]
+    page.locator(".cm-content").wait_for()  # type: ignore[attr-defined]
+    page.select_option("#format", "csv")  # type: ignore[attr-defined]
+    with page.expect_download() as download:  # type: ignore[attr-defined]
+        page.click("#download")  # type: ignore[attr-defined]
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0] == "ra,dec" and len(lines) == 5
+
+
+def test_my_jobs_shows_errors_and_filters_by_phase(live_server: LiveServer, page: object) -> None:
+    created = [requests.post(f"{live_server.url}/tap/async", timeout=30,
+                             data={"LANG": "ADQL", "QUERY": query, "RUNID": name, "PHASE": "RUN"}).url
+               for name, query in (("filter-bad", "SELECT nosuch FROM des_dr1.main"),
+                                   ("filter-good", "SELECT TOP 1 ra FROM des_dr1.main"))]
+    try:
+        page.goto(f"{live_server.url}/jobs")  # type: ignore[attr-defined]
+        bad = page.locator("#jobs tbody tr", has_text="filter-bad")  # type: ignore[attr-defined]
+        bad.locator(".phase-ERROR").wait_for(timeout=30_000)
+        assert bad.locator("a.error").get_attribute("href") == f"{created[0]}/error"
+        page.locator("#jobs tbody tr", has_text="filter-good").locator(".phase-COMPLETED").wait_for(timeout=30_000)  # type: ignore[attr-defined]
+        page.select_option("#phase-filter", "ERROR")  # type: ignore[attr-defined]
+        page.locator("#jobs tbody tr", has_text="filter-good").wait_for(state="detached")  # type: ignore[attr-defined]
+        assert bad.count() == 1
+        page.select_option("#kind-filter", "soda/bulk")  # type: ignore[attr-defined]
+        bad.wait_for(state="detached")
+    finally:
+        for url in created:
+            requests.delete(url, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def tokens_server(tmp_path_factory: pytest.TempPathFactory, ci_duckdb_path: Path) -> Iterator[tuple[LiveServer, str]]:
+    """The application with ``SKYGATE_AUTH=tokens`` and a token for alice."""
+    import asyncio
+
+    from auth.accounts import open_accounts
+    from skygate.settings import Settings
+    from tests.live_fixtures import serve
+
+    data_dir = tmp_path_factory.mktemp("portal-tokens")
+    (data_dir / "catalog.duckdb").symlink_to(ci_duckdb_path)
+    settings = Settings(data_dir=data_dir, auth="tokens")
+
+    async def token() -> str:
+        accounts = open_accounts(settings.effective_jobs_url)
+        await accounts.open()
+        try:
+            await accounts.add_user("alice")
+            return await accounts.create_token("alice")
+        finally:
+            await accounts.close()
+
+    alice = asyncio.run(token())
+    for server in serve(settings):
+        yield server, alice
+
+
+def test_log_in_with_a_token_and_see_only_ones_own_jobs(tokens_server: tuple[LiveServer, str], page: object) -> None:
+    server, token = tokens_server
+    page.goto(f"{server.url}/query?query={quote('SELECT TOP 1 ra FROM des_dr1.main')}")  # type: ignore[attr-defined]
+    page.locator("#identity", has_text="anonymous").wait_for()  # type: ignore[attr-defined]
+    page.fill("#token", token)  # type: ignore[attr-defined]
+    page.locator("#identity button", has_text="Log in").click()  # type: ignore[attr-defined]
+    page.locator("#identity", has_text="signed in as alice").wait_for()  # type: ignore[attr-defined]
+    page.locator(".cm-content").wait_for()  # type: ignore[attr-defined]
+    page.fill("#runid", "alices-job")  # type: ignore[attr-defined]
+    page.click("#submit-job")  # type: ignore[attr-defined]
+    page.locator("#job-link").wait_for()  # type: ignore[attr-defined]
+    assert '-H "Authorization: Bearer $TOKEN"' in page.inner_text("#as-curl")  # type: ignore[attr-defined]
+    page.goto(f"{server.url}/jobs")  # type: ignore[attr-defined]
+    page.locator("#jobs tbody tr", has_text="alices-job").wait_for()  # type: ignore[attr-defined]
+    page.click("#logout")  # type: ignore[attr-defined]
+    page.locator("#identity", has_text="anonymous").wait_for()  # type: ignore[attr-defined]
+    page.locator("#status", has_text="jobs").wait_for()  # type: ignore[attr-defined]
+    assert page.locator("#jobs tbody tr", has_text="alices-job").count() == 0  # type: ignore[attr-defined]
