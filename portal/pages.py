@@ -15,8 +15,18 @@ from html import escape
 
 from dali.values import TableMeta
 
-__all__ = ["SERVICES", "Service", "examples_page", "home_page", "jobs_page", "layout", "query_page",
-           "service_page", "tables_page"]
+__all__ = [
+    "SERVICES",
+    "Service",
+    "cutouts_page",
+    "examples_page",
+    "home_page",
+    "jobs_page",
+    "layout",
+    "query_page",
+    "service_page",
+    "tables_page",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +77,8 @@ SERVICES: tuple[Service, ...] = (
                        "FROM des_dr1.main\" {url}/async")))),
 )
 
-_NAV = (("/", "Home"), ("/query", "Query"), ("/tables", "Tables"), ("/examples", "Examples"), ("/jobs", "My jobs"))
+_NAV = (("/", "Home"), ("/query", "Query"), ("/tables", "Tables"), ("/examples", "Examples"), ("/cutouts", "Cutouts"),
+        ("/jobs", "My jobs"))
 
 
 def layout(base_url: str, title: str, body: str, *, active: str = "", scripts: Sequence[str] = (),
@@ -115,6 +126,7 @@ request a script can make: each page shows it <em>as curl</em> and <em>as pyvo</
 <li><a href="{escape(base_url)}/query">Query</a> — write ADQL with completion; check, run, submit jobs, download.</li>
 <li><a href="{escape(base_url)}/tables">Tables</a> — schemas, tables and columns with units and UCDs.</li>
 <li><a href="{escape(base_url)}/examples">Examples</a> — example queries, one click from the editor.</li>
+<li><a href="{escape(base_url)}/cutouts">Cutouts</a> — FITS and colour images around a list of positions.</li>
 <li><a href="{escape(base_url)}/jobs">My jobs</a> — your query, cutout and anomaly jobs.</li>
 </ul>
 <h2>The release</h2>
@@ -223,6 +235,30 @@ def jobs_page(base_url: str) -> str:
 <th scope="col">created</th><th scope="col">run time</th><th scope="col">destruction</th><th scope="col">results</th>
 <th scope="col">actions</th></tr></thead><tbody></tbody></table>"""
     return layout(base_url, "My jobs", body, active="/jobs", scripts=("jobs.js",))
+
+
+def cutouts_page(base_url: str) -> str:
+    """A bulk cutout form: positions in, a SODA bulk job, a gallery of the colour images (cutouts.js)."""
+    bands = "".join(f'<label><input type="checkbox" name="band" value="{b}"{" checked" if b in "gri" else ""}> {b}</label>'
+                    for b in "grizY")
+    body = f"""<p>Cut FITS images and Lupton colour images around a list of positions: one job of the
+<a href="{escape(base_url)}/soda">SODA</a> bulk service (<code>{escape(base_url)}/soda/bulk</code>).</p>
+<form id="cutout-form">
+<p><label for="positions">Positions: one per line, <code>RA, Dec</code> in degrees or a <code>COADD_OBJECT_ID</code>;
+or a CSV with a header row</label><br>
+<textarea id="positions" rows="6" cols="60" spellcheck="false" placeholder="323.36, -0.82"></textarea></p>
+<p><label>or a file (CSV or VOTable) <input type="file" id="positions-file" accept=".csv,.xml,.vot,text/csv"></label></p>
+<div class="controls">
+<label>size (arcmin) <input type="number" id="xsize" name="XSIZE" value="1" min="0.1" max="12" step="0.1"></label>
+<fieldset><legend>FITS bands</legend>{bands}</fieldset>
+<label><input type="checkbox" id="make-rgb" checked> colour image (Lupton)</label>
+<label>colours <input id="rgb-colors" value="irg" size="4" pattern="[grizY]{{3}}"></label>
+<button type="submit" id="make-cutouts">Make cutouts</button>
+</div></form>
+<div id="status" role="status" aria-live="polite"></div>
+<details class="as-code" open><summary>This request as curl / as pyvo</summary><pre id="as-curl"></pre><pre id="as-pyvo"></pre></details>
+<div id="gallery"></div>"""
+    return layout(base_url, "Cutouts", body, active="/cutouts", scripts=("cutouts.js",))
 
 
 def _count(nrows: int | None) -> str:

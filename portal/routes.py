@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from portal.pages import (
     SERVICES,
     Service,
+    cutouts_page,
     examples_page,
     home_page,
     jobs_page,
@@ -43,6 +44,7 @@ def portal_routes() -> list[BaseRoute]:
         Route("/tables", _tables, methods=["GET"]),
         Route("/examples", _examples, methods=["GET"]),
         Route("/jobs", _jobs, methods=["GET"]),
+        Route("/cutouts", _cutouts, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     for service in SERVICES:
@@ -96,6 +98,10 @@ async def _query(request: Request) -> Response:
 
 async def _examples(request: Request) -> Response:
     return _html(examples_page(_base(request)))
+
+
+async def _cutouts(request: Request) -> Response:
+    return _html(cutouts_page(_base(request)))
 
 
 async def _jobs(request: Request) -> Response:

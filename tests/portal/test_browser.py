@@ -23,7 +23,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = Path("/usr/bin/chromium")
 PORTAL = Path(__file__).resolve().parents[2] / "portal"
-PAGES = ("/", "/query", "/tables", "/examples", "/jobs", "/sia", "/soda", "/anomaly")
+PAGES = ("/", "/query", "/tables", "/examples", "/cutouts", "/jobs", "/sia", "/soda", "/anomaly")
 FIRST_RENDER_MS = 1000
 
 
@@ -289,3 +289,34 @@ def test_log_in_with_a_token_and_see_only_ones_own_jobs(tokens_server: tuple[Liv
     page.locator("#identity", has_text="anonymous").wait_for()  # type: ignore[attr-defined]
     page.locator("#status", has_text="jobs").wait_for()  # type: ignore[attr-defined]
     assert page.locator("#jobs tbody tr", has_text="alices-job").count() == 0  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def image_server(tmp_path_factory: pytest.TempPathFactory, ci_duckdb_path: Path,
+                 ci_release_dir: Path) -> Iterator[LiveServer]:
+    """The application with the catalogue and the release's image files (for cutouts)."""
+    from skygate.settings import Settings
+    from tests.live_fixtures import serve
+
+    data_dir = tmp_path_factory.mktemp("portal-images")
+    (data_dir / "catalog.duckdb").symlink_to(ci_duckdb_path)
+    (data_dir / "release").symlink_to(ci_release_dir.resolve(), target_is_directory=True)
+    yield from serve(Settings(data_dir=data_dir, maxrec_default=1000, maxrec_hard=100_000))
+
+
+def test_make_5_cutouts_and_see_5_thumbnails(image_server: LiveServer, page: object, shots: Path) -> None:
+    rows = requests.post(f"{image_server.url}/tap/sync", timeout=30, data={
+        "LANG": "ADQL", "RESPONSEFORMAT": "csv",
+        "QUERY": "SELECT TOP 5 ra, dec FROM des_dr1.main ORDER BY coadd_object_id"}).text.splitlines()[1:]
+    assert len(rows) == 5
+    page.goto(f"{image_server.url}/cutouts")  # type: ignore[attr-defined]
+    page.fill("#positions", "\n".join(rows))  # type: ignore[attr-defined]
+    page.click("#make-cutouts")  # type: ignore[attr-defined]
+    images = page.locator("#gallery figure img")  # type: ignore[attr-defined]
+    images.first.wait_for(timeout=120_000)
+    assert images.count() == 5
+    page.wait_for_function("() => [...document.querySelectorAll('#gallery img')].every(i => i.complete && i.naturalWidth > 0)")  # type: ignore[attr-defined]
+    assert page.locator("#gallery figure", has_text="_g.fits").count() == 5  # type: ignore[attr-defined]
+    assert page.locator("#archive").get_attribute("href").endswith("/results/result")  # type: ignore[attr-defined]
+    assert "-F positions=@positions.csv" in page.inner_text("#as-curl")  # type: ignore[attr-defined]
+    page.screenshot(path=str(shots / "flow-cutouts.png"), full_page=True)  # type: ignore[attr-defined]
