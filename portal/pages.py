@@ -149,7 +149,8 @@ def service_page(base_url: str, service: Service) -> str:
 <h2>Use it from</h2>
 {_howtos(url, service)}
 {_service_extra(base_url, service)}"""
-    return layout(base_url, f"{service.title} service", body)
+    scripts = ("anomaly.js",) if service.key == "anomaly" else ()
+    return layout(base_url, f"{service.title} service", body, scripts=scripts)
 
 
 def tables_page(base_url: str, metadata: Mapping[str, TableMeta], problem: str | None) -> str:
@@ -237,7 +238,7 @@ def jobs_page(base_url: str) -> str:
     return layout(base_url, "My jobs", body, active="/jobs", scripts=("jobs.js",))
 
 
-def cutouts_page(base_url: str) -> str:
+def cutouts_page(base_url: str, positions: str = "") -> str:
     """A bulk cutout form: positions in, a SODA bulk job, a gallery of the colour images (cutouts.js)."""
     bands = "".join(f'<label><input type="checkbox" name="band" value="{b}"{" checked" if b in "gri" else ""}> {b}</label>'
                     for b in "grizY")
@@ -246,7 +247,7 @@ def cutouts_page(base_url: str) -> str:
 <form id="cutout-form">
 <p><label for="positions">Positions: one per line, <code>RA, Dec</code> in degrees or a <code>COADD_OBJECT_ID</code>;
 or a CSV with a header row</label><br>
-<textarea id="positions" rows="6" cols="60" spellcheck="false" placeholder="323.36, -0.82"></textarea></p>
+<textarea id="positions" rows="6" cols="60" spellcheck="false" placeholder="323.36, -0.82">{escape(positions, quote=False)}</textarea></p>
 <p><label>or a file (CSV or VOTable) <input type="file" id="positions-file" accept=".csv,.xml,.vot,text/csv"></label></p>
 <div class="controls">
 <label>size (arcmin) <input type="number" id="xsize" name="XSIZE" value="1" min="0.1" max="12" step="0.1"></label>
@@ -289,7 +290,36 @@ def _service_extra(base_url: str, service: Service) -> str:
 <button type="submit">Search (VOTable)</button></form>"""
     if service.key == "tap":
         return f'<p>Write queries in the <a href="{escape(base_url)}/query">query page</a>.</p>'
+    if service.key == "anomaly":
+        return _anomaly_form(base_url)
     return f'<p>Your jobs of this service are listed in <a href="{escape(base_url)}/jobs">My jobs</a>.</p>'
+
+
+_ANOMALY_QUERY = ("SELECT coadd_object_id, mag_auto_g - mag_auto_r AS g_r, mag_auto_r - mag_auto_i AS r_i,\n"
+                  "       mag_auto_i - mag_auto_z AS i_z\nFROM des_dr1.main\nWHERE mag_auto_i < 23")
+
+
+def _anomaly_form(base_url: str) -> str:
+    """A scoring job over an ADQL selection; anomaly.js follows it and shows histogram and top list."""
+    numbers = "".join(
+        f'<label>{label} <input type="number" name="{name}" value="{value}" min="{low}"></label>'
+        for label, name, value, low in (("trees", "NTREES", 200, 1), ("sample size", "SAMPLE_SIZE", 256, 2),
+                                        ("seed", "SEED", 1, 0), ("top", "TOP", 20, 1)))
+    return f"""<h2>Score a selection</h2>
+<form id="anomaly-form">
+<p><label for="anomaly-query">ADQL: an identifier column, then numeric feature columns</label><br>
+<textarea id="anomaly-query" name="QUERY" rows="5" cols="90" spellcheck="false">{escape(_ANOMALY_QUERY, quote=False)}</textarea></p>
+<div class="controls">{numbers}
+<label><input type="checkbox" name="STANDARDIZE" value="yes" checked> standardize features</label>
+<label>job name <input name="RUNID" size="12"></label>
+<button type="submit" id="score">Score</button></div>
+<p class="note">Rows with a NULL or non-finite feature are skipped and counted in the summary.</p>
+</form>
+<div id="status" role="status" aria-live="polite"></div>
+<details class="as-code" open><summary>This request as curl / as pyvo</summary><pre id="as-curl"></pre><pre id="as-pyvo"></pre></details>
+<div id="anomaly-results"></div>
+<div id="results"></div>
+<p>Your jobs of this service are listed in <a href="{escape(base_url)}/jobs">My jobs</a>.</p>"""
 
 
 def _table_block(base_url: str, meta: TableMeta) -> str:

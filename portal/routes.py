@@ -101,7 +101,8 @@ async def _examples(request: Request) -> Response:
 
 
 async def _cutouts(request: Request) -> Response:
-    return _html(cutouts_page(_base(request)))
+    positions = request.query_params.get("positions", "")[:_QUERY_MAX]
+    return _html(cutouts_page(_base(request), positions))
 
 
 async def _jobs(request: Request) -> Response:

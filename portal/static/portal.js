@@ -42,6 +42,21 @@ export function el(tag, attrs = {}, ...children) {
 export const tags = (node, name) => Array.from(node.getElementsByTagNameNS("*", name));
 export const firstText = (node, name) => tags(node, name)[0]?.textContent ?? null;
 
+// The VOTable's fields, rows (null for an empty cell), and QUERY_STATUS INFOs.
+export function readVotable(text) {
+  const doc = new DOMParser().parseFromString(text, "application/xml");
+  const infos = tags(doc, "INFO").filter((i) => i.getAttribute("name") === "QUERY_STATUS");
+  const error = infos.find((i) => i.getAttribute("value") === "ERROR");
+  const fields = tags(doc, "FIELD").map((f) => ({
+    name: f.getAttribute("name"), datatype: f.getAttribute("datatype"), unit: f.getAttribute("unit"),
+    ucd: f.getAttribute("ucd"), description: firstText(f, "DESCRIPTION"),
+  }));
+  const rows = tags(doc, "TR").map((tr) => tags(tr, "TD").map((td) => (td.textContent === "" ? null : td.textContent)));
+  const overflow = infos.some((i) => i.getAttribute("value") === "OVERFLOW");
+  const parsed = doc.getElementsByTagName("parsererror").length === 0;
+  return { error: error ? error.textContent.trim() || error.getAttribute("value") : null, fields, rows, overflow, parsed };
+}
+
 async function showIdentity() {
   const box = document.getElementById("identity");
   if (!box) return;

@@ -1,8 +1,8 @@
 // The query page: Check (sync, MAXREC=0), Quick (sync, bounded MAXREC, a sortable paged table),
 // Submit job (async, RUNID), Download (the form itself: a plain POST to /tap/sync).
-import { base, post, asCurl, authHeaders, pyString, el, tags, firstText } from "./portal.js";
+import { base, post, asCurl, authHeaders, pyString, el, readVotable } from "./portal.js";
+import { showTable } from "./table.js";
 
-const PAGE = 50;
 const textarea = document.getElementById("query");
 const status = document.getElementById("status");
 const results = document.getElementById("results");
@@ -36,21 +36,6 @@ function syncParams(maxrec) {
   return { LANG: "ADQL", REQUEST: "doQuery", QUERY: queryText(), MAXREC: String(maxrec), RESPONSEFORMAT: "votable" };
 }
 
-// The VOTable's fields, rows (null for an empty cell), and QUERY_STATUS INFOs.
-function readVotable(text) {
-  const doc = new DOMParser().parseFromString(text, "application/xml");
-  const infos = tags(doc, "INFO").filter((i) => i.getAttribute("name") === "QUERY_STATUS");
-  const error = infos.find((i) => i.getAttribute("value") === "ERROR");
-  const fields = tags(doc, "FIELD").map((f) => ({
-    name: f.getAttribute("name"), datatype: f.getAttribute("datatype"), unit: f.getAttribute("unit"),
-    ucd: f.getAttribute("ucd"), description: firstText(f, "DESCRIPTION"),
-  }));
-  const rows = tags(doc, "TR").map((tr) => tags(tr, "TD").map((td) => (td.textContent === "" ? null : td.textContent)));
-  const overflow = infos.some((i) => i.getAttribute("value") === "OVERFLOW");
-  const parsed = doc.getElementsByTagName("parsererror").length === 0;
-  return { error: error ? error.textContent.trim() || error.getAttribute("value") : null, fields, rows, overflow, parsed };
-}
-
 async function runSync(maxrec) {
   const params = syncParams(maxrec);
   showCode("sync", params);
@@ -77,62 +62,6 @@ function showError(message) {
   }
 }
 
-const NUMERIC = new Set(["short", "int", "long", "float", "double", "unsignedByte", "boolean"]);
-
-function header(field, index, state, redraw) {
-  const th = el("th", { scope: "col", "aria-sort": state.column === index ? state.order : "none",
-    title: field.description || "" }, field.name);
-  if (field.unit) th.append(el("span", { class: "meta unit" }, `[${field.unit}]`));
-  if (field.ucd) th.append(el("span", { class: "meta ucd" }, field.ucd));
-  th.tabIndex = 0;
-  const sort = () => {
-    state.order = state.column === index && state.order === "ascending" ? "descending" : "ascending";
-    state.column = index;
-    state.page = 0;
-    redraw();
-  };
-  th.addEventListener("click", sort);
-  th.addEventListener("keydown", (e) => { if (e.key === "Enter") sort(); });
-  return th;
-}
-
-function compare(field, order) {
-  const sign = order === "ascending" ? 1 : -1;
-  const numeric = NUMERIC.has(field.datatype);
-  return (a, b) => {
-    if (a === null || b === null) return a === b ? 0 : a === null ? 1 : -1;  // NULLs last either way
-    const [x, y] = numeric ? [Number(a), Number(b)] : [a, b];
-    return x < y ? -sign : x > y ? sign : 0;
-  };
-}
-
-function showTable(table) {
-  const state = { column: null, order: "none", page: 0 };
-  const redraw = () => {
-    let rows = table.rows;
-    if (state.column !== null) {
-      const cmp = compare(table.fields[state.column], state.order);
-      rows = [...rows].sort((r, s) => cmp(r[state.column], s[state.column]));
-    }
-    const pages = Math.max(1, Math.ceil(rows.length / PAGE));
-    const shown = rows.slice(state.page * PAGE, (state.page + 1) * PAGE);
-    const thead = el("thead", {}, el("tr", {}, ...table.fields.map((f, i) => header(f, i, state, redraw))));
-    const tbody = el("tbody", {}, ...shown.map((row) => el("tr", {}, ...row.map((cell, i) =>
-      cell === null ? el("td", { class: "null" }, "NULL")
-        : el("td", NUMERIC.has(table.fields[i].datatype) ? { class: "num" } : {}, cell)))));
-    const prev = el("button", { type: "button", id: "prev-page" }, "‹ previous");
-    const next = el("button", { type: "button", id: "next-page" }, "next ›");
-    prev.disabled = state.page === 0;
-    next.disabled = state.page >= pages - 1;
-    prev.addEventListener("click", () => { state.page -= 1; redraw(); });
-    next.addEventListener("click", () => { state.page += 1; redraw(); });
-    results.replaceChildren(
-      el("table", { class: "grid", id: "result-table" }, thead, tbody),
-      el("div", { class: "controls" }, prev, `page ${state.page + 1} of ${pages}`, next));
-  };
-  redraw();
-}
-
 document.getElementById("check").addEventListener("click", async () => {
   say("checking…");
   const table = await runSync(0);
@@ -153,7 +82,7 @@ document.getElementById("quick").addEventListener("click", async () => {
   if (table.error) return;
   const seconds = ((performance.now() - started) / 1000).toFixed(2);
   say(`${table.rows.length} rows in ${seconds} s${table.overflow ? ` — more rows exist (MAXREC=${maxrec}); submit a job for all of them` : ""}`, "ok");
-  showTable(table);
+  showTable(table, results);
 });
 
 document.getElementById("submit-job").addEventListener("click", async () => {

@@ -320,3 +320,22 @@ def test_make_5_cutouts_and_see_5_thumbnails(image_server: LiveServer, page: obj
     assert page.locator("#archive").get_attribute("href").endswith("/results/result")  # type: ignore[attr-defined]
     assert "-F positions=@positions.csv" in page.inner_text("#as-curl")  # type: ignore[attr-defined]
     page.screenshot(path=str(shots / "flow-cutouts.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_run_an_anomaly_job_and_see_the_histogram(live_server: LiveServer, page: object, shots: Path) -> None:
+    page.goto(f"{live_server.url}/anomaly")  # type: ignore[attr-defined]
+    page.fill("input[name=TOP]", "10")  # type: ignore[attr-defined]
+    page.click("#score")  # type: ignore[attr-defined]
+    histogram = page.locator("#histogram")  # type: ignore[attr-defined]
+    histogram.wait_for(timeout=120_000)
+    page.wait_for_function("() => document.getElementById('histogram').naturalWidth > 0")  # type: ignore[attr-defined]
+    rows = page.locator("#result-table tbody tr")  # type: ignore[attr-defined]
+    rows.first.wait_for()
+    assert rows.count() == 10
+    assert "rows scored" in page.inner_text("#anomaly-results")  # type: ignore[attr-defined]
+    assert "--data-urlencode 'NTREES=200'" in page.inner_text("#as-curl")  # type: ignore[attr-defined]
+    page.screenshot(path=str(shots / "flow-anomaly.png"), full_page=True)  # type: ignore[attr-defined]
+    first_id = rows.first.locator("td").first.inner_text()
+    page.click("#cut-top")  # type: ignore[attr-defined]
+    page.wait_for_url("**/cutouts?positions=*")  # type: ignore[attr-defined]
+    assert page.input_value("#positions").splitlines()[0] == first_id  # type: ignore[attr-defined]
