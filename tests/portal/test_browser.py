@@ -339,3 +339,28 @@ def test_run_an_anomaly_job_and_see_the_histogram(live_server: LiveServer, page:
     page.click("#cut-top")  # type: ignore[attr-defined]
     page.wait_for_url("**/cutouts?positions=*")  # type: ignore[attr-defined]
     assert page.input_value("#positions").splitlines()[0] == first_id  # type: ignore[attr-defined]
+
+
+def test_quick_shows_nulls_distinguishably(live_server: LiveServer, page: object) -> None:
+    query = "SELECT TOP 3 coadd_object_id, CASE WHEN ra > 0 THEN NULL ELSE 1 END AS n FROM des_dr1.main"
+    page.goto(f"{live_server.url}/query?query={quote(query)}")  # type: ignore[attr-defined]
+    page.locator(".cm-content").wait_for()  # type: ignore[attr-defined]
+    page.click("#quick")  # type: ignore[attr-defined]
+    page.locator("#result-table tbody tr").first.wait_for()  # type: ignore[attr-defined]
+    cells = page.locator("#result-table tbody td:nth-child(2)")  # type: ignore[attr-defined]
+    assert cells.all_inner_texts() == ["NULL"] * 3
+    assert all("null" in (c.get_attribute("class") or "") for c in cells.all())
+
+
+def test_cancel_a_pending_job_in_my_jobs(live_server: LiveServer, page: object) -> None:
+    job_url = requests.post(f"{live_server.url}/tap/async", timeout=30, data={
+        "LANG": "ADQL", "QUERY": "SELECT TOP 1 ra FROM des_dr1.main", "RUNID": "to-cancel"}).url
+    try:
+        page.goto(f"{live_server.url}/jobs")  # type: ignore[attr-defined]
+        row = page.locator("#jobs tbody tr", has_text="to-cancel")  # type: ignore[attr-defined]
+        row.locator(".phase-PENDING").wait_for()
+        row.locator("button.cancel").click()
+        row.locator(".phase-ABORTED").wait_for()
+        assert requests.get(f"{job_url}/phase", timeout=30).text.strip() == "ABORTED"
+    finally:
+        requests.delete(job_url, timeout=30)
