@@ -364,3 +364,20 @@ def test_cancel_a_pending_job_in_my_jobs(live_server: LiveServer, page: object) 
         assert requests.get(f"{job_url}/phase", timeout=30).text.strip() == "ABORTED"
     finally:
         requests.delete(job_url, timeout=30)
+
+
+AXE = PORTAL / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_no_serious_accessibility_violations(live_server: LiveServer, page: object, path: str) -> None:
+    """axe-core (from the lockfile's devDependencies) finds no serious or critical WCAG A/AA violation."""
+    if not AXE.is_file():
+        pytest.skip("axe-core is not installed: run npm ci in portal/")
+    page.goto(live_server.url + path, wait_until="networkidle")  # type: ignore[attr-defined]
+    page.add_script_tag(path=str(AXE))  # type: ignore[attr-defined]
+    violations = page.evaluate(  # type: ignore[attr-defined]
+        "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})).violations"
+        ".filter(v => ['serious', 'critical'].includes(v.impact))"
+        ".map(v => `${v.id}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)")
+    assert violations == []
