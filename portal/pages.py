@@ -94,7 +94,7 @@ def layout(base_url: str, title: str, body: str, *, active: str = "", scripts: S
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(title)} — Skygate</title>
 <link rel="stylesheet" href="{escape(base_url)}/static/portal.css">
-<link rel="icon" href="data:,">
+<link rel="icon" href="{escape(base_url)}/favicon.ico" type="image/svg+xml">
 {tags}</head>
 <body data-base="{escape(base_url)}" data-editor="{"yes" if editor else "no"}">
 <header><nav aria-label="portal"><strong>Skygate</strong>{nav}<span class="sep">·</span>{services}</nav>

@@ -34,6 +34,9 @@ __all__ = ["STATIC_DIR", "portal_routes"]
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _NO_RELEASE = "no release loaded — run `skygate demo`"
 _QUERY_MAX = 20_000  # characters of a prefilled query taken from the URL
+# Browsers ask for /favicon.ico on every document, the XML ones shown through XSLT included.
+_FAVICON = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="6" fill="#0b5cad"/>'
+            b'<circle cx="11" cy="5" r="1.5" fill="#fff"/></svg>')
 
 
 def portal_routes() -> list[BaseRoute]:
@@ -45,6 +48,7 @@ def portal_routes() -> list[BaseRoute]:
         Route("/examples", _examples, methods=["GET"]),
         Route("/jobs", _jobs, methods=["GET"]),
         Route("/cutouts", _cutouts, methods=["GET"]),
+        Route("/favicon.ico", _favicon, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     for service in SERVICES:
@@ -98,6 +102,10 @@ async def _query(request: Request) -> Response:
 
 async def _examples(request: Request) -> Response:
     return _html(examples_page(_base(request)))
+
+
+async def _favicon(request: Request) -> Response:
+    return Response(_FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
 
 async def _cutouts(request: Request) -> Response:

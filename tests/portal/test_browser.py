@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -266,7 +267,9 @@ def tokens_server(tmp_path_factory: pytest.TempPathFactory, ci_duckdb_path: Path
         finally:
             await accounts.close()
 
-    alice = asyncio.run(token())
+    # Playwright's sync API keeps an event loop running in this thread: create the token in another.
+    with ThreadPoolExecutor(1) as pool:
+        alice = pool.submit(asyncio.run, token()).result()
     for server in serve(settings):
         yield server, alice
 
