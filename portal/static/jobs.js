@@ -22,7 +22,8 @@ async function readJob(kind, url) {
     id: r.getAttribute("id"), href: r.getAttributeNS("http://www.w3.org/1999/xlink", "href") }));
   return { kind, url, id: firstText(doc, "jobId"), runId: firstText(doc, "runId"), phase: firstText(doc, "phase"),
     created: firstText(doc, "creationTime"), start: firstText(doc, "startTime"), end: firstText(doc, "endTime"),
-    destruction: firstText(doc, "destruction"), results, error: tags(doc, "errorSummary").length > 0 };
+    destruction: firstText(doc, "destruction"), results, error: tags(doc, "errorSummary").length > 0,
+    progress: tags(doc, "progress")[0] ?? null };
 }
 
 async function listJobs(kind) {
@@ -39,6 +40,13 @@ function runTime(job) {
   return `${((end - Date.parse(job.start)) / 1000).toFixed(1)} s`;
 }
 
+// "done of total" while a job runs and reports it (Skygate's jobInfo progress element).
+function progress(job) {
+  if (!job.progress || !ACTIVE.has(job.phase)) return "";
+  const [done, total] = ["done", "total"].map((a) => Number(job.progress.getAttribute(a)));
+  return el("progress", { value: String(done), max: String(total), title: `${done} of ${total}`, "aria-label": "progress" });
+}
+
 function row(job) {
   const actions = el("td", {});
   if (ACTIVE.has(job.phase)) {
@@ -53,7 +61,7 @@ function row(job) {
   if (job.error) links.append(el("a", { href: `${job.url}/error`, class: "error" }, "error"));
   return el("tr", { "data-job": job.id },
     el("td", {}, el("a", { href: job.url }, job.runId || job.id)), el("td", {}, job.kind),
-    el("td", { class: `phase phase-${job.phase}` }, job.phase), el("td", {}, when(job.created)),
+    el("td", { class: `phase phase-${job.phase}` }, job.phase, progress(job)), el("td", {}, when(job.created)),
     el("td", { class: "num" }, runTime(job)), el("td", {}, when(job.destruction)), links, actions);
 }
 
