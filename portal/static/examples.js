@@ -3,6 +3,10 @@ import { base, vo, el } from "./portal.js";
 
 const box = document.getElementById("examples");
 const response = await vo(`${base}/tap/examples`);
+if (!response.ok) {
+  box.replaceChildren(el("p", { class: "error" }, `The examples could not be read: ${response.status} ${response.statusText}`));
+  throw new Error(`/tap/examples answered ${response.status}`);
+}
 const doc = new DOMParser().parseFromString(await response.text(), "text/html");
 box.replaceChildren();
 for (const example of doc.querySelectorAll("[typeof=example]")) {
