@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -49,7 +50,8 @@ def portal_routes() -> list[BaseRoute]:
         Route("/jobs", _jobs, methods=["GET"]),
         Route("/cutouts", _cutouts, methods=["GET"]),
         Route("/favicon.ico", _favicon, methods=["GET"]),
-        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        # Compressed on the wire (the editor bundle: 400 KB, 135 KB gzipped); the services' answers are not touched.
+        Mount("/static", app=GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=1024), name="static"),
     ]
     for service in SERVICES:
         if service.key != "tap":  # /tap has its own page (TAP §2), written by tap.routes

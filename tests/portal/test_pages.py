@@ -156,3 +156,11 @@ def test_static_scripts_are_served_as_javascript(live_server: LiveServer) -> Non
         response = _get(live_server, f"/static/{name}")
         assert "javascript" in response.headers["content-type"], name
     assert requests.get(f"{live_server.url}/static/../pages.py", timeout=30).status_code == 404
+
+
+def test_static_files_are_compressed_for_browsers(live_server: LiveServer) -> None:
+    response = requests.get(f"{live_server.url}/static/portal.css", headers={"Accept-Encoding": "gzip"}, timeout=30)
+    assert response.headers["content-encoding"] == "gzip"
+    assert "font-family" in response.text
+    plain = requests.get(f"{live_server.url}/static/portal.css", headers={"Accept-Encoding": "identity"}, timeout=30)
+    assert "content-encoding" not in plain.headers
