@@ -8,6 +8,9 @@ const status = document.getElementById("status");
 const kindFilter = document.getElementById("kind-filter");
 const phaseFilter = document.getElementById("phase-filter");
 let timer = null;
+// Documents of jobs in a final phase, which no longer change: read once, not at every live update.
+const finished = new Map();
+const FINAL = new Set(["COMPLETED", "ERROR", "ABORTED", "ARCHIVED"]);
 
 async function xml(url) {
   const response = await vo(url);
@@ -17,13 +20,16 @@ async function xml(url) {
 
 // One job's document, read into the values the table shows.
 async function readJob(kind, url) {
+  if (finished.has(url)) return finished.get(url);
   const doc = await xml(url);
   const results = tags(doc, "result").map((r) => ({
     id: r.getAttribute("id"), href: r.getAttributeNS("http://www.w3.org/1999/xlink", "href") }));
-  return { kind, url, id: firstText(doc, "jobId"), runId: firstText(doc, "runId"), phase: firstText(doc, "phase"),
+  const job = { kind, url, id: firstText(doc, "jobId"), runId: firstText(doc, "runId"), phase: firstText(doc, "phase"),
     created: firstText(doc, "creationTime"), start: firstText(doc, "startTime"), end: firstText(doc, "endTime"),
     destruction: firstText(doc, "destruction"), results, error: tags(doc, "errorSummary").length > 0,
     progress: tags(doc, "progress")[0] ?? null };
+  if (FINAL.has(job.phase)) finished.set(url, job);
+  return job;
 }
 
 async function listJobs(kind) {
@@ -55,7 +61,7 @@ function row(job) {
     actions.append(cancel, " ");
   }
   const remove = el("button", { type: "button", class: "delete" }, "Delete");
-  remove.addEventListener("click", async () => { await post(job.url, { ACTION: "DELETE" }); refresh(); });
+  remove.addEventListener("click", async () => { await post(job.url, { ACTION: "DELETE" }); finished.delete(job.url); refresh(); });
   actions.append(remove);
   const links = el("td", {}, ...job.results.flatMap((r) => [el("a", { href: r.href }, r.id), " "]));
   if (job.error) links.append(el("a", { href: `${job.url}/error`, class: "error" }, "error"));
@@ -85,5 +91,5 @@ async function refresh() {
 
 kindFilter.addEventListener("change", refresh);
 phaseFilter.addEventListener("change", refresh);
-document.getElementById("refresh").addEventListener("click", refresh);
+document.getElementById("refresh").addEventListener("click", () => { finished.clear(); refresh(); });
 refresh();

@@ -384,3 +384,16 @@ def test_no_serious_accessibility_violations(live_server: LiveServer, page: obje
         ".filter(v => ['serious', 'critical'].includes(v.impact))"
         ".map(v => `${v.id}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)")
     assert violations == []
+
+
+def test_my_jobs_follows_a_job_live(live_server: LiveServer, page: object) -> None:
+    job_url = requests.post(f"{live_server.url}/tap/async", timeout=30, data={
+        "LANG": "ADQL", "QUERY": "SELECT TOP 1 ra FROM des_dr1.main", "RUNID": "live-one"}).url
+    try:
+        page.goto(f"{live_server.url}/jobs")  # type: ignore[attr-defined]
+        row = page.locator("#jobs tbody tr", has_text="live-one")  # type: ignore[attr-defined]
+        row.locator(".phase-PENDING").wait_for()
+        requests.post(f"{job_url}/phase", data={"PHASE": "RUN"}, timeout=30)  # started elsewhere: a script
+        row.locator(".phase-COMPLETED").wait_for(timeout=30_000)  # no reload: the page polls while a job is active
+    finally:
+        requests.delete(job_url, timeout=30)
