@@ -149,7 +149,7 @@ def service_page(base_url: str, service: Service) -> str:
 <h2>Use it from</h2>
 {_howtos(url, service)}
 {_service_extra(base_url, service)}"""
-    scripts = ("anomaly.js",) if service.key == "anomaly" else ()
+    scripts = {"anomaly": ("anomaly.js",), "sia": ("sia.js",)}.get(service.key, ())
     return layout(base_url, f"{service.title} service", body, scripts=scripts)
 
 
@@ -283,11 +283,14 @@ def _service_extra(base_url: str, service: Service) -> str:
     """A small form for the services a person can try straight from the page (a plain GET)."""
     if service.key == "sia":
         return f"""<h2>Try it</h2>
-<form method="get" action="{escape(base_url)}/sia/query">
+<form method="get" action="{escape(base_url)}/sia/query" id="sia-form">
 <label>POS <input name="POS" value="CIRCLE 21.5 -0.5 0.2" size="28"></label>
 <label>BAND (m) <input name="BAND" size="16" placeholder="e.g. 6e-7"></label>
 <label>MAXREC <input name="MAXREC" type="number" value="20"></label>
-<button type="submit">Search (VOTable)</button></form>"""
+<button type="submit" id="sia-search">Search</button></form>
+<div id="status" role="status" aria-live="polite"></div>
+<details class="as-code" open><summary>This request as curl / as pyvo</summary><pre id="as-curl"></pre><pre id="as-pyvo"></pre></details>
+<div id="results"></div>"""
     if service.key == "tap":
         return f'<p>Write queries in the <a href="{escape(base_url)}/query">query page</a>.</p>'
     if service.key == "anomaly":

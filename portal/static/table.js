@@ -32,6 +32,9 @@ function compare(field, order) {
   };
 }
 
+// A URL cell (access_url, DataLink) as a link; anything else as text.
+const link = (cell) => (/^https?:\/\//.test(cell) ? el("a", { href: cell }, cell) : cell);
+
 export function showTable(table, results) {
   const state = { column: null, order: "none", page: 0 };
   const redraw = () => {
@@ -45,7 +48,7 @@ export function showTable(table, results) {
     const thead = el("thead", {}, el("tr", {}, ...table.fields.map((f, i) => header(f, i, state, redraw))));
     const tbody = el("tbody", {}, ...shown.map((row) => el("tr", {}, ...row.map((cell, i) =>
       cell === null ? el("td", { class: "null" }, "NULL")
-        : el("td", NUMERIC.has(table.fields[i].datatype) ? { class: "num" } : {}, cell)))));
+        : el("td", NUMERIC.has(table.fields[i].datatype) ? { class: "num" } : {}, link(cell))))));
     const prev = el("button", { type: "button", id: "prev-page" }, "‹ previous");
     const next = el("button", { type: "button", id: "next-page" }, "next ›");
     prev.disabled = state.page === 0;

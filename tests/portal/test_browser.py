@@ -397,3 +397,15 @@ def test_my_jobs_follows_a_job_live(live_server: LiveServer, page: object) -> No
         row.locator(".phase-COMPLETED").wait_for(timeout=30_000)  # no reload: the page polls while a job is active
     finally:
         requests.delete(job_url, timeout=30)
+
+
+def test_sia_search_shows_the_images_in_the_page(live_server: LiveServer, page: object, shots: Path) -> None:
+    page.goto(f"{live_server.url}/sia")  # type: ignore[attr-defined]
+    page.fill("input[name=POS]", "CIRCLE 323.36 -0.82 0.2")  # type: ignore[attr-defined]
+    page.click("#sia-search")  # type: ignore[attr-defined]
+    rows = page.locator("#result-table tbody tr")  # type: ignore[attr-defined]
+    rows.first.wait_for()
+    assert rows.count() >= 1
+    assert page.locator("#result-table a[href*='/soda/links']").count() >= 1  # type: ignore[attr-defined]
+    assert "SIA2Service" in page.inner_text("#as-pyvo")  # type: ignore[attr-defined]
+    page.screenshot(path=str(shots / "flow-sia.png"), full_page=True)  # type: ignore[attr-defined]
