@@ -332,8 +332,9 @@ def _table_block(base_url: str, meta: TableMeta) -> str:
         f'<td>{escape(c.unit or "")}</td><td>{escape(c.ucd or "")}</td><td>{escape(c.description or "")}</td></tr>'
         for c in meta.columns if not c.name.startswith("skygate_"))
     name = meta.qualified
+    rows = f'<span class="rows">{meta.nrows:,} rows</span> ' if meta.nrows is not None else ""
     return (f'<details class="table" id="{escape(name)}"><summary><code>{escape(name)}</code> '
-            f'<span class="rows">{_count(meta.nrows)} rows</span> — {escape(meta.description or "")}</summary>'
+            f'{rows}— {escape(meta.description or "")}</summary>'
             f'<p><a href="{escape(base_url)}/query?table={escape(name)}">Query this table</a></p>'
             '<table class="grid"><thead><tr><th scope="col">column</th><th scope="col">type</th>'
             '<th scope="col">unit</th><th scope="col">UCD</th><th scope="col">description</th></tr></thead>'

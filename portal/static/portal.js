@@ -77,8 +77,9 @@ async function showIdentity() {
     const out = el("button", { type: "button", id: "logout" }, "Log out");
     out.addEventListener("click", () => { sessionStorage.removeItem(TOKEN); location.reload(); });
     box.append(out);
-  } else if (who.mode === "tokens") {
+  } else if (who.mode === "tokens" || who.mode === "oidc") {  // an API token, or an OIDC access token
     const input = el("input", { type: "password", id: "token", "aria-label": "access token", placeholder: "token" });
+    // the token is kept for this tab only (sessionStorage) and sent as a Bearer header by vo()
     const form = el("form", {}, input, el("button", { type: "submit" }, "Log in"));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
