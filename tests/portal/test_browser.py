@@ -409,3 +409,22 @@ def test_sia_search_shows_the_images_in_the_page(live_server: LiveServer, page: 
     assert page.locator("#result-table a[href*='/soda/links']").count() >= 1  # type: ignore[attr-defined]
     assert "SIA2Service" in page.inner_text("#as-pyvo")  # type: ignore[attr-defined]
     page.screenshot(path=str(shots / "flow-sia.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_without_the_editor_bundle_the_text_box_still_checks(live_server: LiveServer, page: object,
+                                                             console: list[str]) -> None:
+    """Where npm was not available the page has a plain textarea: Check selects the error's position."""
+
+    def without_editor(route: object) -> None:
+        answer = route.fetch()  # type: ignore[attr-defined]
+        route.fulfill(response=answer, body=answer.text().replace('data-editor="yes"', 'data-editor="no"'))  # type: ignore[attr-defined]
+
+    page.route("**/query?*", without_editor)  # type: ignore[attr-defined]
+    query = "SELECT TOP 5 ra, dec\nFROM des_dr1.main\nWHERE nosuchcol > 1"
+    page.goto(f"{live_server.url}/query?query={quote(query)}")  # type: ignore[attr-defined]
+    assert page.locator(".cm-content").count() == 0  # type: ignore[attr-defined]
+    page.click("#check")  # type: ignore[attr-defined]
+    page.locator("#status.error").wait_for()  # type: ignore[attr-defined]
+    start = page.evaluate("() => document.getElementById('query').selectionStart")  # type: ignore[attr-defined]
+    assert query[start:start + 9] == "nosuchcol"
+    console.remove("Failed to load resource: the server responded with a status of 400 (Bad Request)")
