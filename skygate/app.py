@@ -12,19 +12,19 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount
 
 from anomaly.routes import anomaly_routes
+from portal.readable import STYLESHEET_PATH, ReadableXml
+from portal.routes import portal_routes
 from registry.routes import registry_routes, scs_routes
 from registry.service import Publisher
-from release.runtime import NO_RELEASE_HINT, open_release
+from release.runtime import open_release
 from sia.routes import sia_routes
 from sky.routes import hips_routes, moc_routes
 from sky.viewer import viewer_routes
 from skygate import __version__
 from skygate.identity import Authentication, build_authenticator, identity_of, identity_routes
-from skygate.portal import ServiceLink, render_portal
 from skygate.registry_sources import registry_sources
 from skygate.settings import Settings
 from skygate.worker import WorkerResources, job_config, job_kinds
@@ -35,19 +35,6 @@ from uws.system import open_job_system
 __all__ = ["SERVER_HEADER", "create_app"]
 
 SERVER_HEADER = f"Skygate/{__version__}"
-
-SERVICES = (
-    ServiceLink("/tap", "TAP 1.1", "ADQL queries, synchronous and asynchronous, with table upload"),
-    ServiceLink("/sia/query", "SIA 2.0", "find coadd images"),
-    ServiceLink("/soda/sync", "SODA 1.0", "image cutouts; DataLink at /soda/links, bulk cutouts at /soda/bulk"),
-    ServiceLink("/anomaly/async", "Anomaly scoring", "Extended Isolation Forest over an ADQL selection (UWS)"),
-    ServiceLink("/registry", "Registry", "the published resources (VOResource); OAI-PMH at /registry/oai, "
-                "cone search at /scs/{table}"),
-    ServiceLink("/moc", "MOC 2.0", "sky footprints of the tables and of the image collection"),
-    ServiceLink("/sky", "Sky viewer", "Aladin Lite over the colour HiPS and the footprints"),
-    ServiceLink("/hips/list", "HiPS 1.0", "the coadds as HiPS surveys for Aladin (built by `skygate hips build`)"),
-)
-
 
 def create_app(settings: Settings | None = None) -> Starlette:
     """The application for ``settings`` (read from the environment when omitted)."""
@@ -79,14 +66,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await app.state.uws.close()
             await app.state.release.close()
 
-    async def portal(request: Request) -> Response:
-        release = getattr(request.app.state, "release", None)
-        tables = release.table_list() if release is not None else []
-        if release is None or release.problem:
-            tables = [("—", release.problem if release is not None else NO_RELEASE_HINT)]
-        return HTMLResponse(render_portal(settings.base_url, SERVICES, tables))
-
-    routes: list[BaseRoute] = [Route("/", portal), *tap_routes(), *anomaly_routes(),
+    # The portal first: its pages answer at the service roots (/sia, /soda, /anomaly) the mounts leave bare.
+    routes: list[BaseRoute] = [*portal_routes(), *tap_routes(), *anomaly_routes(),
                                Mount("/sia", routes=sia_routes()), Mount("/soda", routes=soda_routes()),
                                *identity_routes(authenticator), *scs_routes(), *registry_routes(),
                                *moc_routes(settings.moc_dir, settings.base_url),
@@ -98,6 +79,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.registry = Publisher.from_settings(settings)
     app.state.registry_sources = lambda release: registry_sources(settings, release)
     app.add_middleware(Authentication, authenticator=authenticator)
+    # Browsers show UWS, VOSI and error documents through the portal's XSLT; clients get the same XML.
+    app.add_middleware(ReadableXml, stylesheet_url=settings.base_url + STYLESHEET_PATH)
     app.add_middleware(_ServerHeader)
     return app
 

@@ -20,11 +20,12 @@ LAYERS: dict[str, int] = {
     "anomaly": 4,
     "registry": 4,
     "sky": 4,
+    "portal": 4,
     "skygate": 5,
 }
 # Frameworks confined to some packages (STYLE.md): name -> packages allowed to import it.
 CONFINED = {
-    "starlette": {"tap", "sia", "soda", "anomaly", "registry", "sky", "uws", "skygate"},
+    "starlette": {"tap", "sia", "soda", "anomaly", "registry", "sky", "portal", "uws", "skygate"},
     "dramatiq": {"uws", "skygate"},
     "sqlglot": {"adql"},
 }
