@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 # Generated test data (the `ci` demo profile) is cached here between runs; it is deterministic.
 TEST_CACHE = ROOT / "var" / "test-cache"
 
@@ -53,13 +52,6 @@ def redis_url() -> str:
     if not _reachable(REDIS_HOST, REDIS_PORT):
         _missing("Redis")
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.fail(f"{SHARED} (the shared/ folder beside the checkout) is missing")
-    return SHARED
 
 
 def _ci_release_current(manifest: Path) -> bool:

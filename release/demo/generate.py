@@ -87,7 +87,7 @@ def generate(profile: str, out_dir: Path, *, pixscale: float | None = None, work
     Parameters
     ----------
     profile
-        Profile name (shared/DATA.md §5).
+        Profile name (DATA.md §5).
     out_dir
         Release directory; an earlier release there (manifest, ``catalog/``, ``tiles/``) is replaced.
     pixscale

@@ -18,6 +18,7 @@ from lxml import etree
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from tests.dali import xmlschema
 from uws.config import JobConfig
 from uws.routes import job_routes
 from uws.system import JobSystem, open_job_system
@@ -27,9 +28,9 @@ PG_DATABASE = "skygate_test_uws"
 
 
 @pytest.fixture(scope="session")
-def uws_schema(shared_dir: Path) -> etree.XMLSchema:
+def uws_schema() -> etree.XMLSchema:
     """UWS.xsd, with the xlink import resolved from the same folder."""
-    return etree.XMLSchema(etree.parse(str(shared_dir / "conformance" / "xsd" / "UWS.xsd")))
+    return xmlschema.uws_schema()
 
 
 @pytest.fixture(scope="session")
