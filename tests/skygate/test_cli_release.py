@@ -14,6 +14,7 @@ import pytest
 from release.backends import open_backend
 from release.metadata import load_metadata
 from skygate.cli import main
+from tests.isolation import per_worker
 
 
 @pytest.fixture
@@ -95,21 +96,23 @@ def test_demo_ingests_a_generated_release_and_then_does_nothing(
 @pytest.mark.postgres
 def test_ingest_into_postgres_as_admin_read_as_reader(
         data_dir: Path, tmp_path: Path, postgres_admin_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    database, role = per_worker("skygate_test_cli"), per_worker("skygate_test_reader")
+
     async def fresh() -> str:
         conn = await asyncpg.connect(postgres_admin_url)
         try:
-            await conn.execute("DROP DATABASE IF EXISTS skygate_test_cli WITH (FORCE)")
-            await conn.execute("CREATE DATABASE skygate_test_cli")
+            await conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            await conn.execute(f"CREATE DATABASE {database}")
         finally:
             await conn.close()
-        return postgres_admin_url.rsplit("/", 1)[0] + "/skygate_test_cli"
+        return postgres_admin_url.rsplit("/", 1)[0] + "/" + database
 
     url = asyncio.run(fresh())
     monkeypatch.setenv("SKYGATE_DATABASE_URL", url)
-    monkeypatch.setenv("SKYGATE_READONLY_ROLE", "skygate_test_reader")
+    monkeypatch.setenv("SKYGATE_READONLY_ROLE", role)
     source = parquet_catalog(tmp_path / "cat.parquet")
     assert main(["ingest", "catalog", str(source), "--table", "mine.cat", "--ra", "ra", "--dec", "dec"]) == 0
-    tables = published(url, Path("unused"), role="skygate_test_reader")
+    tables = published(url, Path("unused"), role=role)
     assert tables["mine.cat"].nrows == 2  # type: ignore[attr-defined]
     assert not (data_dir / "catalog.duckdb").exists()
 
