@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROFILE ?= demo
+PORT ?= 8000
 # Test processes (pytest-xdist): `auto` is one per core; 0 runs the suite in this process.
 PYTEST_WORKERS ?= auto
 
@@ -11,7 +12,7 @@ PYTEST_WORKERS ?= auto
 
 serve: $(STAMP)
 	$(BIN)/skygate demo --profile $(PROFILE) --if-missing
-	$(BIN)/skygate serve --host 127.0.0.1 --port 8000
+	$(BIN)/skygate serve --host 127.0.0.1 --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

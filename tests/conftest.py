@@ -84,7 +84,7 @@ def ci_release_dir() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if not _ci_release_current(target / "manifest.json"):
-                generate("ci", target)
+                generate("ci", target, workers=2)  # the parallel path; test_demo_release compares serial
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return target

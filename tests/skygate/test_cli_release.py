@@ -77,8 +77,12 @@ def test_demo_ingests_a_generated_release_and_then_does_nothing(
     data_dir.mkdir(parents=True)
     (data_dir / "release").symlink_to(ci_release_dir, target_is_directory=True)
     assert main(["demo", "--profile", "ci", "--if-missing"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "generated the" not in out, "the files were there: only ingest runs"
+    assert "ingest des_dr1.main:" in captured.err and "100%" in captured.err, "a progress bar per table"
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("demo ci ready in ") and "2 tiles, 6 band images, 5 tables" in summary
     for table in ("des_dr1.main", "des_dr1.main_sample", "des_dr1.tile_info", "des_dr1.demo_truth", "ivoa.obscore"):
         assert table in out
     tables = published("", data_dir / "catalog.duckdb")
@@ -123,7 +127,7 @@ def test_demo_generates_with_the_given_pixscale_and_no_ingest(
 
     calls: list[tuple[str, Path, float | None]] = []
 
-    def fake_generate(profile: str, out_dir: Path, *, pixscale: float | None = None) -> Path:
+    def fake_generate(profile: str, out_dir: Path, *, pixscale: float | None = None, **options: object) -> Path:
         calls.append((profile, out_dir, pixscale))
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "manifest.json").write_text(json.dumps({"profile": profile}))
