@@ -84,7 +84,8 @@ def main() -> int:
     print(f"\nfirst run, profile {args.profile}, {os.cpu_count()} cores, load average now {_load()}:")
     for name, seconds in figures.items():
         budget = BUDGETS.get(name)
-        verdict = "" if budget is None else f"  (budget {budget:.0f} s: {'ok' if seconds <= budget else 'OVER'})"
+        verdict = "" if budget is None else (
+            f"  (budget {budget:.0f} s: {'ok' if seconds <= budget else 'OVER'})")
         print(f"  {name:<28} {seconds:7.1f} s{verdict}")
     return 0
 
@@ -102,8 +103,8 @@ def _start_serve(checkout: Path, env: dict[str, str], profile: str, port: int
     """``make serve`` in its own process group, its output echoed and kept."""
     command = ["make", "serve", f"PROFILE={profile}", f"PORT={port}"]
     print(f"$ {' '.join(command)}", flush=True)
-    server = subprocess.Popen(command, cwd=checkout, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, start_new_session=True)
+    server = subprocess.Popen(command, cwd=checkout, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines: list[str] = []
 
     def echo() -> None:

@@ -67,7 +67,8 @@ def run_demo(args: argparse.Namespace) -> int:
         bars.close()
 
 
-async def _demo(settings: Settings, profile: str, release_dir: Path, args: argparse.Namespace, bars: Bars) -> int:
+async def _demo(settings: Settings, profile: str, release_dir: Path, args: argparse.Namespace,
+                bars: Bars) -> int:
     # The release modules (pyarrow, DuckDB, asyncpg) load only when a command runs.
     from release.ingest import ingest_release, ingested_stamp, open_store, release_stamp
 
@@ -102,7 +103,8 @@ async def _demo(settings: Settings, profile: str, release_dir: Path, args: argpa
     return 0
 
 
-def _generate(profile: str, release_dir: Path, pixscale: float | None, workers: int | None, bars: Bars) -> None:
+def _generate(profile: str, release_dir: Path, pixscale: float | None, workers: int | None,
+              bars: Bars) -> None:
     try:
         from release.demo import generate
     except ImportError as exc:
@@ -156,8 +158,8 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     try:
         async with await open_store(settings.database_url, settings.duckdb_path,
                                     readonly_role=settings.readonly_role) as store:
-            meta = await ingest_table(store, source, args.table, ra=args.ra, dec=args.dec, tolerance=args.tolerance,
-                                      overrides=overrides, progress=bars)
+            meta = await ingest_table(store, source, args.table, ra=args.ra, dec=args.dec,
+                                      tolerance=args.tolerance, overrides=overrides, progress=bars)
     finally:
         bars.close()
     _report([LoadedTable(meta, time.perf_counter() - start)])

@@ -18,10 +18,13 @@ def _name(requirement: str) -> str:
 
 def test_every_package_and_subpackage_is_in_the_wheel() -> None:
     include = PROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
-    tops = [d for d in ROOT.iterdir() if (d / "__init__.py").is_file() and d.name not in {"tests", "benchmarks"}]
-    on_disk = sorted(".".join(path.parent.relative_to(ROOT).parts) for top in tops for path in top.rglob("__init__.py"))
+    tops = [d for d in ROOT.iterdir()
+            if (d / "__init__.py").is_file() and d.name not in {"tests", "benchmarks"}]
+    on_disk = sorted(".".join(path.parent.relative_to(ROOT).parts)
+                     for top in tops for path in top.rglob("__init__.py"))
     assert "release.demo" in on_disk
-    left_out = [name for name in on_disk if not any(fnmatch.fnmatchcase(name, pattern) for pattern in include)]
+    left_out = [name for name in on_disk
+                if not any(fnmatch.fnmatchcase(name, pattern) for pattern in include)]
     assert not left_out, f"packages a wheel would leave out: {left_out}"
 
 

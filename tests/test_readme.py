@@ -45,7 +45,8 @@ def test_every_setting_has_a_row() -> None:
     assert not missing, (f"README.md ## Settings does not document {', '.join(missing)}: add a row "
                          "(variable, default, meaning) for each")
     stale = sorted(documented - expected)
-    assert not stale, f"README.md ## Settings documents {', '.join(stale)}, which skygate/settings.py does not read"
+    assert not stale, (f"README.md ## Settings documents {', '.join(stale)}, "
+                       "which skygate/settings.py does not read")
 
 
 def test_documented_defaults_match_the_code() -> None:

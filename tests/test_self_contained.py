@@ -68,7 +68,8 @@ def test_the_patterns_catch_what_they_are_for() -> None:
     """Each kind of outside reference is found, and ordinary prose is not (so an empty result above
     means something)."""
     lines = ['CORPUS = ROOT / ".." / "' + SHARED + '" / "x"', 'p = "../' + SHARED + '/conformance/xsd"',
-             "# see " + SHARED + "/DATA.md section 2", 'open("/' + 'work/main/tests/x")', 'open("/' + 'home/alice/x")',
+             "# see " + SHARED + "/DATA.md section 2", 'open("/' + 'work/main/tests/x")',
+             'open("/' + 'home/alice/x")',
              'open("/srv/checkout/tests/x")', "results are " + SHARED + " by workers; /srv/skygate; /tmp/x"]
     found = _findings("sample.py", "\n".join(lines), "/srv/checkout")
     assert [int(f.split(":")[1]) for f in found] == [1, 2, 2, 3, 4, 5, 6]
