@@ -124,7 +124,7 @@ def _summary(profile: str, release_dir: Path, loaded: list[LoadedTable], generat
     tiles, bands = len(manifest.get("tiles", [])), len(manifest.get("bands", []))
     rows = sum(item.meta.nrows or 0 for item in loaded)
     generated = f"generated {generate_s:.0f} s + " if generate_s else ""
-    return (f"demo {profile} ready in {total_s:.0f} s ({generated}ingested {ingest_s:.0f} s): {tiles} tiles, "
+    return (f"{profile} release ready in {total_s:.0f} s ({generated}ingested {ingest_s:.0f} s): {tiles} tiles, "
             f"{tiles * bands} band images, {len(loaded)} tables, {rows:,} rows")
 
 

@@ -82,7 +82,7 @@ def test_demo_ingests_a_generated_release_and_then_does_nothing(
     assert "generated the" not in out, "the files were there: only ingest runs"
     assert "ingest des_dr1.main:" in captured.err and "100%" in captured.err, "a progress bar per table"
     summary = out.strip().splitlines()[-1]
-    assert summary.startswith("demo ci ready in ") and "2 tiles, 6 band images, 5 tables" in summary
+    assert summary.startswith("ci release ready in ") and "2 tiles, 6 band images, 5 tables" in summary
     for table in ("des_dr1.main", "des_dr1.main_sample", "des_dr1.tile_info", "des_dr1.demo_truth", "ivoa.obscore"):
         assert table in out
     tables = published("", data_dir / "catalog.duckdb")
