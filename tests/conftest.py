@@ -103,6 +103,24 @@ from tests.release_fixtures import (  # noqa: F401
 )
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop the PostgreSQL databases and roles this test process created (tests/isolation.py)."""
+    import asyncio
+
+    from tests.isolation import drop_worker_objects
+
+    if getattr(session.config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
+        return  # the xdist controller runs no tests; each worker cleans up after itself
+    if _reachable(POSTGRES_HOST, POSTGRES_PORT):
+        import asyncpg
+
+        user = os.environ.get("PGUSER", "postgres")
+        try:
+            asyncio.run(drop_worker_objects(f"postgresql://{user}@{POSTGRES_HOST}:{POSTGRES_PORT}/postgres"))
+        except (OSError, asyncpg.PostgresError):
+            pass  # cleaning up is a courtesy: it never fails the run
+
+
 @pytest.fixture(autouse=True)
 def _collect_garbage_after_live_tests(request: pytest.FixtureRequest) -> Iterator[None]:
     """A socket a live test leaks in a reference cycle warns when it is collected; collecting here

@@ -35,3 +35,30 @@ def per_checkout(base: str) -> str:
 
 def per_worker(base: str) -> str:
     return f"{base}_{CHECKOUT}_{worker_id()}"
+
+
+async def drop_worker_objects(admin_url: str) -> list[str]:
+    """Drop the databases, then the roles, this process made with ``per_worker`` (best effort: an
+    object still in use stays, for the next run to replace). Returns what was dropped.
+
+    Run at the end of a test session, so checkouts in fresh folders (CI clones) leave nothing behind.
+    The ``per_checkout`` ingested release stays: the next run in this checkout reuses it.
+    """
+    import asyncpg
+
+    suffix = f"\\_{CHECKOUT}\\_{worker_id()}"
+    dropped: list[str] = []
+    conn = await asyncpg.connect(admin_url)
+    try:
+        databases = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", f"%{suffix}")
+        roles = await conn.fetch("SELECT rolname FROM pg_roles WHERE rolname LIKE $1", f"%{suffix}")
+        for statement, name in ([("DROP DATABASE IF EXISTS {} WITH (FORCE)", r["datname"]) for r in databases]
+                                + [("DROP ROLE IF EXISTS {}", r["rolname"]) for r in roles]):
+            try:
+                await conn.execute(statement.format(f'"{name}"'))
+                dropped.append(name)
+            except asyncpg.PostgresError:
+                pass  # e.g. a role still granted something elsewhere: harmless, reused next time
+    finally:
+        await conn.close()
+    return dropped
