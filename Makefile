@@ -7,26 +7,35 @@ STAMP := $(VENV)/.installed-stamp
 # without npm the query page falls back to a plain text box.
 EDITOR_JS := portal/static/build/editor.js
 PROFILE ?= demo
+PORT ?= 8000
+# Test processes (pytest-xdist): `auto` is one per core; 0 runs the suite in this process.
+PYTEST_WORKERS ?= auto
 
 .PHONY: serve test venv demo lint typecheck clean editor
 
 serve: $(STAMP) $(EDITOR_JS)
 	$(BIN)/skygate demo --profile $(PROFILE) --if-missing
-	$(BIN)/skygate serve --host 127.0.0.1 --port 8000
+	$(BIN)/skygate serve --host 127.0.0.1 --port $(PORT)
 
 test: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 venv: $(STAMP)
 
+# Every dependency comes as a binary wheel (no compiler); each phase says what it does.
 $(STAMP): pyproject.toml sky/web/package-lock.json
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	# Aladin Lite for /sky, from the npm registry at the version package-lock.json pins.
-	if command -v npm >/dev/null 2>&1; then npm ci --prefix sky/web --no-audit --no-fund --silent; \
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Skygate needs Python 3.11 or newer: make PYTHON=python3.11")'
+	@echo "install [1/4] virtual environment in $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "install [2/4] upgrading pip"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "install [3/4] Skygate and its test tools from binary wheels (about a minute without a pip cache)"
+	@$(BIN)/python -m pip install --quiet --only-binary=:all: -e '.[test]'
+	@echo "install [4/4] Aladin Lite for /sky from the npm registry (the version sky/web/package-lock.json pins)"
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix sky/web --no-audit --no-fund --silent; \
 	else echo "npm not found: /sky will say Aladin Lite is missing"; fi
-	touch $(STAMP)
+	@touch $(STAMP)
+	@echo "install done: $(BIN)/skygate"
 
 $(EDITOR_JS): portal/package-lock.json portal/editor/editor.js
 	if command -v npm >/dev/null; then cd portal && npm ci --no-audit --no-fund && npm run build; \

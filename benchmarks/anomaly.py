@@ -92,7 +92,7 @@ def _isotree(data: np.ndarray, d: int) -> None:
     try:
         import isotree
     except ImportError:
-        print("  isotree: not installed")
+        print("  isotree: not installed (pip install -e '.[bench]')")
         return
     for threads in (1, 2):
         model = isotree.IsolationForest(ndim=d, ntrees=NTREES, sample_size=SAMPLE, max_depth=8, coefs="normal",
@@ -206,7 +206,7 @@ def fidelity_figures() -> None:
                                       nthreads=1, random_seed=1).fit(data).predict(data)
         print(f"  Spearman ours vs isotree (blob):                 {_rho(ours[0], iso):.4f}")
     except ImportError:
-        print("  isotree: not installed")
+        print("  isotree: not installed (pip install -e '.[bench]')")
     for name, level in (("standard (level 0)", 0), ("extended (level 1)", 1)):
         ring = [fidelity.ring_anisotropy(_scorer(fidelity.blob(), level, s)) for s in (1, 2, 3)]
         gap = [fidelity.gap_contrast(_scorer(fidelity.sinusoid(), level, s)) for s in (1, 2, 3)]

@@ -39,6 +39,7 @@ from dali.errors import FatalError, TransientError, UsageError
 from dali.values import Column, Position, TableMeta
 from release.backends import is_postgres_url, postgres_type, quote_ident
 from release.metadata import Catalog, read_catalog
+from release.progress import Progress, counted_batches
 from release.tapschema import META_SCHEMA, NOT_NULL, TAP_SCHEMA, is_internal, tap_schema_rows
 
 __all__ = [
@@ -83,6 +84,7 @@ class Source:
     schema: pa.Schema
     batches: Iterator[pa.RecordBatch]
     description: str | None = None
+    rows: int | None = None  # when the file says (for a progress total)
 
 
 def open_source(path: Path, *, batch_rows: int = _BATCH_ROWS) -> Source:
@@ -110,7 +112,8 @@ def _parquet_source(path: Path, batch_rows: int) -> Source:
     schema = parquet.schema_arrow
     meta = schema.metadata or {}
     description = meta.get(b"description", b"").decode() or None
-    return Source(schema=schema, batches=parquet.iter_batches(batch_size=batch_rows), description=description)
+    return Source(schema=schema, batches=parquet.iter_batches(batch_size=batch_rows), description=description,
+                  rows=parquet.metadata.num_rows)
 
 
 def _csv_source(path: Path, batch_rows: int) -> Source:
@@ -146,7 +149,7 @@ def _fits_source(path: Path, batch_rows: int) -> Source:
         finally:
             hdul.close()
 
-    return Source(schema=schema, batches=batches(), description=None)
+    return Source(schema=schema, batches=batches(), description=None, rows=int(header.get("NAXIS2", 0)))
 
 
 def _fits_arrow_type(dtype: np.dtype[Any]) -> pa.DataType:
@@ -562,6 +565,7 @@ async def ingest_table(
     overrides: Mapping[str, Any] | None = None,
     description: str | None = None,
     schema_description: str | None = None,
+    progress: Progress | None = None,
 ) -> TableMeta:
     """Load ``source`` into ``table`` ("schema.name") and publish it in TAP_SCHEMA.
 
@@ -580,6 +584,8 @@ async def ingest_table(
     overrides
         Parsed metadata file (``read_metadata_file``): ``description``, ``schema_description``
         and per-column ``columns``.
+    progress
+        Told the rows read so far, as phase ``ingest <table>``.
 
     Returns
     -------
@@ -595,6 +601,8 @@ async def ingest_table(
     qualified = _check_table_name(table)
     plan = _plan(source.schema, ra, dec, tolerance, overrides.get("columns", {}))
     batches = _transform(source.batches, plan)
+    if progress is not None:
+        batches = counted_batches(batches, progress, f"ingest {qualified}", source.rows)
     try:
         nrows = await store.load(qualified, plan.schema, batches, sort_by=HPX_COLUMN if plan.position else None,
                                  indexes=plan.indexes)
@@ -777,7 +785,8 @@ async def ingested_stamp(store: Store) -> str | None:
     return str(values[0]) if values else None
 
 
-async def ingest_release(store: Store, release_dir: Path, *, stamp: str | None = None) -> list[LoadedTable]:
+async def ingest_release(store: Store, release_dir: Path, *, stamp: str | None = None,
+                         progress: Progress | None = None) -> list[LoadedTable]:
     """Ingest the demo release layout: ``des_dr1.{main, main_sample, tile_info, demo_truth}`` and ObsCore.
 
     ``main`` and ``demo_truth`` get a position (``main`` on its rounded ra/dec, tolerance
@@ -785,7 +794,7 @@ async def ingest_release(store: Store, release_dir: Path, *, stamp: str | None =
     when the generator wrote one, else ``release.demo.sample.main_sample_mask``: splitmix64 % 100 == 0).
     ``ivoa.obscore`` is ingested when ``release.obscore.build_obscore`` is available.
     The release stamp (``stamp``, default ``release_stamp(release_dir)``) is recorded last, so an
-    interrupted ingest is redone by ``--if-missing``.
+    interrupted ingest is redone by ``--if-missing``. ``progress`` is told the rows of each table.
     """
     import time
 
@@ -794,7 +803,8 @@ async def ingest_release(store: Store, release_dir: Path, *, stamp: str | None =
 
     async def load(table: str, source: Source, **options: Any) -> None:
         start = time.perf_counter()
-        meta = await ingest_table(store, source, table, schema_description=RELEASE_DESCRIPTION, **options)
+        meta = await ingest_table(store, source, table, schema_description=RELEASE_DESCRIPTION, progress=progress,
+                                  **options)
         loaded.append(LoadedTable(meta, time.perf_counter() - start))
 
     main_path = catalog / "dr1_main.parquet"

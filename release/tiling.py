@@ -1,4 +1,4 @@
-"""The DES coadd tiling (DES ``destiling.py`` recipe, as described in shared/DATA.md §2).
+"""The DES coadd tiling (DES ``destiling.py`` recipe, as described in DATA.md §2).
 
 Rows of tiles start at Dec +30° and step south by the tile side less the 1′ overlap
 (0.730556° − 1/60° = 0.713889°). In a row, tile centres start at RA 275° and step by

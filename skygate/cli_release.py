@@ -1,8 +1,9 @@
 """``skygate demo`` and ``skygate ingest``: generate the demo release and load catalogs.
 
 Argument parsing lives in ``skygate/cli.py``; the work lives in ``release.demo`` (generation) and
-``release.ingest`` (loading). These handlers read the settings, print what happened with timings,
-and turn our errors into a one-line message and exit status 2 instead of a traceback.
+``release.ingest`` (loading). These handlers read the settings, draw a progress bar per phase on
+stderr (skygate/progress.py), print what happened with timings and a one-line summary, and turn our
+errors into a one-line message and exit status 2 instead of a traceback.
 Tests: tests/skygate/test_cli.py.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dali.errors import SkygateError
+from skygate.progress import Bars
 from skygate.settings import Settings
 
 if TYPE_CHECKING:
@@ -33,6 +35,8 @@ def add_release_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     demo.add_argument("--if-missing", action="store_true",
                       help="do nothing when the release is already generated and ingested")
     demo.add_argument("--no-ingest", action="store_true", help="only generate the files")
+    demo.add_argument("--workers", type=int, default=None,
+                      help="processes rendering tiles (default: one per core; the files are the same)")
     demo.set_defaults(handler="skygate.cli_release:run_demo")
 
     ingest = sub.add_parser("ingest", help="load data into the catalog database")
@@ -52,14 +56,19 @@ def run_demo(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     profile = args.profile or settings.demo_profile
     release_dir = settings.release_dir
+    bars = Bars()
     try:
-        return asyncio.run(_demo(settings, profile, release_dir, args))
+        return asyncio.run(_demo(settings, profile, release_dir, args, bars))
     except SkygateError as exc:
+        bars.close()  # before the message, so it is not drawn over
         print(f"skygate demo: {exc}", file=sys.stderr)
         return 2
+    finally:
+        bars.close()
 
 
-async def _demo(settings: Settings, profile: str, release_dir: Path, args: argparse.Namespace) -> int:
+async def _demo(settings: Settings, profile: str, release_dir: Path, args: argparse.Namespace,
+                bars: Bars) -> int:
     # The release modules (pyarrow, DuckDB, asyncpg) load only when a command runs.
     from release.ingest import ingest_release, ingested_stamp, open_store, release_stamp
 
@@ -73,28 +82,51 @@ async def _demo(settings: Settings, profile: str, release_dir: Path, args: argpa
             if await ingested_stamp(store) == release_stamp(release_dir):
                 print(f"release {profile} already generated and ingested ({_where(settings)})")
                 return 0
+    began = time.perf_counter()
+    generate_s = 0.0
     if not (generated and args.if_missing):
-        start = time.perf_counter()
-        await asyncio.to_thread(_generate, profile, release_dir, args.pixscale)
-        print(f"generated the {profile} release in {release_dir} ({time.perf_counter() - start:.1f} s)")
+        await asyncio.to_thread(_generate, profile, release_dir, args.pixscale, args.workers, bars)
+        generate_s = time.perf_counter() - began
+        bars.close()
+        print(f"generated the {profile} release in {release_dir} ({generate_s:.1f} s)")
     if args.no_ingest:
         return 0
     start = time.perf_counter()
     async with await open_store(settings.database_url, settings.duckdb_path,
                                 readonly_role=settings.readonly_role) as store:
-        loaded = await ingest_release(store, release_dir)
-        _report(loaded)
-        print(f"ingested into {_where(settings)} in {time.perf_counter() - start:.1f} s")
+        loaded = await ingest_release(store, release_dir, progress=bars)
+        bars.close()
         await _footprints(settings, store)
+    _report(loaded)
+    ingest_s = time.perf_counter() - start
+    print(f"ingested into {_where(settings)} in {ingest_s:.1f} s")
+    print(_summary(profile, release_dir, loaded, generate_s, ingest_s, time.perf_counter() - began))
     return 0
 
 
-def _generate(profile: str, release_dir: Path, pixscale: float | None) -> None:
+def _generate(profile: str, release_dir: Path, pixscale: float | None, workers: int | None,
+              bars: Bars) -> None:
     try:
         from release.demo import generate
     except ImportError as exc:
         raise SkygateError("the demo generator (release.demo.generate) is not available") from exc
-    generate(profile, release_dir, pixscale=pixscale)
+    generate(profile, release_dir, pixscale=pixscale, workers=workers, progress=bars)
+
+
+def _summary(profile: str, release_dir: Path, loaded: list[LoadedTable], generate_s: float, ingest_s: float,
+             total_s: float) -> str:
+    """One line: what the release holds and where the time went."""
+    import json
+
+    try:
+        manifest = json.loads((release_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    tiles, bands = len(manifest.get("tiles", [])), len(manifest.get("bands", []))
+    rows = sum(item.meta.nrows or 0 for item in loaded)
+    generated = f"generated {generate_s:.0f} s + " if generate_s else ""
+    return (f"{profile} release ready in {total_s:.0f} s ({generated}ingested {ingest_s:.0f} s): {tiles} tiles, "
+            f"{tiles * bands} band images, {len(loaded)} tables, {rows:,} rows")
 
 
 def _manifest_profile(release_dir: Path) -> str | None:
@@ -123,13 +155,18 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     overrides = read_metadata_file(args.metadata) if args.metadata else None
     source = open_source(args.path)
     start = time.perf_counter()
-    async with await open_store(settings.database_url, settings.duckdb_path,
-                                readonly_role=settings.readonly_role) as store:
-        meta = await ingest_table(store, source, args.table, ra=args.ra, dec=args.dec, tolerance=args.tolerance,
-                                  overrides=overrides)
-        _report([LoadedTable(meta, time.perf_counter() - start)])
-        print(f"ingested into {_where(settings)}")
-        await _footprints(settings, store)
+    bars = Bars()
+    try:
+        async with await open_store(settings.database_url, settings.duckdb_path,
+                                    readonly_role=settings.readonly_role) as store:
+            meta = await ingest_table(store, source, args.table, ra=args.ra, dec=args.dec,
+                                      tolerance=args.tolerance, overrides=overrides, progress=bars)
+            bars.close()
+            await _footprints(settings, store)
+    finally:
+        bars.close()
+    _report([LoadedTable(meta, time.perf_counter() - start)])
+    print(f"ingested into {_where(settings)}")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""``skygate serve``: run the application with uvicorn, and stop it cleanly on SIGTERM.
+"""``skygate serve``: run the application with uvicorn, say where it is once it answers, and stop it
+cleanly on SIGTERM.
 
 On SIGTERM (or Ctrl-C) the running database statements are interrupted at once, so every request
 in flight ends within moments with an error document instead of holding the process for its full
@@ -11,6 +12,7 @@ Tests: tests/skygate/test_serve.py.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import socket
 import sys
@@ -23,7 +25,7 @@ from registry.service import Publisher
 from skygate.logs import uvicorn_log_config
 from skygate.settings import Settings
 
-__all__ = ["SHUTDOWN_GRACE", "proxy_options", "run_serve"]
+__all__ = ["SHUTDOWN_GRACE", "proxy_options", "ready_message", "run_serve"]
 
 SHUTDOWN_GRACE = 3
 _log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ def run_serve(args: argparse.Namespace) -> int:
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.workers > 1:
+        print(ready_message(settings, args.host, args.port, starting=True), flush=True)
         uvicorn.run("skygate.asgi:app", host=args.host, port=args.port, workers=args.workers,
                     server_header=False, log_config=uvicorn_log_config(),
                     timeout_graceful_shutdown=SHUTDOWN_GRACE, **proxy_options(settings))  # type: ignore[arg-type]
@@ -57,7 +60,7 @@ def run_serve(args: argparse.Namespace) -> int:
         config = uvicorn.Config(app, host=args.host, port=args.port, server_header=False,
                                 log_config=uvicorn_log_config(), timeout_graceful_shutdown=SHUTDOWN_GRACE,
                                 **proxy_options(settings))  # type: ignore[arg-type]
-        _StoppingServer(config, app).run()
+        asyncio.run(_serve(_StoppingServer(config, app), ready_message(settings, args.host, args.port)))
     return 0
 
 
@@ -75,3 +78,35 @@ class _StoppingServer(uvicorn.Server):
             stopped = backend.stop_all()
             _log.info("shutting down: %d running statements interrupted", stopped)
         await super().shutdown(sockets)
+
+
+async def _serve(server: uvicorn.Server, message: str) -> None:
+    """Serve until stopped; print ``message`` once the application has started and listens."""
+
+    async def announce() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            await asyncio.sleep(0.05)
+        print(message, flush=True)
+
+    task = asyncio.create_task(announce())
+    try:
+        await server.serve()
+    finally:
+        task.cancel()
+
+
+def ready_message(settings: Settings, host: str, port: int, *, starting: bool = False) -> str:
+    """Where the service is and how to reach it from TOPCAT and pyvo (a few lines for a terminal)."""
+    local = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
+    url = settings.base_url if settings.base_url != Settings().base_url else local
+    tap = f"{url}/tap"
+    pyvo = (f"python -c \"import pyvo; print(pyvo.dal.TAPService('{tap}')"
+            ".run_sync('SELECT TOP 5 ra, dec, mag_auto_g FROM des_dr1.main').to_table())\"")
+    return "\n".join([
+        f"Skygate is {'starting' if starting else 'ready'} at {url}  (Ctrl-C stops it)",
+        f"  portal (services and tables): {url}/",
+        f"  TOPCAT: VO > Table Access Protocol (TAP) Query, TAP URL {tap}",
+        f"  pyvo:   {pyvo}",
+    ])

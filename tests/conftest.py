@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 # Generated test data (the `ci` demo profile) is cached here between runs; it is deterministic.
 TEST_CACHE = ROOT / "var" / "test-cache"
 
@@ -55,13 +54,6 @@ def redis_url() -> str:
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
 
 
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.fail(f"{SHARED} (the shared/ folder beside the checkout) is missing")
-    return SHARED
-
-
 def _ci_release_current(manifest: Path) -> bool:
     import json
 
@@ -92,7 +84,7 @@ def ci_release_dir() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if not _ci_release_current(target / "manifest.json"):
-                generate("ci", target)
+                generate("ci", target, workers=2)  # the parallel path; test_demo_release compares serial
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return target
@@ -109,6 +101,24 @@ from tests.release_fixtures import (  # noqa: F401
     duckdb_backend,
     postgres_backend,
 )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop the PostgreSQL databases and roles this test process created (tests/isolation.py)."""
+    import asyncio
+
+    from tests.isolation import drop_worker_objects
+
+    if getattr(session.config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
+        return  # the xdist controller runs no tests; each worker cleans up after itself
+    if _reachable(POSTGRES_HOST, POSTGRES_PORT):
+        import asyncpg
+
+        user = os.environ.get("PGUSER", "postgres")
+        try:
+            asyncio.run(drop_worker_objects(f"postgresql://{user}@{POSTGRES_HOST}:{POSTGRES_PORT}/postgres"))
+        except (OSError, asyncpg.PostgresError):
+            pass  # cleaning up is a courtesy: it never fails the run
 
 
 @pytest.fixture(autouse=True)

@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from skygate.settings import Settings
+from tests.release_fixtures import READER_ROLE
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, ci_duckdb_path: Path) 
 def live_server_postgres(tmp_path_factory: pytest.TempPathFactory, ci_postgres_url: str) -> Iterator[LiveServer]:
     """The same application serving the ``ci`` release from PostgreSQL (jobs kept in SQLite)."""
     data_dir = _data_dir(tmp_path_factory.mktemp("live-postgres"), None)
-    settings = Settings(data_dir=data_dir, database_url=ci_postgres_url,
+    settings = Settings(data_dir=data_dir, database_url=ci_postgres_url, readonly_role=READER_ROLE,
                         jobs_url=f"sqlite:///{(data_dir / 'jobs.sqlite').resolve()}",
                         maxrec_default=1000, maxrec_hard=100_000)
     yield from serve(settings)

@@ -2,7 +2,7 @@
 
 Imported by tests/conftest.py so every test can use them. The ``ci`` files come from the demo
 engineer's ``ci_release_dir``; they are ingested once into ``var/test-cache/ci-duckdb/catalog.duckdb``
-and into the PostgreSQL database ``skygate_test_release``, and reused while the release and the
+and into the PostgreSQL database ``skygate_test_release_<checkout>`` (tests/isolation.py), and reused while the release and the
 ingest code are unchanged (a stamp: sha256 of the manifest and of the ingest sources). Parallel
 runs are serialised with a file lock (DuckDB) and an advisory lock (PostgreSQL); the DuckDB file is
 written beside and renamed into place, so a run reading the old file is never disturbed.
@@ -24,11 +24,13 @@ from dali.values import TableMeta
 from release.backends import DuckDBBackend, PostgresBackend, open_backend
 from release.engine import QueryEngine
 from release.ingest import ingest_release, ingested_stamp, open_store, release_stamp
+from tests.isolation import per_checkout
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_CACHE = ROOT / "var" / "test-cache"
-READER_ROLE = "skygate_reader"
-PG_DATABASE = "skygate_test_release"
+# Shared by the xdist workers of one run (ingested once under the advisory lock), never by two checkouts.
+READER_ROLE = per_checkout("skygate_test_reader")
+PG_DATABASE = per_checkout("skygate_test_release")
 BASE_URL = "http://127.0.0.1:8000"
 _CODE = ("release/ingest.py", "release/tapschema.py", "release/metadata.py", "release/obscore.py")
 
@@ -88,7 +90,7 @@ def ci_engine(duckdb_backend: DuckDBBackend, ci_metadata: dict[str, TableMeta]) 
 
 @pytest.fixture(scope="session")
 def ci_postgres_url(postgres_admin_url: str, ci_release_dir: Path) -> str:
-    """Admin URL of ``skygate_test_release`` holding the ``ci`` release (ingested once, reused)."""
+    """Admin URL of ``PG_DATABASE`` holding the ``ci`` release (ingested once, reused)."""
     return asyncio.run(_postgres_release(postgres_admin_url, ci_release_dir))
 
 
@@ -113,7 +115,7 @@ async def _postgres_release(admin_url: str, release_dir: Path) -> str:
     admin = await asyncpg.connect(admin_url)
     try:
         # One session at a time creates and fills the database; the others wait, then reuse it.
-        await admin.execute("SELECT pg_advisory_lock(hashtext('skygate_test_release'))")
+        await admin.execute("SELECT pg_advisory_lock(hashtext($1))", PG_DATABASE)
         if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_DATABASE):
             await admin.execute(f"CREATE DATABASE {PG_DATABASE}")
         async with await open_store(url, Path("unused"), readonly_role=READER_ROLE) as store:
@@ -121,6 +123,6 @@ async def _postgres_release(admin_url: str, release_dir: Path) -> str:
         if current != stamp:
             await _ingest(url, Path("unused"), release_dir, stamp)
     finally:
-        await admin.execute("SELECT pg_advisory_unlock(hashtext('skygate_test_release'))")
+        await admin.execute("SELECT pg_advisory_unlock(hashtext($1))", PG_DATABASE)
         await admin.close()
     return url

@@ -1,6 +1,6 @@
 """The synthetic DR1_MAIN catalogue of one tile: truth model, planted features, measurements.
 
-Follows shared/DATA.md §5 (catalogue model, measurements, planted features, IDs, seeds). Everything is
+Follows DATA.md §5 (catalogue model, measurements, planted features, IDs, seeds). Everything is
 vectorised numpy on one tile at full density; a profile keeps the rows with ``u_keep < density``, so a
 tile is identical in every profile. No files, no images (``images.py`` renders what this returns).
 Tests: tests/release/test_demo_catalog.py.

@@ -1,7 +1,7 @@
 """Write a demo release profile to disk: Parquet catalogues, per-tile FITS, manifest.
 
-Orchestration only: tiles are built and rendered in a pool of 2 worker processes (results are taken
-in tile order, so output never depends on scheduling); DR1_MAIN rows are spooled per HPIX_32 to Arrow
+Orchestration only: tiles are built and rendered in a pool of worker processes, one per core by
+default (results are taken in tile order, so output never depends on scheduling or the pool size); DR1_MAIN rows are spooled per HPIX_32 to Arrow
 IPC files and then written as one Parquet row group per HPIX_32 value, so memory stays bounded by a
 tile plus one HEALPix pixel. Model details live in ``catalog.py`` and ``images.py``.
 Tests: tests/release/test_demo_release.py.
@@ -9,10 +9,14 @@ Tests: tests/release/test_demo_release.py.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import multiprocessing
+import os
 import shutil
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +32,7 @@ from dali.errors import FatalError, UsageError
 from release.demo.catalog import DEMO_SEED, FEATURES, TileCatalog, build_tile
 from release.demo.images import detection_image, render_band, write_mef
 from release.demo.schema import DEMO_TRUTH, DR1_MAIN, TILE_INFO, ColumnSpec, arrow_schema
+from release.progress import Progress
 from release.tiling import Tile, find_tile, tile_at, tile_by_name
 
 __all__ = ["DEFAULT_PIXSCALE", "GENERATOR_VERSION", "PROFILES", "Profile", "generate", "profile_tiles"]
@@ -81,19 +86,23 @@ def profile_tiles(profile: Profile) -> tuple[str, ...]:
     return profile.tiles or _large_tiles()
 
 
-def generate(profile: str, out_dir: Path, *, pixscale: float | None = None, workers: int = 2) -> Path:
+def generate(profile: str, out_dir: Path, *, pixscale: float | None = None, workers: int | None = None,
+             progress: Progress | None = None) -> Path:
     """Generate the demo release ``profile`` (``ci``, ``demo`` or ``large``) into ``out_dir``.
 
     Parameters
     ----------
     profile
-        Profile name (shared/DATA.md §5).
+        Profile name (DATA.md §5).
     out_dir
         Release directory; an earlier release there (manifest, ``catalog/``, ``tiles/``) is replaced.
     pixscale
         Image pixel scale in arcsec (default 1.052, 4×4 binned; 0.263 is native).
     workers
-        Worker processes for the per-tile work (1 runs in this process).
+        Worker processes for the per-tile work (default: one per core this process may use; 1 runs
+        in this process). The files are the same whatever the number.
+    progress
+        Told the phases ``tiles``, ``band images`` and ``catalogue rows`` as they advance.
 
     Returns
     -------
@@ -114,14 +123,20 @@ def generate(profile: str, out_dir: Path, *, pixscale: float | None = None, work
     if not 0.1 <= scale <= 5.0:
         raise UsageError("pixel scale out of range", param="pixscale", hint="0.263 (native) ... 5 arcsec")
     out_dir = Path(out_dir)
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
-        return _generate(prof, out_dir, scale, workers)
+        return _generate(prof, out_dir, scale, workers, progress or _silent)
     except OSError as exc:
         raise FatalError("could not write the demo release", param="out_dir",
                          hint=f"check space and permissions under {out_dir}") from exc
 
 
-def _generate(prof: Profile, out_dir: Path, scale: float, workers: int) -> Path:
+def _silent(phase: str, done: int, total: int | None) -> None:
+    pass
+
+
+def _generate(prof: Profile, out_dir: Path, scale: float, workers: int, progress: Progress) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in ("manifest.json",):
         (out_dir / old).unlink(missing_ok=True)
@@ -134,13 +149,15 @@ def _generate(prof: Profile, out_dir: Path, scale: float, workers: int) -> Path:
     info_rows: list[dict[str, Any]] = []
     truth_parts: list[pa.Table] = []
     total = 0
-    with _Pool(workers, len(jobs)) as run:
-        for result in run(_tile_job, jobs):
+    progress("tiles", 0, len(jobs))
+    with _Pool(workers, len(jobs), _BandCounter(progress, len(jobs) * len(prof.bands))) as run:
+        for done, result in enumerate(run(_tile_job, jobs), 1):
             spool.add(result.main)
             truth_parts.append(result.truth)
             info_rows.append(_tile_info_row(tile_by_name(result.tilename), result.count, result.files, scale, prof))
             total += result.count
-    spool.write_parquet(out_dir / "catalog" / "dr1_main.parquet")
+            progress("tiles", done, len(jobs))
+    spool.write_parquet(out_dir / "catalog" / "dr1_main.parquet", progress, total)
     _write_table(out_dir / "catalog" / "dr1_tile_info.parquet", "dr1_tile_info", TILE_INFO,
                  pa.Table.from_pylist(info_rows, schema=arrow_schema("dr1_tile_info", TILE_INFO)))
     truth = pa.concat_tables(truth_parts) if truth_parts else _empty_table("demo_truth", DEMO_TRUTH)
@@ -188,6 +205,8 @@ def _write_images(cat: TileCatalog, tile: Tile, bands: tuple[str, ...], scale: f
         path = tile_dir / f"{tile.tilename}_{REQ}_{label}.fits.fz"
         write_mef(path, tile, image, scale)
         files[f"fits_image_{band}"] = path.relative_to(tile_dir.parents[1]).as_posix()
+        if _band_done is not None:
+            _band_done()
         if band in ("r", "i", "z"):
             det_inputs.append(image)
         del image
@@ -292,15 +311,19 @@ class _Spool:
                 self.writers[int(value)] = writer
             writer.write_table(part)
 
-    def write_parquet(self, path: Path) -> None:
+    def write_parquet(self, path: Path, progress: Progress, rows: int) -> None:
         for writer in self.writers.values():
             writer.close()
+        written = 0
+        progress("catalogue rows", written, rows)
         with pq.ParquetWriter(path, self.schema, **_parquet_options(self.schema)) as out:
             for value in sorted(self.writers):
                 with ipc.open_stream(str(self.path / f"{value}.arrows")) as reader:
                     table = reader.read_all()
                 order = np.argsort(table.column("coadd_object_id").to_numpy(), kind="stable")
                 out.write_table(table.take(pa.array(order)), row_group_size=_MAX_ROW_GROUP)
+                written += table.num_rows
+                progress("catalogue rows", written, rows)
                 del table
         if not self.writers:
             pq.write_table(self.schema.empty_table(), path, **_parquet_options(self.schema))
@@ -335,20 +358,68 @@ def _write_manifest(out_dir: Path, prof: Profile, scale: float, names: tuple[str
     return path
 
 
+# Called after each band image a tile job writes (set in each process that runs tile jobs).
+_band_done: Callable[[], None] | None = None
+
+
+def _report_bands_to(events: Any) -> None:
+    """Pool initializer: a worker tells the parent of each finished band image through ``events``."""
+    global _band_done
+    _band_done = functools.partial(events.put, 1)
+
+
+class _BandCounter:
+    """Counts finished band images, from this process or (through a queue) from pool workers."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+        self.lock = threading.Lock()
+
+    def add(self, n: int = 1) -> None:
+        with self.lock:
+            self.done += n
+            done = self.done
+        if self.total:
+            self.progress("band images", done, self.total)
+
+    def drain(self, events: Any) -> None:
+        """Count queue messages until the ``None`` that ends them (run on a thread)."""
+        while events.get() is not None:
+            self.add()
+
+
 class _Pool:
     """``run(fn, jobs)`` yielding results in job order, in 1..workers processes."""
 
-    def __init__(self, workers: int, njobs: int) -> None:
+    def __init__(self, workers: int, njobs: int, bands: _BandCounter) -> None:
         self.n = max(1, min(workers, njobs))
+        self.bands = bands
         self.executor: ProcessPoolExecutor | None = None
+        self.events: Any = None
+        self.drainer: threading.Thread | None = None
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Callable[[Callable[[Any], Any], list[Any]], Iterator[Any]]:
+        global _band_done
         if self.n == 1:
+            _band_done = self.bands.add
             return lambda fn, jobs: map(fn, jobs)
         # spawn: the parent may hold threads (pytest, DuckDB), which fork would copy in a bad state.
-        self.executor = ProcessPoolExecutor(self.n, mp_context=multiprocessing.get_context("spawn"))
-        return lambda fn, jobs: self.executor.map(fn, jobs) if self.executor else map(fn, jobs)
+        context = multiprocessing.get_context("spawn")
+        self.events = context.Queue()
+        self.drainer = threading.Thread(target=self.bands.drain, args=(self.events,), daemon=True)
+        self.drainer.start()
+        self.executor = ProcessPoolExecutor(self.n, mp_context=context, initializer=_report_bands_to,
+                                            initargs=(self.events,))
+        executor = self.executor
+        return lambda fn, jobs: executor.map(fn, jobs)
 
     def __exit__(self, *exc: object) -> None:
+        global _band_done
+        _band_done = None
         if self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=True)
+        if self.drainer is not None:
+            self.events.put(None)
+            self.drainer.join(timeout=10)
+            self.events.close()
+            self.events.join_thread()

@@ -1,6 +1,6 @@
 """Coadd images of the demo release: render a tile's catalogue into SCI/MSK/WGT and write fpacked MEFs.
 
-Follows shared/DATA.md §2 (file format, header) and §5 (pixels): Moffat β=3 PSF, Sérsic galaxies 3×
+Follows DATA.md §2 (file format, header) and §5 (pixels): Moffat β=3 PSF, Sérsic galaxies 3×
 oversampled and PSF-convolved (from a cache of templates binned in r_e, q and position angle), white
 noise, saturation clipped at SATURATE with MSK=1, bleed trails for very bright stars, no-data stripes,
 and the detection image as the inverse-variance mean of r, i, z. Each object lands at its catalogue

@@ -1,6 +1,6 @@
 """Column definitions of the demo release tables and their Arrow schemas with field metadata.
 
-Names are the lower-case physical/ADQL names of DR1 (shared/DATA.md §1, §2); types, units, UCDs and
+Names are the lower-case physical/ADQL names of DR1 (DATA.md §1, §2); types, units, UCDs and
 descriptions follow DR1. The metadata keys written into Parquet are listed in ``release/demo/__init__.py``.
 Pure data: no files. Tests: tests/release/test_demo_catalog.py.
 """

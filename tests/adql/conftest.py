@@ -1,7 +1,7 @@
 """Fixtures for the ADQL tests: the test metadata, and the same rows in DuckDB and PostgreSQL.
 
 ``adql_duckdb`` is an in-memory DuckDB with the tables of tests/adql/tables.py; ``adql_pg`` runs SQL
-on a PostgreSQL database ``skygate_test_adql`` created (and dropped) here, with a btree index on
+on a PostgreSQL database ``skygate_test_adql_<checkout>_<worker>`` created (and dropped) here, with a btree index on
 ``dec`` so crossmatch plans can be checked. Both return rows as lists of tuples.
 """
 
@@ -18,8 +18,9 @@ import pytest
 
 from dali.values import TableMeta
 from tests.adql.tables import metadata, rows
+from tests.isolation import per_worker
 
-DATABASE = "skygate_test_adql"
+DATABASE = per_worker("skygate_test_adql")
 Runner = Callable[[str], list[tuple[Any, ...]]]
 
 _PG_TYPES = {"long": "BIGINT", "int": "INTEGER", "short": "SMALLINT", "double": "DOUBLE PRECISION",

@@ -1,11 +1,13 @@
-"""The IVOA ADQL 2.1 grammar test set (ivoa/lyonetia, GPL test data read in place, never copied).
+"""The IVOA ADQL 2.1 grammar test set (ivoa/lyonetia ``src/adql/ivoa/``), read from ``$ADQL_IVOA_CORPUS``.
 
-Every ``valid="true"`` query must parse and every ``valid="false"`` one must raise ADQLError.
+The set is GPL-3 test data, so it is read in place and never copied into the repository
+(tests/conformance/README.md); without the variable these tests skip and say how to get it. Every ``valid="true"`` query must parse and every ``valid="false"`` one must raise ADQLError.
 UDFs declared in a file or a query (``<functions>``) are passed to the parser.
 """
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -14,15 +16,24 @@ import pytest
 
 import adql
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance" / "adql-ivoa"
+ENV = "ADQL_IVOA_CORPUS"
+MISSING = (f"the IVOA ADQL query set (GPL-3, not in this repository): set {ENV} to a copy of "
+           "https://github.com/ivoa/lyonetia src/adql/ivoa to run it")
+
+
+def _corpus() -> Path | None:
+    value = os.environ.get(ENV, "")
+    return Path(value) if value else None
 
 
 def _queries() -> list[Any]:
-    if not CORPUS.is_dir():
-        return [pytest.param(None, None, (), id="corpus-missing",
-                             marks=pytest.mark.skip(reason=f"{CORPUS} is missing"))]
+    corpus = _corpus()
+    if corpus is None:
+        return [pytest.param(None, None, (), id="corpus-missing", marks=pytest.mark.skip(reason=MISSING))]
+    if not corpus.is_dir():
+        raise FileNotFoundError(f"{ENV}={corpus} is not a folder")
     out = []
-    for path in sorted(CORPUS.glob("*.xml")):
+    for path in sorted(corpus.glob("*.xml")):
         root = ET.parse(path).getroot()
         file_udfs = [f.findtext("form", "") for f in root.findall("./functions/function")]
         for number, query in enumerate(root.iter("query")):
@@ -49,6 +60,6 @@ def test_ivoa_query(text: str, valid: bool, udfs: tuple[str, ...]) -> None:
 def test_corpus_counts() -> None:
     params = [p for p in _queries() if p.values[0] is not None]
     if not params:
-        pytest.skip("corpus missing")
+        pytest.skip(MISSING)
     valid = sum(1 for p in params if p.values[1])
     assert (valid, len(params) - valid) == (172, 24)

@@ -181,7 +181,7 @@ def test_scores_rank_like_the_authors_eif() -> None:
 
 
 def test_scores_rank_like_isotree_extended() -> None:
-    isotree = pytest.importorskip("isotree")
+    isotree = pytest.importorskip("isotree", reason="isotree is in the bench extra: pip install -e '.[bench]'")
     data = fidelity.blob(seed=3)
     mine = forest.score(forest.fit(data, ntrees=200, sample_size=256, seed=1), data)
     model = isotree.IsolationForest(

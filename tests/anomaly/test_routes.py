@@ -12,7 +12,7 @@ from lxml import etree
 
 from skygate.app import create_app
 from skygate.settings import Settings
-from tests.dali.xmlschema import xsd_errors
+from tests.dali.xmlschema import uws_schema, xsd_errors
 
 with warnings.catch_warnings():
     # starlette's testclient touches an anyio alias deprecated in anyio 4.12 at import time.
@@ -44,7 +44,7 @@ def _phase(client: TestClient, job_url: str) -> str:
     raise AssertionError("the job did not finish")
 
 
-def test_vosi_documents(client: TestClient, shared_dir: Path) -> None:
+def test_vosi_documents(client: TestClient) -> None:
     availability = client.get("/anomaly/availability")
     assert availability.status_code == 200
     assert b"<vosi:available>true</vosi:available>" in availability.content
@@ -56,8 +56,8 @@ def test_vosi_documents(client: TestClient, shared_dir: Path) -> None:
     assert xsd_errors(capabilities.content) == [] and xsd_errors(availability.content) == []
 
 
-def test_a_job_through_http(client: TestClient, shared_dir: Path) -> None:
-    schema = etree.XMLSchema(etree.parse(str(shared_dir / "conformance" / "xsd" / "UWS.xsd")))
+def test_a_job_through_http(client: TestClient) -> None:
+    schema = uws_schema()
     created = client.post("/anomaly/async", data={"QUERY": QUERY, "NTREES": "30", "TOP": "10", "PHASE": "RUN"},
                           follow_redirects=False)
     assert created.status_code == 303

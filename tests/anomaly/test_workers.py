@@ -25,12 +25,13 @@ from anomaly.jobs import CHUNK_KIND, SCORE_KIND
 from release.runtime import open_release
 from skygate.settings import Settings
 from skygate.worker import WorkerResources, job_config, job_kinds
+from tests.isolation import per_worker
 from uws import Parameter, Phase
 from uws.system import JobSystem, open_job_system
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
 
-PG_DATABASE = "skygate_test_anomaly"
+PG_DATABASE = per_worker("skygate_test_anomaly")
 ROOT = Path(__file__).resolve().parents[2]
 QUERY = ("SELECT coadd_object_id, mag_auto_g, mag_auto_r, mag_auto_i, mag_auto_z, mag_auto_g - mag_auto_r AS g_r "
          "FROM des_dr1.main WHERE tilename = 'DES2134-0041'")

@@ -1,4 +1,4 @@
-"""Validate XML against the IVOA schemas copied into tests/dali/xsd (from shared/conformance/xsd).
+"""Validate XML against the IVOA schemas in tests/conformance/xsd.
 
 A document mixing namespaces (capabilities with tr:TableAccess) needs every schema at once, so a
 small wrapper schema imports each namespace.
@@ -7,11 +7,11 @@ small wrapper schema imports each namespace.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 from lxml import etree
 
-XSD = Path(__file__).with_name("xsd")
+from tests.conformance import XSD_DIR as XSD
+
 _FILES = {
     "http://www.ivoa.net/xml/VOTable/v1.3": "VOTable.xsd",
     "http://www.ivoa.net/xml/VOSICapabilities/v1.0": "VOSICapabilities.xsd",
@@ -37,3 +37,9 @@ def xsd_errors(document: bytes) -> list[str]:
     schema = _schema()
     ok = schema.validate(etree.fromstring(document))
     return [] if ok else [str(e) for e in schema.error_log]
+
+
+@cache
+def uws_schema() -> etree.XMLSchema:
+    """UWS.xsd (UWS 1.1), with its xlink import resolved from the same folder."""
+    return etree.XMLSchema(etree.parse(str(XSD / "UWS.xsd")))

@@ -19,10 +19,11 @@ import pytest
 from dali.errors import FatalError, UsageError
 from release.backends import DuckDBBackend, PostgresBackend, open_backend, reader_dsn
 from release.ingest import ingest_arrow, open_store
+from tests.isolation import per_worker
 from tests.release.pg_activity import running_statements
 
 BASE_URL = "http://example.org/skygate"
-ROLE = "skygate_test_reader"
+ROLE = per_worker("skygate_test_reader")
 
 
 def small_table() -> pa.Table:
@@ -47,7 +48,7 @@ async def duck(tmp_path: Path) -> AsyncIterator[DuckDBBackend]:
 
 @pytest.fixture
 async def pg(postgres_admin_url: str) -> AsyncIterator[PostgresBackend]:
-    url = await _fresh_database(postgres_admin_url, "skygate_test_backends")
+    url = await _fresh_database(postgres_admin_url, per_worker("skygate_test_backends"))
     async with await open_store(url, Path("unused"), readonly_role=ROLE) as store:
         await ingest_arrow(store, "t.small", small_table())
     backend = open_backend(url, Path("unused"), base_url=BASE_URL, readonly_role=ROLE)

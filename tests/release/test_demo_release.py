@@ -7,6 +7,7 @@ profile a second time into a temporary directory and compares every file's sha25
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from pathlib import Path
 
@@ -47,10 +48,42 @@ def test_layout_and_manifest(ci_release_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_two_runs_are_byte_identical(ci_release_dir: Path, tmp_path: Path) -> None:
-    manifest = json.loads(generate("ci", tmp_path / "again").read_text())
+    """The cached release was rendered by 2 processes (tests/conftest.py); this run in one, reporting
+    its progress: the files are the same."""
+    reported: dict[str, list[tuple[int, int | None]]] = {}
+
+    def progress(phase: str, done: int, total: int | None) -> None:
+        reported.setdefault(phase, []).append((done, total))
+
+    manifest = json.loads(generate("ci", tmp_path / "again", workers=1, progress=progress).read_text())
     cached = json.loads((ci_release_dir / "manifest.json").read_text())
     assert manifest["files"] == cached["files"]
     assert (tmp_path / "again" / "manifest.json").read_bytes() == (ci_release_dir / "manifest.json").read_bytes()
+    assert reported["tiles"] == [(0, 2), (1, 2), (2, 2)]
+    assert reported["band images"] == [(n, 6) for n in range(1, 7)]
+    assert reported["catalogue rows"][-1] == (cached["rows"], cached["rows"])
+
+
+def _two_band_images(n: int) -> int:
+    """A stand-in tile job (runs in a pool worker): reports two finished band images."""
+    module = importlib.import_module("release.demo.generate")  # the package exports the function by this name
+    assert module._band_done is not None, "the pool initializer did not install the reporter"
+    module._band_done()
+    module._band_done()
+    return n
+
+
+def test_band_images_are_counted_from_worker_processes() -> None:
+    """With a pool, each band image a worker finishes reaches the parent's progress (through a queue),
+    and results still come in job order. (Rendering real tiles twice more would cost a minute.)"""
+    module = importlib.import_module("release.demo.generate")
+    reported: list[tuple[str, int, int | None]] = []
+    counter = module._BandCounter(lambda phase, done, total: reported.append((phase, done, total)), 6)
+    with module._Pool(2, 3, counter) as run:
+        assert list(run(_two_band_images, [0, 1, 2])) == [0, 1, 2]
+    assert counter.done == 6
+    assert sorted(done for _, done, _ in reported) == [1, 2, 3, 4, 5, 6]
+    assert {(phase, total) for phase, _, total in reported} == {("band images", 6)}
 
 
 def test_parquet_metadata(ci_release_dir: Path) -> None:

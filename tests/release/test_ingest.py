@@ -1,7 +1,7 @@
 """Ingest: FITS, Parquet and CSV sources, metadata overrides, HEALPix index, TAP_SCHEMA round trip.
 
 The TAP_SCHEMA checks run on DuckDB and (``postgres`` marker) on PostgreSQL, in a database of
-their own (``skygate_test_ingest``).
+their own (``skygate_test_ingest_<checkout>_<worker>``, tests/isolation.py).
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from release.ingest import (
     read_metadata_file,
 )
 from release.metadata import load_metadata
+from tests.isolation import per_worker
 
-ROLE = "skygate_test_reader"
+ROLE = per_worker("skygate_test_reader")
 
 
 def catalog(n: int = 500) -> pa.Table:
@@ -198,7 +199,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Path]:
     if request.param == "duckdb":
         return "", tmp_path / "catalog.duckdb"
     admin = request.getfixturevalue("postgres_admin_url")
-    return _fresh_database_sync(admin, "skygate_test_ingest"), tmp_path / "unused"
+    return _fresh_database_sync(admin, per_worker("skygate_test_ingest")), tmp_path / "unused"
 
 
 def _fresh_database_sync(admin_url: str, name: str) -> str:

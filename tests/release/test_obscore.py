@@ -23,6 +23,7 @@ from release.obscore import (
     region_overlaps,
     tile_did,
 )
+from tests.isolation import per_worker
 from tests.soda.tiles import tile_info, write_tile
 
 # DES2134-0041 corners (DATA.md §2), counter-clockwise.
@@ -158,12 +159,14 @@ def test_view_on_postgres(release_dir: Path, postgres_admin_url: str) -> None:
 
     build = build_obscore(release_dir, tile_info())
 
+    database = per_worker("skygate_test_obscore")
+
     async def run() -> str:
         admin = await asyncpg.connect(postgres_admin_url)
-        await admin.execute("DROP DATABASE IF EXISTS skygate_test_obscore")
-        await admin.execute("CREATE DATABASE skygate_test_obscore")
+        await admin.execute(f"DROP DATABASE IF EXISTS {database}")
+        await admin.execute(f"CREATE DATABASE {database}")
         try:
-            con = await asyncpg.connect(postgres_admin_url.rsplit("/", 1)[0] + "/skygate_test_obscore")
+            con = await asyncpg.connect(postgres_admin_url.rsplit("/", 1)[0] + "/" + database)
             try:
                 await con.execute("CREATE SCHEMA ivoa; CREATE TABLE ivoa.skygate_obscore "
                                   "(obs_id text, skygate_access_path text)")
@@ -181,7 +184,7 @@ def test_view_on_postgres(release_dir: Path, postgres_admin_url: str) -> None:
             finally:
                 await con.close()
         finally:
-            await admin.execute("DROP DATABASE IF EXISTS skygate_test_obscore")
+            await admin.execute(f"DROP DATABASE IF EXISTS {database}")
             await admin.close()
 
     assert asyncio.run(run()).startswith("https://pg.example/soda/links?ID=ivo%3A%2F%2F")

@@ -1,4 +1,4 @@
-"""The DES tiling against the numbers in shared/DATA.md §2 (demo patch table, M2 corners, grid indices)."""
+"""The DES tiling against the numbers in DATA.md §2 (demo patch table, M2 corners, grid indices)."""
 
 from __future__ import annotations
 

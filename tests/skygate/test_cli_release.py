@@ -15,6 +15,7 @@ import pytest
 from release.backends import open_backend
 from release.metadata import load_metadata
 from skygate.cli import main
+from tests.isolation import per_worker
 
 
 @pytest.fixture
@@ -84,8 +85,12 @@ def test_demo_ingests_a_generated_release_and_then_does_nothing(
     data_dir.mkdir(parents=True)
     (data_dir / "release").symlink_to(ci_release_dir, target_is_directory=True)
     assert main(["demo", "--profile", "ci", "--if-missing"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "generated the" not in out, "the files were there: only ingest runs"
+    assert "ingest des_dr1.main:" in captured.err and "100%" in captured.err, "a progress bar per table"
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("ci release ready in ") and "2 tiles, 6 band images, 5 tables" in summary
     for table in ("des_dr1.main", "des_dr1.main_sample", "des_dr1.tile_info", "des_dr1.demo_truth", "ivoa.obscore"):
         assert table in out
     tables = published("", data_dir / "catalog.duckdb")
@@ -105,21 +110,23 @@ def test_demo_ingests_a_generated_release_and_then_does_nothing(
 @pytest.mark.postgres
 def test_ingest_into_postgres_as_admin_read_as_reader(
         data_dir: Path, tmp_path: Path, postgres_admin_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    database, role = per_worker("skygate_test_cli"), per_worker("skygate_test_reader")
+
     async def fresh() -> str:
         conn = await asyncpg.connect(postgres_admin_url)
         try:
-            await conn.execute("DROP DATABASE IF EXISTS skygate_test_cli WITH (FORCE)")
-            await conn.execute("CREATE DATABASE skygate_test_cli")
+            await conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            await conn.execute(f"CREATE DATABASE {database}")
         finally:
             await conn.close()
-        return postgres_admin_url.rsplit("/", 1)[0] + "/skygate_test_cli"
+        return postgres_admin_url.rsplit("/", 1)[0] + "/" + database
 
     url = asyncio.run(fresh())
     monkeypatch.setenv("SKYGATE_DATABASE_URL", url)
-    monkeypatch.setenv("SKYGATE_READONLY_ROLE", "skygate_test_reader")
+    monkeypatch.setenv("SKYGATE_READONLY_ROLE", role)
     source = parquet_catalog(tmp_path / "cat.parquet")
     assert main(["ingest", "catalog", str(source), "--table", "mine.cat", "--ra", "ra", "--dec", "dec"]) == 0
-    tables = published(url, Path("unused"), role="skygate_test_reader")
+    tables = published(url, Path("unused"), role=role)
     assert tables["mine.cat"].nrows == 2  # type: ignore[attr-defined]
     assert not (data_dir / "catalog.duckdb").exists()
 
@@ -130,7 +137,7 @@ def test_demo_generates_with_the_given_pixscale_and_no_ingest(
 
     calls: list[tuple[str, Path, float | None]] = []
 
-    def fake_generate(profile: str, out_dir: Path, *, pixscale: float | None = None) -> Path:
+    def fake_generate(profile: str, out_dir: Path, *, pixscale: float | None = None, **options: object) -> Path:
         calls.append((profile, out_dir, pixscale))
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "manifest.json").write_text(json.dumps({"profile": profile}))

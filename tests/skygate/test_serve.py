@@ -27,12 +27,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve(data_dir: Path) -> Iterator[str]:
-    for base, _ in _serve_process(data_dir):
+def _serve(data_dir: Path, banner: list[str] | None = None) -> Iterator[str]:
+    for base, _ in _serve_process(data_dir, banner):
         yield base
 
 
-def _serve_process(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def _serve_process(data_dir: Path, banner: list[str] | None = None
+                   ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKYGATE_")}
     env.update(SKYGATE_DATA_DIR=str(data_dir), SKYGATE_BASE_URL=f"http://127.0.0.1:{port}")
@@ -51,6 +52,13 @@ def _serve_process(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes
                     output = proc.stdout.read().decode() if proc.stdout else ""
                     pytest.fail(f"skygate serve did not start:\n{output}")
                 time.sleep(0.3)
+        if banner is not None and proc.stdout is not None:
+            for _ in range(20):  # uvicorn's log lines come first
+                line = proc.stdout.readline().decode()
+                if line.startswith("Skygate is") or not line:
+                    break
+            banner.append(line)
+            banner.extend(proc.stdout.readline().decode() for _ in range(3))
         yield base, proc
     finally:
         proc.terminate()
@@ -63,9 +71,13 @@ def _serve_process(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes
             proc.stdout.close()
 
 
+BANNER: list[str] = []
+
+
 @pytest.fixture
 def empty_server(tmp_path: Path) -> Iterator[str]:
-    yield from _serve(tmp_path / "var")
+    BANNER.clear()
+    yield from _serve(tmp_path / "var", BANNER)
 
 
 @pytest.fixture
@@ -80,6 +92,10 @@ def test_serve_without_a_release_says_how_to_load_one(empty_server: str) -> None
     response = httpx.get(empty_server + "/", timeout=10)
     assert response.status_code == 200
     assert "no release loaded" in response.text and "skygate demo" in response.text
+    # Once it answers, it says where it is and how to reach it from TOPCAT and pyvo.
+    assert BANNER[0].startswith(f"Skygate is ready at {empty_server} ")
+    assert f"{empty_server}/tap" in BANNER[2] and "TOPCAT" in BANNER[2]
+    assert f"pyvo.dal.TAPService('{empty_server}/tap')" in BANNER[3]
 
 
 def test_serve_lists_the_release_tables(loaded_server: str) -> None:

@@ -1,6 +1,6 @@
 """Fixtures for the UWS tests: a job store of each kind, a job system, and an ASGI client.
 
-``store_url`` is parametrized over SQLite and PostgreSQL (database ``skygate_test_uws``), so
+``store_url`` is parametrized over SQLite and PostgreSQL (database ``skygate_test_uws_<checkout>_<worker>``), so
 every test that uses it runs against both stores.
 """
 
@@ -18,18 +18,20 @@ from lxml import etree
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from tests.dali import xmlschema
+from tests.isolation import per_worker
 from uws.config import JobConfig
 from uws.routes import job_routes
 from uws.system import JobSystem, open_job_system
 from uws.testing import job_kinds
 
-PG_DATABASE = "skygate_test_uws"
+PG_DATABASE = per_worker("skygate_test_uws")
 
 
 @pytest.fixture(scope="session")
-def uws_schema(shared_dir: Path) -> etree.XMLSchema:
+def uws_schema() -> etree.XMLSchema:
     """UWS.xsd, with the xlink import resolved from the same folder."""
-    return etree.XMLSchema(etree.parse(str(shared_dir / "conformance" / "xsd" / "UWS.xsd")))
+    return xmlschema.uws_schema()
 
 
 @pytest.fixture(scope="session")
