@@ -36,6 +36,8 @@ ANOMALY_PARAMETERS = (
     JobParameter("TOP", "how many of the highest-scoring rows the top result lists (default 100)", "int"),
     JobParameter("RESPONSEFORMAT", "format of the result and top tables (as TAP: votable, csv, parquet, ...)"),
     JobParameter("MODEL", "id of an earlier completed anomaly job whose forest scores this selection"),
+    JobParameter("NULL_VALUES", "feature values treated as missing: survey (default: the release's sentinel "
+                 "magnitudes 99, -99, 999, -999), none, or numbers separated by commas"),
 )
 
 BULK_PARAMETERS = (

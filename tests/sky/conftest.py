@@ -25,10 +25,22 @@ def duckdb_fetch(path: Path) -> tuple[Fetch, duckdb.DuckDBPyConnection]:
 
 
 @pytest.fixture(scope="session")
-def ci_moc_dir(ci_duckdb_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sky_duckdb_path(ci_duckdb_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the ingested ``ci`` release (9 MB) for a plain read-only connection: DuckDB refuses
+    a second opening of a file with other settings in one process, and the services of other tests
+    hold ``ci_duckdb_path`` open with their memory limits."""
+    import shutil
+
+    copy = tmp_path_factory.mktemp("sky-duckdb") / "catalog.duckdb"
+    shutil.copyfile(ci_duckdb_path, copy)
+    return copy
+
+
+@pytest.fixture(scope="session")
+def ci_moc_dir(sky_duckdb_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The footprints of the ingested ``ci`` release at the default order."""
     out = tmp_path_factory.mktemp("sky") / "moc"
-    fetch, con = duckdb_fetch(ci_duckdb_path)
+    fetch, con = duckdb_fetch(sky_duckdb_path)
     try:
         asyncio.run(build_footprints(fetch, out))
     finally:

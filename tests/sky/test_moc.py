@@ -86,8 +86,8 @@ def test_polygons_moc_of_nothing_is_empty() -> None:
     assert polygons_moc([], 8).sky_fraction == 0.0
 
 
-def test_an_order_beyond_29_is_refused(ci_duckdb_path: Path, tmp_path: Path) -> None:
-    fetch, con = duckdb_fetch(ci_duckdb_path)
+def test_an_order_beyond_29_is_refused(sky_duckdb_path: Path, tmp_path: Path) -> None:
+    fetch, con = duckdb_fetch(sky_duckdb_path)
     try:
         with pytest.raises(UsageError, match="order"):
             asyncio.run(build_footprints(fetch, tmp_path / "moc", order=30))
@@ -95,9 +95,9 @@ def test_an_order_beyond_29_is_refused(ci_duckdb_path: Path, tmp_path: Path) -> 
         con.close()
 
 
-def test_an_order_finer_than_the_index_reads_positions(ci_duckdb_path: Path, ci_release_dir: Path,
+def test_an_order_finer_than_the_index_reads_positions(sky_duckdb_path: Path, ci_release_dir: Path,
                                                       tmp_path: Path) -> None:
-    fetch, con = duckdb_fetch(ci_duckdb_path)
+    fetch, con = duckdb_fetch(sky_duckdb_path)
     try:
         footprints = asyncio.run(build_footprints(fetch, tmp_path / "moc", order=15))
     finally:
