@@ -19,7 +19,7 @@ from dali.errors import SkygateError
 from skygate.settings import Settings
 
 if TYPE_CHECKING:
-    from release.ingest import LoadedTable
+    from release.ingest import LoadedTable, Store
 
 __all__ = ["add_release_commands", "run_demo", "run_ingest"]
 
@@ -45,6 +45,10 @@ def add_release_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     catalog.add_argument("--tolerance", type=float, default=0.0,
                          help="deg by which ra/dec may differ from the true position")
     catalog.add_argument("--metadata", type=Path, help="JSON or TOML file with descriptions, units, UCDs")
+    catalog.add_argument("--partitioned", action="store_true",
+                         help="with --ra/--dec: write HEALPix-partitioned Parquet (HATS) under the data dir, "
+                              "served in place")
+    catalog.add_argument("--max-rows", type=int, default=None, help="rows per partition (default 1000000)")
     catalog.set_defaults(handler="skygate.cli_release:run_ingest")
 
 
@@ -119,16 +123,28 @@ def run_ingest(args: argparse.Namespace) -> int:
 async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from release.ingest import LoadedTable, ingest_table, open_source, open_store, read_metadata_file
 
+    if args.partitioned and not (args.ra and args.dec):
+        raise SkygateError("--partitioned needs --ra and --dec: partitions are HEALPix pixels")
     overrides = read_metadata_file(args.metadata) if args.metadata else None
     source = open_source(args.path)
     start = time.perf_counter()
     async with await open_store(settings.database_url, settings.duckdb_path,
                                 readonly_role=settings.readonly_role) as store:
+        if args.partitioned:
+            store = _partitioned(store, settings, args.max_rows)
         meta = await ingest_table(store, source, args.table, ra=args.ra, dec=args.dec, tolerance=args.tolerance,
                                   overrides=overrides)
     _report([LoadedTable(meta, time.perf_counter() - start)])
     print(f"ingested into {_where(settings)}")
     return 0
+
+
+def _partitioned(store: Store, settings: Settings, max_rows: int | None) -> Store:
+    """``store`` writing positional tables as HATS catalogues under ``<data dir>/hats`` (release.partitioned)."""
+    from release.hats import DEFAULT_MAX_ROWS
+    from release.partitioned import PartitionedStore
+
+    return PartitionedStore(store, settings.data_dir / "hats", max_rows=DEFAULT_MAX_ROWS if max_rows is None else max_rows)
 
 
 def _report(loaded: list[LoadedTable]) -> None:

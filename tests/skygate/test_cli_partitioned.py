@@ -1,0 +1,87 @@
+"""``skygate ingest catalog --partitioned``: HATS files under the data dir, served in place."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from release.backends import DuckDBBackend, open_backend
+from release.engine import QueryEngine
+from release.metadata import load_metadata
+from skygate.cli import main
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("SKYGATE_DATABASE_URL", "SKYGATE_DATA_DIR", "SKYGATE_READONLY_ROLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SKYGATE_DATA_DIR", str(tmp_path / "var"))
+    return tmp_path / "var"
+
+
+def source(path: Path, n: int = 3000) -> Path:
+    rng = np.random.default_rng(3)
+    pq.write_table(pa.table({"ID": np.arange(n, dtype=np.int64), "RA": rng.uniform(0, 360, n),
+                             "DEC": np.degrees(np.arcsin(rng.uniform(-1, 1, n)))}), path)
+    return path
+
+
+def query(duckdb_path: Path, adql: str) -> list[dict[str, object]]:
+    async def run() -> list[dict[str, object]]:
+        backend = open_backend("", duckdb_path, base_url="http://x", readonly_role="")
+        assert isinstance(backend, DuckDBBackend)
+        try:
+            engine = QueryEngine(backend, await load_metadata(backend))
+            result = await engine.execute(adql, maxrec=None, timeout=10)
+            return [row async for batch in result.batches for row in batch.to_pylist()]
+        finally:
+            await backend.close()
+
+    return asyncio.run(run())
+
+
+def test_ingest_partitioned(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = source(tmp_path / "sky.parquet")
+    status = main(["ingest", "catalog", str(path), "--table", "sky.points", "--ra", "RA", "--dec", "DEC",
+                   "--partitioned", "--max-rows", "100"])
+    assert status == 0, capsys.readouterr().err
+    root = data_dir / "hats" / "sky" / "points"
+    files = list((root / "dataset").glob("Norder=*/Dir=*/Npix=*.parquet"))
+    assert len(files) >= 30
+    assert all(pq.read_metadata(f).num_rows <= 100 for f in files)
+    assert "hats_col_ra=ra" in (root / "properties").read_text()
+    assert query(data_dir / "catalog.duckdb", "SELECT COUNT(*) AS n FROM sky.points") == [{"n": 3000}]
+    # the DuckDB file holds a view over the files, not a copy of the rows
+    con = duckdb.connect(str(data_dir / "catalog.duckdb"), read_only=True)
+    try:
+        kind = con.execute("SELECT table_type FROM information_schema.tables "
+                           "WHERE table_schema = 'sky' AND table_name = 'points'").fetchall()
+    finally:
+        con.close()
+    assert kind == [("VIEW",)]
+
+
+@pytest.mark.parametrize(("extra", "env", "message"), [
+    ([], {}, "--partitioned needs --ra and --dec"),
+    (["--ra", "RA", "--dec", "DEC", "--max-rows", "0"], {}, "at least one row"),
+    (["--ra", "RA", "--dec", "DEC"], {"SKYGATE_DATABASE_URL": "postgresql://127.0.0.1:1/none"},
+     "needs the embedded DuckDB catalog|cannot connect"),
+])
+def test_partitioned_refusals(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch, extra: list[str], env: dict[str, str],
+                              message: str) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    path = source(tmp_path / "sky.parquet", 10)
+    status = main(["ingest", "catalog", str(path), "--table", "sky.points", "--partitioned", *extra])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1
+    assert re.search(message, err)
