@@ -4,7 +4,9 @@ Two implementations of one ``Backend`` protocol: DuckDB (the embedded default, a
 read-only, every call in a worker thread) and PostgreSQL (the read-only role, read-only
 transactions; binary COPY through ADBC, or asyncpg when there are uploads). Both enforce a
 wall-clock timeout, stop the statement when the consumer closes the iterator, make uploaded Arrow
-tables visible for one statement, and carry the public base URL as a session variable.
+tables visible for one statement, and carry the public base URL as a session variable. The DuckDB
+backend also serves a partitioned release (``release.partitioned``): views over HATS files, each
+statement told which files its HEALPix ranges overlap.
 
 This module runs SQL it is given; it never builds SQL from user text (the ADQL translator does)
 and never writes to the release (``release.ingest`` does).
@@ -23,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -33,6 +35,9 @@ import pyarrow as pa
 from dali.errors import FatalError, TransientError, UsageError
 from release.db_errors import connection_error, duckdb_error, postgres_error, timeout_error
 from release.pg_copy import SESSION_SETTINGS, CopyReader, session_settings
+
+if TYPE_CHECKING:
+    from release.partitioned import Partitioned
 
 __all__ = [
     "Backend",
@@ -161,8 +166,27 @@ class DuckDBBackend:
         self._max_statements = max_statements
         # Read-only, and no files outside the catalog: no COPY TO, ATTACH, read_csv or extension
         # installs, whatever SQL arrives (DuckDB docs, Securing DuckDB); locked against SET.
-        self._conn: duckdb.DuckDBPyConnection | None = duckdb.connect(
-            str(path), read_only=True, config={"enable_external_access": False, "lock_configuration": True})
+        # A partitioned release (release.partitioned) reads its HATS directories and nothing else:
+        # allowed_directories must be set before external access is switched off, so these
+        # settings are made one after another before any statement runs.
+        from release.partitioned import read_partitioned
+
+        # Connections to one file in one process share its database and settings (DuckDB's
+        # instance cache): a second backend on the file finds them set and locked already.
+        conn = duckdb.connect(str(path), read_only=True)
+        try:
+            self.partitioned = read_partitioned(conn)
+            if not _setting(conn, "lock_configuration"):
+                if self.partitioned.catalogs:
+                    conn.execute("SET allowed_directories = ?", [self.partitioned.directories()])
+                conn.execute("SET enable_external_access = false")
+                conn.execute("SET lock_configuration = true")
+            elif _setting(conn, "enable_external_access"):
+                raise FatalError(f"{path} is open elsewhere in this process without the reader's restrictions")
+        except BaseException:
+            conn.close()
+            raise
+        self._conn: duckdb.DuckDBPyConnection | None = conn
         # Its own threads, so long DuckDB statements never starve asyncio.to_thread users (cutouts).
         self._threads = ThreadPoolExecutor(max_workers=max_statements, thread_name_prefix="duckdb")
         # Cursors that ran a statement to its end, kept for the next one: making a cursor and
@@ -184,7 +208,7 @@ class DuckDBBackend:
         timer = asyncio.get_running_loop().call_later(timeout, watch.fire)
         finished = False
         try:
-            reader, batch = await self._call(_duckdb_start, cursor, sql, batch_rows)
+            reader, batch = await self._call(_duckdb_start, cursor, sql, batch_rows, self.partitioned)
             sent = False
             while batch is not None:
                 if batch.num_rows or not sent:
@@ -240,12 +264,25 @@ class DuckDBBackend:
             self._threads.shutdown(wait=False)
 
 
-def _duckdb_start(cursor: duckdb.DuckDBPyConnection, sql: str, batch_rows: int
+def _setting(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    row = conn.execute("SELECT current_setting(?)", [name]).fetchone()
+    return bool(row and row[0])
+
+
+def _duckdb_start(cursor: duckdb.DuckDBPyConnection, sql: str, batch_rows: int, partitioned: Partitioned
                   ) -> tuple[pa.RecordBatchReader, pa.RecordBatch | None]:
     """Run ``sql`` and read its first batch (one trip to the thread for a small result)."""
     # DuckDB runs every statement of a string; PostgreSQL's prepared statements take only one.
-    if len(cursor.extract_statements(sql)) != 1:
+    statements = cursor.extract_statements(sql)
+    if len(statements) != 1:
         raise UsageError("exactly one SQL statement may run at a time")
+    if partitioned.catalogs:
+        # The HATS directories are readable, and DuckDB's allowed_directories lets COPY TO write
+        # there too: a partitioned release runs queries only.
+        if statements[0].type != duckdb.StatementType.SELECT:
+            raise UsageError("only queries may run on a partitioned release")
+        for name, files in partitioned.variables(sql).items():
+            cursor.execute(f"SET VARIABLE {quote_ident(name)} = ?", [files])
     reader = cursor.execute(sql).to_arrow_reader(batch_rows)
     return reader, _duckdb_next(reader)
 
