@@ -38,6 +38,7 @@ from release.pg_copy import SESSION_SETTINGS, CopyReader, session_settings
 
 if TYPE_CHECKING:
     from release.partitioned import Partitioned
+    from release.spark import SparkBackend
 
 __all__ = [
     "Backend",
@@ -83,8 +84,8 @@ def is_postgres_url(url: str) -> bool:
 
 def open_backend(
     database_url: str, duckdb_path: Path, *, base_url: str, readonly_role: str
-) -> DuckDBBackend | PostgresBackend:
-    """The backend the settings name: PostgreSQL when ``database_url`` is one, else DuckDB.
+) -> DuckDBBackend | PostgresBackend | SparkBackend:
+    """The backend the settings name: PostgreSQL or Spark (``sc://``) when ``database_url`` is one, else DuckDB.
 
     Parameters
     ----------
@@ -106,9 +107,13 @@ def open_backend(
     """
     if is_postgres_url(database_url):
         return PostgresBackend(reader_dsn(database_url, readonly_role), base_url=base_url)
+    if database_url.startswith("sc://"):
+        from release.spark import SparkBackend  # pyspark loads only when Spark is named
+
+        return SparkBackend(database_url, duckdb_path, base_url=base_url)
     if database_url:
         raise UsageError(
-            "SKYGATE_DATABASE_URL must be a postgresql:// URL or empty",
+            "SKYGATE_DATABASE_URL must be a postgresql:// URL, an sc:// Spark Connect URL or empty",
             param="SKYGATE_DATABASE_URL",
             hint="leave it empty to use the embedded DuckDB catalog",
         )
