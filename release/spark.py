@@ -148,12 +148,45 @@ class SparkBackend:
     def _start(self, sql: str, uploads: Mapping[str, pa.Table], tag: str, views: list[str]
                ) -> tuple[pa.Table | None, Iterator[pa.Table], Callable[[], pa.Schema]]:
         """Start ``sql``: its first Arrow table (None: no rows), the rest, and its Arrow schema."""
+        spark = self._spark()
+        frame = self._frame(spark, sql, uploads, tag.rsplit("-", 1)[1], views)
+        spark.addTag(tag)
+        try:
+            client = spark.client
+            # pyspark's DataFrame.toArrow collects the whole result; its client's iterator (the
+            # same call toArrow makes) hands over each Arrow batch as it arrives.
+            plan = frame._plan.to_proto(client)
+            tables = _tables(client.to_table_as_iterator(plan, frame._plan.observations))
+            # The request (and the job tag, which the client keeps per thread) is sent on the
+            # first read, so that read happens here, while the tag is set.
+            first = next(tables, None)
+        finally:
+            spark.removeTag(tag)
+
+        def schema() -> pa.Schema:
+            from pyspark.sql.pandas.types import to_arrow_schema
+
+            return to_arrow_schema(frame.schema)
+
+        return first, tables, schema
+
+    async def explain(self, sql: str) -> str:
+        """Spark's formatted physical plan of ``sql`` as this backend would run it (its file scans included)."""
+        n = f"x{next(self._counter)}"
+        views: list[str] = []
+        try:
+            frame = await self._call(lambda: self._frame(self._spark(), sql, _NO_UPLOADS, n, views))
+            return str(await self._call(frame._explain_string, None, "formatted"))
+        finally:
+            for view in views:
+                await self._call(self._drop_view, view)
+
+    def _frame(self, spark: Any, sql: str, uploads: Mapping[str, pa.Table], n: str, views: list[str]) -> Any:
+        """The Spark DataFrame of ``sql`` over per-statement views (their names added to ``views``)."""
         from adql.coverage import index_ranges
         from adql.spark import rename_tables
 
-        spark = self._spark()
         names = dict(self._names)
-        n = tag.rsplit("-", 1)[1]
         for upload, table in uploads.items():
             view = f"{upload}_{n}"
             spark.createDataFrame(table).createOrReplaceTempView(view)
@@ -172,26 +205,7 @@ class SparkBackend:
             spark.read.parquet(*catalog.files(chosen or catalog.partitions[:1])).createOrReplaceTempView(view)
             views.append(view)
             names[name] = view
-        spark.addTag(tag)
-        try:
-            frame = spark.sql(rename_tables(sql, names))
-            client = spark.client
-            # pyspark's DataFrame.toArrow collects the whole result; its client's iterator (the
-            # same call toArrow makes) hands over each Arrow batch as it arrives.
-            plan = frame._plan.to_proto(client)
-            tables = _tables(client.to_table_as_iterator(plan, frame._plan.observations))
-            # The request (and the job tag, which the client keeps per thread) is sent on the
-            # first read, so that read happens here, while the tag is set.
-            first = next(tables, None)
-        finally:
-            spark.removeTag(tag)
-
-        def schema() -> pa.Schema:
-            from pyspark.sql.pandas.types import to_arrow_schema
-
-            return to_arrow_schema(frame.schema)
-
-        return first, tables, schema
+        return spark.sql(rename_tables(sql, names))
 
     def _drop_view(self, view: str) -> None:
         if self._session is not None:

@@ -8,6 +8,7 @@ ADQL as DuckDB on the ordinary ci release: a cone, an aggregate, a join with an 
 from __future__ import annotations
 
 import asyncio
+import re
 import os
 import shutil
 import signal
@@ -119,3 +120,26 @@ async def test_a_join_with_an_upload(spark_release: OpenRelease, ci_engine: Quer
     got = await rows(spark_release.engine, adql, uploads)
     assert len(got) == len(picked) > 0
     assert got == await rows(ci_engine, adql, uploads)
+
+
+async def test_a_cone_scans_only_the_partitions_it_overlaps(spark_release: OpenRelease) -> None:
+    from adql.spark import translate_spark
+    from release.spark import SparkBackend
+
+    backend = spark_release.backend
+    assert isinstance(backend, SparkBackend)
+    total = len(backend.partitioned.catalogs["des_dr1.main"].partitions)
+    cone = await backend.explain(translate_spark(cone_adql("ra"), spark_release.metadata).sql)
+    whole = await backend.explain(translate_spark("SELECT ra FROM des_dr1.main", spark_release.metadata).sql)
+    assert scanned_files(whole) == total
+    assert 1 <= scanned_files(cone) <= 4 < total
+
+
+def scanned_files(plan: str) -> int:
+    """The files of the one Parquet scan in a formatted Spark plan."""
+    found = re.findall(r"Location: InMemoryFileIndex \[([^\]]*)\]", plan)
+    assert len(found) == 1, plan
+    listed = found[0]
+    more = re.search(r"\.\.\. (\d+) more entries|\.\.\. (\d+) entries", listed)
+    # Spark lists the first paths, then "... N entries" for those it left out
+    return listed.count("Npix=") + (int(more.group(1) or more.group(2)) if more else 0)
