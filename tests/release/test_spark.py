@@ -8,8 +8,8 @@ ADQL as DuckDB on the ordinary ci release: a cone, an aggregate, a join with an 
 from __future__ import annotations
 
 import asyncio
-import re
 import os
+import re
 import shutil
 import signal
 import socket
