@@ -36,8 +36,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def spark_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``sc://127.0.0.1:<port>`` of a Spark Connect server started for this session."""
+def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``sc://127.0.0.1:<port>`` of a Spark Connect server started for this session, and its log."""
     pyspark = pytest.importorskip("pyspark", reason="pyspark (the [spark] extra) is not installed")
     if shutil.which("java") is None:
         pytest.skip("Java is not installed (Spark needs a JRE 17)")
@@ -66,7 +66,7 @@ def spark_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         else:
             pytest.fail("the Spark Connect server did not start in 120 s")
         print(f"Spark Connect server up in {time.monotonic() - start:.1f} s")
-        yield f"sc://127.0.0.1:{port}"
+        yield f"sc://127.0.0.1:{port}", log
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -77,8 +77,8 @@ def spark_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def spark_release(spark_url: str, partitioned_ci: Path) -> Iterator[OpenRelease]:
-    opened = asyncio.run(open_release(spark_url, partitioned_ci / "catalog.duckdb", base_url="http://x",
+def spark_release(spark_server: tuple[str, Path], partitioned_ci: Path) -> Iterator[OpenRelease]:
+    opened = asyncio.run(open_release(spark_server[0], partitioned_ci / "catalog.duckdb", base_url="http://x",
                                       readonly_role=""))
     assert opened.problem is None, opened.problem
     yield opened
@@ -143,3 +143,26 @@ def scanned_files(plan: str) -> int:
     more = re.search(r"\.\.\. (\d+) more entries|\.\.\. (\d+) entries", listed)
     # Spark lists the first paths, then "... N entries" for those it left out
     return listed.count("Npix=") + (int(more.group(1) or more.group(2)) if more else 0)
+
+
+async def test_a_timeout_cancels_the_spark_job(spark_release: OpenRelease, spark_server: tuple[str, Path]) -> None:
+    from dali.errors import UsageError
+
+    assert spark_release.engine is not None
+    # 20 k x 20 k rows through a nested-loop join: far longer than the limit on two cores
+    heavy = ("SELECT COUNT(*) AS n FROM des_dr1.main AS a JOIN des_dr1.main AS b "
+             "ON a.mag_auto_g < b.mag_auto_g + a.mag_auto_i - b.mag_auto_i")
+    start = time.monotonic()
+    with pytest.raises(UsageError, match="time limit of 2 s"):
+        result = await spark_release.engine.execute(heavy, maxrec=None, timeout=2)
+        [b async for b in result.batches]
+    assert time.monotonic() - start < 15
+    # the job was interrupted (the server says so), not left running: the next query answers at once
+    for _ in range(40):
+        if "OPERATION_CANCELED" in spark_server[1].read_text(errors="replace"):
+            break
+        await asyncio.sleep(0.25)
+    assert "OPERATION_CANCELED" in spark_server[1].read_text(errors="replace")
+    start = time.monotonic()
+    assert await rows(spark_release.engine, "SELECT COUNT(*) AS n FROM des_dr1.tile_info") == [{"n": 2}]
+    assert time.monotonic() - start < 15
