@@ -53,3 +53,13 @@ def partitioned_backend(partitioned_ci: Path) -> Iterator[DuckDBBackend]:
 @pytest.fixture(scope="session")
 def partitioned_engine(partitioned_backend: DuckDBBackend) -> QueryEngine:
     return QueryEngine(partitioned_backend, asyncio.run(load_metadata(partitioned_backend)))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Spark tests start a JVM (10-20 s, two cores busy): they run only when ``-m`` names ``spark``."""
+    if "spark" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="Spark tests run with -m spark (.ci/run: SKYGATE_CI_SPARK=1)")
+    for item in items:
+        if "spark" in item.keywords:
+            item.add_marker(skip)
