@@ -61,5 +61,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason="Spark tests run with -m spark (.ci/run: SKYGATE_CI_SPARK=1)")
     for item in items:
-        if "spark" in item.keywords:
+        if item.get_closest_marker("spark") is not None:
             item.add_marker(skip)
