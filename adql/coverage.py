@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import sqlglot
 from sqlglot import exp
 
-__all__ = ["Ranges", "index_ranges"]
+__all__ = ["Ranges", "index_ranges", "sqlglot_errors"]
 
 Ranges = list[tuple[int, int]]
 
@@ -64,6 +64,13 @@ def index_ranges(sql: str, dialect: str, tables: Mapping[str, str]) -> dict[str,
         if name in tables and attributed.get(name, 0) < _count(tree, name):
             found[name] = None
     return found
+
+
+def sqlglot_errors() -> tuple[type[Exception], ...]:
+    """The exceptions ``index_ranges`` raises for SQL it cannot read (for callers that fall back)."""
+    from sqlglot.errors import ParseError, TokenError
+
+    return (ParseError, TokenError)
 
 
 def _qualified(table: exp.Table) -> str:

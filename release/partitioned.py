@@ -17,6 +17,7 @@ Tests: tests/release/test_partitioned.py.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from release.tapschema import META_SCHEMA, META_TABLE
 __all__ = ["PARTITIONED_TABLE", "Partitioned", "PartitionedStore", "files_variable", "read_partitioned"]
 
 PARTITIONED_TABLE = f"{META_SCHEMA}.partitioned"
+_log = logging.getLogger(__name__)
 
 
 def files_variable(qualified: str) -> str:
@@ -144,9 +146,14 @@ class Partitioned:
         earlier statement on the same cursor must never stay). When its ranges meet no partition it
         still gets one file, which the range predicate then empties: ``read_parquet`` needs a file.
         """
-        from adql.coverage import index_ranges  # sqlglot loads only when a partitioned release is served
+        from adql.coverage import index_ranges, sqlglot_errors  # sqlglot loads only when a partitioned release is served
 
-        found = index_ranges(sql, "duckdb", {name: c.index_column for name, c in self.catalogs.items()})
+        try:
+            found = index_ranges(sql, "duckdb", {name: c.index_column for name, c in self.catalogs.items()})
+        except sqlglot_errors() as exc:
+            # SQL sqlglot cannot read (DuckDB's own syntax): no pruning, every file, same rows.
+            _log.info("no partition pruning for a statement sqlglot cannot parse: %s", type(exc).__name__)
+            found = {}
         out: dict[str, list[str]] = {}
         for name, catalog in self.catalogs.items():
             ranges = found.get(name)

@@ -89,3 +89,9 @@ async def test_only_queries_run_on_a_partitioned_release(partitioned_backend: Du
     with pytest.raises(UsageError):  # files outside the catalogues stay out of reach
         async for _ in partitioned_backend.stream("SELECT * FROM read_csv('/etc/passwd')", timeout=5):
             pass
+
+
+def test_sql_sqlglot_cannot_read_gets_every_file(partitioned_backend: DuckDBBackend) -> None:
+    partitioned = partitioned_backend.partitioned
+    files = partitioned.variables('SELECT "m"."ra" FROM "des_dr1"."main" AS "m" WHERE ((')
+    assert len(files[files_variable("des_dr1.main")]) == len(partitioned.catalogs["des_dr1.main"].partitions)
