@@ -146,7 +146,8 @@ class Partitioned:
         earlier statement on the same cursor must never stay). When its ranges meet no partition it
         still gets one file, which the range predicate then empties: ``read_parquet`` needs a file.
         """
-        from adql.coverage import index_ranges, sqlglot_errors  # sqlglot loads only when a partitioned release is served
+        # sqlglot loads only when a partitioned release is served
+        from adql.coverage import index_ranges, sqlglot_errors
 
         try:
             found = index_ranges(sql, "duckdb", {name: c.index_column for name, c in self.catalogs.items()})
