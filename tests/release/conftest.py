@@ -63,3 +63,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("spark") is not None:
             item.add_marker(skip)
+
+
+def normalised(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
+    """Rows as sorted tuples with floats to 10 significant digits (engines sum and round differently)."""
+    def value(v: object) -> object:
+        return float(f"{v:.10g}") if isinstance(v, float) else v
+
+    return sorted((tuple(value(v) for v in r.values()) for r in rows), key=repr)

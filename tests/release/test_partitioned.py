@@ -17,7 +17,8 @@ from dali.errors import UsageError
 from release.backends import DuckDBBackend
 from release.engine import QueryEngine
 from release.partitioned import files_variable
-from tests.release.conftest import cone_adql
+from tests.adql.test_release_queries import DES_ADQL
+from tests.release.conftest import cone_adql, normalised
 
 QUERIES = {
     "cone": cone_adql("coadd_object_id, ra, dec, mag_auto_g"),
@@ -95,3 +96,12 @@ def test_sql_sqlglot_cannot_read_gets_every_file(partitioned_backend: DuckDBBack
     partitioned = partitioned_backend.partitioned
     files = partitioned.variables('SELECT "m"."ra" FROM "des_dr1"."main" AS "m" WHERE ((')
     assert len(files[files_variable("des_dr1.main")]) == len(partitioned.catalogs["des_dr1.main"].partitions)
+
+
+@pytest.mark.parametrize("name", list(DES_ADQL))
+async def test_the_des_examples_agree(name: str, partitioned_engine: QueryEngine, ci_engine: QueryEngine) -> None:
+    async def run(engine: QueryEngine) -> list[tuple[object, ...]]:
+        result = await engine.execute(DES_ADQL[name], maxrec=100_000, timeout=60)
+        return normalised([r async for b in result.batches for r in b.to_pylist()])
+
+    assert await run(partitioned_engine) == await run(ci_engine)

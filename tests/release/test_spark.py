@@ -24,7 +24,8 @@ import pytest
 from dali.values import Column, TableMeta
 from release.engine import QueryEngine, UploadTable
 from release.runtime import OpenRelease, open_release
-from tests.release.conftest import cone_adql
+from tests.adql.test_release_queries import DES_ADQL
+from tests.release.conftest import cone_adql, normalised
 
 pytestmark = pytest.mark.spark
 
@@ -166,3 +167,10 @@ async def test_a_timeout_cancels_the_spark_job(spark_release: OpenRelease, spark
     start = time.monotonic()
     assert await rows(spark_release.engine, "SELECT COUNT(*) AS n FROM des_dr1.tile_info") == [{"n": 2}]
     assert time.monotonic() - start < 15
+
+
+@pytest.mark.parametrize("name", list(DES_ADQL))
+async def test_the_des_examples_agree(name: str, spark_release: OpenRelease, ci_engine: QueryEngine) -> None:
+    assert spark_release.engine is not None
+    got = normalised(await rows(spark_release.engine, DES_ADQL[name]))
+    assert got == normalised(await rows(ci_engine, DES_ADQL[name]))
