@@ -85,3 +85,26 @@ def test_partitioned_refusals(data_dir: Path, tmp_path: Path, capsys: pytest.Cap
     assert status == 2
     assert len(err.strip().splitlines()) == 1
     assert re.search(message, err)
+
+
+def test_adql_translate_for_spark(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = source(tmp_path / "sky.parquet", 10)
+    assert main(["ingest", "catalog", str(path), "--table", "sky.points", "--ra", "RA", "--dec", "DEC",
+                 "--partitioned"]) == 0
+    capsys.readouterr()
+    assert main(["adql", "translate", "--dialect", "spark", "SELECT TOP 5 ra FROM sky.points"]) == 0
+    assert capsys.readouterr().out.strip() == "SELECT `points`.`ra` AS `ra` FROM `sky`.`points` AS `points` LIMIT 5"
+
+
+def test_a_missing_catalogue_is_no_release(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from release.runtime import open_release
+
+    path = source(tmp_path / "sky.parquet", 10)
+    assert main(["ingest", "catalog", str(path), "--table", "sky.points", "--ra", "RA", "--dec", "DEC",
+                 "--partitioned"]) == 0
+    shutil.rmtree(data_dir / "hats" / "sky" / "points")
+    opened = asyncio.run(open_release("", data_dir / "catalog.duckdb", base_url="http://x", readonly_role=""))
+    assert opened.engine is None and opened.problem is not None
+    assert "no readable HATS catalogue" in opened.problem
