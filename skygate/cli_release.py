@@ -33,6 +33,9 @@ def add_release_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     demo.add_argument("--if-missing", action="store_true",
                       help="do nothing when the release is already generated and ingested")
     demo.add_argument("--no-ingest", action="store_true", help="only generate the files")
+    demo.add_argument("--partitioned", action="store_true",
+                      help="write the positional tables as HEALPix-partitioned Parquet (HATS), served in place")
+    demo.add_argument("--max-rows", type=int, default=None, help="rows per partition (default 1000000)")
     demo.set_defaults(handler="skygate.cli_release:run_demo")
 
     ingest = sub.add_parser("ingest", help="load data into the catalog database")
@@ -74,7 +77,7 @@ async def _demo(settings: Settings, profile: str, release_dir: Path, args: argpa
     if generated and args.if_missing:
         async with await open_store(settings.database_url, settings.duckdb_path,
                                     readonly_role=settings.readonly_role) as store:
-            if await ingested_stamp(store) == release_stamp(release_dir):
+            if await ingested_stamp(store) == _stamp(release_stamp(release_dir), args):
                 print(f"release {profile} already generated and ingested ({_where(settings)})")
                 return 0
     if not (generated and args.if_missing):
@@ -86,10 +89,17 @@ async def _demo(settings: Settings, profile: str, release_dir: Path, args: argpa
     start = time.perf_counter()
     async with await open_store(settings.database_url, settings.duckdb_path,
                                 readonly_role=settings.readonly_role) as store:
-        loaded = await ingest_release(store, release_dir)
+        if args.partitioned:
+            store = _partitioned(store, settings, args.max_rows)
+        loaded = await ingest_release(store, release_dir, stamp=_stamp(release_stamp(release_dir), args))
     _report(loaded)
     print(f"ingested into {_where(settings)} in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _stamp(stamp: str | None, args: argparse.Namespace) -> str | None:
+    """The release stamp, marked when partitioned: ``--if-missing`` then redoes an unpartitioned ingest."""
+    return f"{stamp}/partitioned" if stamp and args.partitioned else stamp
 
 
 def _generate(profile: str, release_dir: Path, pixscale: float | None) -> None:

@@ -108,3 +108,18 @@ def test_a_missing_catalogue_is_no_release(data_dir: Path, tmp_path: Path, capsy
     opened = asyncio.run(open_release("", data_dir / "catalog.duckdb", base_url="http://x", readonly_role=""))
     assert opened.engine is None and opened.problem is not None
     assert "no readable HATS catalogue" in opened.problem
+
+
+def test_demo_partitioned(data_dir: Path, ci_release_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir.mkdir(parents=True)
+    (data_dir / "release").symlink_to(ci_release_dir, target_is_directory=True)
+    assert main(["demo", "--profile", "ci", "--if-missing"]) == 0
+    assert not (data_dir / "hats").exists()
+    # an unpartitioned ingest of the same release does not count as a partitioned one
+    assert main(["demo", "--profile", "ci", "--if-missing", "--partitioned", "--max-rows", "5000"]) == 0
+    assert "already" not in capsys.readouterr().out
+    files = list((data_dir / "hats" / "des_dr1" / "main" / "dataset").glob("Norder=*/Dir=*/*.parquet"))
+    assert len(files) >= 4
+    assert query(data_dir / "catalog.duckdb", "SELECT COUNT(*) AS n FROM des_dr1.tile_info") == [{"n": 2}]
+    assert main(["demo", "--profile", "ci", "--if-missing", "--partitioned", "--max-rows", "5000"]) == 0
+    assert "already generated and ingested" in capsys.readouterr().out
