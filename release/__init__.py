@@ -11,5 +11,9 @@ engine (ADQL -> SQL -> stream), ingest of catalogs and images, and the determini
   ``ingest_release`` loads the demo layout; ``open_store`` is the writable side (admin).
 - ``engine.py``: ``QueryEngine.execute(adql, maxrec=, uploads=, timeout=)`` -> ``QueryResult``.
 - ``runtime.py``: ``open_release`` for the application lifespan (tolerates a missing release).
+- ``hats.py``: a table as HEALPix-partitioned Parquet in the HATS layout (write, read, prune);
+  ``partitioned.py``: ``ingest --partitioned`` (``PartitionedStore``) and the per-statement file
+  lists the DuckDB backend reads such tables through. ``spark.py``: ``SparkBackend`` for
+  ``SKYGATE_DATABASE_URL=sc://...``, Spark SQL through Spark Connect over those files.
 - ``obscore.py``: the ``ivoa.obscore`` image index; ``tiling.py``: DES tiles; ``demo/``: the generator.
 """

@@ -4,7 +4,9 @@ Two implementations of one ``Backend`` protocol: DuckDB (the embedded default, a
 read-only, every call in a worker thread) and PostgreSQL (the read-only role, read-only
 transactions; binary COPY through ADBC, or asyncpg when there are uploads). Both enforce a
 wall-clock timeout, stop the statement when the consumer closes the iterator, make uploaded Arrow
-tables visible for one statement, and carry the public base URL as a session variable.
+tables visible for one statement, and carry the public base URL as a session variable. The DuckDB
+backend also serves a partitioned release (``release.partitioned``): views over HATS files, each
+statement told which files its HEALPix ranges overlap.
 
 This module runs SQL it is given; it never builds SQL from user text (the ADQL translator does)
 and never writes to the release (``release.ingest`` does).
@@ -23,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -34,6 +36,10 @@ from dali.errors import FatalError, TransientError, UsageError
 from release.db_errors import connection_error, duckdb_error, postgres_error, timeout_error
 from release.pg_copy import SESSION_SETTINGS, CopyReader, session_settings
 from release.watchdog import DaemonThreads, Watch, Watchdog
+
+if TYPE_CHECKING:
+    from release.partitioned import Partitioned
+    from release.spark import SparkBackend
 
 __all__ = [
     "Backend",
@@ -112,8 +118,8 @@ def is_postgres_url(url: str) -> bool:
 
 def open_backend(
     database_url: str, duckdb_path: Path, *, base_url: str, readonly_role: str, limits: MemoryLimits | None = None,
-) -> DuckDBBackend | PostgresBackend:
-    """The backend the settings name: PostgreSQL when ``database_url`` is one, else DuckDB.
+) -> DuckDBBackend | PostgresBackend | SparkBackend:
+    """The backend the settings name: PostgreSQL or Spark (``sc://``) when ``database_url`` is one, else DuckDB.
 
     Parameters
     ----------
@@ -137,9 +143,13 @@ def open_backend(
     """
     if is_postgres_url(database_url):
         return PostgresBackend(reader_dsn(database_url, readonly_role), base_url=base_url, limits=limits)
+    if database_url.startswith("sc://"):
+        from release.spark import SparkBackend  # pyspark loads only when Spark is named
+
+        return SparkBackend(database_url, duckdb_path, base_url=base_url)
     if database_url:
         raise UsageError(
-            "SKYGATE_DATABASE_URL must be a postgresql:// URL or empty",
+            "SKYGATE_DATABASE_URL must be a postgresql:// URL, an sc:// Spark Connect URL or empty",
             param="SKYGATE_DATABASE_URL",
             hint="leave it empty to use the embedded DuckDB catalog",
         )
@@ -188,8 +198,27 @@ class DuckDBBackend:
         self._max_statements = max_statements
         # Read-only, and no files outside the catalog: no COPY TO, ATTACH, read_csv or extension
         # installs, whatever SQL arrives (DuckDB docs, Securing DuckDB); locked against SET.
-        config: _DuckConfig = {"enable_external_access": False, "lock_configuration": True}
-        self._conn: duckdb.DuckDBPyConnection | None = _connect(path, config, limits)
+        # A partitioned release (release.partitioned) reads its HATS directories and nothing else:
+        # allowed_directories must be set before external access is switched off, so these
+        # settings are made one after another before any statement runs. Connections to one file
+        # in one process share its database and settings (DuckDB's instance cache): a second
+        # backend on the file finds them set and locked already.
+        from release.partitioned import read_partitioned
+
+        conn = _connect(path, {}, limits)
+        try:
+            self.partitioned = read_partitioned(conn)
+            if not _setting(conn, "lock_configuration"):
+                if self.partitioned.catalogs:
+                    conn.execute("SET allowed_directories = ?", [self.partitioned.directories()])
+                conn.execute("SET enable_external_access = false")
+                conn.execute("SET lock_configuration = true")
+            elif _setting(conn, "enable_external_access"):
+                raise FatalError(f"{path} is open elsewhere in this process without the reader's restrictions")
+        except BaseException:
+            conn.close()
+            raise
+        self._conn: duckdb.DuckDBPyConnection | None = conn
         self.limits = limits
         # Stops statements at their deadline from its own thread: DuckDB checks its interrupt flag
         # while planning too (a 500-way join chain), and a busy event loop cannot delay the stop.
@@ -230,7 +259,7 @@ class DuckDBBackend:
             cursor = current
             made.append(current)
             pending = loop.run_in_executor(
-                self._threads, functools.partial(_duckdb_start, current, sql, batch_rows, watch))
+                self._threads, functools.partial(_duckdb_start, current, sql, batch_rows, watch, self.partitioned))
             reader, batch = await _until_deadline(pending, watch, timeout)
             sent = False
             while batch is not None:
@@ -369,14 +398,28 @@ def _interrupt(made: list[duckdb.DuckDBPyConnection]) -> None:
         cursor.interrupt()
 
 
-def _duckdb_start(cursor: duckdb.DuckDBPyConnection, sql: str, batch_rows: int, watch: Watch
+def _setting(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    row = conn.execute("SELECT current_setting(?)", [name]).fetchone()
+    return bool(row and row[0])
+
+
+def _duckdb_start(cursor: duckdb.DuckDBPyConnection, sql: str, batch_rows: int, watch: Watch,
+                  partitioned: Partitioned
                   ) -> tuple[pa.RecordBatchReader, pa.RecordBatch | None]:
     """Run ``sql`` and read its first batch (one trip to the thread for a small result)."""
     if watch.fired:  # its time ran out while it waited for a thread
         raise duckdb.InterruptException("INTERRUPT Error: timed out before it started")
     # DuckDB runs every statement of a string; PostgreSQL's prepared statements take only one.
-    if len(cursor.extract_statements(sql)) != 1:
+    statements = cursor.extract_statements(sql)
+    if len(statements) != 1:
         raise UsageError("exactly one SQL statement may run at a time")
+    if partitioned.catalogs:
+        # The HATS directories are readable, and DuckDB's allowed_directories lets COPY TO write
+        # there too: a partitioned release runs queries only.
+        if statements[0].type != duckdb.StatementType.SELECT:
+            raise UsageError("only queries may run on a partitioned release")
+        for name, files in partitioned.variables(sql).items():
+            cursor.execute(f"SET VARIABLE {quote_ident(name)} = ?", [files])
     reader = cursor.execute(sql).to_arrow_reader(batch_rows)
     return reader, _duckdb_next(reader)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from dali.errors import SkygateError, UsageError
 from dali.values import TableMeta
-from release.backends import DuckDBBackend, MemoryLimits, PostgresBackend, open_backend
-from release.engine import QueryEngine
+from release.backends import Backend, MemoryLimits, open_backend
+from release.engine import QueryEngine, Translator
 from release.metadata import load_metadata
 
 __all__ = ["NO_RELEASE_HINT", "OpenRelease", "open_release"]
@@ -28,7 +28,7 @@ _log = logging.getLogger(__name__)
 class OpenRelease:
     """What is being served; ``engine`` is None (and ``problem`` says why) when nothing is loaded."""
 
-    backend: DuckDBBackend | PostgresBackend | None
+    backend: Backend | None
     metadata: dict[str, TableMeta] = field(default_factory=dict)
     engine: QueryEngine | None = None
     problem: str | None = None
@@ -56,4 +56,14 @@ async def open_release(database_url: str, duckdb_path: Path, *, base_url: str, r
     except SkygateError as exc:
         _log.warning("no release metadata: %s", exc)
         return OpenRelease(backend=backend, problem=f"{NO_RELEASE_HINT} ({exc.message})")
-    return OpenRelease(backend=backend, metadata=metadata, engine=QueryEngine(backend, metadata))
+    return OpenRelease(backend=backend, metadata=metadata, engine=QueryEngine(backend, metadata,
+                                                                            translate=_translator(backend)))
+
+
+def _translator(backend: Backend) -> Translator | None:
+    """The ADQL translator for the backend's SQL: Spark's rewrites the DuckDB translation (adql.spark)."""
+    if backend.dialect != "spark":
+        return None
+    from adql.spark import translate_spark
+
+    return translate_spark

@@ -25,7 +25,7 @@ def add_adql_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     what = adql_cmd.add_subparsers(dest="what", required=True)
     translate = what.add_parser("translate", help="print the SQL for an ADQL query")
     translate.add_argument("query", help="the ADQL query (quote it)")
-    translate.add_argument("--dialect", choices=("postgres", "duckdb"), default=None,
+    translate.add_argument("--dialect", choices=("postgres", "duckdb", "spark"), default=None,
                            help="SQL dialect (default: the configured backend's)")
     translate.add_argument("--syntax-only", action="store_true", help="check the grammar only")
     translate.add_argument("--maxrec", type=int, default=None, help="row limit to apply (as TAP MAXREC)")
@@ -42,8 +42,14 @@ def run_translate(args: argparse.Namespace) -> int:
             return 0
         settings = Settings.from_env()
         metadata = asyncio.run(_metadata(settings))
-        dialect = args.dialect or ("postgres" if settings.uses_postgres else "duckdb")
-        result = adql.translate(args.query, metadata, dialect, maxrec=args.maxrec)
+        dialect = args.dialect or ("postgres" if settings.uses_postgres
+                                   else "spark" if settings.database_url.startswith("sc://") else "duckdb")
+        if dialect == "spark":
+            from adql.spark import translate_spark
+
+            result = translate_spark(args.query, metadata, dialect, maxrec=args.maxrec)
+        else:
+            result = adql.translate(args.query, metadata, dialect, maxrec=args.maxrec)
     except SkygateError as exc:
         print(f"skygate adql: {exc}", file=sys.stderr)
         return 2

@@ -37,6 +37,9 @@ def add_release_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     demo.add_argument("--no-ingest", action="store_true", help="only generate the files")
     demo.add_argument("--workers", type=int, default=None,
                       help="processes rendering tiles (default: one per core; the files are the same)")
+    demo.add_argument("--partitioned", action="store_true",
+                      help="write the positional tables as HEALPix-partitioned Parquet (HATS), served in place")
+    demo.add_argument("--max-rows", type=int, default=None, help="rows per partition (default 1000000)")
     demo.set_defaults(handler="skygate.cli_release:run_demo")
 
     ingest = sub.add_parser("ingest", help="load data into the catalog database")
@@ -49,6 +52,10 @@ def add_release_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     catalog.add_argument("--tolerance", type=float, default=0.0,
                          help="deg by which ra/dec may differ from the true position")
     catalog.add_argument("--metadata", type=Path, help="JSON or TOML file with descriptions, units, UCDs")
+    catalog.add_argument("--partitioned", action="store_true",
+                         help="with --ra/--dec: write HEALPix-partitioned Parquet (HATS) under the data dir, "
+                              "served in place")
+    catalog.add_argument("--max-rows", type=int, default=None, help="rows per partition (default 1000000)")
     catalog.set_defaults(handler="skygate.cli_release:run_ingest")
 
 
@@ -79,7 +86,7 @@ async def _demo(settings: Settings, profile: str, release_dir: Path, args: argpa
     if generated and args.if_missing:
         async with await open_store(settings.database_url, settings.duckdb_path,
                                     readonly_role=settings.readonly_role) as store:
-            if await ingested_stamp(store) == release_stamp(release_dir):
+            if await ingested_stamp(store) == _stamp(release_stamp(release_dir), args):
                 print(f"release {profile} already generated and ingested ({_where(settings)})")
                 return 0
     began = time.perf_counter()
@@ -94,7 +101,10 @@ async def _demo(settings: Settings, profile: str, release_dir: Path, args: argpa
     start = time.perf_counter()
     async with await open_store(settings.database_url, settings.duckdb_path,
                                 readonly_role=settings.readonly_role) as store:
-        loaded = await ingest_release(store, release_dir, progress=bars)
+        if args.partitioned:
+            store = _partitioned(store, settings, args.max_rows)
+        loaded = await ingest_release(store, release_dir, progress=bars,
+                                      stamp=_stamp(release_stamp(release_dir), args))
         bars.close()
         await _footprints(settings, store)
     _report(loaded)
@@ -102,6 +112,11 @@ async def _demo(settings: Settings, profile: str, release_dir: Path, args: argpa
     print(f"ingested into {_where(settings)} in {ingest_s:.1f} s")
     print(_summary(profile, release_dir, loaded, generate_s, ingest_s, time.perf_counter() - began))
     return 0
+
+
+def _stamp(stamp: str | None, args: argparse.Namespace) -> str | None:
+    """The release stamp, marked when partitioned: ``--if-missing`` then redoes an unpartitioned ingest."""
+    return f"{stamp}/partitioned" if stamp and args.partitioned else stamp
 
 
 def _generate(profile: str, release_dir: Path, pixscale: float | None, workers: int | None,
@@ -152,6 +167,8 @@ def run_ingest(args: argparse.Namespace) -> int:
 async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from release.ingest import LoadedTable, ingest_table, open_source, open_store, read_metadata_file
 
+    if args.partitioned and not (args.ra and args.dec):
+        raise SkygateError("--partitioned needs --ra and --dec: partitions are HEALPix pixels")
     overrides = read_metadata_file(args.metadata) if args.metadata else None
     source = open_source(args.path)
     start = time.perf_counter()
@@ -159,6 +176,8 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     try:
         async with await open_store(settings.database_url, settings.duckdb_path,
                                     readonly_role=settings.readonly_role) as store:
+            if args.partitioned:
+                store = _partitioned(store, settings, args.max_rows)
             meta = await ingest_table(store, source, args.table, ra=args.ra, dec=args.dec,
                                       tolerance=args.tolerance, overrides=overrides, progress=bars)
             bars.close()
@@ -181,6 +200,14 @@ async def _footprints(settings: Settings, store: Store) -> None:
           f"({time.perf_counter() - start:.1f} s)")
     if not (settings.hips_dir / "des_dr1_colour_irg" / "properties").is_file():
         print("HiPS for Aladin and /sky: run `skygate hips build` (a few minutes for the demo profile)")
+
+
+def _partitioned(store: Store, settings: Settings, max_rows: int | None) -> Store:
+    """``store`` writing positional tables as HATS catalogues under ``<data dir>/hats`` (release.partitioned)."""
+    from release.hats import DEFAULT_MAX_ROWS
+    from release.partitioned import PartitionedStore
+
+    return PartitionedStore(store, settings.data_dir / "hats", max_rows=DEFAULT_MAX_ROWS if max_rows is None else max_rows)
 
 
 def _report(loaded: list[LoadedTable]) -> None:
