@@ -521,7 +521,7 @@ class _Checker:
 
     def _check_geometry(self, name: str, node: exp.Anonymous) -> None:
         args = list(node.expressions)
-        coordsys = bool(args) and isinstance(args[0], (exp.Null,)) or (
+        coordsys = (bool(args) and isinstance(args[0], (exp.Null,))) or (
             bool(args) and isinstance(args[0], exp.Literal) and args[0].is_string
         )
         if name in {"POINT", "CIRCLE", "BOX", "POLYGON"} and args and _is_string_expr(args[0]) and not coordsys:

@@ -150,7 +150,7 @@ class PeakSampler:
             self.peak = max(self.peak, self.ps.memory_info().rss)
             time.sleep(0.02)
 
-    def __enter__(self) -> PeakSampler:  # noqa: PYI034
+    def __enter__(self) -> PeakSampler:
         self._thread.start()
         return self
 

@@ -72,7 +72,7 @@ def _table_body(meta: TableMeta, detail: bool, esa_flags: bool = False) -> str:
         for fk in meta.foreign_keys:
             pairs = "".join(
                 f"<fkColumn>{_el('fromColumn', f)}{_el('targetColumn', t)}</fkColumn>"
-                for f, t in zip(fk.from_columns, fk.target_columns)
+                for f, t in zip(fk.from_columns, fk.target_columns, strict=True)
             )
             parts.append(f"<foreignKey>{_el('targetTable', fk.target_table)}{pairs}"
                          f"{_el('description', fk.description)}</foreignKey>\n")

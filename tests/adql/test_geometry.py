@@ -274,7 +274,7 @@ def test_polygon_column_against_astropy(adql_metadata: dict[str, TableMeta], adq
     got = set(adql_duckdb(adql.translate(text, adql_metadata, "duckdb", uploads={"pairs": UPLOAD}).sql))
     expected = set()
     for rid, flat in enumerate(REGIONS):
-        poly = list(zip(flat[0::2], flat[1::2]))
+        poly = list(zip(flat[0::2], flat[1::2], strict=True))
         expected |= {(rid, int(i)) for i in np.flatnonzero(_winding_inside(ra, dec, poly))}
     assert got == expected
 

@@ -127,7 +127,7 @@ def _positions_csv(ci_release_dir: Path, count: int) -> bytes:
     table = pq.read_table(ci_release_dir / "catalog" / "dr1_main.parquet", columns=["ra", "dec"])
     rows = np.random.default_rng(5).choice(table.num_rows, count, replace=False)
     ra, dec = table["ra"].to_numpy()[rows], table["dec"].to_numpy()[rows]
-    return ("RA,DEC\n" + "".join(f"{a:.6f},{d:.6f}\n" for a, d in zip(ra, dec))).encode()
+    return ("RA,DEC\n" + "".join(f"{a:.6f},{d:.6f}\n" for a, d in zip(ra, dec, strict=True))).encode()
 
 
 def _wait(job_url: str, timeout: float = 600) -> str:
