@@ -15,6 +15,18 @@ from pathlib import Path
 
 import pytest
 
+# The ingested `ci` release (release engineer): duckdb_backend, postgres_backend, ci_engine.
+# The application under uvicorn on 127.0.0.1 (TAP engineer): live_server, live_server_postgres.
+from tests.live_fixtures import live_server, live_server_postgres, pyvo_session  # noqa: F401
+from tests.release_fixtures import (  # noqa: F401
+    ci_duckdb_path,
+    ci_engine,
+    ci_metadata,
+    ci_postgres_url,
+    duckdb_backend,
+    postgres_backend,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 # Generated test data (the `ci` demo profile) is cached here between runs; it is deterministic.
@@ -96,19 +108,6 @@ def ci_release_dir() -> Path:
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return target
-
-
-# The ingested `ci` release (release engineer): duckdb_backend, postgres_backend, ci_engine.
-# The application under uvicorn on 127.0.0.1 (TAP engineer): live_server, live_server_postgres.
-from tests.live_fixtures import live_server, live_server_postgres, pyvo_session  # noqa: F401
-from tests.release_fixtures import (  # noqa: F401
-    ci_duckdb_path,
-    ci_engine,
-    ci_metadata,
-    ci_postgres_url,
-    duckdb_backend,
-    postgres_backend,
-)
 
 
 @pytest.fixture(autouse=True)
