@@ -597,7 +597,7 @@ class _Compiler:
             items.append((sql, col))
             scope.aliases[name.lower()] = (name, ty)
         projections: list[exp.Expr] = [exp.Alias(this=sql, alias=_quoted(col.name)) for sql, col in items]
-        for sql, col in items:
+        for _, col in items:
             scope.aliases.setdefault(col.name.lower(), (col.name, _Ty(_kind_of(col), col)))
         return projections, [col for _, col in items]
 
@@ -1264,7 +1264,7 @@ class _Compiler:
                 if not -90.0 <= values[1] <= 90.0:
                     raise fail(f"latitude {values[1]} is outside [-90, 90]", node)
                 values[0] = values[0] % 360.0
-                parts = [_num(values[0]), _num(values[1])] + parts[2:]
+                parts = [_num(values[0]), _num(values[1]), *parts[2:]]
             if shape == "circle" and not 0.0 < values[2] <= 180.0:
                 raise fail(f"the CIRCLE radius {values[2]} must be in (0, 180] degrees", node)
             if shape == "polygon":
@@ -1550,7 +1550,7 @@ class _Compiler:
             r_expr = _add(_fn("least", radius.copy(), _num(180.0)), _num(1e-9))
             terms.append(exp.GTE(this=_p(p.parts[1].copy()), expression=_sub(center.parts[1].copy(), r_expr)))
             terms.append(exp.LTE(this=_p(p.parts[1].copy()), expression=_add(center.parts[1].copy(), r_expr.copy())))
-        return _and(terms + [exact])
+        return _and([*terms, exact])
 
     def _geometry_comparison(self, node: exp.Binary, scope: _Scope) -> exp.Expr | None:
         """1 = CONTAINS(...), CONTAINS(...) = 0, DISTANCE(...) < r and their mirrors."""
@@ -1577,8 +1577,8 @@ class _Compiler:
             a, b = self._distance_points(left, scope)
             if b.position is not None and a.position is None:
                 a, b = b, a
-            pred = self._cone(a, b.parts + [_num(min(radius, 180.0))],
-                              b.values + [min(radius, 180.0)] if b.values is not None else None, node)
+            pred = self._cone(a, [*b.parts, _num(min(radius, 180.0))],
+                              [*b.values, min(radius, 180.0)] if b.values is not None else None, node)
             if op is exp.LT:
                 # strictness at the boundary: compare the distance itself as well
                 dist = _fn("degrees", _mul(_num(2.0), _fn("asin", _fn("least", _num(1.0), _fn("sqrt", _hav(a, b))))))

@@ -51,8 +51,8 @@ def des_metadata() -> dict[str, TableMeta]:
         cols += [Column(f"mag_auto_{band}", "float", unit="mag"), Column(f"wavg_mag_psf_{band}", "float", unit="mag"),
                  Column(f"flags_{band}", "short"), Column(f"imaflags_iso_{band}", "int")]
     pos = Position("ra", "dec", "skygate_hpx", 14, 2e-6)
-    tiles = TableMeta("des_dr1", "tile_info", tuple(Column(n, "double") for n in (
-        "uramin", "uramax", "udecmin", "udecmax")) + (Column("tilename", "char", "12"), Column("crossra0", "char", "1")))
+    tiles = TableMeta("des_dr1", "tile_info", (*(Column(n, "double") for n in (
+        "uramin", "uramax", "udecmin", "udecmax")), Column("tilename", "char", "12"), Column("crossra0", "char", "1")))
     return {"des_dr1.main": TableMeta("des_dr1", "main", tuple(cols), position=pos),
             "des_dr1.main_sample": TableMeta("des_dr1", "main_sample", tuple(cols), position=pos),
             "des_dr1.tile_info": tiles}
@@ -129,7 +129,7 @@ def main() -> None:
         print(f"{name}:")
         for dialect in adql.DIALECTS:
             samples, failures = [], 0
-            for text, udfs, meta in queries:
+            for text, _udfs, meta in queries:
                 times, ok = timed(lambda: adql.translate(text, meta, dialect, maxrec=1000), args.repeat)  # noqa: B023
                 samples.append(times)
                 failures += not ok

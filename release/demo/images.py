@@ -209,7 +209,7 @@ def _place_all(image: npt.NDArray[np.float64], naxis: int, cache: _Templates, ca
     sy = np.clip(np.rint((y - iy) * _OS), -1, 1).astype(np.int64)
     keys = cache.keys(cat, flux, sigma)
     live = (flux > 0) & (ix > -300) & (iy > -300) & (ix < naxis + 300) & (iy < naxis + 300)
-    order = np.lexsort((np.arange(len(keys)),) + tuple(keys[:, c] for c in range(keys.shape[1] - 1, -1, -1)))
+    order = np.lexsort((np.arange(len(keys)), *(keys[:, c] for c in range(keys.shape[1] - 1, -1, -1))))
     order = order[live[order]]
     if order.size == 0:
         return
