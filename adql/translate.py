@@ -524,7 +524,8 @@ class _Compiler:
             candidates[key.replace(".", "_")] = key
             candidates[f"{meta.schema.split('_')[-1]}_{meta.name}"] = key
         close = difflib.get_close_matches(name.lower(), list(candidates), n=1, cutoff=0.6)
-        hint = f"did you mean {candidates[close[0]]}?" if close else "the published tables are listed in TAP_SCHEMA.tables"
+        hint = (f"did you mean {candidates[close[0]]}?" if close
+                else "the published tables are listed in TAP_SCHEMA.tables")
         return fail(f"unknown table {name}", node, hint=hint)
 
     def join(self, node: exp.Join, scope: _Scope) -> exp.Expr:
@@ -686,7 +687,8 @@ class _Compiler:
                 sql = self.value(key, scope)[0]
                 scope.in_order = False
             desc = bool(ordered.args.get("desc"))
-            items.append(exp.Ordered(this=sql, desc=True, nulls_first=False) if desc else exp.Ordered(this=sql, nulls_first=False))
+            items.append(exp.Ordered(this=sql, desc=True, nulls_first=False) if desc
+                         else exp.Ordered(this=sql, nulls_first=False))
         return exp.Order(expressions=items)
 
     @staticmethod
@@ -821,7 +823,8 @@ class _Compiler:
             parts: list[exp.Expr] = [exp.Bracket(this=sql.copy(), expressions=[exp.Literal.number(i)]) for i in (0, 1)]
             return _Geo("point", parts)
         if kind == "circle":
-            return _Geo("circle", [exp.Bracket(this=sql.copy(), expressions=[exp.Literal.number(i)]) for i in (0, 1, 2)])
+            return _Geo("circle", [exp.Bracket(this=sql.copy(), expressions=[exp.Literal.number(i)])
+                                   for i in (0, 1, 2)])
         return _Geo("polygon", [sql])
 
     def v_literal(self, node: exp.Literal, scope: _Scope) -> tuple[exp.Expr, _Ty]:
@@ -1427,7 +1430,8 @@ class _Compiler:
         if column_polygon is not None:
             return column_polygon
         raise fail(f"{name}() of {a.shape.upper()} and {b.shape.upper()} needs constant regions here", node,
-                   hint="a column may be a POINT (or a CIRCLE centre); regions built from columns are limited to circles")
+                   hint="a column may be a POINT (or a CIRCLE centre); "
+                        "regions built from columns are limited to circles")
 
     def _polygon_column_relation(self, name: str, a: _Geo, b: _Geo, node: exp.Anonymous) -> exp.Expr | None:
         """A polygon column against a constant circle or polygon (INTERSECTS, CONTAINS)."""
@@ -1561,7 +1565,8 @@ class _Compiler:
             right = right.this
         flipped = {exp.LT: exp.GT, exp.LTE: exp.GTE, exp.GT: exp.LT, exp.GTE: exp.LTE, exp.EQ: exp.EQ, exp.NEQ: exp.NEQ}
         op = type(node)
-        if _is_call(right, {"CONTAINS", "INTERSECTS", "DISTANCE"}) and not _is_call(left, {"CONTAINS", "INTERSECTS", "DISTANCE"}):
+        geometric = {"CONTAINS", "INTERSECTS", "DISTANCE"}
+        if _is_call(right, geometric) and not _is_call(left, geometric):
             left, right, op = right, left, flipped[op]
         if _is_call(left, {"CONTAINS", "INTERSECTS"}):
             value = _const(right)

@@ -134,7 +134,8 @@ class CopyReader:
                 ended = True
             except adbc_driver_manager.Error as exc:
                 ended = True
-                raise (timeout_error(timeout) if conn.cancelled else postgres_error(exc.sqlstate, timeout, str(exc))) from exc
+                raise (timeout_error(timeout) if conn.cancelled
+                       else postgres_error(exc.sqlstate, timeout, str(exc))) from exc
             except OSError as exc:  # an error reported mid-stream arrives as message text only
                 ended = True
                 raise (timeout_error(timeout) if conn.cancelled else postgres_stream_error(str(exc), timeout)) from exc

@@ -57,7 +57,8 @@ def _column(col: Column, esa_flags: bool = False) -> str:
     flags = "<flag>indexed</flag>" if col.indexed else ""
     std = ' std="true"' if col.std else ""
     extra = _ESA_FLAGS if esa_flags else ""
-    return (f"<column{std}{extra}>{_el('name', query_name(col.name))}{_el('description', col.description)}{_el('unit', col.unit)}"
+    return (f"<column{std}{extra}>{_el('name', query_name(col.name))}{_el('description', col.description)}"
+            f"{_el('unit', col.unit)}"
             f"{_el('ucd', col.ucd)}{_el('utype', col.utype)}<dataType{attrs}>{col.datatype}</dataType>{flags}"
             "</column>\n")
 

@@ -118,7 +118,8 @@ def write_mef(path: Path, tile: Tile, image: BandImage, pixscale: float) -> None
     seed = dither_seed(tile.tilename, image.band)
     label = "Y" if image.band == "y" else image.band
     hdus: list[fits.hdu.base.ExtensionHDU | fits.PrimaryHDU] = [fits.PrimaryHDU()]
-    for extname, data, des_ext in (("SCI", image.sci, "IMAGE"), ("MSK", image.msk, "MASK"), ("WGT", image.wgt, "WEIGHT")):
+    for extname, data, des_ext in (("SCI", image.sci, "IMAGE"), ("MSK", image.msk, "MASK"),
+                                   ("WGT", image.wgt, "WEIGHT")):
         header = _header(tile, pixscale, label, des_ext, image.saturate)
         if extname == "MSK":
             hdu = fits.CompImageHDU(data, header, name=extname, compression_type="PLIO_1")

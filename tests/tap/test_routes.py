@@ -182,7 +182,7 @@ UPLOAD = b"""<?xml version="1.0"?>
 <DATA><TABLEDATA>
 <TR><TD>1</TD><TD>323.36</TD><TD>-0.82</TD><TD>a&amp;b</TD><TD>2020-01-02T03:04:05</TD><TD>10 20</TD><TD>1 1 2 1 2 2</TD></TR>
 <TR><TD>2</TD><TD>323.5</TD><TD>-0.5</TD><TD></TD><TD></TD><TD>11 21</TD><TD>0 0 1 0 1 1</TD></TR>
-</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"""
+</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"""  # noqa: E501 (a TABLEDATA row is one line)
 
 
 @pytest.mark.parametrize("fmt", ["votable", "votable/b2"])
