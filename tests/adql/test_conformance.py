@@ -31,7 +31,8 @@ def _queries() -> list[Any]:
             forms = file_udfs + [f.findtext("form", "") for f in query.iter("function")]
             udfs = tuple(form.split("(")[0].strip() for form in forms)
             valid = node.get("valid") == "true"
-            out.append(pytest.param(node.text, valid, udfs, id=f"{path.stem}-{number}-{'valid' if valid else 'invalid'}"))
+            out.append(pytest.param(node.text, valid, udfs,
+                                    id=f"{path.stem}-{number}-{'valid' if valid else 'invalid'}"))
     return out
 
 

@@ -237,6 +237,7 @@ def test_votlint_is_clean(image_server: LiveServer, path: str) -> None:
 def test_pyvo_sia_on_postgres(live_server_postgres: LiveServer, pyvo_session: requests.Session) -> None:
     import pyvo
 
-    results = pyvo.dal.SIA2Service(f"{live_server_postgres.url}/sia", session=pyvo_session).search(pos=(0.1, -0.7, 0.01))
+    service = pyvo.dal.SIA2Service(f"{live_server_postgres.url}/sia", session=pyvo_session)
+    results = service.search(pos=(0.1, -0.7, 0.01))
     assert sorted(str(r["obs_id"]) for r in results) == ["DES2359-0041_g", "DES2359-0041_i", "DES2359-0041_r"]
     assert str(results[0]["access_url"]).startswith(f"{live_server_postgres.url}/soda/links?ID=")
