@@ -240,7 +240,8 @@ def _precheck(text: str) -> None:
         line, column = _position(text, sample.start())
         raise ADQLError(
             "SAMPLE(p) is Oracle, not ADQL", line=line, column=column,
-            hint="for a random subset read des_dr1.main_sample (a 1% sample), e.g. SELECT TOP 5 * FROM des_dr1.main_sample",
+            hint="for a random subset read des_dr1.main_sample (a 1% sample), "
+                 "e.g. SELECT TOP 5 * FROM des_dr1.main_sample",
         )
     if "FETCH" in upper and re.search(r"\bFETCH\s+(FIRST|NEXT)\b", bare, re.IGNORECASE):
         raise ADQLError("FETCH FIRST n ROWS ONLY is not ADQL", hint="write SELECT TOP n ... instead")
@@ -252,7 +253,8 @@ def _check_tokens(text: str, tokens_: list[Token]) -> None:
         return
     if tokens_[0].token_type not in _STARTS:
         line, column = _position(text, tokens_[0].start)
-        raise ADQLError(f"only SELECT queries are allowed, not {tokens_[0].text[:20].upper()}", line=line, column=column,
+        raise ADQLError(f"only SELECT queries are allowed, not {tokens_[0].text[:20].upper()}",
+                        line=line, column=column,
                         hint="an ADQL query starts with SELECT (or WITH): SELECT ... FROM ...")
     for index, token in enumerate(tokens_):
         kind = token.token_type
@@ -521,7 +523,7 @@ class _Checker:
 
     def _check_geometry(self, name: str, node: exp.Anonymous) -> None:
         args = list(node.expressions)
-        coordsys = bool(args) and isinstance(args[0], (exp.Null,)) or (
+        coordsys = (bool(args) and isinstance(args[0], (exp.Null,))) or (
             bool(args) and isinstance(args[0], exp.Literal) and args[0].is_string
         )
         if name in {"POINT", "CIRCLE", "BOX", "POLYGON"} and args and _is_string_expr(args[0]) and not coordsys:

@@ -524,7 +524,8 @@ class _Compiler:
             candidates[key.replace(".", "_")] = key
             candidates[f"{meta.schema.split('_')[-1]}_{meta.name}"] = key
         close = difflib.get_close_matches(name.lower(), list(candidates), n=1, cutoff=0.6)
-        hint = f"did you mean {candidates[close[0]]}?" if close else "the published tables are listed in TAP_SCHEMA.tables"
+        hint = (f"did you mean {candidates[close[0]]}?" if close
+                else "the published tables are listed in TAP_SCHEMA.tables")
         return fail(f"unknown table {name}", node, hint=hint)
 
     def join(self, node: exp.Join, scope: _Scope) -> exp.Expr:
@@ -597,7 +598,7 @@ class _Compiler:
             items.append((sql, col))
             scope.aliases[name.lower()] = (name, ty)
         projections: list[exp.Expr] = [exp.Alias(this=sql, alias=_quoted(col.name)) for sql, col in items]
-        for sql, col in items:
+        for _, col in items:
             scope.aliases.setdefault(col.name.lower(), (col.name, _Ty(_kind_of(col), col)))
         return projections, [col for _, col in items]
 
@@ -686,7 +687,8 @@ class _Compiler:
                 sql = self.value(key, scope)[0]
                 scope.in_order = False
             desc = bool(ordered.args.get("desc"))
-            items.append(exp.Ordered(this=sql, desc=True, nulls_first=False) if desc else exp.Ordered(this=sql, nulls_first=False))
+            items.append(exp.Ordered(this=sql, desc=True, nulls_first=False) if desc
+                         else exp.Ordered(this=sql, nulls_first=False))
         return exp.Order(expressions=items)
 
     @staticmethod
@@ -821,7 +823,8 @@ class _Compiler:
             parts: list[exp.Expr] = [exp.Bracket(this=sql.copy(), expressions=[exp.Literal.number(i)]) for i in (0, 1)]
             return _Geo("point", parts)
         if kind == "circle":
-            return _Geo("circle", [exp.Bracket(this=sql.copy(), expressions=[exp.Literal.number(i)]) for i in (0, 1, 2)])
+            return _Geo("circle", [exp.Bracket(this=sql.copy(), expressions=[exp.Literal.number(i)])
+                                   for i in (0, 1, 2)])
         return _Geo("polygon", [sql])
 
     def v_literal(self, node: exp.Literal, scope: _Scope) -> tuple[exp.Expr, _Ty]:
@@ -1264,7 +1267,7 @@ class _Compiler:
                 if not -90.0 <= values[1] <= 90.0:
                     raise fail(f"latitude {values[1]} is outside [-90, 90]", node)
                 values[0] = values[0] % 360.0
-                parts = [_num(values[0]), _num(values[1])] + parts[2:]
+                parts = [_num(values[0]), _num(values[1]), *parts[2:]]
             if shape == "circle" and not 0.0 < values[2] <= 180.0:
                 raise fail(f"the CIRCLE radius {values[2]} must be in (0, 180] degrees", node)
             if shape == "polygon":
@@ -1427,7 +1430,8 @@ class _Compiler:
         if column_polygon is not None:
             return column_polygon
         raise fail(f"{name}() of {a.shape.upper()} and {b.shape.upper()} needs constant regions here", node,
-                   hint="a column may be a POINT (or a CIRCLE centre); regions built from columns are limited to circles")
+                   hint="a column may be a POINT (or a CIRCLE centre); "
+                        "regions built from columns are limited to circles")
 
     def _polygon_column_relation(self, name: str, a: _Geo, b: _Geo, node: exp.Anonymous) -> exp.Expr | None:
         """A polygon column against a constant circle or polygon (INTERSECTS, CONTAINS)."""
@@ -1550,7 +1554,7 @@ class _Compiler:
             r_expr = _add(_fn("least", radius.copy(), _num(180.0)), _num(1e-9))
             terms.append(exp.GTE(this=_p(p.parts[1].copy()), expression=_sub(center.parts[1].copy(), r_expr)))
             terms.append(exp.LTE(this=_p(p.parts[1].copy()), expression=_add(center.parts[1].copy(), r_expr.copy())))
-        return _and(terms + [exact])
+        return _and([*terms, exact])
 
     def _geometry_comparison(self, node: exp.Binary, scope: _Scope) -> exp.Expr | None:
         """1 = CONTAINS(...), CONTAINS(...) = 0, DISTANCE(...) < r and their mirrors."""
@@ -1561,7 +1565,8 @@ class _Compiler:
             right = right.this
         flipped = {exp.LT: exp.GT, exp.LTE: exp.GTE, exp.GT: exp.LT, exp.GTE: exp.LTE, exp.EQ: exp.EQ, exp.NEQ: exp.NEQ}
         op = type(node)
-        if _is_call(right, {"CONTAINS", "INTERSECTS", "DISTANCE"}) and not _is_call(left, {"CONTAINS", "INTERSECTS", "DISTANCE"}):
+        geometric = {"CONTAINS", "INTERSECTS", "DISTANCE"}
+        if _is_call(right, geometric) and not _is_call(left, geometric):
             left, right, op = right, left, flipped[op]
         if _is_call(left, {"CONTAINS", "INTERSECTS"}):
             value = _const(right)
@@ -1577,8 +1582,8 @@ class _Compiler:
             a, b = self._distance_points(left, scope)
             if b.position is not None and a.position is None:
                 a, b = b, a
-            pred = self._cone(a, b.parts + [_num(min(radius, 180.0))],
-                              b.values + [min(radius, 180.0)] if b.values is not None else None, node)
+            pred = self._cone(a, [*b.parts, _num(min(radius, 180.0))],
+                              [*b.values, min(radius, 180.0)] if b.values is not None else None, node)
             if op is exp.LT:
                 # strictness at the boundary: compare the distance itself as well
                 dist = _fn("degrees", _mul(_num(2.0), _fn("asin", _fn("least", _num(1.0), _fn("sqrt", _hav(a, b))))))

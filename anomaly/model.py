@@ -67,7 +67,8 @@ class Model:
         return {
             "format": FORMAT,
             "version": VERSION,
-            "description": "Extended Isolation Forest (Hariri et al. 2021); layout described in skygate anomaly/model.py",
+            "description": "Extended Isolation Forest (Hariri et al. 2021); "
+                           "layout described in skygate anomaly/model.py",
             "features": list(self.features),
             "standardize": standardize,
             "ntrees": forest.ntrees,
@@ -112,7 +113,8 @@ def load(path: Path) -> Model:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFormatError(f"{path.name} is not a {FORMAT} model")
     if header.get("version") != VERSION:
-        raise ModelFormatError(f"{FORMAT} version {header.get('version')!r} is not readable (this code reads {VERSION})")
+        raise ModelFormatError(
+            f"{FORMAT} version {header.get('version')!r} is not readable (this code reads {VERSION})")
     forest = Forest(
         normals=arrays["normals"].astype(np.float64),
         intercepts=arrays["intercepts"].astype(np.float64),

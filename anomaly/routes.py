@@ -51,7 +51,8 @@ def anomaly_routes() -> list[BaseRoute]:
             notes.append("the job system is not running")
         if release is not None and getattr(release, "engine", None) is None:
             notes.append("no data release is loaded: anomaly jobs end in ERROR until one is ingested")
-        body = availability_document(uws is not None, up_since=_UP_SINCE, notes=notes or ["anomaly scoring is accepting jobs"])
+        body = availability_document(uws is not None, up_since=_UP_SINCE,
+                                     notes=notes or ["anomaly scoring is accepting jobs"])
         return Response(body, media_type=XML_MEDIA_TYPE)
 
     async def capabilities_endpoint(request: Request) -> Response:

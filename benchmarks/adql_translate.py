@@ -2,7 +2,8 @@
 
 Queries: the ADQL examples of DATA.md §4 (over DES-shaped metadata) and the IVOA ADQL 2.1 query
 set (ivoa/lyonetia ``src/adql/ivoa``, GPL-3, so not in this repository: set ``ADQL_IVOA_CORPUS`` to a
-copy; metadata made up from the names each query uses, so the whole pipeline runs). queryparser-python3 translates the same texts to PostgreSQL in the same
+copy; metadata made up from the names each query uses, so the whole pipeline runs). queryparser-python3
+translates the same texts to PostgreSQL in the same
 process; install it into the venv to compare (it is not a project dependency), otherwise it is
 skipped with a message. Prints median and p95 in milliseconds. Target: median <= 2 ms.
 
@@ -29,15 +30,18 @@ DES_QUERIES = [
     "SELECT TOP 5 ra, dec, mag_auto_g, tilename FROM des_dr1.main_sample",
     ("SELECT TOP 1000 alphawin_j2000 AS rap, deltawin_j2000 AS decp, mag_auto_g, tilename FROM des_dr1.main "
     "WHERE ra BETWEEN 323.0 AND 324.0 AND dec BETWEEN -1.0 AND 0.0"),
-    ("SELECT coadd_object_id, ra, dec, mag_auto_g AS g, mag_auto_r AS r, wavg_mag_psf_g AS g_psf, wavg_mag_psf_r AS r_psf "
+    ("SELECT coadd_object_id, ra, dec, mag_auto_g AS g, mag_auto_r AS r, "
+    "wavg_mag_psf_g AS g_psf, wavg_mag_psf_r AS r_psf "
     "FROM des_dr1.main WHERE ra BETWEEN 323.24 AND 323.48 AND dec BETWEEN -0.94 AND -0.70 "
     "AND wavg_spread_model_i + 3.0*wavg_spreaderr_model_i < 0.005 AND wavg_spread_model_i > -1 "
     "AND imaflags_iso_g = 0 AND imaflags_iso_r = 0 AND flags_g < 4 AND flags_r < 4"),
-    ("SELECT hpix_1024, COUNT(mag_auto_i) AS n FROM des_dr1.main WHERE wavg_spread_model_i + 3.0*wavg_spreaderr_model_i < 0.005 "
+    ("SELECT hpix_1024, COUNT(mag_auto_i) AS n FROM des_dr1.main "
+    "WHERE wavg_spread_model_i + 3.0*wavg_spreaderr_model_i < 0.005 "
     "AND wavg_spread_model_i > -1 AND imaflags_iso_i = 0 AND mag_auto_i < 21 GROUP BY hpix_1024"),
     ("SELECT hpix_1024, COUNT(mag_auto_i) AS n, AVG(mag_auto_i) AS mean_i FROM des_dr1.main "
     "WHERE extended_class_coadd = 3 AND mag_auto_i < 23 GROUP BY hpix_1024"),
-    ("SELECT tilename FROM des_dr1.tile_info WHERE -0.5 >= udecmin AND -0.5 < udecmax AND ((crossra0='N' AND 359.9 >= uramin "
+    ("SELECT tilename FROM des_dr1.tile_info "
+    "WHERE -0.5 >= udecmin AND -0.5 < udecmax AND ((crossra0='N' AND 359.9 >= uramin "
     "AND 359.9 < uramax) OR (crossra0='Y' AND (359.9 >= uramax OR 359.9 < uramin)))"),
     "SELECT ra, dec FROM des_dr1.main WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 323.36, -0.82, 0.1))",
 ]
@@ -47,13 +51,14 @@ def des_metadata() -> dict[str, TableMeta]:
     cols = [Column("coadd_object_id", "long"), Column("tilename", "char", "12"), Column("ra", "double", unit="deg"),
             Column("dec", "double", unit="deg"), Column("alphawin_j2000", "double"), Column("deltawin_j2000", "double"),
             Column("hpix_1024", "long"), Column("extended_class_coadd", "short"),
-            Column("wavg_spread_model_i", "float"), Column("wavg_spreaderr_model_i", "float"), Column("skygate_hpx", "long")]
+            Column("wavg_spread_model_i", "float"), Column("wavg_spreaderr_model_i", "float"),
+            Column("skygate_hpx", "long")]
     for band in "grizy":
         cols += [Column(f"mag_auto_{band}", "float", unit="mag"), Column(f"wavg_mag_psf_{band}", "float", unit="mag"),
                  Column(f"flags_{band}", "short"), Column(f"imaflags_iso_{band}", "int")]
     pos = Position("ra", "dec", "skygate_hpx", 14, 2e-6)
-    tiles = TableMeta("des_dr1", "tile_info", tuple(Column(n, "double") for n in (
-        "uramin", "uramax", "udecmin", "udecmax")) + (Column("tilename", "char", "12"), Column("crossra0", "char", "1")))
+    tiles = TableMeta("des_dr1", "tile_info", (*(Column(n, "double") for n in (
+        "uramin", "uramax", "udecmin", "udecmax")), Column("tilename", "char", "12"), Column("crossra0", "char", "1")))
     return {"des_dr1.main": TableMeta("des_dr1", "main", tuple(cols), position=pos),
             "des_dr1.main_sample": TableMeta("des_dr1", "main_sample", tuple(cols), position=pos),
             "des_dr1.tile_info": tiles}
@@ -132,7 +137,7 @@ def main() -> None:
         print(f"{name}:")
         for dialect in adql.DIALECTS:
             samples, failures = [], 0
-            for text, udfs, meta in queries:
+            for text, _udfs, meta in queries:
                 times, ok = timed(lambda: adql.translate(text, meta, dialect, maxrec=1000), args.repeat)  # noqa: B023
                 samples.append(times)
                 failures += not ok

@@ -149,7 +149,8 @@ async def _job(rows: int, d: int) -> None:
     try:
         forest.score(forest.fit(np.zeros((4, 2)), ntrees=1), np.zeros((1, 2)))  # compile outside the timing
         features = ", ".join(f"f{j}" for j in range(d))
-        params = [Parameter("QUERY", f"SELECT id, {features} FROM bench.points"), Parameter("RESPONSEFORMAT", "parquet")]
+        params = [Parameter("QUERY", f"SELECT id, {features} FROM bench.points"),
+                  Parameter("RESPONSEFORMAT", "parquet")]
         start = time.perf_counter()
         created = await system.create(SCORE_KIND, params, run=True)
         phase = created.phase
@@ -193,7 +194,8 @@ def fidelity_figures() -> None:
         theirs = []
         for seed in (1, 2):
             np.random.seed(seed)
-            theirs.append(eif.iForest(data, ntrees=NTREES, sample_size=SAMPLE, ExtensionLevel=1).compute_paths(X_in=data))
+            theirs.append(eif.iForest(data, ntrees=NTREES, sample_size=SAMPLE, ExtensionLevel=1)
+                          .compute_paths(X_in=data))
         print(f"  Spearman ours vs eif 2.0.2 (blob, 500 points):   {_rho(ours[0], theirs[0]):.4f}")
         print(f"  Spearman eif(seed 1) vs eif(seed 2):             {_rho(theirs[0], theirs[1]):.4f}")
     except ImportError:

@@ -78,7 +78,7 @@ def _positions(count: int, seed: int = 1) -> list[tuple[float, float]]:
     rng = np.random.default_rng(seed)
     ra = CENTRE[0] + rng.uniform(-0.3, 0.3, count)
     dec = CENTRE[1] + rng.uniform(-0.3, 0.3, count)
-    return list(zip(ra.tolist(), dec.tolist()))
+    return list(zip(ra.tolist(), dec.tolist(), strict=True))
 
 
 def bench_sync(release: Path, count: int, tile: int | None, baseline_too: bool) -> None:

@@ -150,7 +150,7 @@ class PeakSampler:
             self.peak = max(self.peak, self.ps.memory_info().rss)
             time.sleep(0.02)
 
-    def __enter__(self) -> PeakSampler:  # noqa: PYI034
+    def __enter__(self) -> PeakSampler:
         self._thread.start()
         return self
 
@@ -301,7 +301,8 @@ def dali_in_process(table: pa.Table) -> None:
     for kind in (OutputFormat.VOTABLE_B2, OutputFormat.VOTABLE_TD, OutputFormat.CSV, OutputFormat.PARQUET):
         start = time.perf_counter()
         asyncio.run(run(kind))
-        print(f"dali writer in process ({kind.value}): {table.num_rows / (time.perf_counter() - start) / 1e6:.2f} M rows/s")
+        rate = table.num_rows / (time.perf_counter() - start) / 1e6
+        print(f"dali writer in process ({kind.value}): {rate:.2f} M rows/s")
 
 
 PHASE = re.compile(r"<uws:phase>(\w+)</uws:phase>")
@@ -354,7 +355,8 @@ def main() -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     path = WORK / "catalog.duckdb"
     main_rows = pq.read_metadata(args.release / "catalog" / "dr1_main.parquet").num_rows
-    print(f"data: release {args.release} ({main_rows} objects in des_dr1.main); bench.six_columns = {args.rows} x 6 columns")
+    print(f"data: release {args.release} ({main_rows} objects in des_dr1.main); "
+          f"bench.six_columns = {args.rows} x 6 columns")
     positions = pq.read_table(args.release / "catalog" / "dr1_main.parquet", columns=["ra", "dec"])
     ra, dec = positions.column("ra"), positions.column("dec")
     box = ((pc.quantile(ra, 0.2)[0].as_py(), pc.quantile(ra, 0.8)[0].as_py()),

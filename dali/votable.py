@@ -255,14 +255,14 @@ def _arrow_values(values: np.ma.MaskedArray, col: Column) -> pa.Array:
     if data.dtype == object or col.datatype in ("char", "unicodeChar"):
         items: list[Any] = []
         row_mask = mask if mask.ndim == 1 else mask.all(axis=tuple(range(1, mask.ndim)))
-        for value, masked in zip(data, np.atleast_1d(row_mask)):
+        for value, masked in zip(data, np.atleast_1d(row_mask), strict=True):
             if masked or value is None:
                 items.append(None)
             elif isinstance(value, bytes):
                 items.append(value.decode("utf-8", errors="replace"))
             elif isinstance(value, np.ma.MaskedArray):
                 items.append([None if m else float(v) for v, m in
-                              zip(np.ma.getdata(value), np.ma.getmaskarray(value))])
+                              zip(np.ma.getdata(value), np.ma.getmaskarray(value), strict=True)])
             elif isinstance(value, np.ndarray):
                 items.append(value.tolist())
             else:
@@ -272,7 +272,7 @@ def _arrow_values(values: np.ma.MaskedArray, col: Column) -> pa.Array:
     elif data.ndim > 1:
         flat_mask = mask.reshape(len(data), -1)
         rows = [None if m.all() else list(np.where(mr, np.nan, d).astype(float) if d.dtype.kind == "f"
-                                          else d) for d, m, mr in zip(data, flat_mask, flat_mask)]
+                                          else d) for d, m, mr in zip(data, flat_mask, flat_mask, strict=True)]
         array = pa.array(rows)
     else:
         array = pa.array(data, mask=mask if mask.ndim == 1 else None)

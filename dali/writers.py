@@ -526,7 +526,7 @@ def _binary2_rows(arrays: list[pa.Array], columns: Sequence[Column], lead: bytes
     """The BINARY2 rows as flat bytes, after ``lead``."""
     rows = len(arrays[0]) if arrays else 0
     parts: list[_Fixed | _Var] = [_Fixed.of_bytes(_null_flags(arrays))]
-    for array, col in zip(arrays, columns):
+    for array, col in zip(arrays, columns, strict=True):
         parts.extend(_binary_parts(array, col))
     return _assemble(parts, rows, lead)
 
@@ -625,7 +625,7 @@ class _TableData(_Encoder):
         return (votable_head(self.infos, coosys=coosys) + "<TABLE>\n" + fields + self.data_open).encode()
 
     def encode(self, arrays: list[pa.Array]) -> bytes:
-        cells = [_xml_cells(a, c) for a, c in zip(arrays, self.columns)]
+        cells = [_xml_cells(a, c) for a, c in zip(arrays, self.columns, strict=True)]
         return _text_rows(cells, "</TD><TD>", "<TR><TD>", "</TD></TR>\n")
 
     def tail(self, status: str | None, message: str | None) -> bytes:
@@ -673,7 +673,7 @@ class _Delimited(_Encoder):
         return (self.sep.join(cells) + "\r\n" if self.sep == "," else self.sep.join(cells) + "\n").encode()
 
     def encode(self, arrays: list[pa.Array]) -> bytes:
-        cells = [_csv_cells(a, c, self.sep) for a, c in zip(arrays, self.columns)]
+        cells = [_csv_cells(a, c, self.sep) for a, c in zip(arrays, self.columns, strict=True)]
         return _text_rows(cells, self.sep, "", "\r\n" if self.sep == "," else "\n")
 
 
@@ -749,7 +749,7 @@ class _Fits(_Encoder):
         self._nulls = [False] * len(columns)
 
     def encode(self, arrays: list[pa.Array]) -> bytes:
-        for i, (array, col) in enumerate(zip(arrays, self.columns)):
+        for i, (array, col) in enumerate(zip(arrays, self.columns, strict=True)):
             self._nulls[i] = self._nulls[i] or array.null_count > 0
             datatype, arraysize = _shape(col)
             if (datatype in ("char", "unicodeChar") or arraysize) and len(array):
@@ -808,7 +808,7 @@ class _Fits(_Encoder):
         cards = [fits.Card("XTENSION", "BINTABLE"), fits.Card("BITPIX", 8), fits.Card("NAXIS", 2),
                  fits.Card("NAXIS1", row_bytes), fits.Card("NAXIS2", self._rows), fits.Card("PCOUNT", 0),
                  fits.Card("GCOUNT", 1), fits.Card("TFIELDS", len(self.columns))]
-        for n, (col, (tform, _)) in enumerate(zip(self.columns, forms), start=1):
+        for n, (col, (tform, _)) in enumerate(zip(self.columns, forms, strict=True), start=1):
             cards.append(fits.Card(f"TTYPE{n}", _fits_text(col.name)))
             cards.append(fits.Card(f"TFORM{n}", tform))
             if col.unit:

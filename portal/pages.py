@@ -62,7 +62,8 @@ SERVICES: tuple[Service, ...] = (
              ("bulk", "bulk cutout jobs: a list of positions → FITS and colour images"),
              ("links", "DataLink: the files and services of a dataset"), ("examples", "example cutouts"),
              ("capabilities", "what the service supports (VOSI)"), ("availability", "is it up (VOSI)")),
-            (("TOPCAT", "Activation action “Invoke Service” on an SIA result's DataLink column, or load {url}/links?ID=…"),
+            (("TOPCAT", "Activation action “Invoke Service” on an SIA result's DataLink column, "
+                        "or load {url}/links?ID=…"),
              ("Aladin", "Open an SIA result and follow its DataLink “cutout” service."),
              ("pyvo", "pyvo.dal.adhoc.DatalinkResults.from_result_url(\"{url}/links?ID=…\").get_first_proc()"),
              ("curl", "curl -o cut.fits \"{url}/sync?ID=…&CIRCLE=21.5+-0.5+0.01\""))),
@@ -145,7 +146,8 @@ def service_page(base_url: str, service: Service) -> str:
     """The readable page of one service: what it does, its endpoints, how to use it from each client."""
     url = f"{base_url}/{service.key}"
     endpoints = "".join(
-        f'<li><a href="{escape(url)}/{escape(path)}"><code>{escape(url)}/{escape(path)}</code></a> — {escape(what)}</li>'
+        f'<li><a href="{escape(url)}/{escape(path)}"><code>{escape(url)}/{escape(path)}</code></a> — '
+        f'{escape(what)}</li>'
         for path, what in service.endpoints)
     body = f"""<p>{escape(service.description)}</p>
 <p>Service URL: <code class="url">{escape(url)}</code></p>
@@ -165,9 +167,11 @@ def tables_page(base_url: str, metadata: Mapping[str, TableMeta], problem: str |
     for name in sorted(metadata):
         schemas.setdefault(metadata[name].schema, []).append(metadata[name])
     sections = "".join(
-        f'<section class="schema"><h2>{escape(schema)}</h2>{"".join(_table_block(base_url, t) for t in tables)}</section>'
+        f'<section class="schema"><h2>{escape(schema)}</h2>'
+        f'{"".join(_table_block(base_url, t) for t in tables)}</section>'
         for schema, tables in schemas.items())
-    body = f"""<p>The published tables, as <a href="{escape(base_url)}/tap/tables">/tap/tables</a> (VOSI) describes them.</p>
+    body = f"""<p>The published tables, as <a href="{escape(base_url)}/tap/tables">/tap/tables</a> (VOSI)
+describes them.</p>
 {_as_code(f"curl {base_url}/tap/tables", f'pyvo.dal.TAPService("{base_url}/tap").tables')}
 <p><label for="table-filter">Search names, descriptions, units and UCDs</label>
 <input id="table-filter" type="search" placeholder="e.g. mag, pos.eq.ra, tile" autocomplete="off"></p>
@@ -192,7 +196,8 @@ def query_page(base_url: str, metadata: Mapping[str, TableMeta], query: str, max
     body = f"""<form id="query-form" method="post" action="{escape(base_url)}/tap/sync">
 <input type="hidden" name="LANG" value="ADQL"><input type="hidden" name="REQUEST" value="doQuery">
 <label for="query" class="visually-hidden">ADQL query</label>
-<div id="editor-host"><textarea id="query" name="QUERY" rows="8" spellcheck="false">{escape(query, quote=False)}</textarea></div>
+<div id="editor-host"><textarea id="query" name="QUERY" rows="8"
+ spellcheck="false">{escape(query, quote=False)}</textarea></div>
 <div class="controls">
 <button type="button" id="check">Check</button>
 <button type="button" id="quick">Quick</button>
@@ -215,7 +220,8 @@ def query_page(base_url: str, metadata: Mapping[str, TableMeta], query: str, max
 def examples_page(base_url: str) -> str:
     """The examples of ``/tap/examples`` with a Try it button each (examples.js reads the document)."""
     body = f"""<p>The example queries of the TAP service, read from
-<a href="{escape(base_url)}/tap/examples">/tap/examples</a> (DALI examples). <em>Try it</em> opens one in the editor.</p>
+<a href="{escape(base_url)}/tap/examples">/tap/examples</a> (DALI examples).
+<em>Try it</em> opens one in the editor.</p>
 {_as_code(f"curl {base_url}/tap/examples", f'pyvo.dal.TAPService("{base_url}/tap").examples')}
 <div id="examples" aria-busy="true"><p>Loading the examples…</p></div>"""
     return layout(base_url, "Examples", body, active="/examples", scripts=("examples.js",))
@@ -244,15 +250,18 @@ def jobs_page(base_url: str) -> str:
 
 def cutouts_page(base_url: str, positions: str = "") -> str:
     """A bulk cutout form: positions in, a SODA bulk job, a gallery of the colour images (cutouts.js)."""
-    bands = "".join(f'<label><input type="checkbox" name="band" value="{b}"{" checked" if b in "gri" else ""}> {b}</label>'
+    bands = "".join(f'<label><input type="checkbox" name="band" value="{b}"'
+                    f'{" checked" if b in "gri" else ""}> {b}</label>'
                     for b in "grizY")
     body = f"""<p>Cut FITS images and Lupton colour images around a list of positions: one job of the
 <a href="{escape(base_url)}/soda">SODA</a> bulk service (<code>{escape(base_url)}/soda/bulk</code>).</p>
 <form id="cutout-form">
 <p><label for="positions">Positions: one per line, <code>RA, Dec</code> in degrees or a <code>COADD_OBJECT_ID</code>;
 or a CSV with a header row</label><br>
-<textarea id="positions" rows="6" cols="60" spellcheck="false" placeholder="323.36, -0.82">{escape(positions, quote=False)}</textarea></p>
-<p><label>or a file (CSV or VOTable) <input type="file" id="positions-file" accept=".csv,.xml,.vot,text/csv"></label></p>
+<textarea id="positions" rows="6" cols="60" spellcheck="false"
+ placeholder="323.36, -0.82">{escape(positions, quote=False)}</textarea></p>
+<p><label>or a file (CSV or VOTable)
+<input type="file" id="positions-file" accept=".csv,.xml,.vot,text/csv"></label></p>
 <div class="controls">
 <label>size (arcmin) <input type="number" id="xsize" name="XSIZE" value="1" min="0.1" max="12" step="0.1"></label>
 <fieldset><legend>FITS bands</legend>{bands}</fieldset>
@@ -261,7 +270,8 @@ or a CSV with a header row</label><br>
 <button type="submit" id="make-cutouts">Make cutouts</button>
 </div></form>
 <div id="status" role="status" aria-live="polite"></div>
-<details class="as-code" open><summary>This request as curl / as pyvo</summary><pre id="as-curl"></pre><pre id="as-pyvo"></pre></details>
+<details class="as-code" open><summary>This request as curl / as pyvo</summary>
+<pre id="as-curl"></pre><pre id="as-pyvo"></pre></details>
 <div id="gallery"></div>"""
     return layout(base_url, "Cutouts", body, active="/cutouts", scripts=("cutouts.js",))
 
@@ -293,7 +303,8 @@ def _service_extra(base_url: str, service: Service) -> str:
 <label>MAXREC <input name="MAXREC" type="number" value="20"></label>
 <button type="submit" id="sia-search">Search</button></form>
 <div id="status" role="status" aria-live="polite"></div>
-<details class="as-code" open><summary>This request as curl / as pyvo</summary><pre id="as-curl"></pre><pre id="as-pyvo"></pre></details>
+<details class="as-code" open><summary>This request as curl / as pyvo</summary>
+<pre id="as-curl"></pre><pre id="as-pyvo"></pre></details>
 <div id="results"></div>"""
     if service.key == "tap":
         return f'<p>Write queries in the <a href="{escape(base_url)}/query">query page</a>.</p>'
@@ -315,7 +326,8 @@ def _anomaly_form(base_url: str) -> str:
     return f"""<h2>Score a selection</h2>
 <form id="anomaly-form">
 <p><label for="anomaly-query">ADQL: an identifier column, then numeric feature columns</label><br>
-<textarea id="anomaly-query" name="QUERY" rows="5" cols="90" spellcheck="false">{escape(_ANOMALY_QUERY, quote=False)}</textarea></p>
+<textarea id="anomaly-query" name="QUERY" rows="5" cols="90"
+ spellcheck="false">{escape(_ANOMALY_QUERY, quote=False)}</textarea></p>
 <div class="controls">{numbers}
 <label><input type="checkbox" name="STANDARDIZE" value="yes" checked> standardize features</label>
 <label>job name <input name="RUNID" size="12"></label>
@@ -323,7 +335,8 @@ def _anomaly_form(base_url: str) -> str:
 <p class="note">Rows with a NULL or non-finite feature are skipped and counted in the summary.</p>
 </form>
 <div id="status" role="status" aria-live="polite"></div>
-<details class="as-code" open><summary>This request as curl / as pyvo</summary><pre id="as-curl"></pre><pre id="as-pyvo"></pre></details>
+<details class="as-code" open><summary>This request as curl / as pyvo</summary>
+<pre id="as-curl"></pre><pre id="as-pyvo"></pre></details>
 <div id="anomaly-results"></div>
 <div id="results"></div>
 <p>Your jobs of this service are listed in <a href="{escape(base_url)}/jobs">My jobs</a>.</p>"""

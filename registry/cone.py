@@ -200,7 +200,8 @@ def cone_capabilities(base_url: str, table: ConeTable, *, max_sr: float, max_rec
         "<queryType>GET</queryType><resultType>text/xml</resultType></interface>\n"
         f"  <maxSR>{_number(max_sr)}</maxSR>\n  <maxRecords>{max_records}</maxRecords>\n"
         "  <verbosity>true</verbosity>\n"
-        f"  <testQuery><ra>{_number(test[0])}</ra><dec>{_number(test[1])}</dec><sr>{_number(test[2])}</sr></testQuery>\n"
+        f"  <testQuery><ra>{_number(test[0])}</ra><dec>{_number(test[1])}</dec>"
+        f"<sr>{_number(test[2])}</sr></testQuery>\n"
         " </capability>\n"
     )
     support = "".join(

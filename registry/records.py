@@ -320,7 +320,8 @@ def _registry(authority: str, base_url: str, curation: Curation) -> Resource:
     body = (_opening(title, f"{curation.short_name} reg", REGISTRY_KEY, curation, authority,
                      f"The OAI-PMH publishing registry of {curation.title}: every resource it serves.",
                      base_url, "Registry", "/registry")
-            + _rights(curation) + harvest + f"<full>false</full><managedAuthority>{_text(authority)}</managedAuthority>")
+            + _rights(curation) + harvest
+            + f"<full>false</full><managedAuthority>{_text(authority)}</managedAuthority>")
     return Resource(ivoid(authority, REGISTRY_KEY), "vg:Registry", title, body)
 
 

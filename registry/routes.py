@@ -266,4 +266,5 @@ async def page(request: Request) -> Response:
                             f"</title></head><body><h1>{escape(title)}</h1><p>Nothing is published while no data "
                             f"release is loaded: {escape(problem)}.</p></body></html>\n", status_code=503,
                             headers={"Retry-After": _RETRY_AFTER})
-    return HTMLResponse(await asyncio.to_thread(render_page, records, title=title, oai_url=publisher.base_url + OAI_PATH))
+    return HTMLResponse(await asyncio.to_thread(render_page, records, title=title,
+                                                oai_url=publisher.base_url + OAI_PATH))

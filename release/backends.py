@@ -296,10 +296,7 @@ class DuckDBBackend:
         """(Callback) an abandoned step let go of its thread: close its cursor."""
         self._abandoned_count -= 1
         self._watchdog.end(watch)
-        if step.cancelled() or step.exception() is not None:
-            made = None
-        else:
-            made = step.result()
+        made = None if step.cancelled() or step.exception() is not None else step.result()
         if cursor is None and isinstance(made, duckdb.DuckDBPyConnection):
             cursor = made  # abandoned while its cursor was being made
         if cursor is not None:

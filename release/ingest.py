@@ -18,6 +18,7 @@ Tests: tests/release/test_ingest.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import re
@@ -499,10 +500,9 @@ class _PostgresStore:
         conn, role = self._conn, quote_ident(self._role)
         exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", self._role)
         if not exists:
-            try:
+            # The role may be created meanwhile by a parallel ingest into another database.
+            with contextlib.suppress(asyncpg.DuplicateObjectError):
                 await conn.execute(f"CREATE ROLE {role} LOGIN")
-            except asyncpg.DuplicateObjectError:
-                pass  # created meanwhile by a parallel ingest into another database
         # The service connects as this role: reading published schemas and creating temporary
         # upload tables is all it may do (brief §2); sessions also start read-only by default.
         await conn.execute(f"ALTER ROLE {role} SET default_transaction_read_only = on")

@@ -78,8 +78,8 @@ async def read_catalog(fetch: Fetch) -> Catalog:
     by_table: dict[str, list[Column]] = {}
     for row in columns:
         by_table.setdefault(row["table_name"], []).append(Column(
-            name=plain_name(row["column_name"]), datatype=row["datatype"], arraysize=row["arraysize"], xtype=row["xtype"],
-            unit=row["unit"], ucd=row["ucd"], utype=row["utype"], description=row["description"],
+            name=plain_name(row["column_name"]), datatype=row["datatype"], arraysize=row["arraysize"],
+            xtype=row["xtype"], unit=row["unit"], ucd=row["ucd"], utype=row["utype"], description=row["description"],
             indexed=bool(row["indexed"]), principal=bool(row["principal"]), std=bool(row["std"])))
     pairs: dict[str, list[tuple[str, str]]] = {}
     for row in key_columns:

@@ -507,7 +507,7 @@ def _circle_overlaps(circle: Circle, tile: _Convex) -> bool:
     sin_r = math.sin(math.radians(circle.radius))
     if tile.contains(centre) or any(float(np.dot(centre, v)) >= cos_r - _EPS for v in tile.vectors):
         return True
-    for (a, b), normal in zip(tile.edges, tile.normals):
+    for (a, b), normal in zip(tile.edges, tile.normals, strict=True):
         # Nearest point of the edge's great circle to the centre; it must lie within the arc
         # and on the centre's side (radius < 90) for the edge to pass within the radius.
         foot = centre - float(np.dot(centre, normal)) * normal
@@ -607,7 +607,7 @@ def _polygon_contains(polygon: Polygon, point: np.ndarray) -> bool:
     x, y = plane(point)
     xy = [plane(v) for v in vectors]
     inside = False
-    for (x1, y1), (x2, y2) in zip(xy, xy[1:] + xy[:1]):
+    for (x1, y1), (x2, y2) in zip(xy, xy[1:] + xy[:1], strict=True):
         if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
             inside = not inside
     return inside
@@ -619,7 +619,7 @@ def _polygon_overlaps(polygon: Polygon, tile: _Convex) -> bool:
         return True
     if any(_polygon_contains(polygon, v) for v in tile.vectors):
         return True
-    edges = list(zip(vectors, vectors[1:] + vectors[:1]))
+    edges = list(zip(vectors, vectors[1:] + vectors[:1], strict=True))
     return any(_arcs_cross(a, b, c, d) for a, b in edges for c, d in tile.edges)
 
 

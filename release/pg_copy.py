@@ -15,6 +15,7 @@ Tests: tests/release/test_backends.py, tests/release/test_cross_backend.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 import time
@@ -64,17 +65,14 @@ class _Connection:
         self.cancelled = True
         cursor = self.cursor
         if cursor is not None:
-            try:
+            # The statement may have ended meanwhile; the connection is closed, not reused.
+            with contextlib.suppress(adbc_driver_manager.Error, OSError):
                 cursor.adbc_cancel()
-            except (adbc_driver_manager.Error, OSError):
-                pass  # the statement ended meanwhile; the connection is closed, not reused
 
     def close(self) -> None:
-        with self.lock:
-            try:
-                self.dbapi.close()
-            except (adbc_driver_manager.Error, OSError):
-                pass  # a broken connection closes with an error; it is gone either way
+        # A broken connection closes with an error; it is gone either way.
+        with self.lock, contextlib.suppress(adbc_driver_manager.Error, OSError):
+            self.dbapi.close()
 
 
 class CopyReader:
@@ -136,7 +134,8 @@ class CopyReader:
                 ended = True
             except adbc_driver_manager.Error as exc:
                 ended = True
-                raise (timeout_error(timeout) if conn.cancelled else postgres_error(exc.sqlstate, timeout, str(exc))) from exc
+                raise (timeout_error(timeout) if conn.cancelled
+                       else postgres_error(exc.sqlstate, timeout, str(exc))) from exc
             except OSError as exc:  # an error reported mid-stream arrives as message text only
                 ended = True
                 raise (timeout_error(timeout) if conn.cancelled else postgres_stream_error(str(exc), timeout)) from exc

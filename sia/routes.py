@@ -1,8 +1,9 @@
 """HTTP edge of SIA 2.0: ``/sia/query``, ``/sia/availability``, ``/sia/capabilities``.
 
-Collects GET/POST parameters (names case-insensitive; ``dali.form`` applies the request limits), runs the search on the backend of the open release
-(``request.app.state.release.backend``), and answers with a VOTable; errors become DALI error VOTables
-(``UsageFault: ...``) with a 400 (413 over a size limit), never a framework page.
+Collects GET/POST parameters (names case-insensitive; ``dali.form`` applies the request limits), runs the
+search on the backend of the open release (``request.app.state.release.backend``), and answers with a
+VOTable; errors become DALI error VOTables (``UsageFault: ...``) with a 400 (413 over a size limit), never a
+framework page.
 Tests: tests/sia/test_routes.py.
 """
 

@@ -303,7 +303,8 @@ def _fresh(hips_dir: Path, name: str) -> Path:
     return root
 
 
-def _merge_band(scratch: Path, root: Path, order: int, progress: Progress, name: str) -> tuple[int, tuple[float, float]]:
+def _merge_band(scratch: Path, root: Path, order: int, progress: Progress,
+                name: str) -> tuple[int, tuple[float, float]]:
     """Deepest-order tiles from every coadd's folder (mean where they overlap), then the pyramid."""
     from astropy.io import fits
 
@@ -358,7 +359,8 @@ def _pyramid(root: Path, order: int, indices: set[int]) -> None:
                         warnings.simplefilter("ignore", RuntimeWarning)
                         array[quadrant[k]] = block_reduce(fits.getdata(child), 2, func=np.nanmean)
             header = tile_header(level=level, index=parent, frame=ICRS(), tile_dims=TILE_WIDTH)
-            _write_fits(tile_path(root, level, parent, "fits"), array, header[0] if isinstance(header, tuple) else header)
+            _write_fits(tile_path(root, level, parent, "fits"), array,
+                        header[0] if isinstance(header, tuple) else header)
         current = set(parents)
 
 

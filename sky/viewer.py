@@ -98,7 +98,9 @@ async function objectsAt(ra, dec) {
   table.id = "object-table";
   for (const [i, row] of rows.entries()) {
     const tr = document.createElement("tr");
-    for (const value of row) tr.appendChild(i === 0 ? Object.assign(document.createElement("th"), {textContent: value}) : cell(value));
+    for (const value of row) {
+      tr.appendChild(i === 0 ? Object.assign(document.createElement("th"), {textContent: value}) : cell(value));
+    }
     table.appendChild(tr);
   }
   box.appendChild(table);
@@ -127,13 +129,15 @@ async function main() {
   const options = {fov: 2, target: "0 0", showCooGrid: false, showReticle: true, showContextMenu: true, log: false,
                    hipsList: list.map((s) => ({id: s.creator_did, name: s.obs_title, url: s.hips_service_url}))};
   if (colour) {
-    Object.assign(options, {survey: colour.hips_service_url, target: `${colour.hips_initial_ra} ${colour.hips_initial_dec}`,
+    Object.assign(options, {survey: colour.hips_service_url,
+                            target: `${colour.hips_initial_ra} ${colour.hips_initial_dec}`,
                             fov: Math.min(parseFloat(colour.hips_initial_fov) || 2, 4)});
   }
   const aladin = A.aladin("#aladin", options);
   window.skygateAladin = aladin;
   const layers = document.getElementById("layers");
-  layers.textContent = list.length ? list.map((s) => s.obs_title).join(" · ") : "No HiPS built yet: run `skygate hips build`.";
+  layers.textContent = list.length ? list.map((s) => s.obs_title).join(" · ")
+                                    : "No HiPS built yet: run `skygate hips build`.";
   const colours = ["#ff8800", "#00c8ff", "#7cfc00", "#ff44cc"];
   // Footprints that cover most of the images' (the main table, the images); sparse ones (a truth
   // list, a 1 % sample) would only scatter cells over the view.
@@ -148,7 +152,9 @@ async function main() {
   aladin.on("click", (e) => {
     let ra = e && e.ra, dec = e && e.dec;
     if (ra === undefined && e) [ra, dec] = aladin.pix2world(e.x, e.y);
-    if (Number.isFinite(ra) && Number.isFinite(dec) && !(e && e.isDragging)) objectsAt(ra, dec).catch((err) => status(String(err)));
+    if (Number.isFinite(ra) && Number.isFinite(dec) && !(e && e.isDragging)) {
+      objectsAt(ra, dec).catch((err) => status(String(err)));
+    }
   });
   document.body.dataset.ready = "1";
 }

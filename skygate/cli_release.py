@@ -207,7 +207,8 @@ def _partitioned(store: Store, settings: Settings, max_rows: int | None) -> Stor
     from release.hats import DEFAULT_MAX_ROWS
     from release.partitioned import PartitionedStore
 
-    return PartitionedStore(store, settings.data_dir / "hats", max_rows=DEFAULT_MAX_ROWS if max_rows is None else max_rows)
+    rows = DEFAULT_MAX_ROWS if max_rows is None else max_rows
+    return PartitionedStore(store, settings.data_dir / "hats", max_rows=rows)
 
 
 def _report(loaded: list[LoadedTable]) -> None:

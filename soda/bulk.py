@@ -97,7 +97,7 @@ def resolve_object_ids(release_dir: Path, ids: Sequence[int]) -> dict[int, tuple
     oid, ra, dec = names["coadd_object_id"], names["alphawin_j2000"], names["deltawin_j2000"]
     table = dataset.to_table(columns=[oid, ra, dec], filter=pc.field(oid).isin(list(ids)))
     return {int(i): (float(a), float(d)) for i, a, d in zip(table[oid].to_pylist(), table[ra].to_pylist(),
-                                                           table[dec].to_pylist())}
+                                                           table[dec].to_pylist(), strict=True)}
 
 
 def run_bulk(

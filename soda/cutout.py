@@ -198,7 +198,7 @@ def _circle_points(circle: Circle, n: int) -> list[tuple[float, float]]:
 def _polygon_points(polygon: Polygon, per_edge: int) -> list[tuple[float, float]]:
     vectors = [unit_vector(*v) for v in polygon.vertices]
     points = []
-    for a, b in zip(vectors, vectors[1:] + vectors[:1]):
+    for a, b in zip(vectors, vectors[1:] + vectors[:1], strict=True):
         for k in range(per_edge):
             v = a + (b - a) * (k / per_edge)
             v = v / np.linalg.norm(v)

@@ -236,7 +236,8 @@ def parse_positions(data: bytes) -> tuple[BulkPosition, ...]:
                          param="POSITIONS")
     if len(rows) > MAX_BULK_POSITIONS:
         raise UsageError(f"at most {MAX_BULK_POSITIONS} positions per job", param="POSITIONS")
-    return tuple(_position(dict(zip(header, row)), number) for number, row in enumerate(rows, start=2))
+    # A ragged CSV row is read as far as the header goes: missing cells count as empty, extra ones are ignored.
+    return tuple(_position(dict(zip(header, row, strict=False)), number) for number, row in enumerate(rows, start=2))
 
 
 def _position(row: Mapping[str, str], line: int) -> BulkPosition:

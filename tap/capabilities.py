@@ -73,8 +73,8 @@ def tap_capabilities(config: TapConfig, *, has_obscore: bool) -> bytes:
     body += _output_formats()
     body += "".join(f'  <uploadMethod ivo-id="{m}"/>\n' for m in UPLOAD_METHODS)
     retention = int(config.destruction_days * 86400)
-    # TAPRegExt executionDuration (tr:TimeLimits): the hard limit is the longest a job may ask for; UWS grants at most this
-    # (uws.system.JobSystem.execution_duration), and 0 ("unlimited") is replaced by it. No hard
+    # TAPRegExt executionDuration (tr:TimeLimits): the hard limit is the longest a job may ask for; UWS grants
+    # at most this (uws.system.JobSystem.execution_duration), and 0 ("unlimited") is replaced by it. No hard
     # element when the server sets no maximum.
     duration_hard = (f"<hard>{config.execution_duration_max}</hard>" if config.execution_duration_max > 0 else "")
     body += (

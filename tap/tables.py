@@ -57,7 +57,8 @@ def _column(col: Column, esa_flags: bool = False) -> str:
     flags = "<flag>indexed</flag>" if col.indexed else ""
     std = ' std="true"' if col.std else ""
     extra = _ESA_FLAGS if esa_flags else ""
-    return (f"<column{std}{extra}>{_el('name', query_name(col.name))}{_el('description', col.description)}{_el('unit', col.unit)}"
+    return (f"<column{std}{extra}>{_el('name', query_name(col.name))}{_el('description', col.description)}"
+            f"{_el('unit', col.unit)}"
             f"{_el('ucd', col.ucd)}{_el('utype', col.utype)}<dataType{attrs}>{col.datatype}</dataType>{flags}"
             "</column>\n")
 
@@ -72,7 +73,7 @@ def _table_body(meta: TableMeta, detail: bool, esa_flags: bool = False) -> str:
         for fk in meta.foreign_keys:
             pairs = "".join(
                 f"<fkColumn>{_el('fromColumn', f)}{_el('targetColumn', t)}</fkColumn>"
-                for f, t in zip(fk.from_columns, fk.target_columns)
+                for f, t in zip(fk.from_columns, fk.target_columns, strict=True)
             )
             parts.append(f"<foreignKey>{_el('targetTable', fk.target_table)}{pairs}"
                          f"{_el('description', fk.description)}</foreignKey>\n")

@@ -7,6 +7,7 @@ tests that need it skip with a visible reason, except under ``SKYGATE_REQUIRE_SE
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import socket
@@ -14,6 +15,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# The ingested `ci` release (release engineer): duckdb_backend, postgres_backend, ci_engine.
+# The application under uvicorn on 127.0.0.1 (TAP engineer): live_server, live_server_postgres.
+from tests.live_fixtures import live_server, live_server_postgres, pyvo_session  # noqa: F401
+from tests.release_fixtures import (  # noqa: F401
+    ci_duckdb_path,
+    ci_engine,
+    ci_metadata,
+    ci_postgres_url,
+    duckdb_backend,
+    postgres_backend,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # Generated test data (the `ci` demo profile) is cached here between runs; it is deterministic.
@@ -90,19 +103,6 @@ def ci_release_dir() -> Path:
     return target
 
 
-# The ingested `ci` release (release engineer): duckdb_backend, postgres_backend, ci_engine.
-# The application under uvicorn on 127.0.0.1 (TAP engineer): live_server, live_server_postgres.
-from tests.live_fixtures import live_server, live_server_postgres, pyvo_session  # noqa: F401
-from tests.release_fixtures import (  # noqa: F401
-    ci_duckdb_path,
-    ci_engine,
-    ci_metadata,
-    ci_postgres_url,
-    duckdb_backend,
-    postgres_backend,
-)
-
-
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Drop the PostgreSQL databases and roles this test process created (tests/isolation.py)."""
     import asyncio
@@ -115,10 +115,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         import asyncpg
 
         user = os.environ.get("PGUSER", "postgres")
-        try:
+        # Cleaning up is a courtesy: it never fails the run.
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
             asyncio.run(drop_worker_objects(f"postgresql://{user}@{POSTGRES_HOST}:{POSTGRES_PORT}/postgres"))
-        except (OSError, asyncpg.PostgresError):
-            pass  # cleaning up is a courtesy: it never fails the run
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,8 @@
 
 Imported by tests/conftest.py so every test can use them. The ``ci`` files come from the demo
 engineer's ``ci_release_dir``; they are ingested once into ``var/test-cache/ci-duckdb/catalog.duckdb``
-and into the PostgreSQL database ``skygate_test_release_<checkout>`` (tests/isolation.py), and reused while the release and the
+and into the PostgreSQL database ``skygate_test_release_<checkout>`` (tests/isolation.py), and reused while
+the release and the
 ingest code are unchanged (a stamp: sha256 of the manifest and of the ingest sources). Parallel
 runs are serialised with a file lock (DuckDB) and an advisory lock (PostgreSQL); the DuckDB file is
 written beside and renamed into place, so a run reading the old file is never disturbed.

@@ -153,7 +153,7 @@ class Job:
     progress: tuple[int, int] | None = None
 
 
-JobFunction = Callable[[Parameters, "JobContext"], "Sequence[Result] | None | Awaitable[Sequence[Result] | None]"]
+JobFunction = Callable[[Parameters, "JobContext"], "Sequence[Result] | Awaitable[Sequence[Result] | None] | None"]
 ErrorRenderer = Callable[[ErrorInfo], tuple[bytes, str]]
 
 

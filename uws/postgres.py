@@ -8,6 +8,7 @@ machine finishes the job. Tests: tests/uws/test_store.py (``postgres`` marker).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -120,10 +121,8 @@ class PostgresStore(SqlJobStore):
         self._pool = pool
         if self._listener is not None:
             self._listener.remove_termination_listener(self._on_listener_lost)
-            try:
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
                 await self._listener.close()
-            except (OSError, asyncpg.PostgresError):
-                pass
             self._listener = None
         if self._pool is not None:
             try:

@@ -216,10 +216,7 @@ def run_worker_process(
     loop = _LoopThread()
     resources = kinds() if callable(kinds) else None
     table: Iterable[JobKind]
-    if resources is not None:
-        table = loop.call(resources.__aenter__())  # type: ignore[assignment]
-    else:
-        table = kinds  # type: ignore[assignment]
+    table = loop.call(resources.__aenter__()) if resources is not None else kinds  # type: ignore[assignment]
     store = open_store(config.store_url)
     loop.call(store.open())
     by_name = {k.name: k for k in table}

@@ -79,7 +79,8 @@ class JobSystem:
         self.kinds: dict[str, JobKind] = {k.name: k for k in kinds}
         self.store = store or open_store(config.store_url)
         self.runner = Runner(self.store, self.kinds, config.results_dir,
-                             heartbeat_interval=config.heartbeat_interval, max_running_per_owner=config.max_running_per_owner)
+                             heartbeat_interval=config.heartbeat_interval,
+                             max_running_per_owner=config.max_running_per_owner)
         self.queue: JobQueue = make_queue(config, self.runner)
         self.owner_of: Callable[[Any], str | None] = lambda request: None
         self.is_admin: Callable[[Any], bool] = lambda request: False

@@ -1,7 +1,8 @@
 """Write a demo release profile to disk: Parquet catalogues, per-tile FITS, manifest.
 
 Orchestration only: tiles are built and rendered in a pool of worker processes, one per core by
-default (results are taken in tile order, so output never depends on scheduling or the pool size); DR1_MAIN rows are spooled per HPIX_32 to Arrow
+default (results are taken in tile order, so output never depends on scheduling or the pool size); DR1_MAIN
+rows are spooled per HPIX_32 to Arrow
 IPC files and then written as one Parquet row group per HPIX_32 value, so memory stays bounded by a
 tile plus one HEALPix pixel. Model details live in ``catalog.py`` and ``images.py``.
 Tests: tests/release/test_demo_release.py.

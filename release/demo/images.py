@@ -118,7 +118,8 @@ def write_mef(path: Path, tile: Tile, image: BandImage, pixscale: float) -> None
     seed = dither_seed(tile.tilename, image.band)
     label = "Y" if image.band == "y" else image.band
     hdus: list[fits.hdu.base.ExtensionHDU | fits.PrimaryHDU] = [fits.PrimaryHDU()]
-    for extname, data, des_ext in (("SCI", image.sci, "IMAGE"), ("MSK", image.msk, "MASK"), ("WGT", image.wgt, "WEIGHT")):
+    for extname, data, des_ext in (("SCI", image.sci, "IMAGE"), ("MSK", image.msk, "MASK"),
+                                   ("WGT", image.wgt, "WEIGHT")):
         header = _header(tile, pixscale, label, des_ext, image.saturate)
         if extname == "MSK":
             hdu = fits.CompImageHDU(data, header, name=extname, compression_type="PLIO_1")
@@ -209,7 +210,7 @@ def _place_all(image: npt.NDArray[np.float64], naxis: int, cache: _Templates, ca
     sy = np.clip(np.rint((y - iy) * _OS), -1, 1).astype(np.int64)
     keys = cache.keys(cat, flux, sigma)
     live = (flux > 0) & (ix > -300) & (iy > -300) & (ix < naxis + 300) & (iy < naxis + 300)
-    order = np.lexsort((np.arange(len(keys)),) + tuple(keys[:, c] for c in range(keys.shape[1] - 1, -1, -1)))
+    order = np.lexsort((np.arange(len(keys)), *(keys[:, c] for c in range(keys.shape[1] - 1, -1, -1))))
     order = order[live[order]]
     if order.size == 0:
         return

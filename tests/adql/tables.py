@@ -108,7 +108,8 @@ def rows() -> dict[str, dict[str, np.ndarray | list[object]]]:
     main["extended_class_coadd"] = rng.integers(0, 4, n).astype(np.int16)
     main["skygate_hpx"] = index(ra, dec, INDEX_ORDER)
     keep = (main["coadd_object_id"] % 100) < 3  # type: ignore[operator]
-    sample = {k: (np.asarray(v)[keep] if isinstance(v, np.ndarray) else [x for x, k2 in zip(v, keep) if k2])
+    sample = {k: (np.asarray(v)[keep] if isinstance(v, np.ndarray)
+                  else [x for x, k2 in zip(v, keep, strict=True) if k2])
               for k, v in main.items()}
     tiles = {
         "tilename": ["DES2134-0041", "DES2359-0041"],
@@ -125,7 +126,7 @@ def rows() -> dict[str, dict[str, np.ndarray | list[object]]]:
     points = {
         "id": np.arange(m, dtype=np.int64), "ra": pra, "dec": pdec,
         "name": [f"P{i}" for i in range(m)], "size": rng.uniform(0, 1, m),
-        "pos": [[float(a), float(d)] for a, d in zip(pra, pdec)],
+        "pos": [[float(a), float(d)] for a, d in zip(pra, pdec, strict=True)],
         "skygate_hpx": index(pra, pdec, INDEX_ORDER),
     }
     regions = {"id": np.arange(len(REGIONS), dtype=np.int64), "footprint": REGIONS}

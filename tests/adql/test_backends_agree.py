@@ -47,7 +47,8 @@ def _pred(depth: int) -> st.SearchStrategy[str]:
 
 
 @pytest.mark.postgres
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(expr=_expr(2), pred=_pred(1))
 def test_random_expressions_agree(expr: str, pred: str, adql_metadata: dict[str, TableMeta], adql_duckdb: Runner,
                                   adql_pg: Runner) -> None:

@@ -1,7 +1,8 @@
 """The IVOA ADQL 2.1 grammar test set (ivoa/lyonetia ``src/adql/ivoa/``), read from ``$ADQL_IVOA_CORPUS``.
 
 The set is GPL-3 test data, so it is read in place and never copied into the repository
-(tests/conformance/README.md); without the variable these tests skip and say how to get it. Every ``valid="true"`` query must parse and every ``valid="false"`` one must raise ADQLError.
+(tests/conformance/README.md); without the variable these tests skip and say how to get it. Every
+``valid="true"`` query must parse and every ``valid="false"`` one must raise ADQLError.
 UDFs declared in a file or a query (``<functions>``) are passed to the parser.
 """
 
@@ -42,7 +43,8 @@ def _queries() -> list[Any]:
             forms = file_udfs + [f.findtext("form", "") for f in query.iter("function")]
             udfs = tuple(form.split("(")[0].strip() for form in forms)
             valid = node.get("valid") == "true"
-            out.append(pytest.param(node.text, valid, udfs, id=f"{path.stem}-{number}-{'valid' if valid else 'invalid'}"))
+            out.append(pytest.param(node.text, valid, udfs,
+                                    id=f"{path.stem}-{number}-{'valid' if valid else 'invalid'}"))
     return out
 
 

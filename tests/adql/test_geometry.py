@@ -256,7 +256,8 @@ def test_sphere_reference_values() -> None:
     assert sphere.separation(359.9999, 0, 0.0001, 0) == pytest.approx(0.0002, rel=1e-6)
     assert sphere.polygon_area(sphere.normalize_polygon([(0, 0), (90, 0), (0, 90)])) == pytest.approx(
         4 * np.pi * (180 / np.pi) ** 2 / 8)
-    assert sphere.normalize_polygon([(0, 0), (0, 1), (1, 1), (1, 0)]) == [(1.0, 0.0), (1.0, 1.0), (0.0, 1.0), (0.0, 0.0)]
+    assert sphere.normalize_polygon([(0, 0), (0, 1), (1, 1), (1, 0)]) == [
+        (1.0, 0.0), (1.0, 1.0), (0.0, 1.0), (0.0, 0.0)]
     with pytest.raises(sphere.GeometryValueError):
         sphere.convex_pieces(sphere.normalize_polygon([(0, 0), (1, 1), (1, 0), (0, 1)]))
 
@@ -265,7 +266,8 @@ def test_polygon_column_against_astropy(adql_metadata: dict[str, TableMeta], adq
     from tests.adql.tables import REGIONS
 
     ra, dec = PAIRS["ra1"], PAIRS["dec1"]
-    text = "SELECT r.id, p.id FROM test.regions AS r, TAP_UPLOAD.pairs AS p WHERE 1 = CONTAINS(POINT(p.ra1, p.dec1), r.footprint)"
+    text = ("SELECT r.id, p.id FROM test.regions AS r, TAP_UPLOAD.pairs AS p "
+            "WHERE 1 = CONTAINS(POINT(p.ra1, p.dec1), r.footprint)")
     duck = adql_duckdb.connection  # type: ignore[attr-defined]
     import pyarrow as pa
 
@@ -274,7 +276,7 @@ def test_polygon_column_against_astropy(adql_metadata: dict[str, TableMeta], adq
     got = set(adql_duckdb(adql.translate(text, adql_metadata, "duckdb", uploads={"pairs": UPLOAD}).sql))
     expected = set()
     for rid, flat in enumerate(REGIONS):
-        poly = list(zip(flat[0::2], flat[1::2]))
+        poly = list(zip(flat[0::2], flat[1::2], strict=True))
         expected |= {(rid, int(i)) for i in np.flatnonzero(_winding_inside(ra, dec, poly))}
     assert got == expected
 

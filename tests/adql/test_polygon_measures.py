@@ -111,7 +111,8 @@ async def test_obscore_s_region_of_the_ci_release(ci_engine: Any) -> None:
     assert rows
     # s_region leaves as STC-S text, "Polygon ICRS lon1 lat1 ...": the stored vertices
     regions = [[float(x) for x in str(r[4]).split()[2:]] for r in rows]
-    assert all(str(r[4]).upper().startswith("POLYGON ICRS ") and len(v) >= 6 for r, v in zip(rows, regions, strict=True))
+    assert all(str(r[4]).upper().startswith("POLYGON ICRS ") and len(v) >= 6
+               for r, v in zip(rows, regions, strict=True))
     _check([r[:4] for r in rows], regions, rel=1e-7)  # the text keeps 9 decimals of each vertex
 
 

@@ -100,7 +100,8 @@ def test_the_training_points_of_a_tree_reach_its_external_nodes() -> None:
 def _end_slot(f: Forest, row: np.ndarray) -> int:
     node = 0
     while node < f.offsets.shape[1] and np.isfinite(f.offsets[0, node]):
-        node = 2 * node + 1 if forest._project(row[None, :], f.normals[0, node])[0] < f.offsets[0, node] else 2 * node + 2
+        left = forest._project(row[None, :], f.normals[0, node])[0] < f.offsets[0, node]
+        node = 2 * node + 1 if left else 2 * node + 2
     return node
 
 

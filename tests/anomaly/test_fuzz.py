@@ -29,7 +29,8 @@ INTEGERS = st.one_of(st.integers(-5, 10**12).map(str),
                      st.sampled_from(["", "x", "1.5", "nan", "99999999999999999999", " 3 "]))
 QUERIES = st.one_of(
     st.sampled_from(["SELECT coadd_object_id, mag_auto_g, mag_auto_r FROM des_dr1.main_sample",
-                     "SELECT TOP 50 coadd_object_id, ra, dec FROM des_dr1.main", "SELECT tilename FROM des_dr1.tile_info",
+                     "SELECT TOP 50 coadd_object_id, ra, dec FROM des_dr1.main",
+                     "SELECT tilename FROM des_dr1.tile_info",
                      "SELECT coadd_object_id FROM des_dr1.main_sample", "DUFF QUERY", "SELECT 1", ""]),
     st.text(max_size=80),
 )

@@ -384,12 +384,13 @@ def test_binary2_reads_back_any_columns_nulls_and_batch_splits(table) -> None:  
     picked, values, bounds = table
     cols = tuple(_PROPERTY_COLUMNS[i][0] for i in picked)
     types = [_PROPERTY_COLUMNS[i][1] for i in picked]
-    batches = [pa.record_batch([pa.array(v[a:b], t) for v, t in zip(values, types)], names=[c.name for c in cols])
+    batches = [pa.record_batch([pa.array(v[a:b], t) for v, t in zip(values, types, strict=True)],
+                               names=[c.name for c in cols])
                for a, b in itertools.pairwise(bounds)]
     _, data = render(OutputFormat.VOTABLE_B2, Source(batches), columns=cols)
     read, statuses = votable_rows(data)
     assert statuses == [("OK", "Query successful")] and len(read) == len(values[0])
-    for col, column_values in zip(cols, values):
+    for col, column_values in zip(cols, values, strict=True):
         for row, expected in enumerate(column_values):
             cell = read[col.name][row]
             if expected is None and col.datatype in ("char", "unicodeChar"):

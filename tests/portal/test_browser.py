@@ -321,7 +321,8 @@ def test_make_5_cutouts_and_see_5_thumbnails(image_server: LiveServer, page: obj
     images = page.locator("#gallery figure img")  # type: ignore[attr-defined]
     images.first.wait_for(timeout=120_000)
     assert images.count() == 5
-    page.wait_for_function("() => [...document.querySelectorAll('#gallery img')].every(i => i.complete && i.naturalWidth > 0)")  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => [...document.querySelectorAll('#gallery img')].every(i => i.complete && i.naturalWidth > 0)")
     assert page.locator("#gallery figure", has_text="_g.fits").count() == 5  # type: ignore[attr-defined]
     assert page.locator("#archive").get_attribute("href").endswith("/results/result")  # type: ignore[attr-defined]
     assert "-F positions=@positions.csv" in page.inner_text("#as-curl")  # type: ignore[attr-defined]

@@ -152,7 +152,8 @@ async def test_without_a_release_the_pages_say_so(tmp_path: Path) -> None:
 
 
 def test_static_scripts_are_served_as_javascript(live_server: LiveServer) -> None:
-    for name in ("portal.js", "query.js", "jobs.js", "examples.js", "tables.js", "cutouts.js", "anomaly.js", "table.js"):
+    for name in ("portal.js", "query.js", "jobs.js", "examples.js", "tables.js", "cutouts.js", "anomaly.js",
+                 "table.js"):
         response = _get(live_server, f"/static/{name}")
         assert "javascript" in response.headers["content-type"], name
     assert requests.get(f"{live_server.url}/static/../pages.py", timeout=30).status_code == 404

@@ -50,7 +50,7 @@ def _resource(key: str) -> Resource:
 def records() -> list[Record]:
     """Seven records, each updated on its own day (1..7 March), then 'f' removed on 8 March."""
     ledger = Ledger(None)
-    for i, key in enumerate(KEYS):
+    for i in range(len(KEYS)):
         ledger.stamp([_resource(k) for k in KEYS[:i + 1]], created=CREATED, now=DAYS[i])
     return ledger.stamp([_resource(k) for k in KEYS[:-1]], created=CREATED, now=DAYS[7])
 

@@ -205,7 +205,8 @@ def test_ledger_keeps_dates_until_content_changes_and_remembers_deletions(tmp_pa
                                                      created=created, now=t2)}
     assert second["ivo://x.org/a"].updated == t1 and second["ivo://x.org/b"].updated == t2
     third = {r.ivoid: r for r in Ledger(path).stamp([_resource("a")], created=created, now=t3)}
-    assert third["ivo://x.org/b"].deleted and third["ivo://x.org/b"].updated == t3 and third["ivo://x.org/b"].xml is None
+    gone = third["ivo://x.org/b"]
+    assert gone.deleted and gone.updated == t3 and gone.xml is None
     assert not third["ivo://x.org/a"].deleted
     back = {r.ivoid: r for r in Ledger(path).stamp([_resource("a"), _resource("b")], created=created, now=t4)}
     assert back["ivo://x.org/b"].status == "active" and back["ivo://x.org/b"].updated == t4

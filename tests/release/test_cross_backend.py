@@ -106,7 +106,8 @@ async def test_the_queries_exercise_what_they_claim(duckdb_backend: DuckDBBacken
     case = await _run(duckdb_backend, QUERIES["case_to_null"][0])
     assert case.column("g_psf").null_count > 0
     obscore = await _run(duckdb_backend, QUERIES["obscore_view"][0])
-    assert all(url.startswith("http://127.0.0.1:8000/soda/links?ID=") for url in obscore.column("access_url").to_pylist())
+    assert all(url.startswith("http://127.0.0.1:8000/soda/links?ID=")
+               for url in obscore.column("access_url").to_pylist())
 
 
 # ADQL through the real translator and the query engine: the same rows and Arrow types on both.
@@ -117,7 +118,8 @@ ADQL = {
     "healpix_map": "SELECT hpix_1024, COUNT(mag_auto_i) AS n FROM des_dr1.main WHERE mag_auto_i < 21 "
                    "GROUP BY hpix_1024 ORDER BY hpix_1024",
     "join": "SELECT t.tilename, t.crossra0, COUNT(*) AS n FROM des_dr1.main AS m "
-            "JOIN des_dr1.tile_info AS t ON m.tilename = t.tilename GROUP BY t.tilename, t.crossra0 ORDER BY t.tilename",
+            "JOIN des_dr1.tile_info AS t ON m.tilename = t.tilename "
+            "GROUP BY t.tilename, t.crossra0 ORDER BY t.tilename",
     "nearest": "SELECT TOP 3 coadd_object_id, DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', 323.36, -0.82)) AS d "
                "FROM des_dr1.main ORDER BY d",
     "tap_schema": 'SELECT column_name, datatype, "size" FROM TAP_SCHEMA.columns '

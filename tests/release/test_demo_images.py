@@ -33,7 +33,7 @@ def test_objects_keep_flux_and_position(stripe_tile: TileCatalog, kind: int) -> 
     image = _noiseless(one, "i", 1.052)
     wcs = one.tile.wcs(1.052)
     xs, ys = wcs.all_world2pix(one.columns["alphawin_j2000"], one.columns["deltawin_j2000"], 0)
-    for x, y, flux in zip(xs, ys, one.flux_true[:, 2]):
+    for x, y, flux in zip(xs, ys, one.flux_true[:, 2], strict=True):
         iy, ix = round(y), round(x)
         box = image[iy - 25:iy + 26, ix - 25:ix + 26]
         assert box.sum() == pytest.approx(flux, rel=0.02)  # unsaturated: all flux inside the stamp
@@ -62,7 +62,7 @@ def test_detection_image_is_inverse_variance_mean(stripe_tile: TileCatalog) -> N
     det = detection_image(bands)
     weights = [1 / (SIGMA_NATIVE[k] * 4) ** 2 for k in (1, 2, 3)]
     assert det.wgt[0, 0] == pytest.approx(sum(weights), rel=1e-6)
-    expected = sum(w * b.sci[0, 0] for w, b in zip(weights, bands)) / sum(weights)
+    expected = sum(w * b.sci[0, 0] for w, b in zip(weights, bands, strict=True)) / sum(weights)
     assert det.sci[0, 0] == pytest.approx(expected, rel=1e-5)
 
 

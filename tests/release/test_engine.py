@@ -112,8 +112,8 @@ async def test_errors_come_from_execute_before_any_batch(duckdb_backend: DuckDBB
     with pytest.raises(UsageError, match="not ADQL"):
         await engine.execute("BAD query", maxrec=None, timeout=10)
     with pytest.raises(UsageError, match="time limit"):
-        await engine.execute("SELECT count(*) AS n FROM range(300000) a, range(300000) b WHERE a.range * b.range % 7 = 1",
-                             maxrec=None, timeout=0.3)
+        await engine.execute("SELECT count(*) AS n FROM range(300000) a, range(300000) b "
+                             "WHERE a.range * b.range % 7 = 1", maxrec=None, timeout=0.3)
 
 
 async def test_closing_early_releases_the_statement(duckdb_backend: DuckDBBackend,

@@ -260,7 +260,8 @@ async def test_tap_schema_round_trip(target: tuple[str, Path]) -> None:
     assert set(raw["schemas"][0]) == {"schema_name", "utype", "description", "schema_index"}
     assert len([c for c in columns if c["table_name"] == "cat.other"]) == 2
     tilename = next(c for c in columns if c["column_name"] == "tilename")
-    assert (tilename["datatype"], tilename["arraysize"], tilename["size"], tilename["indexed"]) == ("char", "*", None, 1)
+    assert (tilename["datatype"], tilename["arraysize"], tilename["size"], tilename["indexed"]) == (
+        "char", "*", None, 1)
     own = {c["column_name"] for c in columns if c["table_name"] == "tap_schema.columns"}
     assert {'"size"', "column_index", "principal", "indexed", "std"} <= own, "reserved words are delimited"
     assert metadata["tap_schema.columns"].column("size") is not None, "metadata holds the plain name"

@@ -56,7 +56,7 @@ async def test_the_memory_limit_reaches_duckdb(limited: DuckDBBackend, tmp_path:
 async def test_a_query_over_the_memory_limit_fails_cleanly(limited: DuckDBBackend) -> None:
     # 90,000 rows of 1 kB, sorted: twice the limit, and the spill space is 1 MiB.
     greedy = "SELECT a.i, b.i AS j, repeat('x', 1000) || a.i AS s FROM t.n a, t.n b ORDER BY s DESC"
-    with pytest.raises(UsageError, match="more memory than this service's limit of 0.0469 GiB") as info:
+    with pytest.raises(UsageError, match=r"more memory than this service's limit of 0\.0469 GiB") as info:
         await collect(limited, greedy)
     assert info.value.hint is not None and "narrow" in info.value.hint
     table = await collect(limited, "SELECT count(*) AS n FROM t.n")  # the backend still answers

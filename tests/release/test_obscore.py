@@ -172,7 +172,7 @@ def test_view_on_postgres(release_dir: Path, postgres_admin_url: str) -> None:
                                   "(obs_id text, skygate_access_path text)")
                 await con.executemany("INSERT INTO ivoa.skygate_obscore VALUES ($1, $2)", list(zip(
                     build.table.column("obs_id").to_pylist(),
-                    build.table.column("skygate_access_path").to_pylist())))
+                    build.table.column("skygate_access_path").to_pylist(), strict=True)))
                 sql = build.view_sql("postgres")
                 # Only the two stored columns exist in this reduced table: select just those.
                 sql = sql.split("SELECT")[0] + "SELECT obs_id, coalesce(current_setting('skygate.base_url', true)," \

@@ -99,7 +99,7 @@ def test_every_random_point_has_exactly_one_tile() -> None:
     rng = np.random.default_rng(7)
     ra = rng.uniform(-2.0, 2.0, 2000) % 360.0
     dec = rng.uniform(-1.0, -0.4, 2000)
-    for r, d in zip(ra, dec):
+    for r, d in zip(ra, dec, strict=True):
         tile = find_tile(float(r), float(d))
         assert tile is not None and bool(tile.contains(r, d))
         neighbours = [tile_at(tile.grid_index + k) for k in (-1, 1)]

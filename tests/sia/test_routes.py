@@ -38,7 +38,8 @@ def _table(body: bytes) -> object:
 @pytest.mark.parametrize("method", ["GET", "POST"])
 async def test_query_get_and_post_with_any_case(client: httpx.AsyncClient, method: str) -> None:
     params = {"pos": "CIRCLE 323.36 -0.82 0.05", "Band": "5e-7"}
-    response = await client.get("/sia/query", params=params) if method == "GET" else await client.post("/sia/query", data=params)
+    response = (await client.get("/sia/query", params=params) if method == "GET"
+                else await client.post("/sia/query", data=params))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/x-votable+xml")
     assert list(_table(response.content)["obs_id"]) == ["DES2134-0041_g"]  # type: ignore[index]

@@ -72,7 +72,8 @@ def small_release(ci_release_dir: Path, tmp_path_factory: pytest.TempPathFactory
     out = tmp_path_factory.mktemp("small-release")
     (out / "catalog").mkdir()
     info = pq.read_table(ci_release_dir / "catalog" / "dr1_tile_info.parquet")
-    pq.write_table(info.filter(pc.equal(info.column("tilename"), SMALL_TILE)), out / "catalog" / "dr1_tile_info.parquet")
+    pq.write_table(info.filter(pc.equal(info.column("tilename"), SMALL_TILE)),
+                   out / "catalog" / "dr1_tile_info.parquet")
     folder = out / "tiles" / SMALL_TILE
     folder.mkdir(parents=True)
     for band in ("g", "r", "i"):

@@ -47,14 +47,16 @@ def test_the_viewer_draws_the_hips_and_lists_objects_at_a_click(sky_server: Live
     failed: list[str] = []
     with playwright.sync_playwright() as pw:
         # No GPU here: WebGL2 (which Aladin Lite needs) comes from SwiftShader.
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--enable-unsafe-swiftshader", "--use-angle=swiftshader"])
+        browser = pw.chromium.launch(executable_path=CHROMIUM,
+                                     args=["--enable-unsafe-swiftshader", "--use-angle=swiftshader"])
         try:
             page = browser.new_page(viewport={"width": 1000, "height": 700})
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-            page.on("request", lambda r: (hosts.add(urlparse(r.url).hostname or "") if r.url.startswith("http") else None,
-                                          tiles.append(r.url) if "/hips/des_dr1_colour_irg/" in r.url else None))
+            page.on("request", lambda r: (
+                hosts.add(urlparse(r.url).hostname or "") if r.url.startswith("http") else None,
+                tiles.append(r.url) if "/hips/des_dr1_colour_irg/" in r.url else None))
             page.goto(sky_server.url + "/sky")
             page.wait_for_selector("body[data-ready='1']", timeout=60_000)
             page.wait_for_timeout(4000)  # tiles arrive and are drawn

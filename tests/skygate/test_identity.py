@@ -65,7 +65,8 @@ def _make_tokens(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def tokens_app(tmp_path_factory: pytest.TempPathFactory, ci_duckdb_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+def tokens_app(tmp_path_factory: pytest.TempPathFactory,
+               ci_duckdb_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
     settings = _settings(tmp_path_factory.mktemp("auth"), ci_duckdb_path, auth="tokens")
     tokens = _make_tokens(settings)
     with TestClient(create_app(settings), base_url=BASE) as client:

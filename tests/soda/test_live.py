@@ -127,7 +127,7 @@ def _positions_csv(ci_release_dir: Path, count: int) -> bytes:
     table = pq.read_table(ci_release_dir / "catalog" / "dr1_main.parquet", columns=["ra", "dec"])
     rows = np.random.default_rng(5).choice(table.num_rows, count, replace=False)
     ra, dec = table["ra"].to_numpy()[rows], table["dec"].to_numpy()[rows]
-    return ("RA,DEC\n" + "".join(f"{a:.6f},{d:.6f}\n" for a, d in zip(ra, dec))).encode()
+    return ("RA,DEC\n" + "".join(f"{a:.6f},{d:.6f}\n" for a, d in zip(ra, dec, strict=True))).encode()
 
 
 def _wait(job_url: str, timeout: float = 600) -> str:
@@ -237,6 +237,7 @@ def test_votlint_is_clean(image_server: LiveServer, path: str) -> None:
 def test_pyvo_sia_on_postgres(live_server_postgres: LiveServer, pyvo_session: requests.Session) -> None:
     import pyvo
 
-    results = pyvo.dal.SIA2Service(f"{live_server_postgres.url}/sia", session=pyvo_session).search(pos=(0.1, -0.7, 0.01))
+    service = pyvo.dal.SIA2Service(f"{live_server_postgres.url}/sia", session=pyvo_session)
+    results = service.search(pos=(0.1, -0.7, 0.01))
     assert sorted(str(r["obs_id"]) for r in results) == ["DES2359-0041_g", "DES2359-0041_i", "DES2359-0041_r"]
     assert str(results[0]["access_url"]).startswith(f"{live_server_postgres.url}/soda/links?ID=")

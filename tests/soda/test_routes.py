@@ -86,7 +86,7 @@ def _links(body: bytes) -> list[dict[str, object]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = parse(io.BytesIO(body)).get_first_table().to_table()
-    return [dict(zip(table.colnames, row)) for row in table]
+    return [dict(zip(table.colnames, row, strict=True)) for row in table]
 
 
 async def test_links_known_unknown_and_batch(client: httpx.AsyncClient) -> None:

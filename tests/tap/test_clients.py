@@ -156,8 +156,8 @@ def test_votlint_on_every_kind_of_document(live_server: LiveServer, tmp_path: Pa
     no_polygon = no_polygon.replace(b"<TD>1 1 2 1 2 2</TD>", b"").replace(b"<TD>0 0 1 0 1 1</TD>", b"")
     for fmt, upload in (("votable", UPLOAD), ("votable/b2", no_polygon)):
         # STILTS 3.4.7 votlint misreads BINARY2 polygon columns even in files STILTS writes itself.
-        documents[f"upload-{fmt}"] = httpx.post(sync, data={"LANG": "ADQL", "QUERY": UPLOAD_QUERY, "UPLOAD": "t,param:t",
-                                                            "RESPONSEFORMAT": fmt},
+        documents[f"upload-{fmt}"] = httpx.post(sync, data={"LANG": "ADQL", "QUERY": UPLOAD_QUERY,
+                                                            "UPLOAD": "t,param:t", "RESPONSEFORMAT": fmt},
                                                 files={"t": ("t.xml", upload)}).content
     job = httpx.post(f"{live_server.tap_url}/async", data={**query, "PHASE": "RUN"}, follow_redirects=False)
     job_url = job.headers["location"]

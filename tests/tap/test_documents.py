@@ -23,7 +23,7 @@ def _rows(client: TestClient, query: str) -> list[dict[str, object]]:
     response = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": query, "MAXREC": "100000"})
     assert response.status_code == 200, response.text
     table = parse(io.BytesIO(response.content)).get_first_table().to_table()
-    return [dict(zip(table.colnames, row)) for row in table]
+    return [dict(zip(table.colnames, row, strict=True)) for row in table]
 
 
 def test_capabilities_declare_one_table_access_with_every_feature(client: TestClient) -> None:

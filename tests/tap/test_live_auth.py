@@ -21,7 +21,8 @@ from tests.tap.test_live import _check, taplint
 
 
 @pytest.fixture(scope="module")
-def auth_server(tmp_path_factory: pytest.TempPathFactory, ci_duckdb_path: Path) -> Iterator[tuple[LiveServer, dict[str, str]]]:
+def auth_server(tmp_path_factory: pytest.TempPathFactory,
+                ci_duckdb_path: Path) -> Iterator[tuple[LiveServer, dict[str, str]]]:
     data_dir = tmp_path_factory.mktemp("live-auth")
     (data_dir / "catalog.duckdb").symlink_to(ci_duckdb_path)
     settings = Settings(data_dir=data_dir, auth="tokens")

@@ -46,7 +46,8 @@ def test_sync_answers_in_place_with_lower_or_mixed_case_names(client: TestClient
 
 @pytest.mark.parametrize(
     ("maxrec", "top", "rows", "overflow"),
-    [("2", "", 2, True), ("0", "", 0, True), ("10", "TOP 3", 3, False), ("3", "TOP 5", 3, True), ("", "TOP 4", 4, False)],
+    [("2", "", 2, True), ("0", "", 0, True), ("10", "TOP 3", 3, False), ("3", "TOP 5", 3, True),
+     ("", "TOP 4", 4, False)],
 )
 def test_maxrec_top_and_overflow(client: TestClient, maxrec: str, top: str, rows: int, overflow: bool) -> None:
     data = {"LANG": "ADQL", "QUERY": f"SELECT {top} coadd_object_id FROM des_dr1.main"}
@@ -82,7 +83,8 @@ def test_a_csv_result_longer_than_the_hold_streams_without_a_status(client: Test
     assert len(response.text.splitlines()) == 51
 
 
-@pytest.mark.parametrize(("maxrec", "status"), [("2", "OVERFLOW: Result truncated to MAXREC=2 rows\n"), ("100000", "OK\n")])
+@pytest.mark.parametrize(("maxrec", "status"),
+                         [("2", "OVERFLOW: Result truncated to MAXREC=2 rows\n"), ("100000", "OK\n")])
 def test_async_csv_lists_its_query_status_as_a_second_result(client: TestClient, maxrec: str, status: str) -> None:
     created = client.post("/tap/async", data={"LANG": "ADQL", "QUERY": "SELECT TOP 5 coadd_object_id FROM des_dr1.main",
                                                "MAXREC": maxrec, "RESPONSEFORMAT": "csv", "PHASE": "RUN"},
@@ -182,7 +184,7 @@ UPLOAD = b"""<?xml version="1.0"?>
 <DATA><TABLEDATA>
 <TR><TD>1</TD><TD>323.36</TD><TD>-0.82</TD><TD>a&amp;b</TD><TD>2020-01-02T03:04:05</TD><TD>10 20</TD><TD>1 1 2 1 2 2</TD></TR>
 <TR><TD>2</TD><TD>323.5</TD><TD>-0.5</TD><TD></TD><TD></TD><TD>11 21</TD><TD>0 0 1 0 1 1</TD></TR>
-</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"""
+</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"""  # noqa: E501 (a TABLEDATA row is one line)
 
 
 @pytest.mark.parametrize("fmt", ["votable", "votable/b2"])
