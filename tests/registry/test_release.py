@@ -16,6 +16,7 @@ from pyvo.dal import SCSService
 from skygate.app import create_app
 from skygate.settings import Settings
 from tests.live_fixtures import LiveServer
+from tests.release_fixtures import READER_ROLE
 from tests.registry.xsd import xsd_errors
 
 with warnings.catch_warnings():
@@ -108,7 +109,7 @@ def test_pyvo_cone_on_des_main(live_server: LiveServer, pyvo_session: requests.S
 def pg_client(tmp_path_factory: pytest.TempPathFactory, ci_postgres_url: str) -> Iterator[TestClient]:
     data_dir = tmp_path_factory.mktemp("pg-registry")
     settings = Settings(data_dir=data_dir, base_url="http://testserver", database_url=ci_postgres_url,
-                        jobs_url=f"sqlite:///{(data_dir / 'jobs.sqlite').resolve()}",
+                        readonly_role=READER_ROLE, jobs_url=f"sqlite:///{(data_dir / 'jobs.sqlite').resolve()}",
                         maxrec_default=1000, maxrec_hard=100_000)
     with TestClient(create_app(settings), base_url="http://testserver") as client:
         yield client
