@@ -16,8 +16,8 @@ from pyvo.dal import SCSService
 from skygate.app import create_app
 from skygate.settings import Settings
 from tests.live_fixtures import LiveServer
-from tests.release_fixtures import READER_ROLE
 from tests.registry.xsd import xsd_errors
+from tests.release_fixtures import READER_ROLE
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
