@@ -1,7 +1,8 @@
 """Validate XML against the IVOA schemas in tests/conformance/xsd.
 
-A document mixing namespaces (capabilities with tr:TableAccess) needs every schema at once, so a
-small wrapper schema imports each namespace.
+A document mixing namespaces (capabilities with tr:TableAccess; an OAI-PMH response holding
+``ri:Resource`` records with ``vs:``, ``tr:``, ``cs:`` and ``vg:`` types) needs every schema at once,
+so a small wrapper schema imports each namespace.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ _FILES = {
     "http://www.ivoa.net/xml/VOResource/v1.0": "VOResource.xsd",
     "http://www.ivoa.net/xml/VODataService/v1.1": "VODataService.xsd",
     "http://www.ivoa.net/xml/TAPRegExt/v1.0": "TAPRegExt.xsd",
+    "http://www.ivoa.net/xml/ConeSearch/v1.0": "ConeSearch.xsd",
+    "http://www.ivoa.net/xml/SIA/v1.1": "SIA.xsd",
+    "http://www.ivoa.net/xml/VORegistry/v1.0": "VORegistry.xsd",
+    "http://www.ivoa.net/xml/RegistryInterface/v1.0": "RegistryInterface.xsd",
+    "http://www.ivoa.net/xml/StandardsRegExt/v1.0": "StandardsRegExt.xsd",
+    "http://www.openarchives.org/OAI/2.0/": "OAI-PMH.xsd",
+    "http://www.openarchives.org/OAI/2.0/oai_dc/": "oai_dc.xsd",
 }
 
 

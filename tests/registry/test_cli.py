@@ -8,7 +8,7 @@ import pytest
 from lxml import etree
 
 from skygate.cli import main
-from tests.registry.xsd import xsd_errors
+from tests.dali.xmlschema import xsd_errors
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import pytest
 from astropy.io.votable import parse
 from lxml import etree
 
+from tests.dali.xmlschema import xsd_errors
 from tests.registry.conftest import sky_points
-from tests.registry.xsd import xsd_errors
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

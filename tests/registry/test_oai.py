@@ -22,8 +22,8 @@ from registry.ledger import Ledger, Record
 from registry.oai import OaiConfig, respond
 from registry.records import Resource
 from skygate.settings import Settings
+from tests.dali.xmlschema import xsd_errors
 from tests.live_fixtures import LiveServer, serve
-from tests.registry.xsd import xsd_errors
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

@@ -19,7 +19,7 @@ from release.backends import open_backend
 from release.metadata import load_metadata
 from skygate.registry_sources import ANOMALY_PARAMETERS, BULK_PARAMETERS, registry_sources
 from skygate.settings import Settings
-from tests.registry.xsd import xsd_errors
+from tests.dali.xmlschema import xsd_errors
 
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 

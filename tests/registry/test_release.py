@@ -15,8 +15,8 @@ from pyvo.dal import SCSService
 
 from skygate.app import create_app
 from skygate.settings import Settings
+from tests.dali.xmlschema import xsd_errors
 from tests.live_fixtures import LiveServer
-from tests.registry.xsd import xsd_errors
 from tests.release_fixtures import READER_ROLE
 
 with warnings.catch_warnings():
