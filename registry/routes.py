@@ -46,6 +46,7 @@ from registry.oai import OaiConfig, respond
 from registry.page import render_page
 from registry.params import parse_cone
 from registry.records import MAX_RECORDS, OAI_PATH, REGISTRY_KEY
+from release.runtime import unavailable_because
 
 __all__ = ["registry_routes", "scs_routes"]
 
@@ -183,19 +184,8 @@ async def _availability(request: Request, started: datetime) -> Response:
     except UsageError as exc:
         return _error(exc, status=404)
     release = _release(request)
-    up, notes = False, []
-    if getattr(release, "engine", None) is None:
-        notes.append(getattr(release, "problem", None) or "no data release is loaded")
-    else:
-        try:
-            async with contextlib.aclosing(release.backend.stream("SELECT 1 AS ok", timeout=5.0)) as rows:
-                async for _ in rows:
-                    pass
-            up = True
-            notes.append("the cone search is accepting queries")
-        except Exception:  # noqa: BLE001 (any failure means "not available"; logged)
-            _log.warning("availability check failed", exc_info=True)
-            notes.append("the database is not answering")
+    problem = await unavailable_because(release)
+    up, notes = problem is None, [problem or "the cone search is accepting queries"]
     return Response(availability_document(up, up_since=started, notes=notes), media_type=_XML)
 
 

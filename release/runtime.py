@@ -8,9 +8,11 @@ Tests: tests/skygate/test_serve.py, tests/release/test_engine.py.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dali.errors import SkygateError, UsageError
 from dali.values import TableMeta
@@ -18,7 +20,7 @@ from release.backends import Backend, MemoryLimits, open_backend
 from release.engine import QueryEngine, Translator
 from release.metadata import load_metadata
 
-__all__ = ["NO_RELEASE_HINT", "OpenRelease", "open_release"]
+__all__ = ["NO_RELEASE_HINT", "OpenRelease", "open_release", "unavailable_because"]
 
 NO_RELEASE_HINT = "no release loaded — run `skygate demo`"
 _log = logging.getLogger(__name__)
@@ -67,3 +69,19 @@ def _translator(backend: Backend) -> Translator | None:
     from adql.spark import translate_spark
 
     return translate_spark
+
+
+async def unavailable_because(release: OpenRelease | None) -> str | None:
+    """Why the release cannot answer queries now (no release, or a trivial statement fails), or
+    None when it answers: the VOSI availability of every service that queries it."""
+    if release is None or release.engine is None or release.backend is None:
+        return getattr(release, "problem", None) or "no data release is loaded"
+    rows: Any = release.backend.stream("SELECT 1 AS ok", timeout=5.0)  # an async generator: aclose() stops it
+    try:
+        async with contextlib.aclosing(rows):
+            async for _ in rows:
+                pass
+    except Exception:  # noqa: BLE001 (any failure means "not available"; logged)
+        _log.warning("availability check failed", exc_info=True)
+        return "the database is not answering"
+    return None

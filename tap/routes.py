@@ -34,6 +34,7 @@ from dali.params import DaliParams, collect
 from dali.vosi import availability_document
 from dali.votable import error_document, error_message
 from dali.writers import Info, OutputFormat, TableWriter
+from release.runtime import unavailable_because
 from tap.capabilities import tap_capabilities
 from tap.examples import examples_document
 from tap.jobs import KIND
@@ -237,20 +238,8 @@ async def root(request: Request) -> Response:
 async def _availability(request: Request, started: datetime) -> Response:
     """VOSI availability: really asks the backend for a row."""
     release = _release(request)
-    notes: list[str] = []
-    up = False
-    if release is None or getattr(release, "engine", None) is None:
-        notes.append(getattr(release, "problem", None) or "no data release is loaded")
-    else:
-        try:
-            async with contextlib.aclosing(release.backend.stream("SELECT 1 AS ok", timeout=5.0)) as rows:
-                async for _ in rows:
-                    pass
-            up = True
-            notes.append("the service is accepting queries")
-        except Exception:  # noqa: BLE001 (any failure means "not available"; logged)
-            _log.warning("availability check failed", exc_info=True)
-            notes.append("the database is not answering")
+    problem = await unavailable_because(release)
+    up, notes = problem is None, [problem or "the service is accepting queries"]
     return Response(availability_document(up, up_since=started, notes=notes), media_type=_XML)
 
 
