@@ -25,7 +25,8 @@ DIALECT = "spark"
 
 
 def translate_spark(text: str, metadata: Mapping[str, TableMeta], dialect: str = DIALECT, *,
-                    maxrec: int | None = None, uploads: Mapping[str, TableMeta] | None = None) -> Translation:
+                    maxrec: int | None = None, uploads: Mapping[str, TableMeta] | None = None,
+                    sources: Mapping[str, str] | None = None) -> Translation:
     """``adql.translate`` for Spark SQL (same signature; ``dialect`` must be ``spark``).
 
     Raises
@@ -35,7 +36,7 @@ def translate_spark(text: str, metadata: Mapping[str, TableMeta], dialect: str =
     """
     if dialect != DIALECT:
         raise ValueError(f"translate_spark writes Spark SQL, not {dialect!r}")
-    duck = translate(text, metadata, "duckdb", maxrec=maxrec, uploads=uploads)
+    duck = translate(text, metadata, "duckdb", maxrec=maxrec, uploads=uploads, sources=sources)
     return Translation(sql=to_spark(duck.sql), columns=duck.columns, tables=duck.tables)
 
 

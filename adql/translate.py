@@ -93,6 +93,7 @@ def translate(
     dialect: str,
     maxrec: int | None = None,
     uploads: Mapping[str, TableMeta] | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> Translation:
     """Translate ADQL into SQL for ``dialect`` ("postgres" or "duckdb").
 
@@ -109,6 +110,10 @@ def translate(
         caller can detect overflow.
     uploads
         TAP_UPLOAD tables keyed by their upload name; ``TAP_UPLOAD.x`` becomes ``tap_upload_x``.
+    sources
+        Tables of ``metadata`` whose rows the statement reads from a relation registered for it
+        alone (a user's tables on DuckDB, a caller's view of TAP_SCHEMA): "schema.table" -> the
+        unqualified SQL name of that relation.
 
     Returns
     -------
@@ -126,7 +131,7 @@ def translate(
     try:
         check_limits(tree)
         check_semantics(tree)
-        compiler = _Compiler(metadata, uploads or {}, dialect)
+        compiler = _Compiler(metadata, uploads or {}, dialect, sources or {})
         sql_tree, columns = compiler.statement(tree, maxrec)
         sql = sql_tree.sql(dialect=dialect, comments=False, copy=False)  # the tree is ours, used once
     except RecursionError:
@@ -289,8 +294,10 @@ def _text_regions(meta: TableMeta) -> TableMeta:
 
 
 class _Compiler:
-    def __init__(self, metadata: Mapping[str, TableMeta], uploads: Mapping[str, TableMeta], dialect: str) -> None:
+    def __init__(self, metadata: Mapping[str, TableMeta], uploads: Mapping[str, TableMeta], dialect: str,
+                 sources: Mapping[str, str]) -> None:
         self.metadata = metadata
+        self.sources = sources
         self.uploads = {k.lower().removeprefix("tap_upload."): _text_regions(v) for k, v in uploads.items()}
         self.dialect = dialect
         self.tables: set[str] = set()
@@ -474,7 +481,8 @@ class _Compiler:
         if alias:
             refs = {alias if alias_node is not None and alias_node.this.quoted else alias.lower()}
         else:
-            refs = {meta.name, f"{meta.schema}.{meta.name}"} if physical[0] else {meta.name, f"tap_upload.{meta.name}"}
+            uploaded = physical[0] is None and meta.qualified not in self.sources
+            refs = {meta.name, f"tap_upload.{meta.name}"} if uploaded else {meta.name, f"{meta.schema}.{meta.name}"}
         src = _Source(
             refs=refs,
             sql_alias=self._new_alias(alias or meta.name),
@@ -514,7 +522,8 @@ class _Compiler:
                 raise fail(f"the table name {name} is ambiguous", node, hint=f"write one of {names}")
             meta = matches[0]
         self.tables.add(meta.qualified)
-        return meta, (meta.schema, meta.name)
+        registered = self.sources.get(meta.qualified)
+        return meta, (None, registered) if registered else (meta.schema, meta.name)
 
     def _unknown_table(self, name: str, node: exp.Expr) -> ADQLError:
         candidates: dict[str, str] = {}

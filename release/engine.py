@@ -1,7 +1,8 @@
 """The query engine every service calls: ADQL text -> SQL for the backend -> Arrow batches.
 
 ``QueryEngine.execute`` translates with ``adql.translate`` (or an injected translator), makes
-uploaded tables visible under ``tap_upload_<name>``, starts the statement and waits for its first
+uploaded tables visible under ``tap_upload_<name>`` and a caller's own tables (``StatementTable``:
+user tables, the caller's view of TAP_SCHEMA) beside the release's, starts the statement and waits for its first
 batch (so bad SQL, timeouts and data errors are raised before a service sends any bytes), then
 streams the rest: at most ``maxrec + 1`` rows, each batch cast to the Arrow types the output
 columns declare (so both backends give the same types). No HTTP, no output formats.
@@ -25,7 +26,8 @@ from dali.values import Column, TableMeta
 from dali.xtypes import format_stcs_polygon
 from release.backends import Backend
 
-__all__ = ["QueryEngine", "QueryResult", "Translator", "UploadTable", "arrow_type", "upload_table_name"]
+__all__ = ["QueryEngine", "QueryResult", "StatementTable", "Translator", "UploadTable", "arrow_type",
+           "upload_table_name"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,20 @@ class UploadTable:
     name: str
     meta: TableMeta
     table: pa.Table
+
+
+@dataclass(frozen=True, slots=True)
+class StatementTable:
+    """A table one statement sees besides the release's, as ``meta.qualified`` in ADQL.
+
+    ``physical`` None: a real table of the database, named by ``meta``. Otherwise the statement
+    reads ``data`` (an Arrow table or dataset) registered under that unqualified name, and only
+    when it names the table.
+    """
+
+    meta: TableMeta
+    physical: str | None = None
+    data: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +74,12 @@ class Translator(Protocol):
     """The signature of ``adql.translate``."""
 
     def __call__(self, text: str, metadata: Mapping[str, TableMeta], dialect: str, *, maxrec: int | None = None,
-                 uploads: Mapping[str, TableMeta] | None = None) -> _Translation: ...
+                 uploads: Mapping[str, TableMeta] | None = None,
+                 sources: Mapping[str, str] | None = None) -> _Translation: ...
 
 
 _NO_UPLOADS: Mapping[str, UploadTable] = MappingProxyType({})
+_NO_TABLES: Mapping[str, StatementTable] = MappingProxyType({})
 
 
 def upload_table_name(name: str) -> str:
@@ -70,10 +88,11 @@ def upload_table_name(name: str) -> str:
 
 
 def _adql_translate(text: str, metadata: Mapping[str, TableMeta], dialect: str, *, maxrec: int | None = None,
-                    uploads: Mapping[str, TableMeta] | None = None) -> _Translation:
+                    uploads: Mapping[str, TableMeta] | None = None,
+                    sources: Mapping[str, str] | None = None) -> _Translation:
     from adql import translate
 
-    result: _Translation = translate(text, metadata, dialect, maxrec=maxrec, uploads=uploads)
+    result: _Translation = translate(text, metadata, dialect, maxrec=maxrec, uploads=uploads, sources=sources)
     return result
 
 
@@ -93,6 +112,7 @@ class QueryEngine:
         maxrec: int | None,
         uploads: Mapping[str, UploadTable] = _NO_UPLOADS,
         timeout: float,
+        tables: Mapping[str, StatementTable] = _NO_TABLES,
     ) -> QueryResult:
         """Translate and start ``adql_text``; return its columns and its batches.
 
@@ -107,6 +127,9 @@ class QueryEngine:
             Uploaded tables by name.
         timeout
             Seconds of wall-clock time for the whole statement, streaming included.
+        tables
+            The caller's own tables by qualified name (they may shadow release tables, as the
+            caller's view of TAP_SCHEMA does).
 
         Raises
         ------
@@ -117,12 +140,17 @@ class QueryEngine:
         """
         started = time.monotonic()  # the time limit includes the translation
         # In a thread: parsing and translating a long query is CPU work the event loop must not wait on.
+        metadata = {**self.metadata, **{key: t.meta for key, t in tables.items()}} if tables else self.metadata
+        sources = {key: t.physical for key, t in tables.items() if t.physical is not None}
+        options: dict[str, Any] = {"sources": sources} if sources else {}
         translation = await asyncio.to_thread(
-            functools.partial(self._translate, adql_text, self.metadata, self.backend.dialect, maxrec=maxrec,
-                              uploads={name: u.meta for name, u in uploads.items()} or None))
+            functools.partial(self._translate, adql_text, metadata, self.backend.dialect, maxrec=maxrec,
+                              uploads={name: u.meta for name, u in uploads.items()} or None, **options))
         # The translator names TAP_UPLOAD.<key> tap_upload_<key>: the mapping key decides.
-        tables = {upload_table_name(key): u.table for key, u in uploads.items()}
-        stream = self.backend.stream(translation.sql, timeout=timeout, uploads=tables, started=started)
+        relations = {upload_table_name(key): u.table for key, u in uploads.items()}
+        named = set(getattr(translation, "tables", ()))
+        relations.update({t.physical: t.data for key, t in tables.items() if t.physical is not None and key in named})
+        stream = self.backend.stream(translation.sql, timeout=timeout, uploads=relations, started=started)
         try:
             first = await anext(stream)
         except BaseException:

@@ -52,7 +52,9 @@ __all__ = [
     "LoadedTable",
     "Source",
     "Store",
+    "TablePlan",
     "arrow_column",
+    "healpix_index",
     "ingest_arrow",
     "ingest_obscore",
     "ingest_release",
@@ -60,9 +62,11 @@ __all__ = [
     "ingested_stamp",
     "open_source",
     "open_store",
+    "plan_table",
     "publish_table",
     "read_metadata_file",
     "release_stamp",
+    "transform_batches",
 ]
 
 HPX_COLUMN = "skygate_hpx"
@@ -545,7 +549,7 @@ async def _csv_chunks(batches: Iterator[pa.RecordBatch]) -> AsyncIterator[bytes]
 
 
 @dataclass(frozen=True, slots=True)
-class _Plan:
+class TablePlan:
     """How a source becomes a stored table: renamed and cast fields, and the published columns."""
 
     schema: pa.Schema
@@ -599,8 +603,8 @@ async def ingest_table(
     """
     overrides = dict(overrides or {})
     qualified = _check_table_name(table)
-    plan = _plan(source.schema, ra, dec, tolerance, overrides.get("columns", {}))
-    batches = _transform(source.batches, plan)
+    plan = plan_table(source.schema, ra, dec, tolerance, overrides.get("columns", {}))
+    batches = transform_batches(source.batches, plan)
     if progress is not None:
         batches = counted_batches(batches, progress, f"ingest {qualified}", source.rows)
     try:
@@ -658,20 +662,22 @@ def _check_table_name(table: str) -> str:
     return qualified
 
 
-def _plan(schema: pa.Schema, ra: str | None, dec: str | None, tolerance: float,
-          overrides: Mapping[str, Mapping[str, Any]]) -> _Plan:
+def plan_table(schema: pa.Schema, ra: str | None, dec: str | None, tolerance: float,
+               overrides: Mapping[str, Mapping[str, Any]], *, param: str = "PATH") -> TablePlan:
+    """How rows of ``schema`` are stored and published: names checked and lower-cased, types made
+    storable, and with ``ra``/``dec`` the HEALPix index column and a ``Position``; errors name ``param``."""
     fields: list[pa.Field] = []
     columns: list[Column] = []
     seen: set[str] = set()
     for fld in schema:
         name = fld.name.strip().lower()
         if not _NAME.match(name) or is_internal(name):
-            raise UsageError(f"column {fld.name!r} cannot be published under that name", param="PATH",
+            raise UsageError(f"column {fld.name!r} cannot be published under that name", param=param,
                              hint="use letters, digits and underscores, not starting with skygate_")
         if name in seen:
-            raise UsageError(f"two columns are called {name!r} once lower-cased", param="PATH")
+            raise UsageError(f"two columns are called {name!r} once lower-cased", param=param)
         seen.add(name)
-        arrow = _storable(fld.type, fld.name)
+        arrow = _storable(fld.type, fld.name, param)
         fields.append(pa.field(name, arrow))
         meta = {**_field_meta(fld), **{str(k): v for k, v in overrides.get(name, {}).items()}}
         if name in INDEXED_COLUMNS:
@@ -689,13 +695,13 @@ def _plan(schema: pa.Schema, ra: str | None, dec: str | None, tolerance: float,
         indexes = [HPX_COLUMN, *(c.name for c in columns if c.indexed)]
         columns.append(Column(name=HPX_COLUMN, datatype="long", indexed=True,
                               description=f"HEALPix NESTED index at order {HPX_ORDER} (internal)"))
-    return _Plan(schema=pa.schema(fields), columns=tuple(columns), position=position, indexes=tuple(indexes))
+    return TablePlan(schema=pa.schema(fields), columns=tuple(columns), position=position, indexes=tuple(indexes))
 
 
-def _storable(arrow: pa.DataType, name: str) -> pa.DataType:
+def _storable(arrow: pa.DataType, name: str, param: str = "PATH") -> pa.DataType:
     """The Arrow type stored for a source type (dictionaries decoded, large types narrowed)."""
     if pa.types.is_dictionary(arrow):
-        return _storable(arrow.value_type, name)
+        return _storable(arrow.value_type, name, param)
     if pa.types.is_large_string(arrow) or pa.types.is_string_view(arrow):
         return pa.string()
     if pa.types.is_large_binary(arrow):
@@ -709,11 +715,11 @@ def _storable(arrow: pa.DataType, name: str) -> pa.DataType:
             or pa.types.is_binary(arrow) or pa.types.is_decimal(arrow)):
         return arrow
     if pa.types.is_list(arrow) or pa.types.is_large_list(arrow) or pa.types.is_fixed_size_list(arrow):
-        return pa.list_(_storable(arrow.value_type, name))
-    raise UsageError(f"column {name!r} has a type this service cannot publish ({arrow})", param="PATH")
+        return pa.list_(_storable(arrow.value_type, name, param))
+    raise UsageError(f"column {name!r} has a type this service cannot publish ({arrow})", param=param)
 
 
-def _transform(batches: Iterator[pa.RecordBatch], plan: _Plan) -> Iterator[pa.RecordBatch]:
+def transform_batches(batches: Iterator[pa.RecordBatch], plan: TablePlan) -> Iterator[pa.RecordBatch]:
     position = plan.position
     stored = [f for f in plan.schema if f.name != HPX_COLUMN]
     for batch in batches:
@@ -721,11 +727,11 @@ def _transform(batches: Iterator[pa.RecordBatch], plan: _Plan) -> Iterator[pa.Re
                   for i, f in enumerate(stored)]
         if position is not None:
             names = [f.name for f in stored]
-            arrays.append(_healpix(arrays[names.index(position.ra)], arrays[names.index(position.dec)]))
+            arrays.append(healpix_index(arrays[names.index(position.ra)], arrays[names.index(position.dec)]))
         yield pa.RecordBatch.from_arrays(arrays, schema=plan.schema)
 
 
-def _healpix(ra: pa.Array, dec: pa.Array) -> pa.Array:
+def healpix_index(ra: pa.Array, dec: pa.Array) -> pa.Array:
     """HEALPix NESTED order-14 index of each (ra, dec); NULL where either is NULL or out of range."""
     import astropy.units as u  # heavy imports kept out of module import
     from astropy.coordinates import Latitude, Longitude

@@ -19,7 +19,7 @@ from dali.values import Column, ForeignKey, Position, TableMeta
 from release.backends import Backend
 from release.tapschema import META_TABLE, TAP_SCHEMA, plain_name
 
-__all__ = ["Catalog", "Fetch", "load_metadata", "read_catalog"]
+__all__ = ["Catalog", "Fetch", "load_catalog", "load_metadata", "read_catalog"]
 
 Fetch = Callable[[str], Awaitable[pa.Table]]
 _TIMEOUT = 60.0
@@ -41,13 +41,17 @@ async def load_metadata(backend: Backend) -> dict[str, TableMeta]:
     UsageError
         When the backend holds no TAP_SCHEMA (nothing was ingested).
     """
+    return (await load_catalog(backend)).tables
+
+
+async def load_catalog(backend: Backend) -> Catalog:
+    """The release's tables and schema descriptions, read through ``backend`` (raises as ``load_metadata``)."""
 
     async def fetch(sql: str) -> pa.Table:
         batches = [b async for b in backend.stream(sql, timeout=_TIMEOUT)]
         return pa.Table.from_batches(batches)
 
-    catalog = await read_catalog(fetch)
-    return catalog.tables
+    return await read_catalog(fetch)
 
 
 async def read_catalog(fetch: Fetch) -> Catalog:

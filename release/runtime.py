@@ -18,7 +18,8 @@ from dali.errors import SkygateError, UsageError
 from dali.values import TableMeta
 from release.backends import Backend, MemoryLimits, open_backend
 from release.engine import QueryEngine, Translator
-from release.metadata import load_metadata
+from release.metadata import load_catalog
+from release.user_tables import UserTables, open_user_tables
 
 __all__ = ["NO_RELEASE_HINT", "OpenRelease", "open_release", "unavailable_because"]
 
@@ -34,19 +35,25 @@ class OpenRelease:
     metadata: dict[str, TableMeta] = field(default_factory=dict)
     engine: QueryEngine | None = None
     problem: str | None = None
+    schema_descriptions: dict[str, str | None] = field(default_factory=dict)
+    # The callers' own tables (``release.user_tables``); None where the backend keeps none (Spark).
+    user_tables: UserTables | None = None
 
     def table_list(self) -> list[tuple[str, str]]:
         """(qualified name, description) of every published table, for the portal."""
         return [(name, meta.description or "") for name, meta in sorted(self.metadata.items())]
 
     async def close(self) -> None:
+        if self.user_tables is not None:
+            await self.user_tables.close()
         if self.backend is not None:
             await self.backend.close()
 
 
 async def open_release(database_url: str, duckdb_path: Path, *, base_url: str, readonly_role: str,
-                       limits: MemoryLimits | None = None) -> OpenRelease:
-    """Open the backend the settings name and read its metadata; never raises for a missing release."""
+                       limits: MemoryLimits | None = None, user_tables_dir: Path | None = None) -> OpenRelease:
+    """Open the backend the settings name and read its metadata; never raises for a missing release.
+    ``user_tables_dir`` is where the DuckDB backend keeps users' tables (None: no user tables)."""
     try:
         backend = open_backend(database_url, duckdb_path, base_url=base_url, readonly_role=readonly_role,
                                limits=limits)
@@ -54,12 +61,15 @@ async def open_release(database_url: str, duckdb_path: Path, *, base_url: str, r
         _log.warning("no release: %s", exc)
         return OpenRelease(backend=None, problem=f"{NO_RELEASE_HINT} ({exc.message})")
     try:
-        metadata = await load_metadata(backend)
+        catalog = await load_catalog(backend)
     except SkygateError as exc:
         _log.warning("no release metadata: %s", exc)
         return OpenRelease(backend=backend, problem=f"{NO_RELEASE_HINT} ({exc.message})")
-    return OpenRelease(backend=backend, metadata=metadata, engine=QueryEngine(backend, metadata,
-                                                                            translate=_translator(backend)))
+    user_tables = (open_user_tables(database_url, user_tables_dir, readonly_role=readonly_role)
+                   if user_tables_dir is not None else None)
+    return OpenRelease(backend=backend, metadata=catalog.tables,
+                       engine=QueryEngine(backend, catalog.tables, translate=_translator(backend)),
+                       schema_descriptions=catalog.schema_descriptions, user_tables=user_tables)
 
 
 def _translator(backend: Backend) -> Translator | None:

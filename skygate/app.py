@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.release = await open_release(
             settings.database_url, settings.duckdb_path, base_url=settings.base_url,
             readonly_role=settings.readonly_role,
-            limits=settings.memory_limits())
+            limits=settings.memory_limits(), user_tables_dir=settings.user_tables_dir)
         # The job system (uws): store, queue, janitor and sweeper; job kinds from skygate/worker.py.
         # Without a broker the jobs run in this process, with this process's release.
         resources = WorkerResources(settings, app.state.release)

@@ -19,7 +19,7 @@ __all__ = ["ResourceLimits", "Settings", "SettingsError", "parse_size", "physica
 
 _MIB = 2**20
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
-_SIZES = frozenset({"query_memory", "query_temp", "worker_memory"})
+_SIZES = frozenset({"query_memory", "query_temp", "worker_memory", "user_table_max_bytes"})
 
 
 class SettingsError(ValueError):
@@ -108,6 +108,7 @@ class Settings:
     trusted_proxies: str = ""
     user_max_active_jobs: int = 0
     user_max_running_jobs: int = 0
+    user_table_max_bytes: int = 1 << 30
     scs_max_sr: float = 10.0
     authority: str = "skygate.example"
     registry_metadata: str = ""
@@ -117,6 +118,11 @@ class Settings:
     def release_dir(self) -> Path:
         """Where the release files (catalog Parquet, tile FITS) live."""
         return self.data_dir / "release"
+
+    @property
+    def user_tables_dir(self) -> Path:
+        """Where users' own tables are kept when the catalogue is the embedded DuckDB file."""
+        return self.data_dir / "user-tables"
 
     @property
     def moc_dir(self) -> Path:

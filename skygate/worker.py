@@ -125,7 +125,7 @@ def worker_kinds(
     async def open_kinds() -> AsyncIterator[list[JobKind]]:
         release = await open_release(settings.database_url, settings.duckdb_path, base_url=settings.base_url,
                                      readonly_role=settings.readonly_role,
-                                     limits=settings.memory_limits())
+                                     limits=settings.memory_limits(), user_tables_dir=settings.user_tables_dir)
         resources = WorkerResources(settings, release)
         kinds = [*job_kinds(resources), *extra]
         # A sender and runner for jobs that job functions create (anomaly chunks); not started

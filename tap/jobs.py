@@ -1,4 +1,5 @@
-"""The async TAP job kind ``tap.query``: run the query and write the result document to a file.
+"""The async TAP job kind ``tap.query``: run the query and write the result document to a file
+(and, with ``DESTINATION``, also store its rows as the owner's table: ``tap.user_tables``).
 
 The job function, its cheap run-time check and its ``/error`` renderer, for the job-kind table in
 ``skygate/worker.py``. Worker resources arrive as ``ctx.resources`` with ``release`` (an
@@ -17,8 +18,10 @@ from dali.errors import SkygateError
 from dali.params import DaliParams, collect
 from dali.votable import error_document
 from dali.writers import OutputFormat
+from release.user_tables import check_table_name, remaining_quota
 from tap.params import parse_tap
-from tap.service import TapConfig, internal_error, load_uploads, require_engine, start_query
+from tap.service import KeptRows, TapConfig, internal_error, load_uploads, require_engine, start_query
+from tap.user_tables import caller_view, destination_name, store_destination, table_owner
 from uws import ErrorInfo, JobContext, Parameters, Result
 
 __all__ = ["KIND", "MULTI_VALUED", "QUERY_STATUS_RESULT", "check", "error_renderer", "run_query", "to_dali"]
@@ -40,7 +43,9 @@ def _config(resources: Any) -> TapConfig:
 
 def check(params: Parameters) -> None:
     """Run-time parameter check in the API process (TAP §2.7: checked when the job is run)."""
-    parse_tap(to_dali(params), maxrec_default=1, maxrec_hard=1)
+    tq = parse_tap(to_dali(params), maxrec_default=1, maxrec_hard=1)
+    if tq.destination:
+        check_table_name(tq.destination.rsplit(".", 1)[-1], param="DESTINATION")
 
 
 async def run_query(params: Parameters, ctx: JobContext) -> list[Result]:
@@ -51,7 +56,12 @@ async def run_query(params: Parameters, ctx: JobContext) -> list[Result]:
     tq = parse_tap(to_dali(params), maxrec_default=config.maxrec_default, maxrec_hard=config.maxrec_hard)
     files = {name: await asyncio.to_thread(path.read_bytes) for name, path in params.files.items()}
     uploads = await load_uploads(tq.uploads, files, config)
-    writer = await start_query(engine, tq, uploads, timeout=config.query_timeout)
+    view = await caller_view(release, table_owner(ctx.owner, config))
+    keep = destination = None
+    if tq.destination:
+        destination = destination_name(tq.destination, view)
+        keep = KeptRows(max_rows=tq.maxrec, max_bytes=remaining_quota(view.tables, config.user_table_max_bytes))
+    writer = await start_query(engine, tq, uploads, timeout=config.query_timeout, tables=view.statement, keep=keep)
     path = ctx.scratch_path("result")
     with path.open("wb") as out:
         async with contextlib.aclosing(writer.chunks()) as chunks:  # type: ignore[type-var]
@@ -59,6 +69,8 @@ async def run_query(params: Parameters, ctx: JobContext) -> list[Result]:
                 await asyncio.to_thread(out.write, chunk) if len(chunk) > 1 << 20 else out.write(chunk)
     if writer.error is not None:
         raise writer.error if isinstance(writer.error, SkygateError) else internal_error(writer.error)
+    if destination is not None and keep is not None:
+        await store_destination(destination, view, release, keep.columns, keep.batches, config)
     results = [ctx.add_result("result", path, tq.format.media_type)]
     if tq.format.kind in (OutputFormat.CSV, OutputFormat.TSV):
         # CSV and TSV have no place for QUERY_STATUS (README, "Truncated results"): the job lists it

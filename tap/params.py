@@ -1,4 +1,5 @@
-"""TAP 1.1 request parameters (§2.7) as a value: LANG, QUERY, RESPONSEFORMAT/FORMAT, MAXREC, RUNID, UPLOAD.
+"""TAP 1.1 request parameters (§2.7) as a value: LANG, QUERY, RESPONSEFORMAT/FORMAT, MAXREC, RUNID, UPLOAD,
+and DESTINATION (the caller's table an async query's rows are also stored in, CADC's convention).
 
 The HTTP edge (``routes.py``) and the async job kind (``jobs.py``) collect raw parameters into a
 ``dali.params.DaliParams``; ``parse_tap`` reads the ones TAP defines and ignores the rest (TAP
@@ -31,6 +32,7 @@ class TapQuery:
     maxrec_requested: bool
     runid: str | None
     uploads: tuple[UploadRef, ...]
+    destination: str | None = None
 
 
 def parse_tap(params: DaliParams, *, maxrec_default: int, maxrec_hard: int, require_query: bool = True) -> TapQuery:
@@ -66,4 +68,5 @@ def parse_tap(params: DaliParams, *, maxrec_default: int, maxrec_hard: int, requ
         maxrec_requested=requested,
         runid=params.runid(),
         uploads=params.uploads(),
+        destination=(params.get("DESTINATION") or "").strip() or None,
     )

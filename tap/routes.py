@@ -1,5 +1,6 @@
 """HTTP edge of TAP 1.1 at ``/tap``: root page, /sync, /async (UWS), /availability, /capabilities,
-/tables, /tables/{name} and /examples.
+/tables, /tables/{name} (GET; PUT and DELETE of the caller's own tables, ``tap.user_tables``)
+and /examples.
 
 Collects GET/POST parameters (query string, urlencoded or multipart body) into DALI parameters
 (``dali.form``, within ``body_max_bytes``), streams /sync results straight from the query engine
@@ -35,12 +36,14 @@ from dali.vosi import availability_document
 from dali.votable import error_document, error_message
 from dali.writers import Info, OutputFormat, TableWriter
 from release.runtime import unavailable_because
+from release.user_tables import TableExists
 from tap.capabilities import tap_capabilities
 from tap.examples import examples_document
 from tap.jobs import KIND
 from tap.params import parse_tap
 from tap.service import STANDARD_ID, TapConfig, internal_error, load_uploads, require_engine, start_query
 from tap.tables import find_table, table_document, tableset_document
+from tap.user_tables import CallerTables, UnsupportedFormat, caller_view, delete_table, put_table, table_owner
 from uws.routes import job_routes
 
 __all__ = ["collect_request", "tap_routes"]
@@ -67,7 +70,7 @@ def tap_routes() -> list[BaseRoute]:
             Route("/availability", availability, methods=["GET"]),
             Route("/capabilities", capabilities, methods=["GET"]),
             Route("/tables", tables, methods=["GET"]),
-            Route("/tables/{name:path}", table, methods=["GET"]),
+            Route("/tables/{name:path}", table, methods=["GET", "PUT", "DELETE"]),
             Route("/examples", examples, methods=["GET"]),
             *job_routes(KIND, path="/async"),
         ],
@@ -88,6 +91,16 @@ def _release(request: Request) -> Any:
 def _metadata(request: Request) -> dict[str, Any]:
     release = _release(request)
     return dict(release.metadata) if release is not None else {}
+
+
+def _owner(request: Request, config: TapConfig) -> str | None:
+    """Whose tables the caller sees and makes (``tap.user_tables.table_owner``)."""
+    uws = getattr(request.app.state, "uws", None)
+    return table_owner(uws.owner_of(request) if uws is not None else None, config)
+
+
+async def _view(request: Request, config: TapConfig) -> CallerTables:
+    return await caller_view(_release(request), _owner(request, config))
 
 
 def _status(exc: SkygateError) -> int:
@@ -189,12 +202,16 @@ async def sync(request: Request) -> Response:
     try:
         params = await collect_request(request, config)
         tq = parse_tap(params, maxrec_default=config.maxrec_default, maxrec_hard=config.maxrec_hard)
+        if tq.destination:
+            raise UsageError("DESTINATION is honoured by asynchronous queries only", param="DESTINATION",
+                             hint="submit the query to /tap/async")
         release = _release(request)
         engine = require_engine(getattr(release, "engine", None), getattr(release, "problem", None))
 
         async def start() -> TableWriter:
             uploads = await load_uploads(tq.uploads, {n: p.content for n, p in params.files.items()}, config)
-            return await start_query(engine, tq, uploads, timeout=config.sync_timeout)
+            view = await _view(request, config)
+            return await start_query(engine, tq, uploads, timeout=config.sync_timeout, tables=view.statement)
 
         # A client that leaves while the uploads are fetched or the statement is planned or runs
         # (before the first row) cancels it: abandoned queries would otherwise fill every slot.
@@ -259,7 +276,9 @@ async def tables(request: Request) -> Response:
     detail = params.get("DETAIL") or "max"
     if detail.lower() not in ("min", "max"):
         raise UsageError("DETAIL must be min or max", param="DETAIL")
-    metadata = _metadata(request)
+    config = _config(request)
+    view = await _view(request, config)
+    metadata = view.metadata(_metadata(request))
     esa = _asks_like_astroquery(request)
     if esa:
         if (params.get("ONLY_TABLES") or "").lower() == "true":
@@ -274,7 +293,9 @@ async def tables(request: Request) -> Response:
                                                      param="TABLES", hint="see /tap/tables"), status=404)
                 chosen[meta.qualified] = meta
             metadata = chosen
-    body = tableset_document(metadata, detail=detail.lower() != "min", esa_flags=esa)
+    descriptions = view.schema_descriptions(getattr(_release(request), "schema_descriptions", {}))
+    body = tableset_document(metadata, detail=detail.lower() != "min", esa_flags=esa,
+                             schema_descriptions=descriptions)
     return Response(body, media_type=_XML)
 
 
@@ -294,11 +315,35 @@ def _asks_like_astroquery(request: Request) -> bool:
 
 
 async def table(request: Request) -> Response:
-    meta = find_table(_metadata(request), request.path_params["name"])
+    """``/tables/{name}``: describe a table (GET), store the caller's new table (PUT), drop it (DELETE)."""
+    config = _config(request)
+    owner = _owner(request, config)
+    try:
+        if request.method == "PUT":
+            status, created = await put_table(request, config, _release(request), owner)
+            location = f"{config.tap_url}/tables/{created.qualified}"
+            return Response(table_document(created), status_code=status, media_type=_XML,
+                            headers={"Location": location})
+        if request.method == "DELETE":
+            if await delete_table(request, _release(request), owner):
+                return Response(status_code=204)
+            return _no_table(request)
+    except PermissionError as exc:
+        return error_response(UsageError(str(exc), hint="see /tap/capabilities for how to log in"), status=403)
+    except TableExists as exc:
+        return error_response(exc, status=409)
+    except UnsupportedFormat as exc:
+        return error_response(exc, status=415)
+    view = await _view(request, config)
+    meta = find_table(view.metadata(_metadata(request)), request.path_params["name"])
     if meta is None:
-        return error_response(UsageError(f"there is no table called {request.path_params['name'][:80]!r}",
-                                         hint="see /tap/tables"), status=404)
+        return _no_table(request)
     return Response(table_document(meta), media_type=_XML)
+
+
+def _no_table(request: Request) -> Response:
+    return error_response(UsageError(f"there is no table called {request.path_params['name'][:80]!r}",
+                                     hint="see /tap/tables"), status=404)
 
 
 async def examples(request: Request) -> Response:

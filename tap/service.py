@@ -8,26 +8,28 @@ Tests: tests/tap/test_routes.py, tests/tap/test_clients.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+import pyarrow as pa
 
-from dali.errors import FatalError, TransientError, UsageError
+from dali.errors import FatalError, TooLargeError, TransientError, UsageError
 from dali.params import UploadRef
-from dali.values import TableMeta
+from dali.values import Column, TableMeta
 from dali.votable import read_votable
 from dali.writers import Info, TableWriter, write_table
-from release.engine import QueryEngine, UploadTable
+from release.engine import QueryEngine, StatementTable, UploadTable
 from tap.params import TapQuery
 
-__all__ = ["STANDARD_ID", "Engine", "TapConfig", "load_uploads", "query_infos", "start_query"]
+__all__ = ["STANDARD_ID", "Engine", "KeptRows", "TapConfig", "load_uploads", "query_infos", "start_query"]
 
 STANDARD_ID = "ivo://ivoa.net/std/TAP"
 _log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ class Engine(Protocol):
     metadata: Mapping[str, TableMeta]
 
     async def execute(self, adql_text: str, *, maxrec: int | None, uploads: Mapping[str, UploadTable],
-                      timeout: float) -> Any: ...
+                      timeout: float, tables: Mapping[str, StatementTable]) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,8 @@ class TapConfig:
     execution_duration: int = 3600
     execution_duration_max: int = 86_400
     destruction_days: float = 7.0
+    auth: str = "none"
+    user_table_max_bytes: int = 1 << 30
 
     @property
     def tap_url(self) -> str:
@@ -85,14 +89,47 @@ def query_infos(tq: TapQuery) -> tuple[Info, ...]:
 
 
 async def start_query(engine: Engine, tq: TapQuery, uploads: Mapping[str, UploadTable], *,
-                      timeout: float) -> TableWriter:
+                      timeout: float, tables: Mapping[str, StatementTable] | None = None,
+                      keep: KeptRows | None = None) -> TableWriter:
     """Start ``tq`` and return the writer for its result (iterate ``writer.chunks()``).
 
-    Errors found before any row (bad ADQL, unknown table, database down) are raised here, so the
-    caller can still answer with an error document and a 4xx/5xx status.
+    ``tables`` are the caller's own tables (``tap.user_tables.caller_view``); ``keep`` collects the
+    rows as they are written (for DESTINATION). Errors found before any row (bad ADQL, unknown
+    table, database down) are raised here, so the caller can still answer with an error document
+    and a 4xx/5xx status.
     """
-    result = await engine.execute(tq.query, maxrec=tq.maxrec, uploads=uploads, timeout=timeout)
-    return write_table(tq.format, result.columns, result.batches, maxrec=tq.maxrec, infos=query_infos(tq))
+    result = await engine.execute(tq.query, maxrec=tq.maxrec, uploads=uploads, timeout=timeout, tables=tables or {})
+    batches = result.batches if keep is None else keep.collect(result.batches)
+    if keep is not None:
+        keep.columns = result.columns
+    return write_table(tq.format, result.columns, batches, maxrec=tq.maxrec, infos=query_infos(tq))
+
+
+class KeptRows:
+    """The first ``max_rows`` rows of a result, kept while it is written, up to ``max_bytes``
+    (beyond: ``TooLargeError``, which ends the result as an error)."""
+
+    def __init__(self, *, max_rows: int, max_bytes: int) -> None:
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.batches: list[pa.RecordBatch] = []
+        self.columns: tuple[Column, ...] = ()
+        self._rows = 0
+        self._bytes = 0
+
+    async def collect(self, batches: AsyncIterator[pa.RecordBatch]) -> AsyncIterator[pa.RecordBatch]:
+        async with contextlib.aclosing(batches):  # type: ignore[type-var]
+            async for batch in batches:
+                kept = batch.slice(0, max(0, self.max_rows - self._rows))
+                self._rows += kept.num_rows
+                self._bytes += kept.nbytes
+                if self._bytes > self.max_bytes:
+                    raise TooLargeError(f"the result is larger than the {self.max_bytes} bytes left of your "
+                                        "table quota", param="DESTINATION",
+                                        hint="select fewer rows or columns, or drop one of your tables")
+                if kept.num_rows or not self.batches:
+                    self.batches.append(kept)
+                yield batch
 
 
 async def load_uploads(
