@@ -94,6 +94,18 @@ def test_uploads_become_unqualified_tables(adql_metadata: dict[str, TableMeta]) 
     assert result.tables == ("tap_upload.mine",)
 
 
+def test_tables_with_a_source_are_read_from_their_registered_relation(adql_metadata: dict[str, TableMeta]) -> None:
+    mine = TableMeta("user_alice", "targets", (Column("id", "long"),))
+    metadata = {**adql_metadata, mine.qualified: mine}
+    result = adql.translate("SELECT t.id, user_alice.targets.id FROM user_alice.targets AS t, user_alice.targets",
+                            metadata, "duckdb", sources={"user_alice.targets": "skygate_user_t"})
+    assert result.sql.count('FROM "skygate_user_t" AS') == 1 and result.sql.count('"skygate_user_t" AS') == 2
+    assert '"user_alice"' not in result.sql
+    assert result.tables == ("user_alice.targets",)
+    plain = adql.translate("SELECT id FROM user_alice.targets", metadata, "postgres")
+    assert 'FROM "user_alice"."targets"' in plain.sql
+
+
 def test_unknown_dialect(adql_metadata: dict[str, TableMeta]) -> None:
     with pytest.raises(ValueError, match="dialect"):
         adql.translate("SELECT ra FROM des_dr1.main", adql_metadata, "oracle")

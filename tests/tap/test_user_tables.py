@@ -25,7 +25,7 @@ from lxml import etree
 from auth.accounts import open_accounts
 from skygate.app import create_app
 from skygate.settings import Settings
-from tests.live_fixtures import READER_ROLE
+from tests.live_fixtures import READER_ROLE, serve
 from tests.tap.conftest import BASE, release_settings
 
 with warnings.catch_warnings():
@@ -359,3 +359,25 @@ def test_postgresql_keeps_user_tables_as_real_indexed_tables(pg_client: tuple[Te
     assert any("skygate_hpx" in d for d in asyncio.run(indexes()))
     assert client.delete(f"/tap/tables/{schema}.stars", headers=headers).status_code == 204
     assert _sync(client, f"SELECT name FROM {schema}.stars", headers)[0] == 400
+
+
+# ----------------------------------------------------------------------------- taplint
+
+
+@pytest.mark.live
+@pytest.mark.stilts
+@pytest.mark.slow
+def test_taplint_stays_clean_for_a_caller_with_tables(tmp_path: Path, ci_duckdb_path: Path) -> None:
+    """With SKYGATE_AUTH=none taplint's calls are the owner's: it sees their tables in /tables and
+    TAP_SCHEMA (the TMC checks compare the two) and queries them."""
+    import requests
+
+    from tests.tap.test_live import _check, taplint
+
+    settings = release_settings(tmp_path / "data", ci_duckdb_path).with_(maxrec_hard=100_000)
+    for server in serve(settings):
+        created = requests.put(f"{server.tap_url}/tables/user_anonymous.targets", data=_votable(),
+                               headers={"Content-Type": VOTABLE}, timeout=30)
+        assert created.status_code == 201, created.text
+        assert "user_anonymous.targets" in _table_names(requests.get(f"{server.tap_url}/tables", timeout=30).content)
+        _check(*taplint(server.tap_url, tmp_path / "taplint.txt"))
