@@ -45,7 +45,8 @@ def test_names_that_cannot_name_a_table_are_refused(name: str) -> None:
 
 def test_a_position_is_found_by_ucd_before_names() -> None:
     table = pa.table({"ra": [1.0], "dec": [2.0], "alpha": [10.0], "delta": [20.0]})
-    by_ucd = [Column("alpha", "double", ucd="pos.eq.ra;meta.main"), Column("delta", "double", ucd="pos.eq.dec;meta.main")]
+    by_ucd = [Column("alpha", "double", ucd="pos.eq.ra;meta.main"),
+              Column("delta", "double", ucd="pos.eq.dec;meta.main")]
     meta, rows = prepare_table(_source(table), by_ucd, schema="user_a", name="t", description=None, max_bytes=1 << 20)
     assert meta.position is not None and (meta.position.ra, meta.position.dec) == ("alpha", "delta")
     meta, _ = prepare_table(_source(table), (), schema="user_a", name="t", description=None, max_bytes=1 << 20)

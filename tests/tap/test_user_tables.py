@@ -11,7 +11,9 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -84,7 +86,7 @@ def client(tokens_settings: Settings, who: dict[str, dict[str, str]]) -> Iterato
         yield test_client
 
 
-def _sync(client: TestClient, query: str, headers: dict[str, str]) -> tuple[int, list[dict[str, object]], bytes]:
+def _sync(client: TestClient, query: str, headers: dict[str, str]) -> tuple[int, list[dict[str, Any]], bytes]:
     response = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": "csv"},
                            headers=headers)
     if response.status_code != 200:
@@ -93,7 +95,7 @@ def _sync(client: TestClient, query: str, headers: dict[str, str]) -> tuple[int,
 
 
 def _put(client: TestClient, name: str, body: bytes, headers: dict[str, str],
-         content_type: str = VOTABLE) -> object:
+         content_type: str = VOTABLE) -> httpx.Response:
     return client.put(f"/tap/tables/{name}", content=body, headers={**headers, "Content-Type": content_type})
 
 
