@@ -1,9 +1,10 @@
-"""Users and their API tokens, in the job store's database.
+"""Users, their API tokens and per-user quota overrides, in the job store's database.
 
 SQLite (the embedded default, the file of the job store) or PostgreSQL (schema ``auth`` of the
 job store's database). Only token hashes are stored (``auth.tokens``); the token text exists once,
 in the answer to ``create_token``. Revocation and expiry are read on every request, so they take
-effect at once. Tests: tests/auth/test_accounts.py.
+effect at once. Quota overrides (``auth.quotas``) are kept by user name, whatever the mode, so they
+apply to OIDC users too. Tests: tests/auth/test_accounts.py.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from auth.identity import Identity
+from auth.quotas import QUOTA_FIELDS, Quota
 from auth.tokens import new_token, parse_token, secret_matches
 
 __all__ = ["AccountError", "AccountStore", "TokenInfo", "UserInfo", "open_accounts"]
@@ -34,6 +36,9 @@ CREATE TABLE IF NOT EXISTS auth_users (
 CREATE TABLE IF NOT EXISTS auth_tokens (
     token_id TEXT PRIMARY KEY, user_name TEXT NOT NULL REFERENCES auth_users(name) ON DELETE CASCADE,
     secret_hash TEXT NOT NULL, created REAL NOT NULL, expires REAL, revoked REAL);
+CREATE TABLE IF NOT EXISTS auth_quotas (
+    user_name TEXT PRIMARY KEY, max_active_jobs INTEGER, max_running_jobs INTEGER, table_bytes INTEGER,
+    requests_per_minute INTEGER, result_bytes INTEGER);
 """
 _POSTGRES_SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS auth;
@@ -43,6 +48,9 @@ CREATE TABLE IF NOT EXISTS auth.tokens (
     token_id text PRIMARY KEY, user_name text NOT NULL REFERENCES auth.users(name) ON DELETE CASCADE,
     secret_hash text NOT NULL, created double precision NOT NULL, expires double precision,
     revoked double precision);
+CREATE TABLE IF NOT EXISTS auth.quotas (
+    user_name text PRIMARY KEY, max_active_jobs bigint, max_running_jobs bigint, table_bytes bigint,
+    requests_per_minute bigint, result_bytes bigint);
 """
 
 
@@ -141,6 +149,34 @@ class AccountStore:
             return None
         return Identity(name=name, admin=bool(admin), via="token")
 
+    async def set_quota(self, name: str, **limits: int | None) -> Quota:
+        """Change ``name``'s overrides (``Quota`` field names; None: back to the site default); returns them all."""
+        unknown = set(limits) - set(QUOTA_FIELDS)
+        if unknown:
+            raise AccountError(f"no quota called {', '.join(sorted(unknown))}")
+        if any(v is not None and v < 0 for v in limits.values()):
+            raise AccountError("a quota is a number of at least 0 (0: no limit)")
+        if not name.strip() or len(name) > 256:
+            raise AccountError("a quota needs a user name (at most 256 characters)")
+        current = await self.quota(name) or Quota()
+        merged = {field: limits.get(field, getattr(current, field)) for field in QUOTA_FIELDS}
+        await self._db.execute("DELETE FROM quotas WHERE user_name = ?", (name,))
+        if any(v is not None for v in merged.values()):
+            await self._db.execute(
+                f"INSERT INTO quotas (user_name, {', '.join(QUOTA_FIELDS)}) VALUES (?{', ?' * len(QUOTA_FIELDS)})",
+                (name, *merged.values()))
+        return Quota(**merged)
+
+    async def quota(self, name: str) -> Quota | None:
+        """``name``'s overrides, or None when it has none."""
+        rows = await self._db.query(f"SELECT {', '.join(QUOTA_FIELDS)} FROM quotas WHERE user_name = ?", (name,))
+        return Quota(*(None if v is None else int(v) for v in rows[0])) if rows else None
+
+    async def quotas(self) -> dict[str, Quota]:
+        """Every user's overrides."""
+        rows = await self._db.query(f"SELECT user_name, {', '.join(QUOTA_FIELDS)} FROM quotas ORDER BY user_name")
+        return {r[0]: Quota(*(None if v is None else int(v) for v in r[1:])) for r in rows}
+
 
 def open_accounts(jobs_url: str) -> AccountStore:
     """The account store in the job store's database (``sqlite:///path`` or ``postgresql://``)."""
@@ -187,7 +223,7 @@ class _SqliteRunner:
     def _run(self, sql: str, args: Sequence[Any], fetch: bool) -> Any:
         if self._conn is None:
             raise RuntimeError("the account store is not open")
-        sql = re.sub(r"\b(users|tokens)\b", r"auth_\1", sql)
+        sql = re.sub(r"\b(users|tokens|quotas)\b", r"auth_\1", sql)
         with self._lock:
             cursor = self._conn.execute(sql, tuple(args))
             return cursor.fetchall() if fetch else cursor.rowcount
@@ -225,7 +261,7 @@ class _PostgresRunner:
 
 def _postgres(sql: str) -> str:
     """``?`` placeholders as ``$n`` and the tables in schema ``auth``."""
-    sql = re.sub(r"\b(users|tokens)\b", r"auth.\1", sql)
+    sql = re.sub(r"\b(users|tokens|quotas)\b", r"auth.\1", sql)
     parts = sql.split("?")
     return "".join(part + (f"${n}" if n < len(parts) else "") for n, part in enumerate(parts, start=1))
 

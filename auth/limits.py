@@ -1,8 +1,10 @@
-"""Failed-authentication throttling: a fixed window of failures per source address.
+"""Throttling: failed authentications per source address, and requests per caller per minute.
 
-Pure bookkeeping with an injectable clock; the middleware in ``skygate`` asks ``blocked`` before
-it checks credentials and calls ``failed`` after a failure. Memory is bounded: at most
-``max_sources`` addresses are tracked; the oldest windows go first.
+Pure bookkeeping with an injectable clock. ``FailureLimiter``: the middleware in ``skygate`` asks
+``blocked`` before it checks credentials and calls ``failed`` after a failure. ``RequestLimiter``:
+``admit(key, limit)`` counts a request of a caller (a user, or an anonymous caller's address) in a
+window of a minute and says how long to wait when it is one too many. Memory is bounded: at most
+``max_sources`` keys are tracked each; the oldest windows go first.
 Tests: tests/auth/test_limits.py.
 """
 
@@ -12,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-__all__ = ["FailureLimiter"]
+__all__ = ["FailureLimiter", "RequestLimiter"]
 
 
 class FailureLimiter:
@@ -47,3 +49,32 @@ class FailureLimiter:
             del self._windows[source]
             return None
         return entry
+
+
+class RequestLimiter:
+    """At most ``limit`` requests per key per ``window`` seconds (the limit given with each request,
+    since each caller may have their own)."""
+
+    def __init__(self, window: float = 60.0, *, max_sources: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = window
+        self.max_sources = max_sources
+        self._clock = clock
+        self._windows: OrderedDict[str, tuple[float, int]] = OrderedDict()
+
+    def admit(self, key: str, limit: int) -> float:
+        """Count one request of ``key``; 0 when it is within ``limit`` (0: no limit), else the
+        seconds until its window ends (the request is then not counted)."""
+        if limit <= 0:
+            return 0.0
+        now = self._clock()
+        start, count = self._windows.get(key, (now, 0))
+        if now - start >= self.window:
+            start, count = now, 0
+        if count >= limit:
+            return max(0.001, start + self.window - now)
+        self._windows[key] = (start, count + 1)
+        self._windows.move_to_end(key)
+        while len(self._windows) > self.max_sources:
+            self._windows.popitem(last=False)
+        return 0.0

@@ -58,6 +58,10 @@ class JobConfig:
         owner's thousand queued jobs do not keep another owner's single job waiting.
     defer_seconds
         How long such a job waits before it is offered to a worker again.
+    max_result_bytes_per_owner
+        Most bytes the results of one owner's jobs may keep (0: no limit): at the limit a new job
+        is refused (HTTP 429), and a job whose results would go over it ends in ERROR, its results
+        dropped.
     worker_poll_ms
         dramatiq's worker timeout: the longest back-off of a consumer whose prefetch is full, and
         how often idle worker threads wake (idle consumers block on Redis instead of polling).
@@ -85,3 +89,4 @@ class JobConfig:
     max_active_per_owner: int = 0
     max_running_per_owner: int = 0
     defer_seconds: float = 1.0
+    max_result_bytes_per_owner: int = 0

@@ -58,6 +58,8 @@ class PostgresStore(SqlJobStore):
     """``JobStore`` on PostgreSQL (``postgresql://`` URL)."""
 
     table = "uws.jobs"
+    _result_bytes_sql = ("SELECT SUM((r ->> 'size')::bigint) FROM {table}, "
+                         "jsonb_array_elements({table}.results::jsonb) AS r WHERE owner = ?")
     # Other processes' phase changes arrive by LISTEN/NOTIFY, so WAIT may poll slowly.
     notifies_across_processes = True
 

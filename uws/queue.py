@@ -24,6 +24,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
 from uws.config import JobConfig
+from uws.limits import OwnerLimits, SiteLimits
 from uws.models import JobKind
 from uws.runner import Runner
 from uws.store import open_store
@@ -189,6 +190,7 @@ def run_worker_process(
     threads: int = 4,
     stop: threading.Event | None = None,
     on_start: Callable[[], None] | None = None,
+    limits: OwnerLimits | None = None,
 ) -> None:
     """Consume jobs from ``config.broker_url`` until SIGTERM/SIGINT (or ``stop`` is set).
 
@@ -206,6 +208,9 @@ def run_worker_process(
         Set it to stop (tests); signals are handled only in the main thread.
     on_start
         Called once the worker consumes (tests and the CLI log it).
+    limits
+        Each owner's limits (``uws.limits``: jobs executing at once, result bytes), asked on the
+        worker's event loop. None: the configuration's, the same for everybody.
     """
     if not config.broker_url:
         raise ValueError("a worker process needs a broker URL (SKYGATE_BROKER_URL)")
@@ -221,7 +226,8 @@ def run_worker_process(
     loop.call(store.open())
     by_name = {k.name: k for k in table}
     runner = Runner(store, by_name, config.results_dir, heartbeat_interval=config.heartbeat_interval,
-                    max_running_per_owner=config.max_running_per_owner)
+                    max_running_per_owner=config.max_running_per_owner,
+                    limits=limits or (SiteLimits(config) if config.max_result_bytes_per_owner else None))
 
     def run_job(job_id: str) -> None:
         if loop.call(runner.should_defer(job_id)):

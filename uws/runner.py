@@ -19,6 +19,7 @@ from pathlib import Path
 
 from dali.errors import FatalError, SkygateError, TransientError, UsageError, escaped
 from uws.context import JobAborted, JobContext, JobStopped, JobTimedOut
+from uws.limits import OwnerLimits
 from uws.models import ErrorInfo, ErrorType, Job, JobKind, Parameters, Phase, Result
 from uws.store import JobStore
 
@@ -46,29 +47,35 @@ class Runner:
         Seconds between heartbeats (which also notice ABORT and deletion).
     max_running_per_owner
         Jobs of one owner that may execute at once (0: no limit); see ``should_defer``.
+    limits
+        Each owner's limits (``uws.limits``; ``skygate`` gives the owners' quotas); None: the
+        ``max_running_per_owner`` for everybody and no limit on result bytes.
     """
 
     def __init__(
         self, store: JobStore, kinds: Mapping[str, JobKind], results_dir: Path, *,
         heartbeat_interval: float = 1.0, max_running_per_owner: int = 0,
+        limits: OwnerLimits | None = None,
     ) -> None:
         self.store = store
         self.kinds = kinds
         self.results_dir = results_dir
         self.heartbeat_interval = heartbeat_interval
         self.max_running_per_owner = max_running_per_owner
+        self.limits = limits
 
     async def should_defer(self, job_id: str) -> bool:
         """Whether a QUEUED job's owner already has ``max_running_per_owner`` jobs executing; the
         queue then offers the job again later and takes the next message (fair share between
         owners on a first-in first-out broker). Approximate: two workers checking at once may
         both start a job."""
-        if self.max_running_per_owner <= 0:
+        if self.limits is None and self.max_running_per_owner <= 0:
             return False
         job = await self.store.get(job_id)
         if job is None or job.phase is not Phase.QUEUED:
             return False
-        return await self.store.count_owned(job.owner, (Phase.EXECUTING,)) >= self.max_running_per_owner
+        limit = self.max_running_per_owner if self.limits is None else await self.limits.max_running_jobs(job.owner)
+        return limit > 0 and await self.store.count_owned(job.owner, (Phase.EXECUTING,)) >= limit
 
     async def execute(self, job_id: str) -> Phase | None:
         """Run the job if it is QUEUED; returns the phase it ended in (None if not run)."""
@@ -169,6 +176,10 @@ class Runner:
         except FatalError as exc:
             log.error("job %s (%s): %s", job_id, job.kind, escaped(exc))
             return await self._fail(job, ErrorInfo(ErrorType.FATAL, INTERNAL_ERROR))
+        over = await self._over_result_quota(job, results)
+        if over is not None:
+            await asyncio.to_thread(_clear_outputs, ctx.job_dir)
+            return await self._fail(job, ErrorInfo(ErrorType.FATAL, over))
         # The last progress report, which a heartbeat may not have stored yet: a COMPLETED job's
         # progress is its final one, not the one of the last beat.
         final = {"progress": ctx.last_progress} if ctx.last_progress is not None else {}
@@ -177,6 +188,19 @@ class Runner:
             return Phase.COMPLETED
         await self._discard(job_id, job.attempts)  # aborted or deleted meanwhile: the abort won
         return await self.store.phase(job_id)
+
+    async def _over_result_quota(self, job: Job, results: Sequence[Result]) -> str | None:
+        """Why the job's results cannot be kept (its owner's results would pass their limit), or None."""
+        limit = await self.limits.max_result_bytes(job.owner) if self.limits is not None else 0
+        if limit <= 0:
+            return None
+        size = sum(r.size for r in results)
+        kept = await self.store.result_bytes(job.owner)
+        if kept + size <= limit:
+            return None
+        return (f"The job's results take {size} bytes; with the {kept} bytes your other jobs' results keep, "
+                f"that is over your quota of {limit} bytes, so they were dropped. Delete jobs whose results you "
+                "no longer need and run it again.")
 
     async def _fail(self, job: Job, error: ErrorInfo) -> Phase | None:
         if await self.store.transition(job.job_id, Phase.EXECUTING, Phase.ERROR, attempt=job.attempts,

@@ -77,6 +77,9 @@ class JobStore(Protocol):
     async def count_owned(self, owner: str | None, phases: Collection[Phase]) -> int:
         """How many jobs of any kind ``owner`` has in ``phases``."""
 
+    async def result_bytes(self, owner: str | None) -> int:
+        """The bytes the results of ``owner``'s jobs keep."""
+
     async def transition(
         self, job_id: str, from_: Phase | Collection[Phase], to: Phase, *, attempt: int | None = None,
         **changes: Any,
@@ -210,6 +213,9 @@ class SqlJobStore:
 
     table = "uws_jobs"
     notifies_across_processes = False
+    # The sum of the sizes in an owner's results (a JSON list per job; SQLite's JSON1 functions).
+    _result_bytes_sql = ("SELECT SUM(json_extract(r.value, '$.size')) FROM {table}, json_each({table}.results) AS r "
+                         "WHERE owner = ?")
 
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
@@ -293,6 +299,11 @@ class SqlJobStore:
             args.append(last)
         rows = await self._query(sql, tuple(args))
         return [row_to_job(r) for r in rows]
+
+    async def result_bytes(self, owner: str | None) -> int:
+        """The bytes the results of ``owner``'s jobs keep (their recorded sizes)."""
+        rows = await self._query(self._result_bytes_sql.format(table=self.table), (owner or "",))
+        return int(rows[0][0] or 0)
 
     async def count_owned(self, owner: str | None, phases: Collection[Phase]) -> int:
         marks = ", ".join("?" * len(phases))

@@ -21,6 +21,7 @@ from typing import Any
 
 from dali.errors import SkygateError, TooLargeError, UsageError
 from uws.config import JobConfig
+from uws.limits import OwnerLimits, SiteLimits
 from uws.models import ErrorInfo, ErrorType, Job, JobKind, Parameter, Parameters, Phase
 from uws.queue import JobQueue, make_queue
 from uws.runner import INTERNAL_ERROR, Runner
@@ -71,7 +72,8 @@ class JobSystem:
     """What the UWS routes (and tests) call. Build it with ``open_job_system``.
 
     ``owner_of(request)`` names the caller (``None`` = anonymous) and ``is_admin(request)`` says
-    whether it may act on every owner's jobs; the authentication layer in ``skygate`` replaces both.
+    whether it may act on every owner's jobs; the authentication layer in ``skygate`` replaces both,
+    and ``use_limits`` installs each owner's quota.
     """
 
     def __init__(self, config: JobConfig, kinds: Iterable[JobKind], *, store: JobStore | None = None) -> None:
@@ -80,10 +82,12 @@ class JobSystem:
         self.store = store or open_store(config.store_url)
         self.runner = Runner(self.store, self.kinds, config.results_dir,
                              heartbeat_interval=config.heartbeat_interval,
-                             max_running_per_owner=config.max_running_per_owner)
+                             max_running_per_owner=config.max_running_per_owner,
+                             limits=SiteLimits(config) if config.max_result_bytes_per_owner else None)
         self.queue: JobQueue = make_queue(config, self.runner)
         self.owner_of: Callable[[Any], str | None] = lambda request: None
         self.is_admin: Callable[[Any], bool] = lambda request: False
+        self.limits: OwnerLimits = SiteLimits(config)
         self._waiters: dict[str, set[_Waiter]] = {}
         self._background: asyncio.Task[None] | None = None
         self.store.subscribe(self._on_change)
@@ -207,16 +211,27 @@ class JobSystem:
             raise PhaseConflict("the job changed phase meanwhile")
         await self._send(job.job_id)
 
+    def use_limits(self, limits: OwnerLimits) -> None:
+        """Each owner's own limits from now on, at admission and in this process's runner."""
+        self.limits = limits
+        self.runner.limits = limits
+
     async def _admit(self, owner: str | None) -> None:
-        """Refuse one more active job of an owner at ``max_active_per_owner`` (checked, then
-        queued: two requests racing may both pass, which overshoots by at most the race)."""
-        limit = self.config.max_active_per_owner
-        if limit <= 0:
-            return
-        active = await self.store.count_owned(owner, (Phase.QUEUED, Phase.EXECUTING))
-        if active >= limit:
-            raise QuotaExceeded(f"you have {active} jobs queued or executing; the limit is {limit} at a time",
-                                retry_after=max(1, int(self.config.defer_seconds * 10)))
+        """Refuse one more active job of an owner at their active-job limit, or whose jobs' results
+        already fill their result quota (checked, then queued: two requests racing may both pass,
+        which overshoots by at most the race)."""
+        limit = await self.limits.max_active_jobs(owner)
+        if limit > 0:
+            active = await self.store.count_owned(owner, (Phase.QUEUED, Phase.EXECUTING))
+            if active >= limit:
+                raise QuotaExceeded(f"you have {active} jobs queued or executing; the limit is {limit} at a time",
+                                    retry_after=max(1, int(self.config.defer_seconds * 10)))
+        result_limit = await self.limits.max_result_bytes(owner)
+        if result_limit > 0:
+            kept = await self.store.result_bytes(owner)
+            if kept >= result_limit:
+                raise QuotaExceeded(f"your jobs' results keep {kept} bytes, your quota is {result_limit}: "
+                                    "delete jobs whose results you no longer need", retry_after=60)
 
     async def _check(self, kind: JobKind, job: Job) -> ErrorInfo | None:
         if kind.check is None:

@@ -13,6 +13,7 @@ import pytest
 
 from auth import accounts as accounts_module
 from auth.accounts import AccountError, AccountStore, open_accounts
+from auth.quotas import Quota
 from auth.tokens import parse_token
 
 # One database per test process: parallel runs and checkouts never share it.
@@ -113,3 +114,19 @@ async def test_only_hashes_are_stored(tmp_path: Path) -> None:
     rows = await asyncio.to_thread(
         lambda: sqlite3.connect(tmp_path / "jobs.sqlite").execute("SELECT * FROM auth_tokens").fetchall())
     assert all(secret not in str(row) for row in rows)
+
+
+async def test_quota_overrides_are_kept_changed_and_reset(store: AccountStore) -> None:
+    assert await store.quota("alice") is None
+    quota = await store.set_quota("alice", max_active_jobs=3, table_bytes=10_000_000)
+    assert quota == Quota(max_active_jobs=3, table_bytes=10_000_000)
+    assert await store.set_quota("alice", requests_per_minute=60) == Quota(3, None, 10_000_000, 60)  # merged
+    assert await store.set_quota("alice", table_bytes=None) == Quota(3, None, None, 60)  # one back to the default
+    await store.set_quota("oidc|user@example.org", max_running_jobs=0)  # any name the service sees: OIDC too
+    assert await store.quotas() == {"alice": Quota(3, None, None, 60), "oidc|user@example.org": Quota(None, 0)}
+    await store.set_quota("alice", max_active_jobs=None, requests_per_minute=None)
+    assert await store.quota("alice") is None  # nothing left to override
+    with pytest.raises(AccountError):
+        await store.set_quota("alice", max_active_jobs=-1)
+    with pytest.raises(AccountError):
+        await store.set_quota("alice", speed=3)

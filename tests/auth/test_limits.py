@@ -1,8 +1,8 @@
-"""Failed-authentication throttling per source."""
+"""Failed-authentication throttling per source, and requests per caller per minute."""
 
 from __future__ import annotations
 
-from auth.limits import FailureLimiter
+from auth.limits import FailureLimiter, RequestLimiter
 
 
 class Clock:
@@ -33,3 +33,18 @@ def test_tracked_sources_are_bounded() -> None:
         limiter.failed(f"10.0.0.{n}")
     assert limiter.blocked("10.0.0.99") > 0 and limiter.blocked("10.0.0.0") == 0
     assert len(limiter._windows) == 10
+
+
+def test_requests_over_a_callers_limit_wait_for_the_window_to_end() -> None:
+    clock = Clock()
+    limiter = RequestLimiter(60.0, clock=clock)
+    assert [limiter.admit("alice", 3) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.admit("alice", 3) == 60.0
+    assert limiter.admit("bob", 3) == 0.0  # each caller has their own count
+    assert limiter.admit("alice", 5) == 0.0  # a larger limit (another quota) admits more
+    clock.now += 50
+    assert limiter.admit("alice", 4) == 10.0
+    clock.now += 10
+    assert limiter.admit("alice", 4) == 0.0  # a new window
+    assert all(limiter.admit("carol", 0) == 0.0 for _ in range(1000))  # 0: no limit, nothing tracked
+    assert "carol" not in limiter._windows

@@ -117,3 +117,47 @@ async def test_one_owner_cannot_starve_another_on_redis_workers(
     finally:
         await system.close()
         worker.stop()
+
+
+class Limits:
+    """Per-owner limits, as ``skygate`` installs them from users' quotas (``uws.limits.OwnerLimits``)."""
+
+    def __init__(self, active: dict[str, int], running: dict[str, int]) -> None:
+        self.active = active
+        self.running = running
+
+    async def max_active_jobs(self, owner: str | None) -> int:
+        return self.active.get(owner or "", 0)
+
+    async def max_running_jobs(self, owner: str | None) -> int:
+        return self.running.get(owner or "", 0)
+
+    async def max_result_bytes(self, owner: str | None) -> int:
+        return 0
+
+
+async def test_each_owner_has_their_own_limits(job_config: JobConfig) -> None:
+    system = await open_job_system(replace(job_config, local_workers=4, defer_seconds=0.1), job_kinds())
+    limits = Limits(active={"alice": 1, "bob": 3}, running={"alice": 1})
+    system.use_limits(limits)
+    try:
+        alices = await system.create("uws-sleep", [Parameter("seconds", "0.6")], owner="alice", run=True)
+        with pytest.raises(QuotaExceeded, match="limit is 1"):
+            await system.create("uws-sleep", [Parameter("seconds", "0.6")], owner="alice", run=True)
+        started = time.monotonic()
+        bobs = [(await system.create("uws-sleep", [Parameter("seconds", "0.6")], owner="bob", run=True)).job_id
+                for _ in range(3)]
+        with pytest.raises(QuotaExceeded, match="limit is 3"):
+            await system.create("uws-sleep", [Parameter("seconds", "0.6")], owner="bob", run=True)
+        done = await _wait_final(system, bobs)
+        assert max(done.values()) - started < 1.1  # bob's three ran side by side (no running limit)
+
+        limits.active["alice"] = 2
+        await _wait_final(system, [alices.job_id])
+        first = await system.create("uws-sleep", [Parameter("seconds", "0.5")], owner="alice", run=True)
+        second = await system.create("uws-sleep", [Parameter("seconds", "0.5")], owner="alice", run=True)
+        started = time.monotonic()
+        done = await _wait_final(system, [first.job_id, second.job_id])
+        assert max(done.values()) - started >= 0.9  # one at a time: alice may run one job at once
+    finally:
+        await system.close()
