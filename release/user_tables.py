@@ -62,10 +62,13 @@ __all__ = [
     "open_user_tables",
     "prepare_table",
     "remaining_quota",
+    "schema_description",
     "schema_for",
+    "table_owner",
 ]
 
 SCHEMA_PREFIX = "user_"
+ANONYMOUS_OWNER = "anonymous"
 CATALOG_TABLE = f"{META_SCHEMA}.user_tables"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MAX_NAME = 48  # PostgreSQL identifiers end at 63 bytes; index names add the column's
@@ -105,6 +108,15 @@ class UserTables(Protocol):
     async def close(self) -> None: ...
 
 
+def table_owner(owner: str | None, auth_mode: str) -> str | None:
+    """Whose tables a caller sees and makes: an authenticated caller their own; with
+    ``SKYGATE_AUTH=none`` everyone is the one anonymous user, who owns ``user_anonymous``; in the
+    authenticated modes a caller without credentials owns none (None)."""
+    if owner is not None:
+        return owner
+    return ANONYMOUS_OWNER if auth_mode == "none" else None
+
+
 def schema_for(owner: str) -> str:
     """The schema of ``owner``'s tables: ``user_`` and the name; a name that is not already a plain
     lower-case identifier gets its other characters replaced and a hash of the original, so two
@@ -113,6 +125,11 @@ def schema_for(owner: str) -> str:
     if plain != owner:  # "Alice" and "alice" may be two people
         plain += "_" + hashlib.sha256(owner.encode()).hexdigest()[:8]
     return SCHEMA_PREFIX + plain
+
+
+def schema_description(owner: str) -> str:
+    """What ``/tables`` and TAP_SCHEMA say of an owner's schema."""
+    return f"tables of the user {owner}"
 
 
 def check_table_name(name: str, *, param: str = "table") -> str:
@@ -414,7 +431,7 @@ def caller_tables(store: UserTables, tables: Mapping[str, UserTable], release: M
     published = [m for m in release.values() if m.schema != TAP_SCHEMA] + [t.meta for t in tables.values()]
     descriptions = dict(schema_descriptions)
     for table in tables.values():
-        descriptions.setdefault(table.meta.schema, f"tables of the user {table.owner}")
+        descriptions.setdefault(table.meta.schema, schema_description(table.owner))
     rows = tap_schema_rows(published, descriptions)
     for meta in tap_schema_tables():
         found[meta.qualified] = StatementTable(meta=release.get(meta.qualified, meta),

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount
 
 from anomaly.routes import anomaly_routes
+from auth.accounts import open_accounts
 from portal.readable import STYLESHEET_PATH, ReadableXml
 from portal.routes import portal_routes
 from registry.routes import registry_routes, scs_routes
@@ -25,6 +26,7 @@ from sky.routes import hips_routes, moc_routes
 from sky.viewer import viewer_routes
 from skygate import __version__
 from skygate.identity import Authentication, build_authenticator, identity_of, identity_routes
+from skygate.quotas import RequestRate, quota_book, quota_routes
 from skygate.registry_sources import registry_sources
 from skygate.settings import Settings
 from skygate.worker import WorkerResources, job_config, job_kinds
@@ -40,6 +42,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """The application for ``settings`` (read from the environment when omitted)."""
     settings = settings or Settings.from_env()
     authenticator, accounts = build_authenticator(settings)
+    # Per-user quota overrides live in the account store, in every authenticated mode (OIDC too).
+    quota_accounts = accounts or (open_accounts(settings.effective_jobs_url) if settings.auth != "none" else None)
+    quotas = quota_book(settings, quota_accounts)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -51,33 +56,36 @@ def create_app(settings: Settings | None = None) -> Starlette:
             limits=settings.memory_limits(), user_tables_dir=settings.user_tables_dir)
         # The job system (uws): store, queue, janitor and sweeper; job kinds from skygate/worker.py.
         # Without a broker the jobs run in this process, with this process's release.
-        resources = WorkerResources(settings, app.state.release)
+        resources = WorkerResources(settings, app.state.release, quotas=quotas)
         app.state.uws = await open_job_system(job_config(settings), job_kinds(resources))
         resources.jobs = app.state.uws  # job kinds that create jobs (anomaly chunks) use it
         app.state.uws.owner_of = _owner_name
         app.state.uws.is_admin = _is_admin
-        if accounts is not None:
-            await accounts.open()
+        app.state.uws.use_limits(quotas)
+        if quota_accounts is not None:
+            await quota_accounts.open()
         try:
             yield
         finally:
-            if accounts is not None:
-                await accounts.close()
+            if quota_accounts is not None:
+                await quota_accounts.close()
             await app.state.uws.close()
             await app.state.release.close()
 
     # The portal first: its pages answer at the service roots (/sia, /soda, /anomaly) the mounts leave bare.
     routes: list[BaseRoute] = [*portal_routes(), *tap_routes(), *anomaly_routes(),
                                Mount("/sia", routes=sia_routes()), Mount("/soda", routes=soda_routes()),
-                               *identity_routes(authenticator), *scs_routes(), *registry_routes(),
+                               *identity_routes(authenticator), *quota_routes(), *scs_routes(), *registry_routes(),
                                *moc_routes(settings.moc_dir, settings.base_url),
                                *hips_routes(settings.hips_dir, settings.base_url),
                                *viewer_routes(settings.base_url)]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.state.authenticator = authenticator
+    app.state.quotas = quotas
     app.state.registry = Publisher.from_settings(settings)
     app.state.registry_sources = lambda release: registry_sources(settings, release)
+    app.add_middleware(RequestRate, book=quotas)  # inside Authentication: it counts the identified caller
     app.add_middleware(Authentication, authenticator=authenticator)
     # Browsers show UWS, VOSI and error documents through the portal's XSLT; clients get the same XML.
     app.add_middleware(ReadableXml, stylesheet_url=settings.base_url + STYLESHEET_PATH)

@@ -19,7 +19,8 @@ __all__ = ["ResourceLimits", "Settings", "SettingsError", "parse_size", "physica
 
 _MIB = 2**20
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
-_SIZES = frozenset({"query_memory", "query_temp", "worker_memory", "user_table_max_bytes"})
+_SIZES = frozenset({"query_memory", "query_temp", "worker_memory", "user_table_max_bytes",
+                     "user_result_max_bytes"})
 
 
 class SettingsError(ValueError):
@@ -109,6 +110,8 @@ class Settings:
     user_max_active_jobs: int = 0
     user_max_running_jobs: int = 0
     user_table_max_bytes: int = 1 << 30
+    user_requests_per_minute: int = 0
+    user_result_max_bytes: int = 0
     scs_max_sr: float = 10.0
     authority: str = "skygate.example"
     registry_metadata: str = ""

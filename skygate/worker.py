@@ -24,8 +24,10 @@ from typing import Any
 
 from anomaly import jobs as anomaly_jobs
 from anomaly.jobs import AnomalyResources
+from auth.quotas import QuotaBook
 from release.runtime import OpenRelease, open_release
 from skygate.logs import configure_logging
+from skygate.quotas import worker_quota_book
 from skygate.settings import Settings
 from soda import jobs as soda_jobs
 from tap import jobs as tap_jobs
@@ -49,6 +51,8 @@ class WorkerResources:
     # This process's job system, for job kinds that create jobs of their own (anomaly chunks);
     # set once it is open (API lifespan, or ``worker_kinds`` in a worker process).
     jobs: JobSystem | None = None
+    # Each owner's limits (``skygate.quotas``): a DESTINATION table's quota.
+    quotas: QuotaBook | None = None
 
 
 def job_kinds(resources: WorkerResources) -> list[JobKind]:
@@ -98,6 +102,7 @@ def job_config(settings: Settings, *, queue_name: str | None = None) -> JobConfi
         body_max_bytes=settings.body_max_bytes,
         max_active_per_owner=settings.user_max_active_jobs,
         max_running_per_owner=settings.user_max_running_jobs,
+        max_result_bytes_per_owner=settings.user_result_max_bytes,
     )
     if queue_name:
         config = replace(config, queue_name=queue_name)
@@ -116,7 +121,8 @@ def load_extra_kinds(specs: Sequence[str]) -> list[JobKind]:
 
 
 def worker_kinds(
-    settings: Settings, extra: Sequence[JobKind] = (), *, queue_name: str | None = None
+    settings: Settings, extra: Sequence[JobKind] = (), *, queue_name: str | None = None,
+    quotas: QuotaBook | None = None,
 ) -> Callable[[], AbstractAsyncContextManager[list[JobKind]]]:
     """A factory of the async context a worker process runs in: opens the release on the
     worker's event loop, yields the job kinds, closes the release at the end."""
@@ -126,7 +132,7 @@ def worker_kinds(
         release = await open_release(settings.database_url, settings.duckdb_path, base_url=settings.base_url,
                                      readonly_role=settings.readonly_role,
                                      limits=settings.memory_limits(), user_tables_dir=settings.user_tables_dir)
-        resources = WorkerResources(settings, release)
+        resources = WorkerResources(settings, release, quotas=quotas)
         kinds = [*job_kinds(resources), *extra]
         # A sender and runner for jobs that job functions create (anomaly chunks); not started
         # with ``start()``: re-sending and sweeping is the API's janitor's work.
@@ -178,4 +184,6 @@ def _worker_process(options: dict[str, Any]) -> None:
     settings = Settings.from_env()
     config = job_config(settings, queue_name=options["queue"])
     extra = load_extra_kinds(options["kinds"])
-    run_worker_process(config, worker_kinds(settings, extra, queue_name=options["queue"]), threads=options["threads"])
+    quotas = worker_quota_book(settings)
+    run_worker_process(config, worker_kinds(settings, extra, queue_name=options["queue"], quotas=quotas),
+                       threads=options["threads"], limits=quotas)

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from typing import Any
 
 from dali.errors import SkygateError
 from dali.params import DaliParams, collect
 from dali.votable import error_document
 from dali.writers import OutputFormat
-from release.user_tables import check_table_name, remaining_quota
+from release.user_tables import check_table_name, remaining_quota, table_owner
 from tap.params import parse_tap
 from tap.service import KeptRows, TapConfig, internal_error, load_uploads, require_engine, start_query
-from tap.user_tables import caller_view, destination_name, store_destination, table_owner
+from tap.user_tables import caller_view, destination_name, store_destination
 from uws import ErrorInfo, JobContext, Parameters, Result
 
 __all__ = ["KIND", "MULTI_VALUED", "QUERY_STATUS_RESULT", "check", "error_renderer", "run_query", "to_dali"]
@@ -51,12 +52,15 @@ def check(params: Parameters) -> None:
 async def run_query(params: Parameters, ctx: JobContext) -> list[Result]:
     """Execute the job's query and publish the document as result ``result``."""
     config = _config(ctx.resources)
+    quotas = getattr(ctx.resources, "quotas", None)
+    if quotas is not None:  # the owner's own table quota (``skygate user quota``)
+        config = replace(config, user_table_max_bytes=(await quotas.of(ctx.owner)).table_bytes or 0)
     release = getattr(ctx.resources, "release", None)
     engine = require_engine(getattr(release, "engine", None), getattr(release, "problem", None))
     tq = parse_tap(to_dali(params), maxrec_default=config.maxrec_default, maxrec_hard=config.maxrec_hard)
     files = {name: await asyncio.to_thread(path.read_bytes) for name, path in params.files.items()}
     uploads = await load_uploads(tq.uploads, files, config)
-    view = await caller_view(release, table_owner(ctx.owner, config))
+    view = await caller_view(release, table_owner(ctx.owner, config.auth))
     keep = destination = None
     if tq.destination:
         destination = destination_name(tq.destination, view)

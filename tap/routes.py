@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
@@ -36,14 +37,14 @@ from dali.vosi import availability_document
 from dali.votable import error_document, error_message
 from dali.writers import Info, OutputFormat, TableWriter
 from release.runtime import unavailable_because
-from release.user_tables import TableExists
+from release.user_tables import TableExists, table_owner
 from tap.capabilities import tap_capabilities
 from tap.examples import examples_document
 from tap.jobs import KIND
 from tap.params import parse_tap
 from tap.service import STANDARD_ID, TapConfig, internal_error, load_uploads, require_engine, start_query
 from tap.tables import find_table, table_document, tableset_document
-from tap.user_tables import CallerTables, UnsupportedFormat, caller_view, delete_table, put_table, table_owner
+from tap.user_tables import CallerTables, UnsupportedFormat, caller_view, delete_table, put_table
 from uws.routes import job_routes
 
 __all__ = ["collect_request", "tap_routes"]
@@ -93,10 +94,23 @@ def _metadata(request: Request) -> dict[str, Any]:
     return dict(release.metadata) if release is not None else {}
 
 
-def _owner(request: Request, config: TapConfig) -> str | None:
-    """Whose tables the caller sees and makes (``tap.user_tables.table_owner``)."""
+def _caller(request: Request) -> str | None:
     uws = getattr(request.app.state, "uws", None)
-    return table_owner(uws.owner_of(request) if uws is not None else None, config)
+    return uws.owner_of(request) if uws is not None else None
+
+
+def _owner(request: Request, config: TapConfig) -> str | None:
+    """Whose tables the caller sees and makes (``release.user_tables.table_owner``)."""
+    return table_owner(_caller(request), config.auth)
+
+
+async def _caller_config(request: Request) -> TapConfig:
+    """The settings with the caller's own table quota (``skygate user quota``) when quotas are kept."""
+    config = _config(request)
+    quotas = getattr(request.app.state, "quotas", None)
+    if quotas is None:
+        return config
+    return replace(config, user_table_max_bytes=(await quotas.of(_caller(request))).table_bytes or 0)
 
 
 async def _view(request: Request, config: TapConfig) -> CallerTables:
@@ -316,13 +330,13 @@ def _asks_like_astroquery(request: Request) -> bool:
 
 async def table(request: Request) -> Response:
     """``/tables/{name}``: describe a table (GET), store the caller's new table (PUT), drop it (DELETE)."""
-    config = _config(request)
+    config = await _caller_config(request)
     owner = _owner(request, config)
     try:
         if request.method == "PUT":
-            status, created = await put_table(request, config, _release(request), owner)
+            created = await put_table(request, config, _release(request), owner)
             location = f"{config.tap_url}/tables/{created.qualified}"
-            return Response(table_document(created), status_code=status, media_type=_XML,
+            return Response(table_document(created), status_code=201, media_type=_XML,
                             headers={"Location": location})
         if request.method == "DELETE":
             if await delete_table(request, _release(request), owner):

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from starlette.requests import Request
 
-from dali.errors import SkygateError, TooLargeError, UsageError
+from dali.errors import SkygateError, TooLargeError, TransientError, UsageError
 from dali.values import Column, TableMeta
 from dali.votable import read_votable
 from release.engine import StatementTable
@@ -37,14 +37,13 @@ from release.user_tables import (
     check_table_name,
     prepare_table,
     remaining_quota,
+    schema_description,
     schema_for,
 )
 from tap.service import TapConfig
 
-__all__ = ["CallerTables", "caller_view", "delete_table", "destination_name", "put_table", "store_destination",
-           "table_owner"]
+__all__ = ["CallerTables", "caller_view", "delete_table", "destination_name", "put_table", "store_destination"]
 
-ANONYMOUS_OWNER = "anonymous"
 _FORMATS = {
     "application/x-votable+xml": "votable", "text/xml": "votable", "application/xml": "votable",
     "text/csv": "csv", "application/fits": "fits", "image/fits": "fits",
@@ -52,13 +51,6 @@ _FORMATS = {
 }
 _SUFFIX = {"csv": ".csv", "fits": ".fits", "parquet": ".parquet"}
 _COMPRESSED = (b"\x1f\x8b", b"BZh", b"PK\x03\x04", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")
-
-
-def table_owner(owner: str | None, config: TapConfig) -> str | None:
-    """Whose tables the caller sees and makes (see the module docstring); None: nobody's."""
-    if owner is not None:
-        return owner
-    return ANONYMOUS_OWNER if config.auth == "none" else None
 
 
 class CallerTables:
@@ -77,7 +69,7 @@ class CallerTables:
     def schema_descriptions(self, release: Mapping[str, str | None]) -> dict[str, str | None]:
         found = dict(release)
         for table in self.tables.values():
-            found.setdefault(table.meta.schema, f"tables of the user {table.owner}")
+            found.setdefault(table.meta.schema, schema_description(table.owner))
         return found
 
 
@@ -94,6 +86,8 @@ async def caller_view(release: Any, owner: str | None) -> CallerTables:
 # ----------------------------------------------------------------------------- PUT and DELETE
 
 def _store(release: Any) -> UserTables:
+    if getattr(release, "engine", None) is None:
+        raise TransientError(getattr(release, "problem", None) or "no data release is loaded", hint="try again later")
     store: UserTables | None = getattr(release, "user_tables", None)
     if store is None:
         raise UsageError("this service keeps no user tables (its catalogue is served by Spark)",
@@ -114,8 +108,8 @@ def _own_name(path_name: str, owner: str | None) -> str:
     return f"{own}.{check_table_name(parts[1])}"
 
 
-async def put_table(request: Request, config: TapConfig, release: Any, owner: str | None) -> tuple[int, TableMeta]:
-    """``PUT /tap/tables/{name}``: store the body as the caller's new table; (201, its metadata).
+async def put_table(request: Request, config: TapConfig, release: Any, owner: str | None) -> TableMeta:
+    """``PUT /tap/tables/{name}``: store the body as the caller's new table; its metadata.
 
     Raises
     ------
@@ -138,8 +132,7 @@ async def put_table(request: Request, config: TapConfig, release: Any, owner: st
     schema, name = qualified.split(".")
     meta, rows = await asyncio.to_thread(
         _prepare, data, kind, schema, name, remaining_quota(existing, config.user_table_max_bytes), config)
-    table = await store.create(owner, meta, rows)
-    return 201, table.meta
+    return (await store.create(owner, meta, rows)).meta
 
 
 async def delete_table(request: Request, release: Any, owner: str | None) -> bool:

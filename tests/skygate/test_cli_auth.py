@@ -63,3 +63,22 @@ def test_mistakes_print_one_line_and_exit_2(data_dir: Path, capsys: pytest.Captu
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_user_quota_shows_changes_and_resets_limits(data_dir: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKYGATE_USER_MAX_ACTIVE_JOBS", "10")
+    assert main(["user", "add", "alice"]) == 0
+    assert main(["user", "quota", "alice", "--active-jobs", "3", "--table-bytes", "10M"]) == 0
+    shown = capsys.readouterr().out
+    assert "active jobs 3;" in shown and "table bytes 10485760;" in shown
+    assert "running jobs no limit (site default)" in shown
+    assert main(["user", "list"]) == 0
+    assert "quota: active jobs 3, table bytes 10485760" in capsys.readouterr().out
+    assert main(["user", "quota", "alice", "--active-jobs", "default"]) == 0
+    assert "active jobs 10 (site default)" in capsys.readouterr().out
+    assert main(["user", "quota", "alice", "--default"]) == 0
+    assert main(["user", "quota", "alice"]) == 0
+    assert "table bytes 1073741824 (site default)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["user", "quota", "alice", "--running-jobs", "-1"])
