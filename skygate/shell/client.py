@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-__all__ = ["Job", "QueryResponse", "ServiceError", "TapClient", "auth_header", "error_position"]
+__all__ = ["Job", "NoUserTables", "QueryResponse", "ServiceError", "TapClient", "auth_header", "error_position"]
 
 _VOTABLE_MESSAGE = re.compile(rb'<INFO[^>]*name="QUERY_STATUS"[^>]*value="ERROR"[^>]*>(.*?)</INFO>', re.DOTALL)
 _POSITIONS = (
@@ -29,10 +29,16 @@ _POSITIONS = (
 )
 _CHAR = re.compile(r"at char(?:acter)?\s+(\d+)", re.IGNORECASE)
 FINAL_PHASES = frozenset({"COMPLETED", "ERROR", "ABORTED"})
+# What a service without CADC-style user tables answers a PUT or DELETE of /tables/{name}.
+_NO_USER_TABLES = frozenset({404, 405, 501})
 
 
 class ServiceError(Exception):
     """A failure to report in one line: the service's own words, or what went wrong on the way."""
+
+
+class NoUserTables(ServiceError):
+    """The service keeps no tables for its users, or none for this caller; the text says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +137,55 @@ class TapClient:
             except Exception as exc:
                 raise ServiceError(f"the service's {what} document could not be read ({type(exc).__name__})") \
                     from exc
+
+    # ------------------------------------------------------------------ user tables
+
+    def put_table(self, name: str, body: bytes, media_type: str) -> bytes:
+        """Store ``body`` as the caller's table ``name`` (``PUT /tables/{name}``, CADC's user tables);
+        the service's VOSI table document of it.
+
+        Raises
+        ------
+        NoUserTables
+            The service keeps no user tables (HTTP 404, 405, 501) or none for this caller (403).
+        ServiceError
+            Any other refusal (name taken, over the quota, unreadable table), in the service's words.
+        """
+        url = f"{self.tap_url}/tables/{name}"
+        response = self._call("PUT", url, data=body, headers={"Content-Type": media_type}, allow_redirects=False)
+        self._refuse_without_user_tables(response, "PUT")
+        self._raise_for_status(response, url)
+        document = response.content
+        response.close()
+        return document
+
+    def delete_table(self, name: str) -> bool:
+        """Drop the caller's table ``name`` (``DELETE /tables/{name}``); False when they have none so called.
+
+        Raises
+        ------
+        NoUserTables
+            The service keeps no user tables (HTTP 405, 501) or refuses this caller (403).
+        """
+        url = f"{self.tap_url}/tables/{name}"
+        response = self._call("DELETE", url, allow_redirects=False)
+        if response.status_code == 404:
+            response.close()
+            return False
+        self._refuse_without_user_tables(response, "DELETE")
+        self._raise_for_status(response, url)
+        response.close()
+        return True
+
+    def _refuse_without_user_tables(self, response: requests.Response, method: str) -> None:
+        status = response.status_code
+        if status in _NO_USER_TABLES:
+            response.close()
+            raise NoUserTables(f"the service keeps no user tables ({method} /tables answered HTTP {status})")
+        if status == 403:
+            message = _votable_error(response.content[:200_000]) or "HTTP 403"
+            response.close()
+            raise NoUserTables(f"the service refused it: {message}")
 
     # ------------------------------------------------------------------ queries
 

@@ -1,33 +1,30 @@
 """The shell's commands (easyaccess's habits, in TAP terms), each with its ``help`` text.
 
 A command is a word at the start of an entry, run at Enter without a ``;``. Each returns False only
-to end the session. Service documents are read through ``Shell`` (session.py).
+to end the session. Service documents are read through ``Shell`` (session.py); load_table, mytables
+and drop_table live in usertables.py.
 Tests: tests/skygate/shell/test_commands.py.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from astropy.table import Table
-
 from skygate.shell.client import ServiceError
 from skygate.shell.metadata import ColumnInfo, fetch_examples
+from skygate.shell.usertables import drop_table, list_tables, load_table
 
 if TYPE_CHECKING:
     from skygate.shell.session import Shell
 
 __all__ = ["COMMANDS", "Command"]
 
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _REDIRECT = re.compile(r"\s*>\s*(\S+)\s*\Z")
 
 
@@ -195,69 +192,6 @@ def _find_tables_with_column(shell: Shell, args: str) -> None:
                + [f"({len({t.name for t, _ in found})} tables)"])
 
 
-def _load_table(shell: Shell, args: str) -> None:
-    words = args.split()
-    if not 1 <= len(words) <= 2:
-        raise ServiceError("usage: load_table FILE [NAME]")
-    path = Path(words[0]).expanduser()
-    name = words[1] if len(words) == 2 else re.sub(r"\W", "_", path.name.split(".")[0])
-    if not _NAME.match(name):
-        raise ServiceError(f"load_table: {name!r} is not a table name (letters, digits, _; a letter first)")
-    table = _read_local(path)
-    votable = _to_votable(table)
-    limit = shell.capabilities.upload_limit_bytes
-    if limit is not None and len(votable) > limit:
-        raise ServiceError(f"{path.name} is {len(votable)} bytes as a VOTable; the service takes at most {limit}")
-    columns = [ColumnInfo(c, str(table[c].dtype), str(table[c].unit) if table[c].unit is not None else None)
-               for c in table.colnames]
-    from skygate.shell.session import Upload
-
-    shell.uploads[name.lower()] = Upload(name, path, votable, len(table), columns)
-    shell.say(f"{name}: {len(table)} rows, {len(columns)} columns from {path.name}, kept for this session; "
-              f"use it as TAP_UPLOAD.{name} (the service keeps no user tables, so it is sent with each query)")
-
-
-def _read_local(path: Path) -> Table:
-    formats = {".csv": "ascii.csv", ".tsv": "ascii.tab", ".fits": "fits", ".fit": "fits", ".vot": "votable",
-               ".xml": "votable", ".parquet": "parquet", ".h5": "hdf5", ".hdf5": "hdf5"}
-    fmt = formats.get(path.suffix.lower())
-    if fmt is None:
-        raise ServiceError(f"{path.name}: unknown file type; use one of {', '.join(sorted(formats))}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return Table.read(path, format=fmt)
-    except FileNotFoundError as exc:
-        raise ServiceError(f"no file {path}") from exc
-    except Exception as exc:
-        raise ServiceError(f"cannot read {path.name} as {fmt} ({type(exc).__name__})") from exc
-
-
-def _to_votable(table: Table) -> bytes:
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        table.write(buffer, format="votable")
-    return buffer.getvalue()
-
-
-def _mytables(shell: Shell, args: str) -> None:
-    if not shell.uploads:
-        shell.say("no session tables (load_table FILE [NAME] adds one); the service itself keeps no user tables")
-        return
-    for upload in shell.uploads.values():
-        shell.say(f"  TAP_UPLOAD.{upload.name:<20} {upload.rows:>8} rows  {len(upload.columns):>3} columns  "
-                  f"{upload.source}")
-
-
-def _drop_table(shell: Shell, args: str) -> None:
-    name = args.split()[0].lower() if args else ""
-    name = name.removeprefix("tap_upload.")
-    if shell.uploads.pop(name, None) is None:
-        raise ServiceError(f"drop_table: no session table {args!r} (mytables lists them)")
-    shell.say(f"dropped {name} from this session")
-
-
 # ---------------------------------------------------------------------------- account
 
 def _identity_document(shell: Shell, path: str) -> str | None:
@@ -296,16 +230,53 @@ def _identity_sentence(answer: str) -> str:
 def _myquota(shell: Shell, args: str) -> None:
     answer = _identity_document(shell, "quota")
     if answer is not None:
-        shell.say(answer[:2000])
+        shell.say(*_quota_lines(answer))
         return
     caps = shell.capabilities
-    shell.say("this service keeps no per-user quota (it has no identities); its limits for everyone:")
+    shell.say("this service states no quota of yours (it answers no /quota); its limits for everyone:")
     if not caps.found:
         shell.say("  none stated: the service publishes no TAP capabilities")
         return
     shell.say(f"  rows per result: {caps.maxrec_default} by default, {caps.maxrec_hard} at most",
               f"  upload size: {caps.upload_limit_bytes or 'not stated'} bytes",
               f"  async execution time: {caps.execution_default or 'not stated'} s")
+
+
+def _quota_lines(answer: str) -> list[str]:
+    """Skygate's /quota JSON in words (null: no limit); other answers as sent."""
+    try:
+        document = json.loads(answer)
+        jobs, tables, uploads = document["jobs"], document["tables"], document["uploads"]
+        per_minute = document["requests"]["per_minute"]
+        results = document.get("results")
+        kept = ([f"  results:  {_size(results['bytes'])} kept by your jobs "
+                 f"{_of(results['max_bytes'] and _size(results['max_bytes']))}"] if results else [])
+        return [
+            f"quota of {document['user'] or 'anonymous'} (authentication: {document['mode']})",
+            f"  jobs:     {jobs['active']} active {_of(jobs['max_active'])}; "
+            + ("no limit on running ones" if jobs["max_running"] is None else f"at most {jobs['max_running']} running"),
+            *kept,
+            f"  tables:   {tables['count']} in {tables['schema'] or '(no schema of yours)'}, "
+            f"{_size(tables['bytes'])} used {_of(tables['max_bytes'] and _size(tables['max_bytes']))}",
+            f"  uploads:  at most {_size(uploads['max_bytes'])} and {uploads['max_rows']:,} rows per table",
+            f"  requests: {'no limit' if per_minute is None else f'at most {per_minute} per minute'}",
+        ]
+    except (ValueError, KeyError, TypeError):
+        return [answer[:2000]]
+
+
+def _of(limit: object) -> str:
+    return "(no limit)" if limit is None else f"of at most {limit}"
+
+
+def _size(count: int) -> str:
+    """Bytes in binary units: 1073741824 is 1 GiB."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.3g} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
 
 
 # ---------------------------------------------------------------------------- jobs
@@ -398,13 +369,19 @@ COMMANDS: dict[str, Command] = dict([
          "A bare word matches anywhere in the qualified name: `find_tables main` finds des_dr1.main."),
     _cmd("find_tables_with_column", "find_tables_with_column PATTERN", "tables having a matching column",
          _find_tables_with_column, "Example: find_tables_with_column mag_auto%"),
-    _cmd("load_table", "load_table FILE [NAME]", "keep a local table for TAP_UPLOAD.NAME in later queries",
-         _load_table, "Reads .csv .tsv .fits .vot .parquet .h5. The table stays in this session and is sent "
-         "with each query naming TAP_UPLOAD.NAME (TAP's table upload); NAME defaults to the file's name."),
-    _cmd("mytables", "mytables", "the session tables from load_table", _mytables),
-    _cmd("drop_table", "drop_table NAME", "forget a session table", _drop_table),
+    _cmd("load_table", "load_table FILE [NAME]", "store a local table on the service (or for this session)",
+         load_table, "Reads .csv .tsv .fits .vot .parquet .h5; NAME defaults to the file's name. A service that "
+         "keeps user tables stores it in your schema for good: query it as user_<you>.NAME in any later session. "
+         "Elsewhere it stays in this session and is sent with each query naming TAP_UPLOAD.NAME (TAP's upload)."),
+    _cmd("mytables", "mytables", "your tables on the service, then this session's", list_tables,
+         "Tables on the service are those /tables lists in user_* schemas (only yours), with their row counts."),
+    _cmd("drop_table", "drop_table NAME", "drop one of your tables (service or session)", drop_table,
+         "NAME is user_<you>.NAME or NAME for a table on the service (else the session table NAME), "
+         "TAP_UPLOAD.NAME for a session table only."),
     _cmd("whoami", "whoami", "who the service thinks you are", _whoami),
-    _cmd("myquota", "myquota", "your quota, or the service's limits", _myquota),
+    _cmd("myquota", "myquota", "your quota, or the service's limits", _myquota,
+         "From the service's /quota: your active jobs, your tables' storage, upload and request limits; a "
+         "service answering no /quota gets its published limits for everyone shown instead."),
     _cmd("jobs", "jobs", "the async jobs the service lists", _jobs),
     _cmd("job", "job ID [show|results|delete] [> file]", "one async job: its state, its result, or delete it",
          _job),

@@ -1,7 +1,8 @@
 """What a TAP service publishes about itself: tables and columns (VOSI tables), capabilities, examples.
 
-The table list is read once per service URL and cached as JSON under the shell's cache directory,
-so completion works at once in the next session; ``refresh_metadata_cache`` reads it again.
+The table list is read once per service URL (and token: /tables lists the caller's own tables too) and
+cached as JSON under the shell's cache directory, so completion works at once in the next session;
+``refresh_metadata_cache`` reads it again, and ``load_table`` / ``drop_table`` amend it.
 Documents a service does not have (404) are recorded as absent, never as an error.
 Tests: tests/skygate/shell/test_metadata.py.
 """
@@ -20,7 +21,7 @@ from typing import IO, Any
 from skygate.shell.client import ServiceError, TapClient
 
 __all__ = ["Capabilities", "ColumnInfo", "Example", "ServiceMetadata", "TableInfo", "fetch_capabilities",
-           "fetch_examples", "fetch_tables", "load_metadata"]
+           "fetch_examples", "fetch_tables", "fetch_user_tables", "load_metadata", "read_table", "save_metadata"]
 
 _CACHE_VERSION = 1
 
@@ -40,6 +41,7 @@ class TableInfo:
     description: str | None = None
     columns: list[ColumnInfo] = field(default_factory=list)
     kind: str = "table"
+    nrows: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +95,7 @@ class ServiceMetadata:
 
 def load_metadata(client: TapClient, cache_dir: Path, *, refresh: bool = False) -> ServiceMetadata:
     """The tables of the service: from the cache unless ``refresh`` or absent, else from /tables."""
-    path = cache_dir / f"tables-{hashlib.sha256(client.tap_url.encode()).hexdigest()[:16]}.json"
+    path = _cache_path(client, cache_dir)
     if not refresh:
         cached = _read_cache(path, client.tap_url)
         if cached is not None:
@@ -101,6 +103,11 @@ def load_metadata(client: TapClient, cache_dir: Path, *, refresh: bool = False) 
     tables = fetch_tables(client)
     _write_cache(path, client.tap_url, tables)
     return ServiceMetadata(tables)
+
+
+def save_metadata(client: TapClient, cache_dir: Path, metadata: ServiceMetadata) -> None:
+    """Rewrite the cache with ``metadata`` (after a table of the caller's came or went)."""
+    _write_cache(_cache_path(client, cache_dir), client.tap_url, metadata.tables)
 
 
 def fetch_tables(client: TapClient) -> dict[str, TableInfo]:
@@ -119,6 +126,30 @@ def fetch_tables(client: TapClient) -> dict[str, TableInfo]:
                 info.columns = _table(full).columns
         tables[info.name.lower()] = info
     return tables
+
+
+def fetch_user_tables(client: TapClient) -> list[TableInfo]:
+    """The caller's own tables: those /tables lists in ``user_*`` schemas (CADC's convention, which
+    Skygate follows), with their row counts where given; names only (VOSI 1.1 ``detail=min``)."""
+    response = client.get("tables", params={"detail": "min"})
+    assert response is not None
+    tableset = client.parse(_vosi_tables, response.content, "VOSI tables").tableset
+    found: list[TableInfo] = []
+    for schema in getattr(tableset, "schemas", None) or []:
+        prefix = str(schema.name or "")
+        if not prefix.lower().startswith("user_"):
+            continue
+        for vtable in schema.tables:
+            info = _table(vtable)
+            if "." not in info.name:  # VODataService allows unqualified table names
+                info.name = f"{prefix}.{info.name}"
+            found.append(info)
+    return found
+
+
+def read_table(client: TapClient, document: bytes) -> TableInfo:
+    """A VOSI ``table`` document (what /tables/{name} and a user-table ``PUT`` answer) as a TableInfo."""
+    return _table(client.parse(_vosi_tables, document, "VOSI table").get_first_table())
 
 
 def fetch_capabilities(client: TapClient) -> Capabilities:
@@ -193,7 +224,9 @@ def _table(vtable: Any) -> TableInfo:
         datatype = getattr(col.datatype, "content", None) if col.datatype is not None else None
         columns.append(ColumnInfo(str(col.name), _str(datatype), _str(col.unit), _str(col.ucd),
                                   _str(col.description)))
-    return TableInfo(str(vtable.name), _str(vtable.description), columns, str(vtable.type or "table"))
+    nrows = getattr(vtable, "nrows", None)
+    return TableInfo(str(vtable.name), _str(vtable.description), columns, str(vtable.type or "table"),
+                     int(nrows) if nrows is not None else None)
 
 
 def _capabilities(parsed: Any) -> Capabilities:
@@ -233,6 +266,12 @@ def _limit(value: Any, unit: str = "row") -> int | None:
         return None
 
 
+def _cache_path(client: TapClient, cache_dir: Path) -> Path:
+    """One cache per service and credential, as /tables shows each caller their own tables."""
+    key = f"{client.tap_url}\n{client.token}" if client.token else client.tap_url
+    return cache_dir / f"tables-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+
+
 def _read_cache(path: Path, url: str) -> dict[str, TableInfo] | None:
     try:
         data = json.loads(path.read_text())
@@ -242,7 +281,8 @@ def _read_cache(path: Path, url: str) -> dict[str, TableInfo] | None:
         return None
     try:
         return {t["name"].lower(): TableInfo(t["name"], t.get("description"),
-                                             [ColumnInfo(**c) for c in t.get("columns", [])], t.get("kind", "table"))
+                                             [ColumnInfo(**c) for c in t.get("columns", [])], t.get("kind", "table"),
+                                             t.get("nrows"))
                 for t in data["tables"]}
     except (KeyError, TypeError):
         return None

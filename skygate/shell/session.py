@@ -120,6 +120,8 @@ class Shell:
         self.metadata: ServiceMetadata | None = None
         self._capabilities: Capabilities | None = None
         self.uploads: dict[str, Upload] = {}
+        # Why the service stored no table of load_table's (its words), once it has refused one.
+        self.user_tables_refusal: str | None = None
         self.interactive = self.out.isatty() if hasattr(self.out, "isatty") else False
         from skygate.shell.commands import COMMANDS
 

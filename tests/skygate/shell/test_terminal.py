@@ -128,22 +128,6 @@ def test_ctrl_c_aborts_the_async_job_on_the_service(shell: Terminal, live_server
     assert re.search(rf"{job_id}\s+ABORTED", out)
 
 
-def test_a_loaded_table_joins_with_the_catalogue(shell: Terminal, live_server: LiveServer,
-                                                 tmp_path: Path) -> None:
-    some = _sync_csv(live_server, "SELECT TOP 4 coadd_object_id, ra, dec FROM des_dr1.main ORDER BY coadd_object_id")
-    mine = Table({"oid": some["coadd_object_id"], "label": ["a", "b", "c", "d"]})
-    mine.write(tmp_path / "mine.csv", format="ascii.csv")
-    out = shell.enter(f"load_table {tmp_path / 'mine.csv'} mine", r"kept for this session")
-    assert "mine: 4 rows, 2 columns" in out
-    assert "TAP_UPLOAD.mine" in shell.enter("mytables", r"rows")
-    out = shell.enter("SELECT u.label, m.coadd_object_id FROM TAP_UPLOAD.mine AS u\n"
-                      "JOIN des_dr1.main AS m ON m.coadd_object_id = u.oid ORDER BY u.label;", r"\(4 rows")
-    for oid in some["coadd_object_id"]:
-        assert str(oid) in out
-    out = shell.enter("SELECT * FROM TAP_UPLOAD.other;", r"error: [^\n]*\n")
-    assert "no session table 'other'" in out
-
-
 def test_examples_and_commands_answer(shell: Terminal) -> None:
     shell.type("examples\n")
     shell.wait_for(r"\[1\] Random peek at the catalogue")
@@ -156,7 +140,7 @@ def test_examples_and_commands_answer(shell: Terminal) -> None:
     assert "des_dr1.tile_info" in shell.enter("find_tables tile", r"\(1 tables\)")
     assert "pos.eq.ra" in shell.enter("describe_table des_dr1.main", r"extended_class_coadd")
     assert "mode: none" in shell.enter("whoami", r"you are anonymous to this service.*\)")
-    assert "100000 at most" in shell.enter("myquota", r"at most")
+    assert "quota of anonymous (authentication: none)" in shell.enter("myquota", r"requests: ")
     assert "usage: describe_table TABLE" in shell.enter("help describe_table", r"usage:")
     out = shell.enter("SELECT * FROM des_dr1.main; < explain", r"the query is valid")
     assert "offers no query plan" in out

@@ -12,7 +12,7 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
 from skygate.shell.client import QueryError, ServiceError, auth_header, error_position
-from skygate.shell.commands import COMMANDS, _statements
+from skygate.shell.commands import COMMANDS, _quota_lines, _statements
 from skygate.shell.completion import AdqlCompleter
 from skygate.shell.display import describe_error
 from skygate.shell.files import file_format
@@ -119,6 +119,34 @@ def test_the_token_goes_as_bearer_unless_the_service_declares_only_basic() -> No
     basic = auth_header("u:p", ("ivo://ivoa.net/sso#BasicAA",))
     assert basic == {"Authorization": "Basic " + base64.b64encode(b"u:p").decode()}
     assert auth_header(None) == {}
+
+
+_ALICE = ('{"user": "alice", "mode": "tokens", "jobs": {"active": 2, "max_active": 10, "max_running": 4}, '
+          '"results": {"bytes": 2048, "max_bytes": 52428800}, '
+          '"tables": {"schema": "user_alice", "count": 3, "bytes": 1572864, "max_bytes": 1073741824}, '
+          '"uploads": {"max_bytes": 100000000, "max_rows": 1000000}, "requests": {"per_minute": 60}}')
+_NOBODY = ('{"user": null, "mode": "oidc", "jobs": {"active": 0, "max_active": null, "max_running": null}, '
+           '"tables": {"schema": null, "count": 0, "bytes": 0, "max_bytes": null}, '
+           '"uploads": {"max_bytes": 2048, "max_rows": 10}, "requests": {"per_minute": null}}')
+
+
+@pytest.mark.parametrize(("answer", "lines"), [
+    (_ALICE, ["quota of alice (authentication: tokens)",
+              "  jobs:     2 active of at most 10; at most 4 running",
+              "  results:  2 KiB kept by your jobs of at most 50 MiB",
+              "  tables:   3 in user_alice, 1.5 MiB used of at most 1 GiB",
+              "  uploads:  at most 95.4 MiB and 1,000,000 rows per table",
+              "  requests: at most 60 per minute"]),
+    (_NOBODY, ["quota of anonymous (authentication: oidc)",
+               "  jobs:     0 active (no limit); no limit on running ones",
+               "  tables:   0 in (no schema of yours), 0 B used (no limit)",
+               "  uploads:  at most 2 KiB and 10 rows per table",
+               "  requests: no limit"]),
+    ('{"user": "bob"}', ['{"user": "bob"}']),  # another service's document: shown as sent
+    ("not json", ["not json"]),
+])
+def test_the_quota_document_in_words(answer: str, lines: list[str]) -> None:
+    assert _quota_lines(answer) == lines
 
 
 def test_file_suffixes_choose_the_format() -> None:
