@@ -38,7 +38,7 @@ class LiveServer:
         return f"{self.url}/tap"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -46,15 +46,20 @@ def _free_port() -> int:
 
 def serve(settings: Settings) -> Iterator[LiveServer]:
     """Run the application for ``settings`` (base_url replaced by the live URL) until the generator ends."""
-    import uvicorn
-
     from skygate.app import create_app
     from skygate.serve import proxy_options
 
-    port = _free_port()
+    port = free_port()
     settings = settings.with_(base_url=f"http://127.0.0.1:{port}")
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", server_header=False, **proxy_options(settings))  # type: ignore[arg-type]
+    yield from run_asgi(create_app(settings), port, settings, **proxy_options(settings))
+
+
+def run_asgi(app: object, port: int, settings: Settings, **options: object) -> Iterator[LiveServer]:
+    """Serve ``app`` with uvicorn on 127.0.0.1:``port`` in a thread until the generator ends."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",  # type: ignore[arg-type]
+                            lifespan="on", server_header=False, **options)  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"live-server-{port}", daemon=True)
     thread.start()
