@@ -26,7 +26,7 @@ import asyncio
 import io
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +52,7 @@ from anomaly.service import (
 )
 from dali.errors import FatalError, TransientError, UsageError
 from dali.writers import Info
-from release.engine import QueryEngine
+from release.engine import QueryEngine, StatementTable
 from uws import JobContext, Parameter, Parameters, Phase, Result
 from uws.system import JobNotFound, JobSystem
 
@@ -72,6 +72,10 @@ NULL_POLICY = ("rows with a NULL, NaN or infinite feature, or a feature equal to
                "(not imputed) and counted")
 _SCORE_BLOCK = 65_536
 _NPY = "application/x-npy"
+
+
+async def _no_tables(owner: str | None) -> Mapping[str, StatementTable]:
+    return {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,8 @@ class AnomalyResources:
         Seconds between looks at the chunk jobs' phases.
     memory_limit
         Bytes a job's estimated arrays may take (``anomaly/memory.py``); None: no limit.
+    tables
+        The tables a job's owner sees besides the release (their own tables), for the query.
     """
 
     engine: Callable[[], QueryEngine | None]
@@ -104,6 +110,7 @@ class AnomalyResources:
     query_timeout: float = 3600.0
     poll_interval: float = 0.05
     memory_limit: int | None = None
+    tables: Callable[[str | None], Awaitable[Mapping[str, StatementTable]]] = _no_tables
 
 
 def check(params: Parameters, memory_limit: int | None = None) -> None:
@@ -124,7 +131,7 @@ async def run_score(params: Parameters, ctx: JobContext) -> list[Result]:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     given = await _earlier_model(p.model, ctx, resources) if p.model else None
-    selection = await _selection(engine, p, resources)
+    selection = await _selection(engine, p, resources, await resources.tables(ctx.owner))
     timings["query_s"] = time.perf_counter() - started
     ctx.checkpoint()
     mark = time.perf_counter()
@@ -201,9 +208,11 @@ async def _earlier_model(model_id: str | None, ctx: JobContext, resources: Anoma
         raise UsageError(f"MODEL: anomaly job {model_id} has no readable model", param="MODEL") from None
 
 
-async def _selection(engine: QueryEngine, p: ScoreParams, resources: AnomalyResources) -> Selection:
+async def _selection(engine: QueryEngine, p: ScoreParams, resources: AnomalyResources,
+                     tables: Mapping[str, StatementTable]) -> Selection:
     try:
-        result = await engine.execute(p.query, maxrec=resources.max_rows, timeout=resources.query_timeout)
+        result = await engine.execute(p.query, maxrec=resources.max_rows, timeout=resources.query_timeout,
+                                      tables=tables)
         batches = [batch async for batch in result.batches]
     except UsageError as exc:
         raise _with_param(exc, "QUERY") from exc

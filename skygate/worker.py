@@ -25,7 +25,9 @@ from typing import Any
 from anomaly import jobs as anomaly_jobs
 from anomaly.jobs import AnomalyResources
 from auth.quotas import QuotaBook
+from release.engine import StatementTable
 from release.runtime import OpenRelease, open_release
+from release.user_tables import caller_tables, table_owner
 from skygate.logs import configure_logging
 from skygate.quotas import worker_quota_book
 from skygate.settings import Settings
@@ -54,6 +56,15 @@ class WorkerResources:
     # Each owner's limits (``skygate.quotas``): a DESTINATION table's quota.
     quotas: QuotaBook | None = None
 
+    async def owner_tables(self, owner: str | None) -> dict[str, StatementTable]:
+        """The tables a job's owner sees besides the release (``release.user_tables``)."""
+        release = self.release
+        store = release.user_tables if release is not None else None
+        keeper = table_owner(owner, self.settings.auth)
+        if release is None or store is None or keeper is None:
+            return {}
+        return caller_tables(store, await store.list(keeper), release.metadata, release.schema_descriptions)
+
 
 def job_kinds(resources: WorkerResources) -> list[JobKind]:
     """The job-kind table. Add one entry per job kind, e.g.::
@@ -75,6 +86,7 @@ def job_kinds(resources: WorkerResources) -> list[JobKind]:
         max_rows=resources.settings.maxrec_hard,
         query_timeout=resources.settings.query_timeout,
         memory_limit=resources.settings.limits().worker_memory,
+        tables=resources.owner_tables,
     )
     kinds += [
         JobKind(anomaly_jobs.SCORE_KIND, anomaly_jobs.run_score,

@@ -383,3 +383,31 @@ def test_taplint_stays_clean_for_a_caller_with_tables(tmp_path: Path, ci_duckdb_
         assert created.status_code == 201, created.text
         assert "user_anonymous.targets" in _table_names(requests.get(f"{server.tap_url}/tables", timeout=30).content)
         _check(*taplint(server.tap_url, tmp_path / "taplint.txt"))
+
+
+def test_anomaly_scoring_runs_over_the_owners_table(client: TestClient, who: dict[str, dict[str, str]]) -> None:
+    """An anomaly job selects from its owner's table like any ADQL query; nobody else's job sees it."""
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(0, 1, 400), rng.normal(0, 1, 400)
+    x[[17, 301]], y[[17, 301]] = 12.0, -12.0  # two planted outliers
+    votable = io.BytesIO()
+    from_table(Table({"id": np.arange(400), "x": x, "y": y})).to_xml(votable)
+    assert _put(client, "user_alice.features", votable.getvalue(), who["alice"]).status_code == 201
+    params = {"QUERY": "SELECT id, x, y FROM user_alice.features", "NTREES": "50", "TOP": "2",
+              "RESPONSEFORMAT": "csv", "PHASE": "RUN"}
+    for name, expected in (("alice", "COMPLETED"), ("bob", "ERROR")):
+        created = client.post("/anomaly/async", data=params, headers=who[name], follow_redirects=False)
+        assert created.status_code == 303, created.text
+        job = created.headers["location"]
+        phase = client.get(f"{job}/phase", headers=who[name]).text
+        for _ in range(300):
+            if phase in ("COMPLETED", "ERROR"):
+                break
+            client.get(job, params={"WAIT": "2", "PHASE": phase}, headers=who[name])
+            phase = client.get(f"{job}/phase", headers=who[name]).text
+        assert phase == expected, client.get(f"{job}/error", headers=who[name]).text
+        if name == "alice":
+            top = pacsv.read_csv(io.BytesIO(client.get(f"{job}/results/top", headers=who[name]).content))
+            assert sorted(top.column("id").to_pylist()) == [17, 301]
+        else:
+            assert "unknown table" in client.get(f"{job}/error", headers=who[name]).text
