@@ -77,6 +77,7 @@ class Settings:
     database_url: str = ""
     jobs_url: str = ""
     broker_url: str = ""
+    queue_name: str = "skygate-uws"
     base_url: str = "http://127.0.0.1:8000"
     maxrec_default: int = 100_000
     maxrec_hard: int = 10_000_000

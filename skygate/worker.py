@@ -19,7 +19,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from anomaly import jobs as anomaly_jobs
@@ -115,9 +115,8 @@ def job_config(settings: Settings, *, queue_name: str | None = None) -> JobConfi
         max_active_per_owner=settings.user_max_active_jobs,
         max_running_per_owner=settings.user_max_running_jobs,
         max_result_bytes_per_owner=settings.user_result_max_bytes,
+        queue_name=queue_name or settings.queue_name,
     )
-    if queue_name:
-        config = replace(config, queue_name=queue_name)
     return config
 
 

@@ -169,7 +169,12 @@ def _create(client: TestClient, path: str, headers: dict[str, str]) -> str:
 
 @pytest.mark.parametrize("path", sorted(JOB_KINDS))
 def test_no_job_crosses_between_callers(tokens_app: tuple[TestClient, dict[str, str]], path: str) -> None:
-    client, tokens = tokens_app
+    check_no_job_crosses(*tokens_app, path)
+
+
+def check_no_job_crosses(client: TestClient, tokens: dict[str, str], path: str) -> None:
+    """alice's job of ``path``: bob and anonymous get, for every probe, exactly the answer for a
+    job that does not exist; nothing they send changes it; owner and administrator still see it."""
     alice, bob = _bearer(tokens["alice"]), _bearer(tokens["bob"])
     job = _create(client, path, alice)
     missing = f"{path}/0123456789abcdef0123456789abcdef"
@@ -206,7 +211,11 @@ def _finished(client: TestClient, job: str, headers: dict[str, str]) -> str:
 
 
 def test_a_model_is_reused_only_by_its_owner(tokens_app: tuple[TestClient, dict[str, str]]) -> None:
-    client, tokens = tokens_app
+    check_model_reuse(*tokens_app)
+
+
+def check_model_reuse(client: TestClient, tokens: dict[str, str]) -> None:
+    """An anomaly job's MODEL may name only the caller's own completed job."""
     alice, bob = _bearer(tokens["alice"]), _bearer(tokens["bob"])
     data = {**JOB_KINDS["/anomaly/async"][0], "PHASE": "RUN"}
     first = client.post("/anomaly/async", data=data, headers=alice, follow_redirects=False).headers["location"]
