@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS auth_tokens (
     secret_hash TEXT NOT NULL, created REAL NOT NULL, expires REAL, revoked REAL);
 CREATE TABLE IF NOT EXISTS auth_quotas (
     user_name TEXT PRIMARY KEY, max_active_jobs INTEGER, max_running_jobs INTEGER, table_bytes INTEGER,
-    requests_per_minute INTEGER, result_bytes INTEGER);
+    requests_per_minute INTEGER, result_bytes INTEGER, upload_bytes INTEGER, upload_rows INTEGER);
 """
 _POSTGRES_SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS auth;
@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS auth.tokens (
     revoked double precision);
 CREATE TABLE IF NOT EXISTS auth.quotas (
     user_name text PRIMARY KEY, max_active_jobs bigint, max_running_jobs bigint, table_bytes bigint,
-    requests_per_minute bigint, result_bytes bigint);
+    requests_per_minute bigint, result_bytes bigint, upload_bytes bigint, upload_rows bigint);
 """
 
 

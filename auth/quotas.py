@@ -1,7 +1,8 @@
 """Per-user limits: the site's defaults, overridden per user (``skygate user quota``).
 
 ``Quota`` holds the limits a user can be given (jobs queued or executing, jobs executing, bytes of
-their own tables, requests per minute, bytes their jobs' results keep); in an override None means "the site default",
+their own tables, requests per minute, bytes their jobs' results keep, bytes and rows of one
+uploaded table); in an override None means "the site default",
 and in every limit 0 means "no limit". ``QuotaBook.of(owner)`` gives a caller's effective limits:
 the defaults for anonymous callers, else the defaults overridden by the user's row in the account
 store, looked up at most once per ``ttl`` seconds per user (a change applies within that time).
@@ -30,6 +31,8 @@ class Quota:
     table_bytes: int | None = None
     requests_per_minute: int | None = None
     result_bytes: int | None = None
+    upload_bytes: int | None = None
+    upload_rows: int | None = None
 
     def over(self, defaults: Quota) -> Quota:
         """These overrides applied to ``defaults``."""

@@ -37,6 +37,8 @@ def add_auth_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     quota.add_argument("--table-bytes", type=_size, metavar="SIZE", help="bytes of the user's own tables (K, M, G, T)")
     quota.add_argument("--requests-per-minute", type=_limit, metavar="N", help="API requests per minute")
     quota.add_argument("--result-bytes", type=_size, metavar="SIZE", help="bytes the user's jobs' results keep")
+    quota.add_argument("--upload-bytes", type=_size, metavar="SIZE", help="bytes of one uploaded table")
+    quota.add_argument("--upload-rows", type=_limit, metavar="N", help="rows of one uploaded table")
     quota.add_argument("--default", action="store_true", help="remove every override of the user")
     user.set_defaults(handler="skygate.cli_auth:run_user")
 
@@ -54,7 +56,8 @@ def add_auth_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
 
 _DEFAULT = "default"
 _OPTIONS = {"max_active_jobs": "active_jobs", "max_running_jobs": "running_jobs", "table_bytes": "table_bytes",
-            "requests_per_minute": "requests_per_minute", "result_bytes": "result_bytes"}
+            "requests_per_minute": "requests_per_minute", "result_bytes": "result_bytes",
+            "upload_bytes": "upload_bytes", "upload_rows": "upload_rows"}
 
 
 def _limit(text: str) -> int | str:

@@ -2,9 +2,9 @@
 
 ``quota_book(settings, accounts)`` gives the site defaults (``SKYGATE_USER_MAX_ACTIVE_JOBS``,
 ``..._RUNNING_JOBS``, ``SKYGATE_USER_TABLE_MAX_BYTES``, ``SKYGATE_USER_REQUESTS_PER_MINUTE``,
-``SKYGATE_USER_RESULT_MAX_BYTES``) overridden per user from the account store (``skygate user
-quota``). The application hands it to the job system (admission, the runner's fair share, result
-bytes), to TAP (user tables) and to
+``SKYGATE_USER_RESULT_MAX_BYTES``, ``SKYGATE_UPLOAD_MAX_BYTES``/``_ROWS``) overridden per user
+from the account store (``skygate user quota``). The application hands it to the job system
+(admission, the runner's fair share, result bytes), to TAP (user tables, uploads) and to
 ``RequestRate``, the ASGI middleware (inside ``Authentication``) that answers a caller's requests
 beyond their requests per minute with 429, ``Retry-After`` and a DALI error document: a user is
 counted by name, an anonymous caller by address, in each API process (N processes behind a proxy
@@ -40,7 +40,8 @@ _EXEMPT_PREFIXES = ("/static/", "/sky/web/")
 def default_quota(settings: Settings) -> Quota:
     return Quota(max_active_jobs=settings.user_max_active_jobs, max_running_jobs=settings.user_max_running_jobs,
                  table_bytes=settings.user_table_max_bytes, requests_per_minute=settings.user_requests_per_minute,
-                 result_bytes=settings.user_result_max_bytes)
+                 result_bytes=settings.user_result_max_bytes, upload_bytes=settings.upload_max_bytes,
+                 upload_rows=settings.upload_max_rows)
 
 
 def quota_book(settings: Settings, accounts: AccountStore | None) -> QuotaBook:
@@ -116,7 +117,8 @@ def quota_routes() -> list[Route]:
             "results": {"bytes": kept, "max_bytes": limits.result_bytes or None},
             "tables": {"schema": schema, "count": len(tables), "bytes": sum(t.nbytes for t in tables.values()),
                        "max_bytes": (limits.table_bytes or None) if schema is not None else None},
-            "uploads": {"max_bytes": settings.upload_max_bytes, "max_rows": settings.upload_max_rows},
+            "uploads": {"max_bytes": limits.upload_bytes or settings.body_max_bytes,
+                        "max_rows": limits.upload_rows or None},
             "requests": {"per_minute": limits.requests_per_minute or None},
         })
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import replace
 from typing import Any
 
 from dali.errors import SkygateError
@@ -53,8 +52,8 @@ async def run_query(params: Parameters, ctx: JobContext) -> list[Result]:
     """Execute the job's query and publish the document as result ``result``."""
     config = _config(ctx.resources)
     quotas = getattr(ctx.resources, "quotas", None)
-    if quotas is not None:  # the owner's own table quota (``skygate user quota``)
-        config = replace(config, user_table_max_bytes=(await quotas.of(ctx.owner)).table_bytes or 0)
+    if quotas is not None:  # the owner's own limits (``skygate user quota``)
+        config = config.for_caller(await quotas.of(ctx.owner))
     release = getattr(ctx.resources, "release", None)
     engine = require_engine(getattr(release, "engine", None), getattr(release, "problem", None))
     tq = parse_tap(to_dali(params), maxrec_default=config.maxrec_default, maxrec_hard=config.maxrec_hard)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
@@ -105,12 +104,10 @@ def _owner(request: Request, config: TapConfig) -> str | None:
 
 
 async def _caller_config(request: Request) -> TapConfig:
-    """The settings with the caller's own table quota (``skygate user quota``) when quotas are kept."""
+    """The settings with the caller's own limits (``skygate user quota``) when quotas are kept."""
     config = _config(request)
     quotas = getattr(request.app.state, "quotas", None)
-    if quotas is None:
-        return config
-    return replace(config, user_table_max_bytes=(await quotas.of(_caller(request))).table_bytes or 0)
+    return config if quotas is None else config.for_caller(await quotas.of(_caller(request)))
 
 
 async def _view(request: Request, config: TapConfig) -> CallerTables:
@@ -212,7 +209,7 @@ async def _body(writer: TableWriter) -> AsyncIterator[bytes]:
 
 async def sync(request: Request) -> Response:
     """TAP /sync: run the query and answer in place with the result document."""
-    config = _config(request)
+    config = await _caller_config(request)
     try:
         params = await collect_request(request, config)
         tq = parse_tap(params, maxrec_default=config.maxrec_default, maxrec_hard=config.maxrec_hard)

@@ -13,7 +13,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
@@ -21,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pyarrow as pa
 
+from auth.quotas import Quota
 from dali.errors import FatalError, TooLargeError, TransientError, UsageError
 from dali.params import UploadRef
 from dali.values import Column, TableMeta
@@ -64,6 +65,13 @@ class TapConfig:
     destruction_days: float = 7.0
     auth: str = "none"
     user_table_max_bytes: int = 1 << 30
+
+    def for_caller(self, quota: Quota) -> TapConfig:
+        """These settings with a caller's own limits (``auth.quotas``; 0: no limit, though an upload
+        stays within the request body limit): their table quota and the size of their uploads."""
+        return replace(self, user_table_max_bytes=quota.table_bytes or 0,
+                       upload_max_bytes=quota.upload_bytes or self.body_max_bytes,
+                       upload_max_rows=quota.upload_rows or 1 << 62)
 
     @property
     def tap_url(self) -> str:

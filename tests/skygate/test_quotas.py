@@ -141,3 +141,16 @@ def test_worker_processes_read_the_overrides_from_the_job_store(tmp_path: Path) 
 
     assert asyncio.run(ask()) == (1, 4)
     assert asyncio.run(worker_quota_book(settings.with_(auth="none")).max_running_jobs("alice")) == 4
+
+
+def test_a_users_upload_quota_overrides_the_sites(app_for: object) -> None:
+    client, who = app_for({"alice": Quota(upload_rows=2)}, upload_max_rows=100)  # type: ignore[operator]
+    votable = io.BytesIO()
+    from_table(Table({"ra": [1.0, 2.0, 3.0], "dec": [0.0, 0.0, 0.0]})).to_xml(votable)
+    query = {"QUERY": "SELECT COUNT(*) AS n FROM TAP_UPLOAD.t", "UPLOAD": "t,param:t", "RESPONSEFORMAT": "csv"}
+    files = {"t": ("t.xml", votable.getvalue(), "application/x-votable+xml")}
+    refused = client.post("/tap/sync", data=query, files=files, headers=who["alice"])
+    assert refused.status_code == 400 and b"has 3 rows; the limit is 2" in refused.content, refused.text
+    allowed = client.post("/tap/sync", data=query, files=files, headers=who["bob"])
+    assert allowed.status_code == 200 and allowed.text.split() == ["n", "3"]
+    assert client.get("/quota", headers=who["alice"]).json()["uploads"]["max_rows"] == 2
