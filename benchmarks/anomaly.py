@@ -124,8 +124,9 @@ async def _job(rows: int, d: int) -> None:
     from anomaly.jobs import CHUNK_KIND, SCORE_KIND, AnomalyResources, check, run_chunk, run_score
     from release.backends import open_backend
     from release.engine import QueryEngine
-    from release.ingest import ingest_arrow, open_store
+    from release.ingest import ingest_arrow
     from release.metadata import load_metadata
+    from release.stores import open_store
     from uws import JobKind, Parameter, Phase
     from uws.config import JobConfig
     from uws.system import open_job_system

@@ -22,7 +22,9 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from release.ingest import ingest_table, open_source, open_store
+from release.ingest import ingest_table
+from release.sources import open_source
+from release.stores import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,7 +26,9 @@ import httpx
 import numpy as np
 import pyarrow as pa
 
-from release.ingest import Source, ingest_table, open_store
+from release.ingest import ingest_table
+from release.sources import Source
+from release.stores import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "var" / "bench-scs"

@@ -25,9 +25,10 @@ import numpy as np
 import pyarrow as pa
 
 from release.engine import QueryEngine
-from release.ingest import ingest_arrow, open_store
+from release.ingest import ingest_arrow
 from release.partitioned import PartitionedStore, files_variable
 from release.runtime import open_release
+from release.stores import open_store
 
 
 def catalogue(rows: int, seed: int = 1) -> pa.Table:

@@ -42,7 +42,9 @@ import pyarrow.parquet as pq
 
 from dali.errors import FatalError
 from release.backends import open_backend
-from release.ingest import Store, ingest_arrow, ingest_release, ingested_stamp, open_store, release_stamp
+from release.ingest import ingest_arrow
+from release.layout import ingest_release, ingested_stamp, release_stamp
+from release.stores import Store, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "var" / "bench-tap"

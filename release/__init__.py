@@ -7,13 +7,19 @@ engine (ADQL -> SQL -> stream), ingest of catalogs and images, and the determini
   through ADBC's binary COPY; ``db_errors.py``: database failures -> the service's error kinds.
 - ``metadata.py``: ``load_metadata(backend)`` reads TAP_SCHEMA and ``skygate_meta`` into ``TableMeta``s.
 - ``tapschema.py``: the TAP_SCHEMA tables (describing themselves) as rows.
-- ``ingest.py``: FITS/Parquet/CSV -> a table in the release database, published in TAP_SCHEMA;
-  ``ingest_release`` loads the demo layout; ``open_store`` is the writable side (admin).
+- ``sources.py``: FITS/Parquet/CSV read as Arrow batches (``open_source``) with each field's
+  published ``Column`` (``arrow_column``); ``stores.py``: ``open_store``, the writable side (DuckDB
+  file, or PostgreSQL as admin with indexes and grants to the read-only role).
+- ``ingest.py``: one source -> a table in the release database (``plan_table``,
+  ``ingest_table``), published in TAP_SCHEMA (``publish_table``); ``layout.py``: ``ingest_release``
+  loads the demo layout and its ObsCore index, with the stamp ``--if-missing`` checks.
 - ``engine.py``: ``QueryEngine.execute(adql, maxrec=, uploads=, timeout=)`` -> ``QueryResult``.
 - ``runtime.py``: ``open_release`` for the application lifespan (tolerates a missing release).
 - ``hats.py``: a table as HEALPix-partitioned Parquet in the HATS layout (write, read, prune);
   ``partitioned.py``: ``ingest --partitioned`` (``PartitionedStore``) and the per-statement file
   lists the DuckDB backend reads such tables through. ``spark.py``: ``SparkBackend`` for
   ``SKYGATE_DATABASE_URL=sc://...``, Spark SQL through Spark Connect over those files.
-- ``obscore.py``: the ``ivoa.obscore`` image index; ``tiling.py``: DES tiles; ``demo/``: the generator.
+- ``obscore.py``: the ``ivoa.obscore`` image index (columns, rows, view, dataset identifiers);
+  ``regions.py``: SIA/SODA sky regions and the exact spherical overlap test; ``tiling.py``: DES
+  tiles; ``demo/``: the generator.
 """

@@ -1,6 +1,6 @@
 """A release whose positional tables are HATS catalogues beside the DuckDB file, read in place.
 
-Ingest side: ``PartitionedStore`` wraps the DuckDB ``Store`` of ``release.ingest``. A table with a
+Ingest side: ``PartitionedStore`` wraps the DuckDB ``Store`` of ``release.stores``. A table with a
 position (the ingest sorts it by ``skygate_hpx``) is written as a HATS catalogue
 (``release.hats``) under ``<root>/<schema>/<table>`` instead of being copied into the file; the file
 gets a view over the Parquet files and a row in ``skygate_meta.partitioned``; other tables and
@@ -28,7 +28,8 @@ import pyarrow as pa
 from dali.errors import FatalError, UsageError
 from release.backends import quote_ident
 from release.hats import DEFAULT_MAX_ROWS, HatsCatalog, read_catalog, write_catalog, write_properties
-from release.ingest import HPX_COLUMN, HPX_ORDER, Store
+from release.ingest import HPX_COLUMN, HPX_ORDER
+from release.stores import Store
 from release.tapschema import META_SCHEMA, META_TABLE
 
 __all__ = ["PARTITIONED_TABLE", "Partitioned", "PartitionedStore", "files_variable", "read_partitioned"]

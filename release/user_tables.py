@@ -48,7 +48,9 @@ from dali.errors import TooLargeError, TransientError, UsageError
 from dali.values import Column, Position, TableMeta
 from release.backends import is_postgres_url, quote_ident
 from release.engine import StatementTable
-from release.ingest import HPX_COLUMN, Source, open_store, plan_table, transform_batches
+from release.ingest import HPX_COLUMN, plan_table, transform_batches
+from release.sources import Source
+from release.stores import open_store
 from release.tapschema import META_SCHEMA, TAP_SCHEMA, tap_schema_tables
 
 __all__ = [

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dali.errors import TooLargeError, UsageError
-from release.obscore import Region, RegionError, parse_pos
+from release.regions import Region, RegionError, parse_pos
 
 __all__ = ["KNOWN_PARAMS", "MAX_POS_REGIONS", "Interval", "SiaQuery", "parse_interval", "parse_query"]
 

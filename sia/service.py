@@ -2,7 +2,7 @@
 
 The SQL (built from parsed numbers and quoted literals, never from raw text) keeps the rows that
 pass every non-spatial constraint and a declination band around each POS region; the exact
-spherical overlap of ``s_region`` with the regions (``release.obscore.region_overlaps``) then
+spherical overlap of ``s_region`` with the regions (``release.regions.region_overlaps``) then
 decides, so a tile touched only at a corner, or straddling RA 0, is found. The response is an
 ObsCore-shaped VOTable with a DataLink service descriptor. No HTTP here.
 Tests: tests/sia/test_service.py.
@@ -23,14 +23,8 @@ from dali.errors import UsageError
 from dali.values import Column
 from dali.writers import COOSYS_ID, coosys_element, is_position
 from dali.xtypes import format_stcs_polygon
-from release.obscore import (
-    DATALINK_FORMAT,
-    OBSCORE_TABLE,
-    Region,
-    obscore_meta,
-    region_bounds,
-    region_overlaps,
-)
+from release.obscore import DATALINK_FORMAT, OBSCORE_TABLE, obscore_meta
+from release.regions import Region, region_bounds, region_overlaps
 from sia.params import INTERVAL_OVERLAP, INTERVAL_VALUE, STRING_MATCH, Interval, SiaQuery
 
 __all__ = [

@@ -95,7 +95,7 @@ async def build_footprints(fetch: Fetch, out_dir: Path, *, order: int = MOC_ORDE
     Parameters
     ----------
     fetch
-        Runs SQL on the release database (``Store.fetch`` of ``release.ingest``).
+        Runs SQL on the release database (``Store.fetch`` of ``release.stores``).
     out_dir
         Where ``{name}.fits`` and ``index.json`` go; an earlier content is replaced whole.
     order

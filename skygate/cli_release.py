@@ -1,10 +1,10 @@
 """``skygate demo`` and ``skygate ingest``: generate the demo release and load catalogs.
 
 Argument parsing lives in ``skygate/cli.py``; the work lives in ``release.demo`` (generation) and
-``release.ingest`` (loading). These handlers read the settings, draw a progress bar per phase on
+``release.layout``/``release.ingest`` (loading the release, or one table). These handlers read the settings, draw a progress bar per phase on
 stderr (skygate/progress.py), print what happened with timings and a one-line summary, and turn our
 errors into a one-line message and exit status 2 instead of a traceback.
-Tests: tests/skygate/test_cli.py.
+Tests: tests/skygate/test_cli_release.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from skygate.progress import Bars
 from skygate.settings import Settings
 
 if TYPE_CHECKING:
-    from release.ingest import LoadedTable, Store
+    from release.ingest import LoadedTable
+    from release.stores import Store
 
 __all__ = ["add_release_commands", "run_demo", "run_ingest"]
 
@@ -29,7 +30,7 @@ __all__ = ["add_release_commands", "run_demo", "run_ingest"]
 def add_release_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``demo`` and ``ingest`` on the ``skygate`` sub-command parser."""
     demo = sub.add_parser("demo", help="generate the demo release and load it into the catalog database")
-    demo.add_argument("--profile", choices=("ci", "demo", "large"), default=None,
+    demo.add_argument("--profile", choices=("ci", "tour", "demo", "large"), default=None,
                       help="size of the release (default: SKYGATE_DEMO_PROFILE, else demo)")
     demo.add_argument("--pixscale", type=float, default=None, help="arcsec per pixel of the tile images")
     demo.add_argument("--if-missing", action="store_true",
@@ -77,7 +78,8 @@ def run_demo(args: argparse.Namespace) -> int:
 async def _demo(settings: Settings, profile: str, release_dir: Path, args: argparse.Namespace,
                 bars: Bars) -> int:
     # The release modules (pyarrow, DuckDB, asyncpg) load only when a command runs.
-    from release.ingest import ingest_release, ingested_stamp, open_store, release_stamp
+    from release.layout import ingest_release, ingested_stamp, release_stamp
+    from release.stores import open_store
 
     generated = _manifest_profile(release_dir) == profile
     if generated and args.if_missing and args.no_ingest:
@@ -165,7 +167,9 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 
 async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
-    from release.ingest import LoadedTable, ingest_table, open_source, open_store, read_metadata_file
+    from release.ingest import LoadedTable, ingest_table, read_metadata_file
+    from release.sources import open_source
+    from release.stores import open_store
 
     if args.partitioned and not (args.ra and args.dec):
         raise SkygateError("--partitioned needs --ra and --dec: partitions are HEALPix pixels")

@@ -21,7 +21,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from dali.errors import UsageError
-from release.obscore import (
+from release.regions import (
     Circle,
     Polygon,
     Range,

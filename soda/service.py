@@ -18,15 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from dali.errors import TooLargeError, UsageError
-from release.obscore import (
-    BAND_WAVELENGTHS,
-    BANDS,
-    DATALINK_FORMAT,
-    Region,
-    find_image_file,
-    image_did,
-    parse_did,
-)
+from release.obscore import BAND_WAVELENGTHS, BANDS, DATALINK_FORMAT, find_image_file, image_did, parse_did
+from release.regions import Region
 from soda.cutout import MAX_CUTOUT_PIXELS, Cutout, NoOverlapError, cut, cutout_fits, image_geometry, pixel_box
 from soda.params import MAX_SYNC_CUTOUTS, SodaRequest
 

@@ -28,7 +28,7 @@ from dali.errors import SkygateError, TooLargeError, TransientError, UsageError
 from dali.values import Column, TableMeta
 from dali.votable import read_votable
 from release.engine import StatementTable
-from release.ingest import Source, open_source
+from release.sources import Source, open_source
 from release.user_tables import (
     TableExists,
     UserTable,

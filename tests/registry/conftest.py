@@ -17,7 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from release.ingest import Source, ingest_table, open_store
+from release.ingest import ingest_table
+from release.sources import Source
+from release.stores import open_store
 from skygate.app import create_app
 from skygate.settings import Settings
 

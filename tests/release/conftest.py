@@ -10,9 +10,10 @@ import pytest
 
 from release.backends import DuckDBBackend, open_backend
 from release.engine import QueryEngine
-from release.ingest import ingest_release, open_store
+from release.layout import ingest_release
 from release.metadata import load_metadata
 from release.partitioned import PartitionedStore
+from release.stores import open_store
 
 MAX_ROWS = 2000  # the ci release's 20 k rows of des_dr1.main make a few dozen partitions
 

@@ -18,7 +18,8 @@ import pytest
 
 from dali.errors import FatalError, UsageError
 from release.backends import DuckDBBackend, PostgresBackend, open_backend, reader_dsn
-from release.ingest import ingest_arrow, open_store
+from release.ingest import ingest_arrow
+from release.stores import open_store
 from tests.isolation import per_worker
 from tests.release.pg_activity import running_statements
 

@@ -23,16 +23,10 @@ from cdshealpix.nested import lonlat_to_healpix
 from dali.errors import UsageError
 from dali.values import TableMeta
 from release.backends import open_backend
-from release.ingest import (
-    Source,
-    Store,
-    ingest_arrow,
-    ingest_table,
-    open_source,
-    open_store,
-    read_metadata_file,
-)
+from release.ingest import ingest_arrow, ingest_table, read_metadata_file
 from release.metadata import load_metadata
+from release.sources import Source, open_source
+from release.stores import Store, open_store
 from tests.isolation import per_worker
 
 ROLE = per_worker("skygate_test_reader")

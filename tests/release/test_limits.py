@@ -17,7 +17,8 @@ import pytest
 
 from dali.errors import TransientError, UsageError
 from release.backends import DuckDBBackend, MemoryLimits, PostgresBackend, open_backend
-from release.ingest import ingest_arrow, open_store
+from release.ingest import ingest_arrow
+from release.stores import open_store
 from release.watchdog import DaemonThreads, Watchdog
 
 BASE_URL = "http://example.org/skygate"

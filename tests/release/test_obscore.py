@@ -10,19 +10,14 @@ import pytest
 from release.obscore import (
     BAND_WAVELENGTHS,
     DID_BASE,
-    Circle,
-    Polygon,
-    Range,
-    RegionError,
     build_obscore,
     image_did,
     obscore_meta,
     obscore_view_sql,
     parse_did,
-    parse_pos,
-    region_overlaps,
     tile_did,
 )
+from release.regions import Circle, Polygon, Range, RegionError, parse_pos, region_overlaps
 from tests.isolation import per_worker
 from tests.soda.tiles import tile_info, write_tile
 

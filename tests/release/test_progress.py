@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from release.ingest import Source, ingest_table, open_source, open_store
+from release.ingest import ingest_table
 from release.progress import counted_batches
+from release.sources import Source, open_source
+from release.stores import open_store
 
 
 def _batches(sizes: list[int]) -> list[pa.RecordBatch]:

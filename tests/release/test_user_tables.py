@@ -14,7 +14,8 @@ import pytest
 
 from dali.errors import TooLargeError, UsageError
 from dali.values import Column
-from release.ingest import HPX_COLUMN, Source
+from release.ingest import HPX_COLUMN
+from release.sources import Source
 from release.user_tables import (
     ParquetUserTables,
     TableExists,

@@ -121,12 +121,12 @@ async def test_the_overlap_test_runs_off_the_event_loop(client: httpx.AsyncClien
     import asyncio
     import time
 
-    import release.obscore
+    import release.regions
     import sia.service
 
     def slow(region: object, outline: object) -> bool:
         time.sleep(0.3)  # a 200-vertex polygon against a large candidate list
-        return release.obscore.region_overlaps(region, outline)  # type: ignore[arg-type]
+        return release.regions.region_overlaps(region, outline)  # type: ignore[arg-type]
 
     monkeypatch.setattr(sia.service, "region_overlaps", slow)
     query = asyncio.create_task(client.get("/sia/query", params={"POS": _polygon(200)}))
