@@ -26,6 +26,7 @@ from tests.release_fixtures import (  # noqa: F401
     ci_postgres_url,
     duckdb_backend,
     postgres_backend,
+    tour_duckdb_path,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +68,7 @@ def redis_url() -> str:
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
 
 
-def _ci_release_current(manifest: Path) -> bool:
+def _release_current(manifest: Path, profile: str) -> bool:
     import json
 
     import numpy as np
@@ -79,28 +80,39 @@ def _ci_release_current(manifest: Path) -> bool:
     except (OSError, ValueError):
         return False
     return (meta.get("profile"), meta.get("generator_version"), meta.get("numpy_version")) == (
-        "ci", GENERATOR_VERSION, np.__version__)
+        profile, GENERATOR_VERSION, np.__version__)
 
 
-@pytest.fixture(scope="session")
-def ci_release_dir() -> Path:
-    """The `ci` demo release in var/test-cache/ci/, generated once and reused while its manifest
-    matches the generator and numpy versions. A file lock keeps parallel test runs from generating it
-    twice at the same time."""
+def cached_release(profile: str) -> Path:
+    """The demo release ``profile`` in var/test-cache/<profile>/, generated once and reused while its
+    manifest matches the generator and numpy versions. A file lock keeps parallel test runs from
+    generating it twice at the same time."""
     import fcntl
 
     from release.demo import generate
 
-    target = TEST_CACHE / "ci"
+    target = TEST_CACHE / profile
     TEST_CACHE.mkdir(parents=True, exist_ok=True)
-    with open(TEST_CACHE / "ci.lock", "w") as lock:
+    with open(TEST_CACHE / f"{profile}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if not _ci_release_current(target / "manifest.json"):
-                generate("ci", target, workers=2)  # the parallel path; test_demo_release compares serial
+            if not _release_current(target / "manifest.json", profile):
+                generate(profile, target, workers=2)  # the parallel path; test_demo_release compares serial
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return target
+
+
+@pytest.fixture(scope="session")
+def ci_release_dir() -> Path:
+    """The `ci` demo release (two tiles), what most tests serve."""
+    return cached_release("ci")
+
+
+@pytest.fixture(scope="session")
+def tour_release_dir() -> Path:
+    """The `tour` demo release (the `ci` tiles and the galaxy cluster's), for the example notebooks."""
+    return cached_release("tour")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -24,7 +24,8 @@ import pytest
 from dali.values import TableMeta
 from release.backends import DuckDBBackend, PostgresBackend, open_backend
 from release.engine import QueryEngine
-from release.ingest import ingest_release, ingested_stamp, open_store, release_stamp
+from release.layout import ingest_release, ingested_stamp, release_stamp
+from release.stores import open_store
 from tests.isolation import per_checkout
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,11 +34,12 @@ TEST_CACHE = ROOT / "var" / "test-cache"
 READER_ROLE = per_checkout("skygate_test_reader")
 PG_DATABASE = per_checkout("skygate_test_release")
 BASE_URL = "http://127.0.0.1:8000"
-_CODE = ("release/ingest.py", "release/tapschema.py", "release/metadata.py", "release/obscore.py")
+_CODE = ("release/ingest.py", "release/layout.py", "release/sources.py", "release/stores.py", "release/tapschema.py",
+         "release/metadata.py", "release/obscore.py", "release/regions.py")
 
 
 def ci_stamp(release_dir: Path) -> str:
-    """Identity of an ingested ``ci`` release: the release files plus the code that ingests them."""
+    """Identity of an ingested release (``ci``, ``tour``): the release files plus the code that ingests them."""
     digest = hashlib.sha256((release_stamp(release_dir) or "").encode())
     for name in _CODE:
         path = ROOT / name
@@ -49,9 +51,19 @@ def ci_stamp(release_dir: Path) -> str:
 @pytest.fixture(scope="session")
 def ci_duckdb_path(ci_release_dir: Path) -> Path:
     """The ``ci`` release ingested into a DuckDB file (built once, reused while up to date)."""
-    target = TEST_CACHE / "ci-duckdb" / "catalog.duckdb"
+    return ingested_duckdb(ci_release_dir, TEST_CACHE / "ci-duckdb" / "catalog.duckdb")
+
+
+@pytest.fixture(scope="session")
+def tour_duckdb_path(tour_release_dir: Path) -> Path:
+    """The ``tour`` release (the example notebooks') ingested into a DuckDB file."""
+    return ingested_duckdb(tour_release_dir, TEST_CACHE / "tour-duckdb" / "catalog.duckdb")
+
+
+def ingested_duckdb(release_dir: Path, target: Path) -> Path:
+    """``release_dir`` ingested into the DuckDB file ``target``, unless it already holds it."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    stamp = ci_stamp(ci_release_dir)
+    stamp = ci_stamp(release_dir)
     stamp_file = target.with_suffix(".stamp")
     with open(target.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -59,7 +71,7 @@ def ci_duckdb_path(ci_release_dir: Path) -> Path:
             if not (target.is_file() and stamp_file.is_file() and stamp_file.read_text() == stamp):
                 scratch = target.with_name(f"catalog.{os.getpid()}.duckdb")
                 scratch.unlink(missing_ok=True)
-                asyncio.run(_ingest("", scratch, ci_release_dir, stamp))
+                asyncio.run(_ingest("", scratch, release_dir, stamp))
                 os.replace(scratch, target)
                 stamp_file.write_text(stamp)
         finally:

@@ -78,6 +78,8 @@ def _large_tiles() -> tuple[str, ...]:
 
 PROFILES: dict[str, Profile] = {
     "ci": Profile("ci", ("DES2134-0041", "DES2359-0041"), 0.25, ("g", "r", "i")),
+    # ci and the galaxy cluster's tile: the example notebooks' tests (the red sequence needs the cluster).
+    "tour": Profile("tour", ("DES2134-0041", "DES2359-0041", "DES2131+0001"), 0.25, ("g", "r", "i")),
     "demo": Profile("demo", _PATCH, 1.0, ("g", "r", "i", "z", "y")),
     "large": Profile("large", (), 1.0, (), objects_per_tile=39062.5, tile_catalogues=False),
 }
@@ -89,7 +91,7 @@ def profile_tiles(profile: Profile) -> tuple[str, ...]:
 
 def generate(profile: str, out_dir: Path, *, pixscale: float | None = None, workers: int | None = None,
              progress: Progress | None = None) -> Path:
-    """Generate the demo release ``profile`` (``ci``, ``demo`` or ``large``) into ``out_dir``.
+    """Generate the demo release ``profile`` (``ci``, ``tour``, ``demo`` or ``large``) into ``out_dir``.
 
     Parameters
     ----------

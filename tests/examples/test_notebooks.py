@@ -1,6 +1,6 @@
-"""The notebooks of examples/notebooks run top to bottom against the live ``ci`` server with its image
-files (nbclient), as a reader would run them; any cell error fails the test. They are stored without
-outputs."""
+"""The notebooks of examples/notebooks run top to bottom against a live server on the ``tour``
+release (the ``ci`` tiles and the galaxy cluster's) with its image files (nbclient), as a reader would
+run them; any cell error fails the test. They are stored without outputs."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "examples" / "notebook
 
 
 @pytest.fixture(scope="module")
-def image_server(tmp_path_factory: pytest.TempPathFactory, ci_duckdb_path: Path,
-                 ci_release_dir: Path) -> Iterator[LiveServer]:
+def image_server(tmp_path_factory: pytest.TempPathFactory, tour_duckdb_path: Path,
+                 tour_release_dir: Path) -> Iterator[LiveServer]:
     """The application with the catalogue and the release's image files (as tests/soda/test_live.py)."""
     from skygate.settings import Settings
 
     data_dir = tmp_path_factory.mktemp("notebooks")
-    (data_dir / "catalog.duckdb").symlink_to(ci_duckdb_path)
-    (data_dir / "release").symlink_to(ci_release_dir.resolve(), target_is_directory=True)
+    (data_dir / "catalog.duckdb").symlink_to(tour_duckdb_path)
+    (data_dir / "release").symlink_to(tour_release_dir.resolve(), target_is_directory=True)
     yield from serve(Settings(data_dir=data_dir, maxrec_default=1000, maxrec_hard=100_000))
 
 
