@@ -2,7 +2,7 @@
 
 The function catalogue (names and argument counts) that the parser checks against, the optional
 language features we declare, the one user-defined function, and the mapping from ADQL types to
-VOTable datatypes. Pure data: no parsing, no I/O. Tests: tests/adql/test_features.py.
+VOTable datatypes. Pure data: no parsing, no I/O. Tests: tests/adql/test_translate.py.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ anonymous and the header is not read.
 Challenges follow the IVOA authentication note (ivoa-std/AuthVO, "VO schemes"): ``ivoa_bearer``
 with ``standard_id`` ivo://ivoa.net/sso#tls-with-password and BasicAA pointing at the login URL
 (which answers with the token in ``X-VO-Bearer``), plus RFC 6750 ``Bearer`` and RFC 7617 ``Basic``.
-Tests: tests/auth/test_authenticate.py.
+Tests: tests/skygate/test_identity.py.
 """
 
 from __future__ import annotations

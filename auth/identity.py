@@ -1,6 +1,6 @@
 """The caller's identity and the authentication modes.
 
-Tests: tests/auth/test_authenticate.py.
+Tests: tests/skygate/test_identity.py.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ element content, which pyvo reads). ``read_votable`` parses an uploaded VOTable 
 column metadata and an Arrow table; it is blocking, so callers run it in a thread. It is the one reader
 of every table a client sends (TAP uploads inline or by URL, SODA bulk positions), because it first
 refuses every reference out of the document (see ``_refuse_references``).
-Tests: tests/dali/test_votable.py, tests/dali/test_upload_references.py.
+Tests: tests/dali/test_votable.py, tests/skygate/test_upload_references.py.
 """
 
 from __future__ import annotations

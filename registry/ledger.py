@@ -8,7 +8,7 @@ running configuration on every request; the ledger compares each one's content h
 it stored and keeps or moves the dates. It is a small JSON file under ``SKYGATE_DATA_DIR`` (written
 atomically by rename), re-read when another process changed it; ``path=None`` keeps it in memory,
 ``readonly`` reads it without writing.
-Tests: tests/registry/test_ledger.py.
+Tests: tests/registry/test_oai.py.
 """
 
 from __future__ import annotations

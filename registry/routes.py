@@ -9,7 +9,7 @@ another status, still with the same document. The release comes from ``request.a
 and the settings from ``request.app.state.settings`` (both set by ``skygate/app.py``). The records come from
 ``request.app.state.registry`` (a ``registry.service.Publisher``) and the services they describe from
 ``request.app.state.registry_sources`` (the release -> ``ServiceSource`` list), both set by the assembly.
-Tests: tests/registry/test_routes.py, tests/registry/test_live.py.
+Tests: tests/registry/test_oai.py, tests/registry/test_live.py.
 """
 
 from __future__ import annotations

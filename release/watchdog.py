@@ -6,7 +6,7 @@ the statement ends: a stop that arrives while the statement is still waiting for
 thread, or while DuckDB is between two checks of its interrupt flag, is repeated rather than
 lost. It runs on its own thread so a busy event loop (8-way load, a large VOTable being written)
 cannot delay it. No SQL, no I/O of its own.
-Tests: tests/release/test_watchdog.py.
+Tests: tests/release/test_limits.py.
 """
 
 from __future__ import annotations

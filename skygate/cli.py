@@ -4,7 +4,7 @@ Sub-commands: ``serve`` (the API), ``worker`` (job workers), ``demo`` (generate 
 release), ``ingest`` (load a catalog), ``hips`` (build the HiPS surveys), ``adql`` (translate a query),
 ``registry`` (show the published records), ``user`` and ``token`` (accounts of ``SKYGATE_AUTH=tokens``),
 ``shell`` (a TAP shell). Each handler lives beside the code it drives; this module only parses arguments.
-Tests: tests/skygate/test_cli.py.
+Tests: tests/skygate/test_cli_release.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A client of any TAP 1.1 service (Skygate, DaCHS, CADC, ESA...): it speaks only the standards, with
 requests (the HTTP library pyvo uses) and pyvo's VOSI/UWS parsers. It imports nothing of the server
 packages. Every failure leaves as a ``ServiceError`` whose text is one line for the user.
-Tests: tests/skygate/shell/test_client.py.
+Tests: tests/skygate/shell/test_units.py.
 """
 
 from __future__ import annotations

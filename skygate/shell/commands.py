@@ -3,7 +3,7 @@
 A command is a word at the start of an entry, run at Enter without a ``;``. Each returns False only
 to end the session. Service documents are read through ``Shell`` (session.py); load_table, mytables
 and drop_table live in usertables.py.
-Tests: tests/skygate/shell/test_commands.py.
+Tests: tests/skygate/shell/test_terminal.py.
 """
 
 from __future__ import annotations

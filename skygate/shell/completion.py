@@ -3,7 +3,7 @@
 Tables after FROM/JOIN (and after ``schema.``), columns after ``table.`` or ``alias.`` and, elsewhere,
 the columns of the tables the statement names; command arguments (tables, files, command names)
 after a command word. Reads the service metadata through a callable so a refresh is seen at once.
-Tests: tests/skygate/shell/test_completion.py.
+Tests: tests/skygate/shell/test_units.py.
 """
 
 from __future__ import annotations

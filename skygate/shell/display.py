@@ -1,7 +1,7 @@
 """What the shell prints: result tables with units in the header, errors pointing into the query.
 
 Pure text building on astropy tables; the terminal (paging) is the caller's.
-Tests: tests/skygate/shell/test_display.py.
+Tests: tests/skygate/shell/test_units.py.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A format the service produces itself (its capabilities list it) is streamed to d
 any other (HDF5 always; FITS or Parquet from a service without them) is fetched as VOTable and
 converted here with astropy. Files are written beside the target and renamed into place, so an
 interrupted download never leaves a half file under the asked name.
-Tests: tests/skygate/shell/test_files.py.
+Tests: tests/skygate/shell/test_units.py.
 """
 
 from __future__ import annotations

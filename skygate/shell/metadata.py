@@ -4,7 +4,7 @@ The table list is read once per service URL (and token: /tables lists the caller
 cached as JSON under the shell's cache directory, so completion works at once in the next session;
 ``refresh_metadata_cache`` reads it again, and ``load_table`` / ``drop_table`` amend it.
 Documents a service does not have (404) are recorded as absent, never as an error.
-Tests: tests/skygate/shell/test_metadata.py.
+Tests: tests/skygate/shell/test_units.py.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 ``> file`` or ``< check`` / ``< explain``, or a command) and prints the outcome through ``out``.
 A query runs sync with a bounded wait, then as a UWS job with a progress line; Ctrl-C aborts the
 job on the service. No terminal handling here beyond paging (the REPL is ``skygate/shell/repl.py``).
-Tests: tests/skygate/shell/test_session.py, tests/skygate/shell/test_terminal.py.
+Tests: tests/skygate/shell/test_entry.py, tests/skygate/shell/test_terminal.py.
 """
 
 from __future__ import annotations
