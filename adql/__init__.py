@@ -4,7 +4,13 @@ dialect (PostgreSQL, DuckDB). Returns the SQL and the output columns' metadata. 
 - ``dialect.py``: the sqlglot dialect, ``parse`` and the grammar checks.
 - ``semantics.py``: aggregate, grouping and ORDER BY rules checked before translation.
 - ``limits.py``: the size limits of a query (tables, depth, terms, output columns), in one place.
-- ``translate.py``: name resolution, types, the SQL for each backend, geometry as arithmetic.
+- ``translate.py``: the entry point, ``translate`` -> ``Translation`` (SQL and output columns).
+- ``compiler.py``: the statements (SELECT, set operations, WITH, FROM, ORDER BY) rebuilt as SQL.
+- ``names.py``: name resolution (tables, scopes, columns) and the ADQL types of values and results.
+- ``expressions.py``: value expressions, dispatched by node type; ``builders.py``: SQL node builders.
+- ``functions.py``: the function table (name -> handler); ``geometry.py``: the geometry functions.
+- ``sphere_sql.py``: spherical geometry and HEALPix indices as SQL arithmetic.
+- ``targets.py``: what differs between the SQL dialects written (one table entry each).
 - ``sphere.py``: spherical geometry of literal regions and their HEALPix ranges.
 - ``polygon_measures.py``: AREA() and CENTROID() of polygons held by the database (columns).
 - ``features.py``: the function catalogue, TAPRegExt features, ADQL -> VOTable types.

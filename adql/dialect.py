@@ -3,7 +3,7 @@
 sqlglot's parser accepts far more than ADQL (DDL, vendor functions, Oracle row limits), so the
 tree is walked once after parsing: only ADQL node kinds, ADQL functions (plus declared UDFs) and
 ADQL types pass. Every failure, including sqlglot's own, becomes an ``ADQLError`` in our words
-with a line and column. Syntax only: no table metadata here (see translate.py).
+with a line and column. Syntax only: no table metadata here (see names.py).
 Tests: tests/adql/test_parse.py, tests/adql/test_conformance.py, tests/adql/test_fuzz.py.
 """
 

@@ -27,6 +27,8 @@ import math
 
 from sqlglot import exp
 
+from adql.targets import TARGETS
+
 __all__ = ["area_sql", "centroid_sql", "point_in_prepared", "polygon_prep"]
 
 _SQUARE_DEGREES = (180.0 / math.pi) ** 2
@@ -71,7 +73,7 @@ def point_in_prepared(prep: str, point: tuple[exp.Expr, exp.Expr, exp.Expr], lat
                       dialect: str) -> exp.Expr:
     """Point (its unit vector and latitude as SQL) in the convex polygon prepared as ``prep``.
 
-    The test of translate's polygon-column templates: the same side of every edge's great circle
+    The test of sphere_sql's polygon-column templates: the same side of every edge's great circle
     and in the polygon's hemisphere, orientation-free. NULL or empty polygons contain nothing.
     """
     tree = _prepared_test_template(dialect).copy()
@@ -94,7 +96,7 @@ def _prep_template(dialect: str) -> exp.Expr:
     vertices = (f"SELECT i, {_VERTEX.format(k='i', a='a')}, {_VERTEX.format(k=j, a='b')} "
                 f"FROM generate_series(0, {n} - 1) AS g(i)")
     normals = ("ay * bz - az * by", "az * bx - ax * bz", "ax * by - ay * bx")
-    if dialect == "duckdb":
+    if TARGETS[dialect].list_lambdas:
         # one list of [x, y, z] normals: a lambda over it is several times faster than indexing three lists
         lists = f"list([{', '.join(normals)}] ORDER BY i) AS nrm"
         mindot = "list_min(list_transform(vs, lambda v: v[1] * hx + v[2] * hy + v[3] * hz))"
@@ -104,7 +106,7 @@ def _prep_template(dialect: str) -> exp.Expr:
         lists = ", ".join(f"array_agg({c} ORDER BY i) AS n{axis}" for c, axis in zip(normals, "xyz", strict=True))
         mindot = f"(SELECT min(ax * t.hx + ay * t.hy + az * t.hz) FROM ({vertices}) AS e2)"
         sums = f"SELECT {lists}, sum(ax) AS hx, sum(ay) AS hy, sum(az) AS hz FROM ({vertices}) AS e"
-    kept = "nrm" if dialect == "duckdb" else "nx, ny, nz"
+    kept = "nrm" if TARGETS[dialect].list_lambdas else "nx, ny, nz"
     cap = (f"SELECT {kept}, hx, hy, hz, degrees(asin(greatest(-1.0, least(1.0, hz / nn)))) AS dc, "
            "degrees(acos(greatest(-1.0, least(1.0, mindot / nn)))) AS r FROM "
            f"(SELECT t.*, nullif(sqrt(hx * hx + hy * hy + hz * hz), 0) AS nn, {mindot} AS mindot "
@@ -119,7 +121,7 @@ def _prepared_test_template(dialect: str) -> exp.Expr:
 
     band = "lat_in >= prep_in.lo AND lat_in <= prep_in.hi"
     hemisphere = "prep_in.hx * px_in + prep_in.hy * py_in + prep_in.hz * pz_in > 0"
-    if dialect == "duckdb":
+    if TARGETS[dialect].list_lambdas:
         side = "nrm_v[1] * px_in + nrm_v[2] * py_in + nrm_v[3] * pz_in"
         every = [f"list_bool_and(list_transform(prep_in.nrm, lambda nrm_v: {side} {op} 0))" for op in (">=", "<=")]
         sides = f"({every[0]} OR {every[1]})"
@@ -131,7 +133,7 @@ def _prepared_test_template(dialect: str) -> exp.Expr:
 
 
 def _count(dialect: str) -> str:
-    return "array_length(poly_in, 1) / 2" if dialect == "postgres" else "len(poly_in) // 2"
+    return TARGETS[dialect].vertex_count
 
 
 @functools.lru_cache(maxsize=4)

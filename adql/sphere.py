@@ -1,9 +1,10 @@
 """Spherical geometry on literal regions: polygons, boxes, areas, HEALPix ranges.
 
 Everything here works on plain floats in degrees (ICRS lon/lat) and runs while a query is
-translated, never per row: the per-row tests are SQL that translate.py writes from the numbers
-computed here (edge normals, squared half-chord bounds). HEALPix coverage comes from cdshealpix
-(``cone_search``, ``polygon_search``). No I/O. Tests: tests/adql/test_sphere.py.
+translated, never per row: the per-row tests are SQL that sphere_sql.py writes from the numbers
+computed here (edge normals, squared half-chord bounds), and relations between two constant regions
+are decided here. HEALPix coverage comes from cdshealpix (``cone_search``, ``polygon_search``).
+No I/O. Tests: tests/adql/test_geometry.py.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "polygon_area",
     "polygon_centroid",
     "polygon_ranges",
+    "region_relation",
     "separation",
     "unit",
 ]
@@ -319,3 +321,79 @@ def polygon_ranges(vertices: Sequence[tuple[float, float]], order: int, toleranc
         if len(ranges) <= MAX_RANGES or depth == 0:
             return ranges
         depth -= 1
+
+
+def region_relation(name: str, a_shape: str, a: Sequence[float], b_shape: str, b: Sequence[float]) -> bool:
+    """CONTAINS or INTERSECTS (``name``) of two constant regions given by their shape and numbers.
+
+    Circles are lon, lat, radius; polygons lon1, lat1, lon2, lat2, ... counter-clockwise.
+    """
+
+    def polygon(values: Sequence[float]) -> list[tuple[float, float]]:
+        return list(zip(values[0::2], values[1::2], strict=True))
+
+    if a_shape == "circle" and b_shape == "polygon":
+        verts = polygon(b)
+        if name == "CONTAINS":
+            return point_in_polygon(a[0], a[1], verts) and (
+                _polygon_circle_distance(verts, a[0], a[1]) >= a[2])
+        if point_in_polygon(a[0], a[1], verts):
+            return True
+        return _polygon_circle_distance(verts, a[0], a[1]) <= a[2]
+    if a_shape == "polygon" and b_shape == "circle":
+        verts = polygon(a)
+        if name == "CONTAINS":
+            if b[2] > 90:
+                raise GeometryValueError("CONTAINS(POLYGON, CIRCLE) needs a radius of at most 90 degrees")
+            # a cap of radius <= 90 degrees is convex: it holds the polygon when it holds the vertices
+            return all(separation(lon, lat, b[0], b[1]) <= b[2] for lon, lat in verts)
+        if point_in_polygon(b[0], b[1], verts):
+            return True
+        return _polygon_circle_distance(verts, b[0], b[1]) <= b[2]
+    if a_shape == "polygon" and b_shape == "polygon":
+        pa, pb = polygon(a), polygon(b)
+        if name == "CONTAINS":
+            return all(point_in_polygon(lon, lat, pb) for lon, lat in pa)
+        if any(point_in_polygon(lon, lat, pb) for lon, lat in pa) or any(
+            point_in_polygon(lon, lat, pa) for lon, lat in pb
+        ):
+            return True
+        return _edges_cross(pa, pb)
+    raise GeometryValueError(f"{name} of {a_shape} and {b_shape} is not supported")
+
+
+def _polygon_circle_distance(verts: list[tuple[float, float]], lon: float, lat: float) -> float:
+    """Smallest angular distance (degrees) from a point to the polygon's edges."""
+    p = unit(lon, lat)
+    best = 180.0
+    for i in range(len(verts)):
+        a, b = unit(*verts[i]), unit(*verts[(i + 1) % len(verts)])
+        best = min(best, separation(lon, lat, *verts[i]))
+        n = cross(a, b)
+        nn = math.sqrt(dot(n, n))
+        if nn == 0:
+            continue
+        n = (n[0] / nn, n[1] / nn, n[2] / nn)
+        # foot of the perpendicular on the great circle, if it falls within the arc
+        s = dot(p, n)
+        foot = (p[0] - s * n[0], p[1] - s * n[1], p[2] - s * n[2])
+        if dot(cross(a, foot), n) >= 0 and dot(cross(foot, b), n) >= 0:
+            best = min(best, math.degrees(math.asin(min(1.0, abs(s)))))
+    return best
+
+
+def _edges_cross(pa: list[tuple[float, float]], pb: list[tuple[float, float]]) -> bool:
+    va = [unit(*v) for v in pa]
+    vb = [unit(*v) for v in pb]
+    for i in range(len(va)):
+        a1, a2 = va[i], va[(i + 1) % len(va)]
+        na = cross(a1, a2)
+        for j in range(len(vb)):
+            b1, b2 = vb[j], vb[(j + 1) % len(vb)]
+            nb = cross(b1, b2)
+            if dot(b1, na) * dot(b2, na) < 0 and dot(a1, nb) * dot(a2, nb) < 0:
+                x = cross(na, nb)
+                for cand in (x, (-x[0], -x[1], -x[2])):
+                    if dot(cross(a1, cand), na) >= 0 and dot(cross(cand, a2), na) >= 0:
+                        return True
+    return False
