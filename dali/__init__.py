@@ -6,7 +6,8 @@
   within the request limits, for every service.
 - ``values``: Column, TableMeta, Position, ForeignKey: table metadata shared by every layer.
 - ``params``: case-insensitive DALI parameter parsing (GET/POST, urlencoded and multipart).
-- ``writers``: result tables as VOTable (TABLEDATA, BINARY2), CSV, TSV, FITS and Parquet, with MAXREC/OVERFLOW.
+- ``writers``: result tables as VOTable (TABLEDATA, BINARY2), CSV, TSV, FITS and Parquet, with MAXREC/OVERFLOW;
+  one encoder per format in ``formats/`` behind one ``Encoder`` interface.
 - ``votable``: DALI error documents and reading uploaded VOTables.
 - ``vosi``: VOSI availability and capabilities documents.
 - ``xtypes``: DALI xtypes (point, circle, polygon, interval, timestamp).
