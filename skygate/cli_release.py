@@ -1,9 +1,10 @@
 """``skygate demo`` and ``skygate ingest``: generate the demo release and load catalogs.
 
 Argument parsing lives in ``skygate/cli.py``; the work lives in ``release.demo`` (generation) and
-``release.layout``/``release.ingest`` (loading the release, or one table). These handlers read the settings, draw a progress bar per phase on
-stderr (skygate/progress.py), print what happened with timings and a one-line summary, and turn our
-errors into a one-line message and exit status 2 instead of a traceback.
+``release.layout``/``release.ingest`` (loading the release, or one table). These handlers read the
+settings, draw a progress bar per phase on stderr (skygate/progress.py), print what happened with
+timings and a one-line summary, and turn our errors into a one-line message and exit status 2
+instead of a traceback.
 Tests: tests/skygate/test_cli_release.py.
 """
 
