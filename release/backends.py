@@ -35,6 +35,7 @@ import pyarrow as pa
 from dali.errors import FatalError, TransientError, UsageError
 from release.db_errors import connection_error, duckdb_error, postgres_error, timeout_error
 from release.pg_copy import SESSION_SETTINGS, CopyReader, session_settings
+from release.sqlnames import is_postgres_url, postgres_type, quote_ident
 from release.watchdog import DaemonThreads, Watch, Watchdog
 
 if TYPE_CHECKING:
@@ -46,10 +47,7 @@ __all__ = [
     "DuckDBBackend",
     "MemoryLimits",
     "PostgresBackend",
-    "is_postgres_url",
     "open_backend",
-    "postgres_type",
-    "quote_ident",
     "reader_dsn",
 ]
 
@@ -112,10 +110,6 @@ class MemoryLimits:
         return min(2**20, max(4096, self.memory // (4 * max(1, self.statements)) // 1024))
 
 
-def is_postgres_url(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://"))
-
-
 def open_backend(
     database_url: str, duckdb_path: Path, *, base_url: str, readonly_role: str, limits: MemoryLimits | None = None,
 ) -> DuckDBBackend | PostgresBackend | SparkBackend:
@@ -171,11 +165,6 @@ def reader_dsn(database_url: str, readonly_role: str) -> str:
     parts = urlsplit(database_url)
     host = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, f"{readonly_role}@{host}", parts.path, parts.query, parts.fragment))
-
-
-def quote_ident(name: str) -> str:
-    """A delimited SQL identifier (the same rule in PostgreSQL and DuckDB)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -543,33 +532,6 @@ async def _pg_upload(conn: asyncpg.Connection, name: str, table: pa.Table) -> No
     if table.num_rows:
         records = list(zip(*(col.to_pylist() for col in table.columns), strict=True))
         await conn.copy_records_to_table(name, records=records, columns=list(table.column_names))
-
-
-def postgres_type(arrow_type: pa.DataType) -> str:
-    """The PostgreSQL column type that holds ``arrow_type`` without loss."""
-    if pa.types.is_boolean(arrow_type):
-        return "boolean"
-    if pa.types.is_int8(arrow_type) or pa.types.is_int16(arrow_type) or pa.types.is_uint8(arrow_type):
-        return "smallint"
-    if pa.types.is_int32(arrow_type) or pa.types.is_uint16(arrow_type):
-        return "integer"
-    if pa.types.is_integer(arrow_type):
-        return "bigint"
-    if pa.types.is_float16(arrow_type) or pa.types.is_float32(arrow_type):
-        return "real"
-    if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
-        return "double precision"
-    if pa.types.is_timestamp(arrow_type):
-        return "timestamptz" if arrow_type.tz else "timestamp"
-    if pa.types.is_date(arrow_type):
-        return "date"
-    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
-        return "bytea"
-    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(
-        arrow_type
-    ):
-        return postgres_type(arrow_type.value_type) + "[]"
-    return "text"
 
 
 _PG_ARROW: dict[str, pa.DataType] = {

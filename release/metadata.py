@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from dali.errors import TransientError, UsageError
 from dali.values import Column, ForeignKey, Position, TableMeta
-from release.backends import Backend
 from release.tapschema import META_TABLE, TAP_SCHEMA, plain_name
+
+if TYPE_CHECKING:  # for annotations only: the backends import what ingest imports
+    from release.backends import Backend
 
 __all__ = ["Catalog", "Fetch", "load_catalog", "load_metadata", "read_catalog"]
 

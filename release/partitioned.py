@@ -26,9 +26,9 @@ import duckdb
 import pyarrow as pa
 
 from dali.errors import FatalError, UsageError
-from release.backends import quote_ident
 from release.hats import DEFAULT_MAX_ROWS, HatsCatalog, read_catalog, write_catalog, write_properties
 from release.ingest import HPX_COLUMN, HPX_ORDER
+from release.sqlnames import quote_ident
 from release.stores import Store
 from release.tapschema import META_SCHEMA, META_TABLE
 

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from dali.errors import FatalError, TransientError, UsageError
-from release.backends import is_postgres_url, postgres_type, quote_ident
+from release.sqlnames import is_postgres_url, postgres_type, quote_ident
 from release.tapschema import NOT_NULL
 
 __all__ = ["Store", "open_store"]

@@ -46,10 +46,10 @@ import pyarrow.parquet as pq
 from adql.features import RESERVED_WORDS
 from dali.errors import TooLargeError, TransientError, UsageError
 from dali.values import Column, Position, TableMeta
-from release.backends import is_postgres_url, quote_ident
 from release.engine import StatementTable
 from release.ingest import HPX_COLUMN, plan_table, transform_batches
 from release.sources import Source
+from release.sqlnames import is_postgres_url, quote_ident
 from release.stores import open_store
 from release.tapschema import META_SCHEMA, TAP_SCHEMA, tap_schema_tables
 

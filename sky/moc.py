@@ -27,8 +27,8 @@ from mocpy import MOC
 
 from dali.errors import UsageError
 from dali.values import TableMeta
-from release.backends import quote_ident
 from release.metadata import Fetch, read_catalog
+from release.sqlnames import quote_ident
 
 __all__ = [
     "FORMATS",

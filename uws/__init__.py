@@ -93,9 +93,10 @@ Job functions that start other jobs (anomaly chunks) may use a ``JobSystem`` dir
 ``abort``, ``delete``.
 
 What lives where:
-``models`` (Phase, Job, JobKind, Parameters, Result, ErrorInfo), ``context`` (JobContext and the stop
-exceptions), ``config`` (JobConfig), ``store`` (the JobStore protocol, the shared SQL and
-``open_store``), ``sqlite`` / ``postgres`` (the two stores), ``runner`` (runs one job by id:
+``models`` (Phase, Job, Parameters, Result, ErrorInfo), ``context`` (JobContext and the stop
+exceptions), ``kinds`` (JobKind), ``config`` (JobConfig), ``limits`` (each owner's limits), ``store``
+(the JobStore protocol and ``open_store``), ``sql`` (the SQL both stores share), ``sqlite`` /
+``postgres`` (the two stores), ``runner`` (runs one job by id:
 claim, heartbeats, abort, deadline, results), ``queue`` (the dramatiq actor, the Redis broker with
 blocking idle consumers, the in-process queue, worker processes), ``system`` (JobSystem:
 create/run/abort/wait/delete, janitor and destruction sweeper), ``xml`` (UWS 1.1 documents),
@@ -104,19 +105,8 @@ Tests: tests/uws/ (both stores; ``test_reliability.py`` with real Redis and work
 """
 
 from uws.context import JobAborted, JobContext, JobStopped, JobTimedOut
-from uws.models import (
-    ErrorInfo,
-    ErrorRenderer,
-    ErrorType,
-    Job,
-    JobFunction,
-    JobKind,
-    Parameter,
-    Parameters,
-    Phase,
-    Result,
-    text_error,
-)
+from uws.kinds import ErrorRenderer, JobFunction, JobKind, text_error
+from uws.models import ErrorInfo, ErrorType, Job, Parameter, Parameters, Phase, Result
 
 __all__ = [
     "ErrorInfo",

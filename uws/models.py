@@ -1,34 +1,26 @@
-"""The UWS job model: phases, parameters, results, errors, jobs and job kinds.
+"""The UWS job model: phases, parameters, results, errors and jobs (job kinds: ``uws.kinds``).
 
 Plain values only: no HTTP, no database, no queue. Tests: tests/uws/test_context.py (Parameters).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from uws.context import JobContext
 
 __all__ = [
     "ACTIVE_PHASES",
     "FINAL_PHASES",
     "ErrorInfo",
-    "ErrorRenderer",
     "ErrorType",
     "Job",
-    "JobFunction",
-    "JobKind",
     "Parameter",
     "Parameters",
     "Phase",
     "Result",
-    "text_error",
 ]
 
 
@@ -151,48 +143,3 @@ class Job:
     attempts: int = 0
     heartbeat: datetime | None = None
     progress: tuple[int, int] | None = None
-
-
-JobFunction = Callable[[Parameters, "JobContext"], "Sequence[Result] | Awaitable[Sequence[Result] | None] | None"]
-ErrorRenderer = Callable[[ErrorInfo], tuple[bytes, str]]
-
-
-def text_error(error: ErrorInfo) -> tuple[bytes, str]:
-    """The default ``/error`` document: the message as ``text/plain``."""
-    return error.message.encode("utf-8") + b"\n", "text/plain; charset=utf-8"
-
-
-@dataclass(frozen=True, slots=True)
-class JobKind:
-    """A kind of job: a name (e.g. ``"tap"``), the function that runs it, and service hooks.
-
-    Parameters
-    ----------
-    name
-        Unique key in the job-kind table (``skygate/worker.py``) and in the job store.
-    run
-        ``run(params, ctx) -> list[Result] | None``, sync (run in a worker thread; call
-        ``ctx.checkpoint()`` often) or ``async def`` (cancelled on abort or deadline).
-        Raise ``dali.errors.UsageError`` for the caller's mistakes (ERROR, type fatal) and
-        ``TransientError`` for try-again-later failures (ERROR, type transient).
-    check
-        Optional cheap validation ``check(params)`` run in the API process (on its event loop:
-        parameter parsing only, no I/O) when the job is asked to run; a ``UsageError`` puts the
-        job in ERROR without queueing it.
-    error_document
-        Renders ``{job}/error`` from an ``ErrorInfo`` as ``(body, content type)``; TAP gives a
-        DALI error VOTable, the default is ``text/plain``.
-    multi_valued
-        Lower-case names of parameters that accumulate when POSTed to ``{job}/parameters``
-        (e.g. ``{"upload"}``); every other name is replaced.
-    resources
-        Anything the worker wants to hand to the function (engine, settings); seen as
-        ``ctx.resources``. Set by ``skygate/worker.py``, never by the services.
-    """
-
-    name: str
-    run: JobFunction
-    check: Callable[[Parameters], None] | None = None
-    error_document: ErrorRenderer = text_error
-    multi_valued: frozenset[str] = field(default_factory=frozenset)
-    resources: Any = None

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from uws.models import Phase
-from uws.store import JOB_COLUMNS, Listener, SqlJobStore
+from uws.sql import JOB_COLUMNS, Listener, SqlJobStore
 
 __all__ = ["PostgresStore"]
 

@@ -24,8 +24,8 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
 from uws.config import JobConfig
+from uws.kinds import JobKind
 from uws.limits import OwnerLimits, SiteLimits
-from uws.models import JobKind
 from uws.runner import Runner
 from uws.store import open_store
 

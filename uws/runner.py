@@ -19,8 +19,9 @@ from pathlib import Path
 
 from dali.errors import FatalError, SkygateError, TransientError, UsageError, escaped
 from uws.context import JobAborted, JobContext, JobStopped, JobTimedOut
+from uws.kinds import JobKind
 from uws.limits import OwnerLimits
-from uws.models import ErrorInfo, ErrorType, Job, JobKind, Parameters, Phase, Result
+from uws.models import ErrorInfo, ErrorType, Job, Parameters, Phase, Result
 from uws.store import JobStore
 
 __all__ = ["INTERNAL_ERROR", "Runner"]

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from uws.store import SqlJobStore
+from uws.sql import SqlJobStore
 
 __all__ = ["SqliteStore"]
 

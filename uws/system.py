@@ -21,8 +21,9 @@ from typing import Any
 
 from dali.errors import SkygateError, TooLargeError, UsageError
 from uws.config import JobConfig
+from uws.kinds import JobKind
 from uws.limits import OwnerLimits, SiteLimits
-from uws.models import ErrorInfo, ErrorType, Job, JobKind, Parameter, Parameters, Phase
+from uws.models import ErrorInfo, ErrorType, Job, Parameter, Parameters, Phase
 from uws.queue import JobQueue, make_queue
 from uws.runner import INTERNAL_ERROR, Runner
 from uws.store import JobStore, open_store

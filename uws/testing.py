@@ -11,7 +11,8 @@ import time
 
 from dali.errors import TransientError, UsageError
 from uws.context import JobContext
-from uws.models import JobKind, Parameters, Result
+from uws.kinds import JobKind
+from uws.models import Parameters, Result
 
 __all__ = ["async_sleep", "check_echo", "echo", "job_kinds", "sleep"]
 

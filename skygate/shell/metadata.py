@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from skygate.shell.client import ServiceError, TapClient
 
-__all__ = ["Capabilities", "ColumnInfo", "Example", "ServiceMetadata", "TableInfo", "fetch_capabilities",
+__all__ = ["Capabilities", "ColumnInfo", "Example", "ServiceMetadata", "TableInfo", "Upload", "fetch_capabilities",
            "fetch_examples", "fetch_tables", "fetch_user_tables", "load_metadata", "read_table", "save_metadata"]
 
 _CACHE_VERSION = 1
@@ -33,6 +33,17 @@ class ColumnInfo:
     unit: str | None = None
     ucd: str | None = None
     description: str | None = None
+
+
+@dataclass(slots=True)
+class Upload:
+    """A local table kept for the session and sent as ``TAP_UPLOAD.name`` with the queries using it."""
+
+    name: str
+    source: Path
+    votable: bytes
+    rows: int
+    columns: list[ColumnInfo] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -32,13 +32,13 @@ from skygate.shell.display import describe_error, read_result, render_table
 from skygate.shell.files import FileFormat, convert_votable, count_rows, file_format, stream_to
 from skygate.shell.metadata import (
     Capabilities,
-    ColumnInfo,
     ServiceMetadata,
+    Upload,
     fetch_capabilities,
     load_metadata,
 )
 
-__all__ = ["Input", "Shell", "ShellConfig", "Upload", "parse_input"]
+__all__ = ["Input", "Shell", "ShellConfig", "parse_input"]
 
 _TAIL = re.compile(r";\s*(?:>\s*(?P<file>\S+)|<\s*(?P<action>check|explain))?\s*\Z", re.IGNORECASE | re.DOTALL)
 _UPLOAD_REF = re.compile(r"\bTAP_UPLOAD\s*\.\s*\"?(\w+)", re.IGNORECASE)
@@ -74,17 +74,6 @@ class Input:
     action: str = "run"
     command: str | None = None
     args: str = ""
-
-
-@dataclass(slots=True)
-class Upload:
-    """A local table kept for the session and sent as ``TAP_UPLOAD.name`` with the queries using it."""
-
-    name: str
-    source: Path
-    votable: bytes
-    rows: int
-    columns: list[ColumnInfo] = field(default_factory=list)
 
 
 def parse_input(text: str, commands: Mapping[str, object]) -> Input | None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from astropy.table import Table
 
 from skygate.shell.client import NoUserTables, ServiceError
-from skygate.shell.metadata import ColumnInfo, TableInfo, fetch_user_tables, read_table, save_metadata
+from skygate.shell.metadata import ColumnInfo, TableInfo, Upload, fetch_user_tables, read_table, save_metadata
 
 if TYPE_CHECKING:
     from skygate.shell.session import Shell
@@ -108,8 +108,6 @@ def drop_table(shell: Shell, args: str) -> None:
 # ---------------------------------------------------------------------------- helpers
 
 def _keep_for_session(shell: Shell, name: str, path: Path, table: Table, votable: bytes, why: str) -> None:
-    from skygate.shell.session import Upload
-
     limit = shell.capabilities.upload_limit_bytes
     if limit is not None and len(votable) > limit:
         raise ServiceError(f"{path.name} is {len(votable)} bytes as a VOTable; the service takes at most {limit} "

@@ -22,7 +22,8 @@ from skygate.worker import WorkerResources
 from skygate.worker import job_kinds as skygate_job_kinds
 from tests.soda.tiles import TILES, write_tile
 from uws.config import JobConfig
-from uws.models import JobKind, Parameter, Phase
+from uws.kinds import JobKind
+from uws.models import Parameter, Phase
 from uws.system import JobSystem, open_job_system
 from uws.testing import job_kinds
 

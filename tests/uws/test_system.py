@@ -11,7 +11,8 @@ import pytest
 from dali.errors import UsageError
 from uws.config import JobConfig
 from uws.context import JobContext
-from uws.models import Job, JobKind, Parameter, Parameters, Phase, Result
+from uws.kinds import JobKind
+from uws.models import Job, Parameter, Parameters, Phase, Result
 from uws.system import JobNotFound, JobSystem, PhaseConflict, open_job_system
 from uws.testing import job_kinds
 
@@ -126,7 +127,7 @@ async def test_jobs_belong_to_their_owner(system: JobSystem) -> None:
 async def test_abort_cancels_a_running_database_statement(job_config: JobConfig, postgres_jobs_url: str) -> None:
     import asyncpg
 
-    from uws.models import JobKind
+    from uws.kinds import JobKind
 
     marker = f"uws-abort-{id(job_config)}"
 
