@@ -20,9 +20,11 @@ __all__ = [
     "Service",
     "cutouts_page",
     "examples_page",
+    "footprint_page",
     "home_page",
     "jobs_page",
     "layout",
+    "login_page",
     "query_page",
     "service_page",
     "tables_page",
@@ -79,25 +81,30 @@ SERVICES: tuple[Service, ...] = (
 )
 
 _NAV = (("/", "Home"), ("/query", "Query"), ("/tables", "Tables"), ("/examples", "Examples"), ("/cutouts", "Cutouts"),
-        ("/jobs", "My jobs"), ("/sky", "Sky"))
+        ("/jobs", "My jobs"), ("/footprint", "Footprint"))
 
 
 def layout(base_url: str, title: str, body: str, *, active: str = "", scripts: Sequence[str] = (),
-           editor: bool = False) -> str:
-    """A whole page: header with the navigation and the caller's identity, ``body``, page scripts."""
+           editor: bool = False, login: str = "") -> str:
+    """A whole page: header with the navigation and the caller's identity, ``body``, page scripts.
+
+    ``login``: "needed" when the caller must log in first, "here" on the login page; portal.js then
+    asks ``/whoami`` nothing for a caller without a token (it would answer 401 on a closed site).
+    """
     nav = "".join(
         f'<a href="{escape(base_url + path)}"{" aria-current=page" if path == active else ""}>{escape(name)}</a>'
         for path, name in _NAV)
     services = "".join(f'<a href="{escape(base_url)}/{s.key}">{escape(s.title.split()[0])}</a>' for s in SERVICES)
     tags = "".join(f'<script type="module" src="{escape(base_url)}/static/{escape(s)}"></script>' for s in
                    ("portal.js", *scripts))
+    login_attribute = f' data-login="{escape(login)}"' if login else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(title)} — Skygate</title>
 <link rel="stylesheet" href="{escape(base_url)}/static/portal.css">
 <link rel="icon" href="{escape(base_url)}/favicon.ico" type="image/svg+xml">
 {tags}</head>
-<body data-base="{escape(base_url)}" data-editor="{"yes" if editor else "no"}">
+<body data-base="{escape(base_url)}" data-editor="{"yes" if editor else "no"}"{login_attribute}>
 <header><nav aria-label="portal"><strong>Skygate</strong>{nav}<span class="sep">·</span>{services}</nav>
 <div id="identity" aria-live="polite"></div></header>
 <main>
@@ -108,9 +115,17 @@ def layout(base_url: str, title: str, body: str, *, active: str = "", scripts: S
 """
 
 
-def home_page(base_url: str, metadata: Mapping[str, TableMeta], problem: str | None) -> str:
-    """The front page: the release's tables, the services with their URLs and how-tos, the pages."""
-    if problem:
+def home_page(base_url: str, metadata: Mapping[str, TableMeta], problem: str | None, *,
+              login_needed: bool = False) -> str:
+    """The front page: the release's tables, the services with their URLs and how-tos, the pages.
+
+    ``login_needed`` (a site without anonymous access, an anonymous caller): a "log in" invitation
+    instead of the tables, since their names and sizes are the site's data too.
+    """
+    if login_needed:
+        tables = (f'<p class="login-needed">This site needs an access token: <a href="{escape(base_url)}/login" '
+                  'id="login-link">log in</a> to see the release and use the pages.</p>')
+    elif problem:
         tables = f'<p class="problem">{escape(problem)}</p>'
     else:
         rows = "".join(
@@ -121,16 +136,18 @@ def home_page(base_url: str, metadata: Mapping[str, TableMeta], problem: str | N
         tables = ('<table class="grid"><thead><tr><th scope="col">table</th><th scope="col">rows</th>'
                   f'<th scope="col">description</th><th scope="col"></th></tr></thead><tbody>{rows}</tbody></table>')
     services = "".join(_service_summary(base_url, s) for s in SERVICES)
+    # home.js draws the widest footprint of /moc there (an SVG of its cells), or removes it.
+    thumb = "" if login_needed else '<figure id="footprint-thumb" class="thumb"></figure>\n'
     body = f"""<p>IVOA Virtual Observatory services for this data release. Everything this portal does is a standard
 request a script can make: each page shows it <em>as curl</em> and <em>as pyvo</em>.</p>
-<ul class="pages">
+{thumb}<ul class="pages">
 <li><a href="{escape(base_url)}/query">Query</a> — write ADQL with completion; check, run, submit jobs, download.</li>
 <li><a href="{escape(base_url)}/tables">Tables</a> — schemas, tables and columns with units and UCDs.</li>
 <li><a href="{escape(base_url)}/examples">Examples</a> — example queries, one click from the editor.</li>
 <li><a href="{escape(base_url)}/cutouts">Cutouts</a> — FITS and colour images around a list of positions.</li>
 <li><a href="{escape(base_url)}/jobs">My jobs</a> — your query, cutout and anomaly jobs.</li>
-<li><a href="{escape(base_url)}/sky">Sky</a> — the footprint and the colour HiPS in Aladin Lite; click for objects and
-cutouts.</li>
+<li><a href="{escape(base_url)}/footprint">Footprint</a> — the footprint and the colour HiPS in Aladin Lite; click for
+objects and cutouts.</li>
 <li><a href="{escape(base_url)}/registry">Registry</a> — the published resources (OAI-PMH, cone search per table);
 <a href="{escape(base_url)}/moc">MOC footprints</a>, <a href="{escape(base_url)}/hips/list">HiPS list</a>.</li>
 </ul>
@@ -139,7 +156,9 @@ cutouts.</li>
 <h2>Services</h2>
 {services}
 """
-    return layout(base_url, "Skygate", body, active="/")
+    if login_needed:
+        return layout(base_url, "Skygate", body, active="/", login="needed")
+    return layout(base_url, "Skygate", body, active="/", scripts=("home.js",))
 
 
 def service_page(base_url: str, service: Service) -> str:
@@ -274,6 +293,50 @@ or a CSV with a header row</label><br>
 <pre id="as-curl"></pre><pre id="as-pyvo"></pre></details>
 <div id="gallery"></div>"""
     return layout(base_url, "Cutouts", body, active="/cutouts", scripts=("cutouts.js",))
+
+
+def footprint_page(base_url: str) -> str:
+    """The footprint viewer of ``/sky?embed=1`` in an iframe, the footprints of ``/moc`` (footprint.js).
+
+    An iframe rather than Aladin Lite mounted in the page: the viewer is one page whatever embeds it
+    (``/sky`` alone, this page, another site), Aladin Lite's 2.4 MB script and its stylesheet stay out
+    of the portal's pages and their script budget, and the page's own layout cannot reach its canvas.
+    """
+    moc_url = f"{base_url}/moc/des_dr1.main?format=fits"
+    colour = f"{base_url}/hips/des_dr1_colour_irg"
+    curl = (f"curl {base_url}/moc?format=json\ncurl -o footprint.fits \"{moc_url}\"\n"
+            f"curl {base_url}/hips/list\ncurl {colour}/properties")
+    python = (f'from mocpy import MOC\nmoc = MOC.from_url("{moc_url}")\nmoc.sky_fraction * 41252.96  # deg²\n'
+              f'# the colour HiPS in a notebook: ipyaladin.Aladin(survey="{colour}")')
+    body = f"""<p>The release's footprints (MOC 2.0, from <a href="{escape(base_url)}/moc">/moc</a>) over the colour
+HiPS (<a href="{escape(base_url)}/hips/list">/hips/list</a>) in Aladin Lite. Click the sky to list the objects there
+(a TAP cone) and cut the image out (SODA); each click shows its request beside the sky.
+<a href="{escape(base_url)}/sky">Open the viewer on its own page</a>.</p>
+<iframe id="sky" src="{escape(base_url)}/sky?embed=1" title="Sky viewer: the footprints over the colour HiPS"></iframe>
+<details class="as-code" open><summary>These requests as curl / as Python</summary>
+<pre id="as-curl">{escape(curl)}</pre><pre id="as-pyvo">{escape(python)}</pre></details>
+<h2>Footprints</h2>
+<div id="footprints" aria-busy="true"><p>Loading the footprints…</p></div>"""
+    return layout(base_url, "Footprint", body, active="/footprint", scripts=("footprint.js",))
+
+
+def login_page(base_url: str) -> str:
+    """Log in with an access token (login.js checks it with ``/whoami`` before keeping it)."""
+    curl = f'curl -H "Authorization: Bearer $TOKEN" {base_url}/whoami'
+    python = (f's = requests.Session(); s.headers["Authorization"] = "Bearer " + token\n'
+              f'pyvo.dal.TAPService("{base_url}/tap", session=s)')
+    body = f"""<p>Paste an access token (<code>skygate token create NAME</code> prints one; with OpenID Connect, an
+access token of the site's issuer). The browser keeps it until it closes, sends it to the services as
+<code>Authorization: Bearer</code>, and as a cookie that the site accepts on reads (GET) only, so
+pages and images load as yours.</p>
+<form id="login-form">
+<p><label for="login-token">Access token</label><br>
+<input type="password" id="login-token" autocomplete="current-password" size="48" required></p>
+<button type="submit" id="login">Log in</button>
+</form>
+<div id="status" role="status" aria-live="polite"></div>
+{_as_code(curl, python)}"""
+    return layout(base_url, "Log in", body, active="/login", scripts=("login.js",), login="here")
 
 
 def _count(nrows: int | None) -> str:

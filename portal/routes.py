@@ -4,7 +4,13 @@ The pages read only what the public endpoints publish: the release's table metad
 of ``/tap/tables``) from ``request.app.state.release`` and the base URL and MAXREC default from
 ``request.app.state.settings``. Everything else a page does happens in the browser, against the
 VO endpoints. ``/sia``, ``/soda`` and ``/anomaly`` (the service roots) answer with the service's page.
-Tests: tests/portal/test_pages.py.
+
+A site without anonymous access (``SKYGATE_ANONYMOUS=none``) still lets a browser reach what logging
+in needs: ``BEFORE_LOGIN`` (the home page, which then shows "log in" and no tables, the login page,
+the icon) and ``/static``. The token a person logs in with travels as ``Authorization: Bearer`` on
+the pages' requests and as the ``TOKEN_COOKIE`` on page loads (``skygate.identity`` reads it on GET
+and HEAD only); ``PAGES`` are sent to the login page instead of a 401.
+Tests: tests/portal/test_pages.py, tests/portal/test_browser.py.
 """
 
 from __future__ import annotations
@@ -23,16 +29,24 @@ from portal.pages import (
     Service,
     cutouts_page,
     examples_page,
+    footprint_page,
     home_page,
     jobs_page,
+    login_page,
     query_page,
     service_page,
     tables_page,
 )
 
-__all__ = ["STATIC_DIR", "portal_routes"]
+__all__ = ["BEFORE_LOGIN", "LOGIN_PAGE", "PAGES", "STATIC_DIR", "STATIC_PREFIX", "TOKEN_COOKIE", "portal_routes"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_PREFIX = "/static/"
+LOGIN_PAGE = "/login"
+BEFORE_LOGIN = frozenset({"/", LOGIN_PAGE, "/favicon.ico"})
+PAGES = frozenset({"/query", "/tables", "/examples", "/jobs", "/cutouts", "/footprint",
+                   *(f"/{s.key}{slash}" for s in SERVICES if s.key != "tap" for slash in ("", "/"))})
+TOKEN_COOKIE = "skygate_token"  # set by static/portal.js
 _NO_RELEASE = "no release loaded — run `skygate demo`"
 _QUERY_MAX = 20_000  # characters of a prefilled query taken from the URL
 # Browsers ask for /favicon.ico on every document, the XML ones shown through XSLT included.
@@ -49,6 +63,8 @@ def portal_routes() -> list[BaseRoute]:
         Route("/examples", _examples, methods=["GET"]),
         Route("/jobs", _jobs, methods=["GET"]),
         Route("/cutouts", _cutouts, methods=["GET"]),
+        Route("/footprint", _footprint, methods=["GET"]),
+        Route(LOGIN_PAGE, _login, methods=["GET"]),
         Route("/favicon.ico", _favicon, methods=["GET"]),
         # Compressed on the wire (the editor bundle: 400 KB, 135 KB gzipped); the services' answers are not touched.
         Mount("/static", app=GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=1024), name="static"),
@@ -78,9 +94,26 @@ def _html(text: str) -> Response:
     return HTMLResponse(text, headers={"Cache-Control": "no-cache"})
 
 
+def _login_needed(request: Request) -> bool:
+    """An anonymous caller of a site that serves nobody anonymously (only BEFORE_LOGIN reaches a page)."""
+    settings = getattr(request.app.state, "settings", None)
+    return (getattr(settings, "auth", "none") != "none" and getattr(settings, "anonymous", "read") == "none"
+            and getattr(request.state, "identity", None) is None)
+
+
 async def _home(request: Request) -> Response:
+    if _login_needed(request):
+        return _html(home_page(_base(request), {}, None, login_needed=True))
     metadata, problem = _release(request)
     return _html(home_page(_base(request), metadata, problem))
+
+
+async def _login(request: Request) -> Response:
+    return _html(login_page(_base(request)))
+
+
+async def _footprint(request: Request) -> Response:
+    return _html(footprint_page(_base(request)))
 
 
 async def _tables(request: Request) -> Response:

@@ -4,9 +4,12 @@ Aladin Lite comes from the npm registry (``sky/web/package.json``, pinned by ``p
 and is installed by ``make venv`` (``npm ci --prefix sky/web``); Skygate serves that file itself at
 ``/sky/aladin.js``, so the page works on a site with no Internet. The page lists the surveys of
 ``/hips/list`` and the footprints of ``/moc``, and on a click lists the objects near it (a TAP cone,
-first 100 rows) with a link to a SODA cutout of the image there (found with SIA). The same page
-with ``?embed=1`` drops the heading, for the portal to put in an iframe.
-Tests: tests/sky/test_viewer.py.
+first 100 rows) with a link to a SODA cutout of the image there (found with SIA), and shows those
+requests as curl and as pyvo. Every request is a GET, so on a site without anonymous access the
+portal's login cookie (read on GET only) is enough. Without a HiPS built the page says so and
+starts no viewer (Aladin Lite would fall back to a survey on the Internet). The same page with
+``?embed=1`` drops the heading, for the portal's footprint page to put in an iframe.
+Tests: tests/sky/test_viewer.py, tests/sky/test_browser.py, tests/portal/test_browser.py.
 """
 
 from __future__ import annotations
@@ -60,10 +63,13 @@ header{padding:.3em 1em}header h1{margin:.2em 0;font-size:1.3em}header p{margin:
 main{flex:1;display:flex;min-height:0}#aladin{flex:2;min-width:0}
 #side{flex:1;overflow:auto;padding:0 .8em;font-size:.85em;max-width:32em}
 table{border-collapse:collapse}td,th{padding:.1em .4em;text-align:right}.notice{color:#a00;padding:0 1em}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f8fa;padding:.3em}
 </style></head>
 <body>{heading}{notice}
 <main><div id="aladin"></div><div id="side"><h2>Layers</h2><div id="layers"></div>
-<h2>At the click</h2><div id="status">Click the sky.</div><div id="objects"></div></div></main>
+<h2>At the click</h2><div id="status">Click the sky.</div><div id="objects"></div>
+<details id="as-code"><summary>These requests as curl / as pyvo</summary><pre id="as-curl"></pre>
+<pre id="as-pyvo"></pre></details></div></main>
 <script type="module">
 const config = {config};
 const base = config.base;
@@ -89,7 +95,14 @@ async function objectsAt(ra, dec) {
   const adql = "SELECT TOP 100 coadd_object_id, ra, dec, mag_auto_r, tilename FROM des_dr1.main " +
     `WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', ${ra}, ${dec}, 0.02))`;
   const params = new URLSearchParams({REQUEST: "doQuery", LANG: "ADQL", FORMAT: "csv", QUERY: adql});
-  const reply = await fetch(base + "/tap/sync", {method: "POST", body: params});
+  const pos = `CIRCLE ${ra} ${dec} 0.0003`;
+  document.getElementById("as-curl").textContent =
+    `curl -G ${base}/tap/sync -d LANG=ADQL -d FORMAT=csv --data-urlencode "QUERY=${adql}"\n` +
+    `curl -G ${base}/sia/query --data-urlencode "POS=${pos}"`;
+  document.getElementById("as-pyvo").textContent =
+    `pyvo.dal.TAPService("${base}/tap").search("${adql}")\n` +
+    `pyvo.dal.SIA2Service("${base}/sia/query").search(pos=(${ra}, ${dec}, 0.0003))`;
+  const reply = await fetch(base + "/tap/sync?" + params);
   const rows = (await reply.text()).trim().split("\\n").map((r) => r.split(","));
   const box = document.getElementById("objects");
   box.textContent = "";
@@ -105,7 +118,7 @@ async function objectsAt(ra, dec) {
   }
   box.appendChild(table);
   status(`RA ${ra.toFixed(5)}, Dec ${dec.toFixed(5)}: ${rows.length - 1} objects within 72 arcsec.`);
-  const sia = await fetch(base + "/sia/query?" + new URLSearchParams({POS: `CIRCLE ${ra} ${dec} 0.0003`}));
+  const sia = await fetch(base + "/sia/query?" + new URLSearchParams({POS: pos}));
   const doc = new DOMParser().parseFromString(await sia.text(), "application/xml");
   const names = [...doc.getElementsByTagName("FIELD")].map((f) => f.getAttribute("name"));
   const dids = [...doc.getElementsByTagName("TR")].map(
@@ -117,6 +130,7 @@ async function objectsAt(ra, dec) {
     link.href = base + "/soda/sync?" + new URLSearchParams({ID: did, CIRCLE: `${ra} ${dec} 0.0167`});
     link.textContent = "1 arcmin cutout of " + did;
     box.prepend(link);
+    document.getElementById("as-curl").textContent += `\ncurl -o cutout.fits "${link.href}"`;
   }
 }
 
@@ -125,19 +139,21 @@ async function main() {
   await A.init;
   const list = await surveys();
   const colour = list.find((s) => s.creator_did && s.creator_did.endsWith("colour_irg")) || list[0];
+  if (!colour) {
+    document.getElementById("layers").textContent = "No HiPS built yet: run `skygate hips build`.";
+    document.body.dataset.ready = "1";
+    return;
+  }
   // log: false — Aladin Lite otherwise reports each start to its authors' server; this page talks to Skygate only.
   const options = {fov: 2, target: "0 0", showCooGrid: false, showReticle: true, showContextMenu: true, log: false,
                    hipsList: list.map((s) => ({id: s.creator_did, name: s.obs_title, url: s.hips_service_url}))};
-  if (colour) {
-    Object.assign(options, {survey: colour.hips_service_url,
-                            target: `${colour.hips_initial_ra} ${colour.hips_initial_dec}`,
-                            fov: Math.min(parseFloat(colour.hips_initial_fov) || 2, 4)});
-  }
+  Object.assign(options, {survey: colour.hips_service_url,
+                          target: `${colour.hips_initial_ra} ${colour.hips_initial_dec}`,
+                          fov: Math.min(parseFloat(colour.hips_initial_fov) || 2, 4)});
   const aladin = A.aladin("#aladin", options);
   window.skygateAladin = aladin;
   const layers = document.getElementById("layers");
-  layers.textContent = list.length ? list.map((s) => s.obs_title).join(" · ")
-                                    : "No HiPS built yet: run `skygate hips build`.";
+  layers.textContent = list.map((s) => s.obs_title).join(" · ");
   const colours = ["#ff8800", "#00c8ff", "#7cfc00", "#ff44cc"];
   // Footprints that cover most of the images' (the main table, the images); sparse ones (a truth
   // list, a 1 % sample) would only scatter cells over the view.

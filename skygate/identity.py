@@ -5,7 +5,14 @@
 ``request.state.identity`` (read by the job system's ``owner_of``), answers 401 with the
 ``WWW-Authenticate`` challenges for bad credentials (and for anonymous callers when
 ``SKYGATE_ANONYMOUS=none``, except on VOSI availability and capabilities, which VOSI 1.1 §2 keeps
-anonymous), and throttles repeated failures per source address (429 with ``Retry-After``).
+anonymous, and on what a browser needs to log in: the portal's ``BEFORE_LOGIN`` pages and static
+files; the portal's other pages send such a caller to its login page), and throttles repeated
+failures per source address (429 with ``Retry-After``).
+
+Credentials are the ``Authorization`` header, or, on GET and HEAD only, the portal's login cookie
+(``portal.routes.TOKEN_COOKIE``, the same token): a page load cannot carry a header. A cookie never
+authorizes a change (POST, PUT, DELETE), so another site cannot make a browser act through it, and
+it is ``SameSite=Strict``, so another site's page does not send it at all.
 Responses to an authenticated caller carry ``X-VO-Authenticated`` (IVOA AuthVO note); the
 capabilities documents carry the challenges when authentication is optional, and declare the
 ``securityMethod`` of each standard interface (``add_security_methods``).
@@ -20,11 +27,12 @@ import copy
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from lxml import etree
 from starlette.datastructures import Headers
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.requests import Request, cookie_parser
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from auth.accounts import AccountStore, open_accounts
@@ -33,6 +41,7 @@ from auth.identity import AnonymousAccess, AuthMode, Identity
 from auth.limits import FailureLimiter
 from auth.oidc import OidcConfig, OidcVerifier
 from dali.votable import ERROR_MEDIA_TYPE, error_document
+from portal.routes import BEFORE_LOGIN, LOGIN_PAGE, PAGES, STATIC_PREFIX, TOKEN_COOKIE
 from skygate.settings import Settings, SettingsError
 
 __all__ = [
@@ -46,6 +55,7 @@ __all__ = [
 
 LOGIN_PATH = "/auth/login"
 _OPEN_SUFFIXES = ("/availability", "/capabilities")
+_READS = ("GET", "HEAD")
 
 
 def build_authenticator(settings: Settings) -> tuple[Authenticator, AccountStore | None]:
@@ -94,16 +104,22 @@ class Authentication:
             await _refusal(429, "too many failed authentication attempts; try again later",
                            {"Retry-After": str(math.ceil(wait))})(scope, receive, send)
             return
+        path = scope.get("path", "")
+        headers = Headers(scope=scope)
+        authorization = headers.get("authorization")
         try:
-            identity = await self.authenticator.identify(Headers(scope=scope).get("authorization"))
+            identity = await self.authenticator.identify(authorization)
         except AuthenticationFailed as exc:
             self.limiter.failed(source)
-            await self._unauthorized(str(exc))(scope, receive, send)
+            await self._unauthorized(str(exc), headers)(scope, receive, send)
             return
-        path = scope.get("path", "")
-        if (identity is None and self.authenticator.config.anonymous is AnonymousAccess.NONE
-                and not path.endswith(_OPEN_SUFFIXES) and path != LOGIN_PATH):
-            await self._unauthorized("this service needs authentication")(scope, receive, send)
+        if authorization is None and scope.get("method") in _READS and not path.startswith(STATIC_PREFIX):
+            identity = await self._from_cookie(headers, source)
+        if identity is None and self.authenticator.config.anonymous is AnonymousAccess.NONE and not _open(path):
+            if path in PAGES and scope.get("method") in _READS:
+                await self._to_login(scope)(scope, receive, send)
+            else:
+                await self._unauthorized("this service needs authentication", headers)(scope, receive, send)
             return
         scope.setdefault("state", {})["identity"] = identity
         capabilities = path.endswith("/capabilities")
@@ -112,12 +128,39 @@ class Authentication:
             send = _rewriting_body(send, self._security_methods)
         await self.app(scope, receive, send)
 
+    def _to_login(self, scope: dict[str, Any]) -> Response:
+        """A portal page asked for before logging in: the login page, which comes back here afterwards."""
+        query = scope.get("query_string", b"").decode("latin-1")
+        here = scope.get("path", "") + (f"?{query}" if query else "")
+        # Every link the site writes starts with SKYGATE_BASE_URL, which the login URL carries.
+        base = self.authenticator.config.login_url.removesuffix(LOGIN_PATH)
+        return RedirectResponse(f"{base}{LOGIN_PAGE}?{urlencode({'next': here})}", status_code=303,
+                                headers={"Cache-Control": "no-store"})
+
+    async def _from_cookie(self, headers: Headers, source: str) -> Identity | None:
+        """The caller of the portal's login cookie; a refused one (revoked, expired) counts as a failure
+        and leaves the caller anonymous, so the login page still opens (portal.js then forgets it)."""
+        token = cookie_parser(headers.get("cookie", "")).get(TOKEN_COOKIE, "").strip()
+        if not token:
+            return None
+        try:
+            return await self.authenticator.identify(f"Bearer {token}")
+        except AuthenticationFailed:
+            self.limiter.failed(source)
+            return None
+
     def _security_methods(self, body: bytes) -> bytes:
         return add_security_methods(body, self.authenticator.security_methods(),
                                     anonymous=self.authenticator.config.anonymous is AnonymousAccess.READ)
 
-    def _unauthorized(self, message: str) -> Response:
-        return _refusal(401, message, {}, challenges=self.authenticator.challenges())
+    def _unauthorized(self, message: str, headers: Headers) -> Response:
+        challenges = self.authenticator.challenges()
+        if "x-requested-with" in headers:
+            # A script's request (the portal's pages send this header): a Basic challenge would make
+            # the browser open its own password dialog over the page (as Spring Security, for one,
+            # avoids the same way), so the page says "refused" itself.
+            challenges = [c for c in challenges if not c.startswith("Basic ")]
+        return _refusal(401, message, {}, challenges=challenges)
 
     def _decorate(self, send: Any, identity: Identity | None, capabilities: bool) -> Any:
         challenges = self.authenticator.challenges() if capabilities and identity is None else []
@@ -132,6 +175,12 @@ class Authentication:
             await send(message)
 
         return send_with_identity
+
+
+def _open(path: str) -> bool:
+    """Whether an anonymous caller reaches ``path`` on a site without anonymous access."""
+    return (path.endswith(_OPEN_SUFFIXES) or path == LOGIN_PATH or path in BEFORE_LOGIN
+            or path.startswith(STATIC_PREFIX))
 
 
 def add_security_methods(document: bytes, standard_ids: Sequence[str], *, anonymous: bool) -> bytes:
@@ -206,7 +255,7 @@ def identity_routes(authenticator: Authenticator) -> list[Route]:
         return JSONResponse({
             "user": identity.name if identity else None, "authenticated": identity is not None,
             "admin": bool(identity and identity.admin), "via": identity.via if identity else None,
-            "mode": authenticator.config.mode.value})
+            "mode": authenticator.config.mode.value, "anonymous": authenticator.config.anonymous.value})
 
     async def login(request: Request) -> Response:
         user, token = await _login_credentials(request)

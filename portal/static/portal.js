@@ -1,10 +1,42 @@
 // Shared by every page: the base URL, requests that carry the caller's token, "as curl" text, identity.
 export const base = document.body.dataset.base;
-const TOKEN = "skygate-token";
+
+// The token lives in one cookie until the browser closes: the pages send it as a Bearer header
+// (the only credential the services take for a POST), and page loads carry it as the cookie, which
+// the server reads on GET and HEAD only (skygate/identity.py). SameSite=Strict: other sites' pages
+// never send it.
+const COOKIE = "skygate_token";
+const cookiePath = new URL(`${base}/`, location.href).pathname;
+
+export function token() {
+  const entry = document.cookie.split("; ").find((c) => c.startsWith(`${COOKIE}=`));
+  return entry ? decodeURIComponent(entry.slice(COOKIE.length + 1)) : "";
+}
+
+function cookie(value, extra) {
+  const secure = location.protocol === "https:" ? "; Secure" : "";
+  document.cookie = `${COOKIE}=${encodeURIComponent(value)}; Path=${cookiePath}; SameSite=Strict${secure}${extra}`;
+}
+
+// Keep ``value`` as the token if /whoami accepts it; the identity it answers, or null when refused.
+export async function logIn(value) {
+  const response = await fetch(`${base}/whoami`, { headers: { ...SCRIPT, Authorization: `Bearer ${value}` } });
+  if (!response.ok) return null;
+  cookie(value, "");
+  return response.json();
+}
+
+export function logOut() {
+  cookie("", "; Max-Age=0");
+}
+
+// Marks the pages' own requests: a refusal then carries no Basic challenge, whose password dialog
+// the browser would open over the page (skygate/identity.py).
+const SCRIPT = { "X-Requested-With": "skygate-portal" };
 
 export function authHeaders() {
-  const token = sessionStorage.getItem(TOKEN);
-  return token ? { Authorization: `Bearer ${token}` } : {};
+  const value = token();
+  return value ? { ...SCRIPT, Authorization: `Bearer ${value}` } : { ...SCRIPT };
 }
 
 // A request to a public endpoint, with the token (if any) as a Bearer header.
@@ -20,9 +52,9 @@ const shellQuote = (s) => `'${String(s).replace(/'/g, "'\\''")}'`;
 
 // The curl command line of a POST of ``params`` to ``url``.
 export function asCurl(url, params) {
-  const token = sessionStorage.getItem(TOKEN) ? ' -H "Authorization: Bearer $TOKEN"' : "";
+  const bearer = token() ? ' -H "Authorization: Bearer $TOKEN"' : "";
   const args = Object.entries(params).map(([k, v]) => `--data-urlencode ${shellQuote(`${k}=${v}`)}`);
-  return `curl${token} ${args.join(" ")} ${url}`;
+  return `curl${bearer} ${args.join(" ")} ${url}`;
 }
 
 export function pyString(s) {
@@ -60,31 +92,41 @@ export function readVotable(text) {
 async function showIdentity() {
   const box = document.getElementById("identity");
   if (!box) return;
+  const login = document.body.dataset.login;  // "needed": a closed site's home page; "here": the login page
+  if (!token() && login) {
+    if (login === "needed") box.replaceChildren(el("a", { href: `${base}/login`, id: "login-nav" }, "Log in"));
+    return;
+  }
   let who;
   try {
     const response = await vo(`${base}/whoami`);
     who = response.ok ? await response.json() : { refused: true };
   } catch { return; }
   box.replaceChildren();
-  if (who.refused) {
-    box.append(el("span", { class: "error" }, "token refused "));
+  if (who.refused) {  // revoked or expired: forget it, so that page loads stop sending it
+    logOut();
+    box.append(el("span", { class: "error" }, "token refused "), el("a", { href: `${base}/login` }, "Log in"));
+    return;
   } else if (who.authenticated) {
-    box.append(`signed in as ${who.user} `);
+    box.append("signed in as ", el("strong", { id: "user" }, who.user), who.admin ? " (admin) " : " ");
   } else if (who.mode && who.mode !== "none") {
     box.append("anonymous ");
   }
-  if (sessionStorage.getItem(TOKEN)) {
+  if (token()) {
     const out = el("button", { type: "button", id: "logout" }, "Log out");
-    out.addEventListener("click", () => { sessionStorage.removeItem(TOKEN); location.reload(); });
+    out.addEventListener("click", () => {
+      logOut();
+      // A site without anonymous access refuses this page now: go to the login page instead.
+      if (who.anonymous === "none") location.assign(`${base}/login`); else location.reload();
+    });
     box.append(out);
   } else if (who.mode === "tokens" || who.mode === "oidc") {  // an API token, or an OIDC access token
     const input = el("input", { type: "password", id: "token", "aria-label": "access token", placeholder: "token" });
-    // the token is kept for this tab only (sessionStorage) and sent as a Bearer header by vo()
     const form = el("form", {}, input, el("button", { type: "submit" }, "Log in"));
-    form.addEventListener("submit", (event) => {
+    form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      sessionStorage.setItem(TOKEN, input.value.trim());
-      location.reload();
+      if (await logIn(input.value.trim())) location.reload();
+      else box.prepend(el("span", { class: "error" }, "token refused "));
     });
     box.append(form);
   }

@@ -17,7 +17,8 @@ from skygate.settings import Settings
 from tests.live_fixtures import LiveServer
 
 pytestmark = pytest.mark.live
-PAGES = ("/", "/query", "/tables", "/examples", "/cutouts", "/jobs", "/sia", "/soda", "/anomaly")
+PAGES = ("/", "/query", "/tables", "/examples", "/cutouts", "/jobs", "/sia", "/soda", "/anomaly", "/footprint",
+         "/login")
 
 
 class _Links(HTMLParser):
@@ -153,7 +154,7 @@ async def test_without_a_release_the_pages_say_so(tmp_path: Path) -> None:
 
 def test_static_scripts_are_served_as_javascript(live_server: LiveServer) -> None:
     for name in ("portal.js", "query.js", "jobs.js", "examples.js", "tables.js", "cutouts.js", "anomaly.js",
-                 "table.js"):
+                 "table.js", "footprint.js", "home.js", "login.js"):
         response = _get(live_server, f"/static/{name}")
         assert "javascript" in response.headers["content-type"], name
     assert requests.get(f"{live_server.url}/static/../pages.py", timeout=30).status_code == 404
@@ -165,3 +166,12 @@ def test_static_files_are_compressed_for_browsers(live_server: LiveServer) -> No
     assert "font-family" in response.text
     plain = requests.get(f"{live_server.url}/static/portal.css", headers={"Accept-Encoding": "identity"}, timeout=30)
     assert "content-encoding" not in plain.headers
+
+
+def test_the_footprint_page_embeds_the_viewer_and_names_its_requests(live_server: LiveServer) -> None:
+    text = _get(live_server, "/footprint").text
+    assert f'<iframe id="sky" src="{live_server.url}/sky?embed=1" title=' in text
+    assert f"curl {live_server.url}/moc?format=json" in text and f"curl {live_server.url}/hips/list" in text
+    assert 'MOC.from_url(&quot;' in text
+    assert f'<a href="{live_server.url}/footprint" aria-current=page>Footprint</a>' in text
+    assert f'<a href="{live_server.url}/footprint">Footprint</a>' in _get(live_server, "/").text

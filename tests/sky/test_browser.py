@@ -68,6 +68,7 @@ def test_the_viewer_draws_the_hips_and_lists_objects_at_a_click(sky_server: Live
             page.wait_for_selector("#object-table tr:nth-child(2)", timeout=30_000)
             rows = page.locator("#object-table tr").count()
             cutout = page.locator("#cutout-link").get_attribute("href", timeout=10_000)
+            shown = page.locator("#as-curl").text_content() or ""
         finally:
             browser.close()
     assert hosts <= {"127.0.0.1"}, hosts
@@ -88,3 +89,4 @@ def test_the_viewer_draws_the_hips_and_lists_objects_at_a_click(sky_server: Live
     assert centre.std() > 10, "the centre of the view shows the survey, not a flat background"
     assert rows > 1
     assert cutout is not None and "/soda/sync?ID=ivo" in cutout
+    assert f"curl -G {sky_server.url}/tap/sync" in shown and "curl -o cutout.fits" in shown  # the click's requests

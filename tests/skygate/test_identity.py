@@ -84,7 +84,7 @@ def _basic(user: str, token: str) -> dict[str, str]:
 def test_whoami_for_each_kind_of_caller(tokens_app: tuple[TestClient, dict[str, str]]) -> None:
     client, tokens = tokens_app
     assert client.get("/whoami").json() == {"user": None, "authenticated": False, "admin": False, "via": None,
-                                            "mode": "tokens"}
+                                            "mode": "tokens", "anonymous": "read"}
     alice = client.get("/whoami", headers=_bearer(tokens["alice"]))
     assert alice.json()["user"] == "alice" and alice.headers["x-vo-authenticated"] == "alice"
     assert client.get("/whoami", headers=_basic("root", tokens["root"])).json()["admin"] is True
@@ -245,17 +245,66 @@ def test_revocation_takes_effect_at_once(tmp_path: Path, ci_duckdb_path: Path) -
         assert client.get("/whoami", headers=_bearer(tokens["bob"])).status_code == 401
 
 
-def test_anonymous_none_refuses_all_but_availability_and_capabilities(tmp_path: Path, ci_duckdb_path: Path) -> None:
+# Everything a service, job, table or data file answers: 401 to an anonymous caller of a closed site.
+CLOSED = [
+    ("GET", "/tap/sync?LANG=ADQL&QUERY=SELECT+1"), ("POST", "/tap/sync"), ("GET", "/tap/tables"),
+    ("GET", "/tap/tables/des_dr1.main"), ("GET", "/tap/examples"), ("GET", "/tap/async"), ("POST", "/tap/async"),
+    ("GET", "/tap/async/nosuchjob"), ("GET", "/tap/async/nosuchjob/results/result"), ("GET", "/sia/query"),
+    ("GET", "/soda/sync?ID=x"), ("GET", "/soda/async"), ("GET", "/soda/bulk"), ("GET", "/soda/links?ID=x"),
+    ("GET", "/soda/examples"), ("GET", "/anomaly/async"), ("POST", "/anomaly/async"),
+    ("GET", "/scs/des_dr1.main?RA=0&DEC=0&SR=1"), ("GET", "/registry"), ("GET", "/registry/oai?verb=Identify"),
+    ("GET", "/moc"), ("GET", "/moc/des_dr1.main"), ("GET", "/hips/list"), ("GET", "/hips/x/properties"),
+    ("GET", "/sky"), ("GET", "/sky/aladin.js"), ("GET", "/whoami"), ("GET", "/quota"), ("PUT", "/tap/tables/me.t"),
+]
+# The portal's other pages: the login page, which comes back to them (never the page itself).
+PORTAL_PAGES = ["/query", "/tables", "/examples", "/jobs", "/cutouts", "/footprint", "/sia", "/soda/", "/anomaly"]
+
+
+def test_anonymous_none_refuses_all_but_availability_capabilities_and_the_login(tmp_path: Path,
+                                                                                ci_duckdb_path: Path) -> None:
     settings = _settings(tmp_path, ci_duckdb_path, auth="tokens", anonymous="none")
     tokens = _make_tokens(settings)
     with TestClient(create_app(settings), base_url=BASE) as client:
-        for path in ("/tap/sync?LANG=ADQL&QUERY=SELECT+1", "/tap/tables", "/tap/async", "/sia/query", "/"):
-            assert client.get(path).status_code == 401, path
-        for path in ("/tap/availability", "/tap/capabilities", "/sia/capabilities", "/anomaly/availability"):
+        for method, path in CLOSED:
+            assert client.request(method, path).status_code == 401, (method, path)
+        for path in PORTAL_PAGES:
+            moved = client.get(path + "?x=1", follow_redirects=False)
+            assert moved.status_code == 303, path
+            assert moved.headers["location"] == f"{BASE}/login?next=" + path.replace("/", "%2F") + "%3Fx%3D1"
+            assert client.post(path).status_code == 401, path
+        for path in ("/tap/availability", "/tap/capabilities", "/sia/capabilities", "/anomaly/availability",
+                     "/login", "/static/portal.css", "/static/login.js", "/static/xsl/skygate.xsl", "/favicon.ico"):
             assert client.get(path).status_code == 200, path
+        home = client.get("/")
+        assert home.status_code == 200 and 'id="login-link"' in home.text and 'data-login="needed"' in home.text
+        assert "<code>des_dr1.main</code>" not in home.text  # the tables are the site's data too
         query = client.get("/tap/sync", params={"LANG": "ADQL", "QUERY": "SELECT TOP 1 ra FROM des_dr1.main"},
                            headers=_bearer(tokens["alice"]))
         assert query.status_code == 200
+
+
+def test_the_login_cookie_reads_and_never_writes(tmp_path: Path, ci_duckdb_path: Path) -> None:
+    settings = _settings(tmp_path, ci_duckdb_path, auth="tokens", anonymous="none")
+    tokens = _make_tokens(settings)
+    with TestClient(create_app(settings), base_url=BASE) as client:
+        client.cookies.set("skygate_token", tokens["alice"])
+        home = client.get("/")
+        assert "<code>des_dr1.main</code>" in home.text and "data-login" not in home.text
+        assert home.headers["x-vo-authenticated"] == "alice"
+        assert client.get("/query", follow_redirects=False).status_code == 200
+        assert client.get("/whoami").json()["user"] == "alice"
+        assert client.get("/tap/async").status_code == 200
+        query = {"LANG": "ADQL", "QUERY": "SELECT TOP 1 ra FROM des_dr1.main"}
+        assert client.get("/tap/sync", params=query).status_code == 200
+        # a change needs the header: a cookie alone is anonymous there
+        assert client.post("/tap/sync", data=query).status_code == 401
+        assert client.post("/tap/async", data=query).status_code == 401
+        assert client.post("/tap/sync", data=query, headers=_bearer(tokens["alice"])).status_code == 200
+        # a revoked or mistyped cookie leaves the caller anonymous: the login page still opens
+        client.cookies.set("skygate_token", tokens["alice"][:-1] + "x")
+        assert client.get("/login").status_code == 200
+        assert "<code>des_dr1.main</code>" not in client.get("/").text
+        assert client.get("/tap/tables").status_code == 401
 
 
 def test_failed_attempts_are_throttled_per_source(tmp_path: Path, ci_duckdb_path: Path) -> None:
@@ -311,3 +360,13 @@ def test_mode_none_ignores_credentials(tmp_path: Path, ci_duckdb_path: Path) -> 
         response = client.get("/whoami", headers=_bearer("anything"))
         assert response.status_code == 200 and response.json()["user"] is None
         assert "www-authenticate" not in client.get("/tap/capabilities").headers
+
+
+def test_a_pages_script_is_refused_without_a_basic_challenge(tokens_app: tuple[TestClient, dict[str, str]]) -> None:
+    """The portal's requests say ``X-Requested-With``: no Basic challenge, so no browser password dialog."""
+    client, _ = tokens_app
+    plain = client.get("/whoami", headers=_bearer("sgt_nonsense")).headers.get_list("www-authenticate")
+    scripted = client.get("/whoami", headers={**_bearer("sgt_nonsense"), "X-Requested-With": "skygate-portal"})
+    assert scripted.status_code == 401
+    assert scripted.headers.get_list("www-authenticate") == [c for c in plain if not c.startswith("Basic ")]
+    assert any(c.startswith("Basic ") for c in plain)
