@@ -18,8 +18,9 @@ dialect (PostgreSQL, DuckDB). Returns the SQL and the output columns' metadata. 
 
 Supported: all of ADQL 2.1 core, the geometry functions (exact on the sphere, identical on both
 backends), the optional string, offset, type, set, common-table, conditional and unit features,
-bitwise operators, hex literals and the UDF ivo_healpix_index. Refused with an ADQLError that says
-so: REGION (STC-S), RAND(seed), coordinate systems other than
+bitwise operators, hex literals and the UDFs (ivo_healpix_index; RegTAP's ivo_nocasematch, ivo_hasword,
+ivo_hashlist_has and ivo_string_agg, adql/regtap.py; skygate_in_footprint, adql/footprint.py).
+Refused with an ADQLError that says so: REGION (STC-S), RAND(seed), coordinate systems other than
 ICRS, DISTANCE of non-points, and geometry relations between two regions that are both built from
 columns (a polygon column against a constant circle or polygon, and points or circles from columns
 against any constant region, are supported). Polygons must fit in a hemisphere; polygon columns

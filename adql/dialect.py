@@ -503,7 +503,7 @@ class _Checker:
             return
         if table is None:
             raise fail(f"unknown function {node.this}()", node,
-                       hint="ADQL functions and the declared ivo_healpix_index() only")
+                       hint="ADQL functions and the user-defined functions of /tap/capabilities only")
         low, high = table
         if len(args) < low or (high is not None and len(args) > high):
             raise fail(f"{name}() does not take {len(args)} argument{'s' if len(args) != 1 else ''}", node)

@@ -1,7 +1,7 @@
 """What the ADQL package supports, for TAPRegExt capabilities and TAP_SCHEMA.
 
 The function catalogue (names and argument counts) that the parser checks against, the optional
-language features we declare, the one user-defined function, and the mapping from ADQL types to
+language features we declare, the user-defined functions, and the mapping from ADQL types to
 VOTable datatypes. Pure data: no parsing, no I/O. Tests: tests/adql/test_translate.py.
 """
 
@@ -54,7 +54,13 @@ GEOMETRY_FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "CENTROID": (1, 1), "COORD1": (1, 1), "COORD2": (1, 1), "COORDSYS": (1, 1),
 }
 
-UDFS: dict[str, tuple[int, int | None]] = {"IVO_HEALPIX_INDEX": (3, 3)}
+UDFS: dict[str, tuple[int, int | None]] = {
+    "IVO_HEALPIX_INDEX": (3, 3),
+    # RegTAP 1.1 §8 (adql/regtap.py)
+    "IVO_NOCASEMATCH": (2, 2), "IVO_HASWORD": (2, 2), "IVO_HASHLIST_HAS": (2, 2), "IVO_STRING_AGG": (2, 2),
+    # the footprint MOCs (adql/footprint.py)
+    "SKYGATE_IN_FOOTPRINT": (3, 3),
+}
 
 # ADQL 2.1 §2.4: user-defined function names carry a prefix. ``ivo_`` is the IVOA's; ``skygate_`` is
 # this service's own. The parser accepts any such name; the translator knows which exist (UDFS).
@@ -64,6 +70,28 @@ UDF_FORMS = {
     "IVO_HEALPIX_INDEX": (
         "ivo_healpix_index(hpxOrder INTEGER, ra DOUBLE, dec DOUBLE) -> BIGINT",
         "HEALPix NESTED index of the cell containing (ra, dec) in degrees at order hpxOrder (0-29)",
+    ),
+    "IVO_NOCASEMATCH": (
+        "ivo_nocasematch(value VARCHAR(*), pat VARCHAR(*)) -> INTEGER",
+        "1 if pat matches value as in LIKE but ignoring case, else 0 (RegTAP 1.1)",
+    ),
+    "IVO_HASWORD": (
+        "ivo_hasword(haystack VARCHAR(*), needle VARCHAR(*)) -> INTEGER",
+        "1 if needle occurs in haystack as a word (between non-letters or the ends), ignoring case, "
+        "else 0; no stemming (RegTAP 1.1)",
+    ),
+    "IVO_HASHLIST_HAS": (
+        "ivo_hashlist_has(hashlist VARCHAR(*), item VARCHAR(*)) -> INTEGER",
+        "1 if item is, ignoring case, one of the #-separated words of hashlist, else 0 (RegTAP 1.1)",
+    ),
+    "IVO_STRING_AGG": (
+        "ivo_string_agg(expr VARCHAR(*), delim VARCHAR(*)) -> VARCHAR(*)",
+        "aggregate: the group's non-NULL values of expr joined by delim; an empty string for none (RegTAP 1.1)",
+    ),
+    "SKYGATE_IN_FOOTPRINT": (
+        "skygate_in_footprint(ra DOUBLE, dec DOUBLE, footprint VARCHAR(*)) -> INTEGER",
+        "1 if (ra, dec) in degrees (ICRS) lies in a cell of the named footprint MOC (a table's name such as "
+        "'des_dr1.main', or 'ivoa.obscore' for the images; listed at /moc), else 0 (also for NULL positions)",
     ),
 }
 

@@ -1,7 +1,8 @@
 """The function table: each ADQL function name to its handler, with ADQL semantics on every backend.
 
 ``FUNCTIONS`` maps an upper-case ADQL function name to its handler; the math, string, aggregate,
-unit and HEALPix handlers are here, the geometry ones come from adql/geometry.py, and
+unit and HEALPix handlers are here, the geometry ones come from adql/geometry.py, RegTAP's four
+from adql/regtap.py, the footprint test from adql/footprint.py, and
 ``UNSUPPORTED`` (adql/features.py) names the refused functions. Where the
 backends' own functions differ (ROUND halves, MOD signs, division by zero), the handler writes the
 arithmetic that gives the same values on both. The names are listed for TAPRegExt in
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from adql import geometry
+from adql import footprint, geometry, regtap
 from adql.builders import add, cast, constant, div, fn, mul, num, paren, sub
 from adql.dialect import fail
 from adql.names import GEO_KINDS, Handler, Scope, Ty, common_kind, need_number
@@ -196,4 +197,6 @@ FUNCTIONS: dict[str, Handler] = {
     "LOWER": _case_fold, "UPPER": _case_fold, "COALESCE": _coalesce, "NULLIF": _coalesce,
     "IN_UNIT": _in_unit, "IVO_HEALPIX_INDEX": _ivo_healpix_index,
     **geometry.FUNCTIONS,
+    **regtap.FUNCTIONS,
+    **footprint.FUNCTIONS,
 }

@@ -158,6 +158,15 @@ class Names:
         self.table_sql[id(src)] = table_sql
         return table_sql
 
+    def read_table(self, meta: TableMeta) -> exp.Table:
+        """The physical table of ``meta`` (a published or statement table a function reads, such as a
+        footprint), recorded as read so the statement gets it."""
+        self.tables.add(meta.qualified)
+        registered = self.sources.get(meta.qualified)
+        if registered:
+            return exp.Table(this=quoted(registered))
+        return exp.Table(this=quoted(meta.name), db=quoted(meta.schema))
+
     def _lookup_table(self, schema: str | None, name: str, node: exp.Expr
                       ) -> tuple[TableMeta, tuple[str | None, str]]:
         if schema is not None and schema.lower() == "tap_upload":

@@ -25,7 +25,7 @@ from adql.dialect import fail
 
 __all__ = ["AGGREGATES", "check_semantics"]
 
-AGGREGATES = frozenset({"COUNT", "MIN", "MAX", "SUM", "AVG"})
+AGGREGATES = frozenset({"COUNT", "MIN", "MAX", "SUM", "AVG", "IVO_STRING_AGG"})
 
 
 def check_semantics(tree: exp.Expr) -> None:

@@ -10,6 +10,6 @@
 - ``oai.py``: OAI-PMH 2.0 (six verbs, ``ivo_vor`` and ``oai_dc``, stateless resumption tokens).
 - ``page.py``: the ``/registry`` HTML page.
 - ``routes.py``: ``/scs`` and ``/scs/{table}``, ``/registry`` and ``/registry/oai``.
-
-RegTAP (the ``rr`` schema) is not implemented.
+- ``rr_schema.py``: the RegTAP 1.1 ``rr`` tables' metadata; ``regtap.py``: their rows, read from the
+  records, as the tables TAP serves beside the release (``release.served``).
 """

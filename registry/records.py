@@ -269,6 +269,7 @@ def resources(
     max_sr: float,
     max_records: int,
     coverage: ReleaseCoverage | None = None,
+    footprints: Mapping[str, str] | None = None,
 ) -> list[Resource]:
     """Every record this deployment publishes, the registry and the authority first.
 
@@ -289,14 +290,19 @@ def resources(
     coverage
         The release's measured coverage (``registry.coverage``); without it only the curation's
         wavebands are published.
+    footprints
+        The URL of the footprint MOC served for a table (``/moc/{name}``), by qualified name: a
+        record about that one table references it as its ``vs:coverage`` footprint.
     """
     coverage = coverage or ReleaseCoverage()
+    footprints = footprints or {}
     records = [_authority(authority, base_url, curation), _registry(authority, base_url, curation)]
     published = list(metadata.values())  # what /tap/tables lists, TAP_SCHEMA included
     for source in services:
-        records.append(_service(source, authority, base_url, curation, published, coverage))
+        records.append(_service(source, authority, base_url, curation, published, coverage, footprints))
     for table in cone_tables(metadata).values():
-        records.append(_cone(table, authority, base_url, curation, max_sr, max_records, coverage))
+        records.append(_cone(table, authority, base_url, curation, max_sr, max_records, coverage,
+                             footprints.get(table.name)))
     for source in services:
         for job in source.jobs:
             records.append(_standard(job, authority, base_url, curation))
@@ -326,7 +332,7 @@ def _registry(authority: str, base_url: str, curation: Curation) -> Resource:
 
 
 def _service(source: ServiceSource, authority: str, base_url: str, curation: Curation,
-             tables: Sequence[TableMeta], coverage: ReleaseCoverage) -> Resource:
+             tables: Sequence[TableMeta], coverage: ReleaseCoverage, footprints: Mapping[str, str]) -> Resource:
     caps = "".join(copied_capabilities(source.capabilities))
     caps += "".join(job_capability(job, authority, base_url) for job in source.jobs)
     kind = "vs:CatalogService" if source.catalog else "vr:Service"
@@ -338,24 +344,29 @@ def _service(source: ServiceSource, authority: str, base_url: str, curation: Cur
             tables = [t for t in tables if t.qualified in source.tables]
         names = {t.qualified for t in tables}
         cells = frozenset().union(*(c for name, c in coverage.cells.items() if name in names))
-        body += _coverage(curation, coverage, cells) + tableset(tables)
+        footprint = footprints.get(tables[0].qualified) if len(tables) == 1 else None
+        body += _coverage(curation, coverage, cells, footprint) + tableset(tables)
     return Resource(ivoid(authority, source.key), kind, source.title, body)
 
 
-def _coverage(curation: Curation, coverage: ReleaseCoverage, cells: frozenset[int] | None) -> str:
-    """``vs:coverage``: the footprint MOC, the images' time and energy ranges, the wavebands (measured
-    when the release has images, else the curation's)."""
+def _coverage(curation: Curation, coverage: ReleaseCoverage, cells: frozenset[int] | None,
+              footprint: str | None = None) -> str:
+    """``vs:coverage``: the footprint MOC, the images' time and energy ranges, a reference to the
+    finer footprint MOC served at ``/moc`` (VODataService ``footprint``, a URL), the wavebands
+    (measured when the release has images, else the curation's)."""
     parts = [f"<spatial>{moc_ascii(cells)}</spatial>"] if cells else []
     if coverage.temporal:
         parts.append(f"<temporal>{coverage.temporal[0]!r} {coverage.temporal[1]!r}</temporal>")
     if coverage.spectral:
         parts.append(f"<spectral>{coverage.spectral[0]!r} {coverage.spectral[1]!r}</spectral>")
+    if footprint:
+        parts.append(f"<footprint>{_text(footprint)}</footprint>")
     parts += [f"<waveband>{_text(w)}</waveband>" for w in coverage.bands or curation.waveband]
     return "<coverage>" + "".join(parts) + "</coverage>"
 
 
 def _cone(table: ConeTable, authority: str, base_url: str, curation: Curation, max_sr: float,
-          max_records: int, coverage: ReleaseCoverage) -> Resource:
+          max_records: int, coverage: ReleaseCoverage, footprint: str | None = None) -> Resource:
     title = f"{curation.title}: {table.name} cone search"
     description = (f"Simple Cone Search over {table.name}"
                    + (f": {table.meta.description}" if table.meta.description else "."))
@@ -364,7 +375,7 @@ def _cone(table: ConeTable, authority: str, base_url: str, curation: Curation, m
     body = (_opening(title, None, f"scs/{table.name}", curation, authority, description, base_url, "Catalog",
                      f"/scs/{table.name}/capabilities")
             + _rights(curation) + "".join(copied_capabilities(document))
-            + _coverage(curation, coverage, coverage.cells.get(table.name))
+            + _coverage(curation, coverage, coverage.cells.get(table.name), footprint)
             + tableset([table.meta]))
     return Resource(ivoid(authority, f"scs/{table.name}"), "vs:CatalogService", title, body)
 

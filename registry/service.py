@@ -9,7 +9,7 @@ No HTTP here. Tests: tests/registry/test_records.py, tests/registry/test_oai.py.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from registry.coverage import ReleaseCoverage
 from registry.curation import Curation, check_authority, load_curation
 from registry.ledger import Ledger, Record
 from registry.records import ServiceSource, resources
+from registry.rr_schema import rr_tables
 
 __all__ = ["Publisher"]
 
@@ -39,6 +40,9 @@ class Publisher:
         The cone search limits the records publish.
     ledger
         Where the records' dates are kept.
+    footprints
+        The footprint MOC URLs by table (the assembly reads them from what ``/moc`` serves); the
+        records about one table reference theirs.
     """
 
     authority: str
@@ -47,10 +51,14 @@ class Publisher:
     max_sr: float
     max_records: int
     ledger: Ledger
+    # The footprint MOCs served at /moc: qualified table name -> URL (read when records are built).
+    footprints: Callable[[], Mapping[str, str]] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Publisher:
-        """From a settings object (duck-typed: registry never imports skygate).
+    def from_settings(cls, settings: Any, *, footprints: Callable[[], Mapping[str, str]] | None = None,
+                      readonly: bool = False) -> Publisher:
+        """From a settings object (duck-typed: registry never imports skygate); ``readonly`` reads the
+        ledger's dates without writing them (a process that only needs the records, e.g. a worker).
 
         Raises
         ------
@@ -64,15 +72,22 @@ class Publisher:
             curation=load_curation(str(settings.registry_metadata)),
             max_sr=float(settings.scs_max_sr),
             max_records=int(settings.maxrec_hard),
-            ledger=Ledger(data_dir / "registry-ledger.json"),
+            ledger=Ledger(data_dir / "registry-ledger.json", readonly=readonly),
+            footprints=footprints,
         )
 
     def records_now(self, services: Sequence[ServiceSource], metadata: Mapping[str, TableMeta],
                     coverage: ReleaseCoverage | None = None) -> list[Record]:
-        """Every record, deleted ones included, in publication order (blocking: the ledger file)."""
+        """Every record, deleted ones included, in publication order (blocking: the ledger file).
+
+        The TAP service also serves the RegTAP ``rr`` tables built from these records
+        (``registry.regtap``), so while a release is loaded its tableset lists them too.
+        """
+        if metadata:
+            metadata = {**metadata, **{m.qualified: m for m in rr_tables()}}
         built = resources(authority=self.authority, base_url=self.base_url, curation=self.curation,
                           services=services, metadata=metadata, max_sr=self.max_sr, max_records=self.max_records,
-                          coverage=coverage)
+                          coverage=coverage, footprints=self.footprints() if self.footprints else None)
         return self.ledger.stamp(built, created=self.curation.created)
 
     async def records(self, services: Sequence[ServiceSource], metadata: Mapping[str, TableMeta],

@@ -15,6 +15,9 @@ engine (ADQL -> SQL -> stream), ingest of catalogs and images, and the determini
   loads the demo layout and its ObsCore index, with the stamp ``--if-missing`` checks.
 - ``engine.py``: ``QueryEngine.execute(adql, maxrec=, uploads=, timeout=)`` -> ``QueryResult``.
 - ``runtime.py``: ``open_release`` for the application lifespan (tolerates a missing release).
+- ``served.py``: ``ServedTables``, what the service serves beside the release for every caller
+  (RegTAP's ``rr``, the footprint MOCs), and ``statement_tables``, the one path that adds a caller's
+  own tables and TAP_SCHEMA as that caller sees it.
 - ``hats.py``: a table as HEALPix-partitioned Parquet in the HATS layout (write, read, prune);
   ``partitioned.py``: ``ingest --partitioned`` (``PartitionedStore``) and the per-statement file
   lists the DuckDB backend reads such tables through. ``spark.py``: ``SparkBackend`` for

@@ -19,6 +19,7 @@ from dali.values import TableMeta
 from release.backends import Backend, MemoryLimits, open_backend
 from release.engine import QueryEngine, Translator
 from release.metadata import load_catalog
+from release.served import ServedTables
 from release.user_tables import UserTables, open_user_tables
 
 __all__ = ["NO_RELEASE_HINT", "OpenRelease", "open_release", "unavailable_because"]
@@ -38,6 +39,9 @@ class OpenRelease:
     schema_descriptions: dict[str, str | None] = field(default_factory=dict)
     # The callers' own tables (``release.user_tables``); None where the backend keeps none (Spark).
     user_tables: UserTables | None = None
+    # What the service serves beside the release (``release.served``: RegTAP's rr, the footprints),
+    # built by the assembly once the release is open.
+    served: ServedTables = field(default_factory=ServedTables)
 
     def table_list(self) -> list[tuple[str, str]]:
         """(qualified name, description) of every published table, for the portal."""

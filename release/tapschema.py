@@ -5,7 +5,10 @@ included, as taplint E-TMS-TSLN asks); ``tap_schema_rows(...)`` turns a release'
 the Arrow contents of the five tables plus the unpublished extras (position, row count) that
 live in ``skygate_meta.tables``. Pure values: ingest writes these rows, ``release.metadata``
 reads them back. Internal columns and tables (names starting with ``skygate_``) are never listed.
-Tests: tests/release/test_ingest.py (round trip through both backends).
+``with_footprint`` ends a table description with the URL of the table's footprint MOC (issue 17:
+the MOCs are referenced from the table descriptions, in TAP_SCHEMA and so in /tap/tables alike).
+Tests: tests/release/test_ingest.py (round trip through both backends),
+tests/skygate/test_cli_release.py (footprint references).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = [
     "query_name",
     "tap_schema_rows",
     "tap_schema_tables",
+    "with_footprint",
 ]
 
 TAP_SCHEMA = "tap_schema"
@@ -38,6 +42,7 @@ META_TABLE = f"{META_SCHEMA}.tables"
 
 _S = pa.string()
 _I = pa.int32()
+_FOOTPRINT = "Footprint (IVOA MOC 2.0): "
 
 
 def _text(name: str, description: str, *, principal: bool = True, std: bool = True) -> Column:
@@ -128,6 +133,17 @@ def plain_name(name: str) -> str:
     return name
 
 
+def with_footprint(description: str | None, url: str | None) -> str | None:
+    """``description`` ending in ``Footprint (IVOA MOC 2.0): {url}``, replacing an earlier such ending
+    (removing it when ``url`` is None)."""
+    if url is None and _FOOTPRINT not in (description or ""):
+        return description
+    text = (description or "").split(_FOOTPRINT, 1)[0].rstrip()
+    if url is None:
+        return text or None
+    return f"{text} {_FOOTPRINT}{url}" if text else f"{_FOOTPRINT}{url}"
+
+
 def column_size(arraysize: str | None) -> int | None:
     """TAP_SCHEMA ``"size"``: the arraysize without ``*``; NULL for scalars, ``*`` and multi-dim."""
     if not arraysize:
@@ -137,7 +153,8 @@ def column_size(arraysize: str | None) -> int | None:
 
 
 def tap_schema_rows(
-    tables: Iterable[TableMeta], schema_descriptions: Mapping[str, str | None]
+    tables: Iterable[TableMeta], schema_descriptions: Mapping[str, str | None], *,
+    schema_utypes: Mapping[str, str] | None = None,
 ) -> dict[str, pa.Table]:
     """The contents of the five TAP_SCHEMA tables and ``skygate_meta.tables``.
 
@@ -147,6 +164,8 @@ def tap_schema_rows(
         Every published table (TAP_SCHEMA's own tables are added here when missing).
     schema_descriptions
         Description per schema name (missing schemas get none).
+    schema_utypes
+        Utype per schema name (RegTAP's ``rr``: its data model's IVOID); missing schemas get none.
 
     Returns
     -------
@@ -162,7 +181,7 @@ def tap_schema_rows(
     descriptions.setdefault(TAP_SCHEMA, "Metadata of the tables and columns served here (TAP 1.1)")
 
     schema_rows = [
-        {"schema_name": s, "utype": None, "description": descriptions.get(s), "schema_index": i}
+        {"schema_name": s, "utype": (schema_utypes or {}).get(s), "description": descriptions.get(s), "schema_index": i}
         for i, s in enumerate(schema_names)
     ]
     table_rows = [

@@ -2,8 +2,9 @@
 
 A user table lives in the schema ``user_<owner>`` (``schema_for``) and only its owner sees it:
 ``UserTables.list(owner)`` is what the TAP service adds to that caller's metadata, and
-``caller_tables`` turns it into the query engine's ``StatementTable`` values, with the caller's
-own view of TAP_SCHEMA (the release's rows plus theirs) so TAP_SCHEMA and ``/tables`` agree.
+``caller_tables`` turns it, with the tables the service serves beside the release
+(``release.served``), into the query engine's ``StatementTable`` values, with the caller's own
+view of TAP_SCHEMA (the release's rows plus those) so TAP_SCHEMA and ``/tables`` agree.
 Rows are prepared as ingest prepares a release table (``release.ingest.plan_table``): names
 checked and lower-cased, types made storable, and when the table has a position (ra/dec found by
 UCD, else by name) the HEALPix index column ``skygate_hpx`` with rows sorted on it, so cone
@@ -48,10 +49,11 @@ from dali.errors import TooLargeError, TransientError, UsageError
 from dali.values import Column, Position, TableMeta
 from release.engine import StatementTable
 from release.ingest import HPX_COLUMN, plan_table, transform_batches
+from release.served import NO_SERVED, ServedTables, statement_tables
 from release.sources import Source
 from release.sqlnames import is_postgres_url, quote_ident
 from release.stores import open_store
-from release.tapschema import META_SCHEMA, TAP_SCHEMA, tap_schema_tables
+from release.tapschema import META_SCHEMA
 
 __all__ = [
     "ParquetUserTables",
@@ -421,23 +423,12 @@ def open_user_tables(database_url: str, root: Path, *, readonly_role: str) -> Us
 
 # ----------------------------------------------------------------------------- a caller's view
 
-def caller_tables(store: UserTables, tables: Mapping[str, UserTable], release: Mapping[str, TableMeta],
-                  schema_descriptions: Mapping[str, str | None]) -> dict[str, StatementTable]:
-    """The ``StatementTable`` values a caller's queries see: their tables and, when they have any,
-    TAP_SCHEMA as they see it (the release's rows and theirs), so queries of TAP_SCHEMA list them."""
-    if not tables:
-        return {}
-    from release.tapschema import tap_schema_rows
-
-    found = {key: store.statement_table(table) for key, table in tables.items()}
-    published = [m for m in release.values() if m.schema != TAP_SCHEMA] + [t.meta for t in tables.values()]
-    descriptions = dict(schema_descriptions)
-    for table in tables.values():
-        descriptions.setdefault(table.meta.schema, schema_description(table.owner))
-    rows = tap_schema_rows(published, descriptions)
-    for meta in tap_schema_tables():
-        found[meta.qualified] = StatementTable(meta=release.get(meta.qualified, meta),
-                                               physical=f"skygate_{meta.schema}_{meta.name}",
-                                               data=rows[meta.qualified])
-    return found
-
+def caller_tables(store: UserTables | None, tables: Mapping[str, UserTable], release: Mapping[str, TableMeta],
+                  schema_descriptions: Mapping[str, str | None], served: ServedTables = NO_SERVED,
+                  ) -> dict[str, StatementTable]:
+    """The ``StatementTable`` values a caller's queries see: the tables the service serves beside the
+    release (``served``: RegTAP's ``rr``), the caller's own, and TAP_SCHEMA as they see it (the
+    release's rows and those), so queries of TAP_SCHEMA list them (``release.served.statement_tables``)."""
+    own = {key: store.statement_table(table) for key, table in tables.items()} if store is not None else {}
+    descriptions = {table.meta.schema: schema_description(table.owner) for table in tables.values()}
+    return statement_tables(release, schema_descriptions, served, own, descriptions)

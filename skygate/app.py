@@ -18,6 +18,7 @@ from anomaly.routes import anomaly_routes
 from auth.accounts import open_accounts
 from portal.readable import STYLESHEET_PATH, ReadableXml
 from portal.routes import portal_routes
+from registry.coverage import CoverageCache
 from registry.routes import registry_routes, scs_routes
 from registry.service import Publisher
 from release.runtime import open_release
@@ -27,7 +28,7 @@ from sky.viewer import viewer_routes
 from skygate import __version__
 from skygate.identity import Authentication, build_authenticator, identity_of, identity_routes
 from skygate.quotas import RequestRate, quota_book, quota_routes
-from skygate.registry_sources import registry_sources
+from skygate.registry_sources import footprint_urls, registry_sources, served_tables
 from skygate.settings import Settings
 from skygate.worker import WorkerResources, job_config, job_kinds
 from soda.routes import soda_routes
@@ -54,6 +55,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             settings.database_url, settings.duckdb_path, base_url=settings.base_url,
             readonly_role=settings.readonly_role,
             limits=settings.memory_limits(), user_tables_dir=settings.user_tables_dir)
+        # What TAP serves beside the release for every caller: RegTAP's rr tables built from the
+        # published records, and the footprint MOCs (release.served); the coverage measured for them
+        # is the one the registry's routes then use.
+        app.state.registry_coverage = CoverageCache()
+        app.state.release.served = await served_tables(settings, app.state.release, app.state.registry,
+                                                       app.state.registry_coverage)
         # The job system (uws): store, queue, janitor and sweeper; job kinds from skygate/worker.py.
         # Without a broker the jobs run in this process, with this process's release.
         resources = WorkerResources(settings, app.state.release, quotas=quotas)
@@ -83,7 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.authenticator = authenticator
     app.state.quotas = quotas
-    app.state.registry = Publisher.from_settings(settings)
+    app.state.registry = Publisher.from_settings(settings, footprints=footprint_urls(settings))
     app.state.registry_sources = lambda release: registry_sources(settings, release)
     app.add_middleware(RequestRate, book=quotas)  # inside Authentication: it counts the identified caller
     app.add_middleware(Authentication, authenticator=authenticator)

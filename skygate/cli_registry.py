@@ -44,7 +44,9 @@ def run_show(args: argparse.Namespace) -> int:
         settings = Settings.from_env()
         if args.metadata is not None:
             settings = settings.with_(registry_metadata=args.metadata)
-        publisher = Publisher.from_settings(settings)
+        from skygate.registry_sources import footprint_urls
+
+        publisher = Publisher.from_settings(settings, footprints=footprint_urls(settings))
         publisher = replace(publisher, ledger=Ledger(publisher.ledger.path, readonly=True))
         records = asyncio.run(_records(settings, publisher))
     except SkygateError as exc:

@@ -5,15 +5,29 @@ very capabilities document that service answers at ``/…/capabilities`` (built 
 function, from the same settings and release), plus the parameters of the job services, which no
 VOSI document carries. The anomaly parameters are the names ``anomaly.params.ScoreParams.echo``
 applies (tests/skygate/test_registry_sources.py fails when one is added without a description here).
-Tests: tests/skygate/test_registry_sources.py, tests/registry/test_records.py.
+``served_tables`` builds what the service serves beside the release for every caller
+(``release.served``): the RegTAP ``rr`` tables from the very records OAI-PMH publishes, and the
+footprint MOCs ``skygate_in_footprint`` reads; the application lifespan and each worker process
+build them once the release is open, so a changed release or setting shows after the restart
+that loads it. ``footprint_urls`` tells the records which footprint MOCs ``/moc`` serves.
+Tests: tests/skygate/test_registry_sources.py, tests/registry/test_records.py, tests/tap/test_regtap.py.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from anomaly.routes import capabilities as anomaly_capabilities
+from registry.coverage import CoverageCache
 from registry.records import JobCapability, JobParameter, ServiceSource
+from registry.regtap import regtap_tables
+from registry.service import Publisher
+from release.served import NO_SERVED, ServedTables, footprint_tables
 from sia.routes import capabilities_xml as sia_capabilities
 from skygate.settings import Settings
 from soda.params import MAX_BULK_POSITIONS
@@ -21,7 +35,9 @@ from soda.routes import capabilities_xml as soda_capabilities
 from tap.capabilities import tap_capabilities
 from tap.service import TapConfig
 
-__all__ = ["ANOMALY_PARAMETERS", "BULK_PARAMETERS", "registry_sources"]
+__all__ = ["ANOMALY_PARAMETERS", "BULK_PARAMETERS", "footprint_urls", "registry_sources", "served_tables"]
+
+_log = logging.getLogger(__name__)
 
 ANOMALY_PARAMETERS = (
     JobParameter("QUERY", "ADQL selecting one identifier column and the numeric feature columns to score",
@@ -82,3 +98,44 @@ def registry_sources(settings: Settings, release: Any) -> list[ServiceSource]:
         ServiceSource("anomaly", "Skygate anomaly scoring", "Anomaly scoring of catalogue rows as UWS jobs.",
                       anomaly_capabilities(base), jobs=(anomaly,)),
     ]
+
+
+def footprint_urls(settings: Settings) -> Callable[[], dict[str, str]]:
+    """The footprint MOCs ``/moc`` serves now (``sky.moc``'s index), by table name -> URL."""
+    from sky.moc import read_footprints
+
+    def urls() -> dict[str, str]:
+        return {name: f"{settings.base_url}/moc/{quote(name)}" for name in read_footprints(settings.moc_dir)}
+
+    return urls
+
+
+async def served_tables(settings: Settings, release: Any, publisher: Publisher,
+                        coverage: CoverageCache) -> ServedTables:
+    """The RegTAP ``rr`` tables and the footprints of the open ``release`` (nothing while none is
+    loaded). A failure is logged and leaves the service without them rather than down."""
+    if getattr(release, "engine", None) is None:
+        return NO_SERVED
+    try:
+        measured = await coverage.get(release)
+        records = await publisher.records(registry_sources(settings, release), release.metadata, measured)
+        served = await asyncio.to_thread(regtap_tables, records)
+        footprints = await asyncio.to_thread(_footprint_cells, settings.moc_dir)
+    except Exception:  # noqa: BLE001 (the rest of the service works without them)
+        _log.exception("the RegTAP tables and footprints could not be built; TAP serves the release only")
+        return NO_SERVED
+    return served.with_tables(footprint_tables(footprints))
+
+
+def _footprint_cells(moc_dir: Path) -> list[tuple[str, int, dict[int, list[int]]]]:
+    """(name, order, cells by depth) of every stored footprint MOC."""
+    from mocpy import MOC
+
+    from sky.moc import read_footprints
+
+    found = []
+    for name, footprint in read_footprints(moc_dir).items():
+        moc = MOC.from_fits(moc_dir / footprint.file_name)
+        cells = {int(depth): [int(i) for i in ipix] for depth, ipix in moc.serialize("json").items()}
+        found.append((name, footprint.order, cells))
+    return found

@@ -25,11 +25,14 @@ from typing import Any
 from anomaly import jobs as anomaly_jobs
 from anomaly.jobs import AnomalyResources
 from auth.quotas import QuotaBook
+from registry.coverage import CoverageCache
+from registry.service import Publisher
 from release.engine import StatementTable
 from release.runtime import OpenRelease, open_release
 from release.user_tables import caller_tables, table_owner
 from skygate.logs import configure_logging
 from skygate.quotas import worker_quota_book
+from skygate.registry_sources import footprint_urls, served_tables
 from skygate.settings import Settings
 from soda import jobs as soda_jobs
 from tap import jobs as tap_jobs
@@ -57,13 +60,15 @@ class WorkerResources:
     quotas: QuotaBook | None = None
 
     async def owner_tables(self, owner: str | None) -> dict[str, StatementTable]:
-        """The tables a job's owner sees besides the release (``release.user_tables``)."""
+        """The tables a job's owner sees besides the release: those the service serves for everyone
+        (``release.served``) and their own (``release.user_tables``)."""
         release = self.release
-        store = release.user_tables if release is not None else None
-        keeper = table_owner(owner, self.settings.auth)
-        if release is None or store is None or keeper is None:
+        if release is None or release.engine is None:
             return {}
-        return caller_tables(store, await store.list(keeper), release.metadata, release.schema_descriptions)
+        store = release.user_tables
+        keeper = table_owner(owner, self.settings.auth)
+        tables = await store.list(keeper) if store is not None and keeper is not None else {}
+        return caller_tables(store, tables, release.metadata, release.schema_descriptions, release.served)
 
 
 def job_kinds(resources: WorkerResources) -> list[JobKind]:
@@ -143,6 +148,9 @@ def worker_kinds(
         release = await open_release(settings.database_url, settings.duckdb_path, base_url=settings.base_url,
                                      readonly_role=settings.readonly_role,
                                      limits=settings.memory_limits(), user_tables_dir=settings.user_tables_dir)
+        # The same rr tables and footprints as the API process (its ledger's dates, never written here).
+        publisher = Publisher.from_settings(settings, footprints=footprint_urls(settings), readonly=True)
+        release.served = await served_tables(settings, release, publisher, CoverageCache())
         resources = WorkerResources(settings, release, quotas=quotas)
         kinds = [*job_kinds(resources), *extra]
         # A sender and runner for jobs that job functions create (anomaly chunks); not started

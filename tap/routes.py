@@ -306,7 +306,7 @@ async def tables(request: Request) -> Response:
             metadata = chosen
     descriptions = view.schema_descriptions(getattr(_release(request), "schema_descriptions", {}))
     body = tableset_document(metadata, detail=detail.lower() != "min", esa_flags=esa,
-                             schema_descriptions=descriptions)
+                             schema_descriptions=descriptions, schema_utypes=view.served.schema_utypes)
     return Response(body, media_type=_XML)
 
 

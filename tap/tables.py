@@ -86,9 +86,10 @@ def _table_type(meta: TableMeta) -> str:
 
 def tableset_document(metadata: Mapping[str, TableMeta], *, detail: bool = True,
                       schema_descriptions: Mapping[str, str | None] | None = None,
-                      esa_flags: bool = False) -> bytes:
+                      esa_flags: bool = False, schema_utypes: Mapping[str, str] | None = None) -> bytes:
     """Every published table grouped by schema; ``detail=False`` leaves out columns and keys,
-    ``esa_flags`` adds ESA's column attribute for astroquery (see the module docstring)."""
+    ``esa_flags`` adds ESA's column attribute for astroquery (see the module docstring),
+    ``schema_utypes`` gives schemas their utype (RegTAP 1.1 §7: ``rr``'s data model)."""
     by_schema: dict[str, list[TableMeta]] = {}
     for key in sorted(metadata):
         by_schema.setdefault(metadata[key].schema, []).append(metadata[key])
@@ -98,7 +99,8 @@ def tableset_document(metadata: Mapping[str, TableMeta], *, detail: bool = True,
         inner = "".join(
             f'<table type="{_table_type(t)}">{_table_body(t, detail, esa_flags)}</table>\n' for t in tables
         )
-        body.append(f"<schema>{_el('name', schema)}{_el('description', description)}\n{inner}</schema>\n")
+        utype = _el("utype", (schema_utypes or {}).get(schema))
+        body.append(f"<schema>{_el('name', schema)}{_el('description', description)}{utype}\n{inner}</schema>\n")
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<vosi:tableset {_ns(esa_flags)}>\n{"".join(body)}'
             "</vosi:tableset>\n").encode()
 

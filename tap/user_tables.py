@@ -28,6 +28,7 @@ from dali.errors import SkygateError, TooLargeError, TransientError, UsageError
 from dali.values import Column, TableMeta
 from dali.votable import read_votable
 from release.engine import StatementTable
+from release.served import NO_SERVED, ServedTables
 from release.sources import Source, open_source
 from release.user_tables import (
     TableExists,
@@ -54,33 +55,36 @@ _COMPRESSED = (b"\x1f\x8b", b"BZh", b"PK\x03\x04", b"\xfd7zXZ", b"\x28\xb5\x2f\x
 
 
 class CallerTables:
-    """One caller's tables as a request sees them: their metadata, and what the engine reads."""
+    """One caller's tables as a request sees them: their metadata, and what the engine reads
+    (``served``: the tables the service serves beside the release for everyone, RegTAP's ``rr``)."""
 
     def __init__(self, owner: str | None, tables: Mapping[str, UserTable],
-                 statement: Mapping[str, StatementTable]) -> None:
+                 statement: Mapping[str, StatementTable], served: ServedTables = NO_SERVED) -> None:
         self.owner = owner
         self.tables = dict(tables)
         self.statement = dict(statement)
+        self.served = served
 
     def metadata(self, release: Mapping[str, TableMeta]) -> dict[str, TableMeta]:
-        """The release's tables and the caller's."""
-        return {**release, **{key: t.meta for key, t in self.tables.items()}}
+        """The release's tables, the served ones and the caller's."""
+        return {**release, **self.served.metadata(), **{key: t.meta for key, t in self.tables.items()}}
 
     def schema_descriptions(self, release: Mapping[str, str | None]) -> dict[str, str | None]:
-        found = dict(release)
+        found = {**self.served.schema_descriptions, **release}
         for table in self.tables.values():
             found.setdefault(table.meta.schema, schema_description(table.owner))
         return found
 
 
 async def caller_view(release: Any, owner: str | None) -> CallerTables:
-    """The tables ``owner`` (from ``table_owner``) sees besides the release."""
+    """The tables ``owner`` (from ``table_owner``) sees besides the release: the served ones and theirs."""
+    served: ServedTables = getattr(release, "served", None) or NO_SERVED
     store: UserTables | None = getattr(release, "user_tables", None)
-    if owner is None or store is None:
-        return CallerTables(owner, {}, {})
-    tables = await store.list(owner)
-    statement = caller_tables(store, tables, release.metadata, release.schema_descriptions)
-    return CallerTables(owner, tables, statement)
+    tables = await store.list(owner) if owner is not None and store is not None else {}
+    if release is None or getattr(release, "engine", None) is None:
+        return CallerTables(owner, tables, {}, served)
+    statement = caller_tables(store, tables, release.metadata, getattr(release, "schema_descriptions", {}), served)
+    return CallerTables(owner, tables, statement, served)
 
 
 # ----------------------------------------------------------------------------- PUT and DELETE

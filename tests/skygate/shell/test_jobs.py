@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 from astropy.table import Table
+from lxml import etree
 
 from tests.live_fixtures import LiveServer
 
@@ -61,7 +62,9 @@ def test_job_show_results_and_delete(live_server: LiveServer, tmp_path: Path) ->
 
 
 def test_refresh_metadata_cache_reads_the_tables_again(live_server: LiveServer, tmp_path: Path) -> None:
+    listed = etree.fromstring(requests.get(f"{live_server.tap_url}/tables", timeout=30).content)
+    count = sum(1 for e in listed.iter("table"))  # the release's and the service's own (rr)
     first = _shell(live_server.tap_url, tmp_path, "find_tables tile")
-    assert "10 tables read from the service" in first and "des_dr1.tile_info" in first
+    assert f"{count} tables read from the service" in first and "des_dr1.tile_info" in first
     again = _shell(live_server.tap_url, tmp_path, "refresh_metadata_cache")
-    assert "10 tables cached" in again and "10 tables read from the service" in again
+    assert f"{count} tables cached" in again and f"{count} tables read from the service" in again
