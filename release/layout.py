@@ -5,6 +5,8 @@ release's ``catalog/`` folder through ``release.ingest``, then the ObsCore image
 ``release.obscore.build_obscore``, stored as ``ivoa.skygate_obscore`` behind the ``ivoa.obscore``
 view), and records the release stamp last, so ``skygate demo --if-missing`` redoes an interrupted
 or outdated ingest. Knows where the demo files are, not how a table is stored or published.
+``reference_footprints`` names each table's footprint MOC URL at the end of its TAP_SCHEMA description,
+after ingest (so /tap/tables, read from TAP_SCHEMA, says the same).
 Tests: tests/skygate/test_cli_release.py (``demo --if-missing``), tests/release/test_obscore_ingested.py
 and tests/release/test_engine.py (over the ``ci`` release that tests/release_fixtures.py ingests).
 """
@@ -12,7 +14,7 @@ and tests/release/test_engine.py (over the ``ci`` release that tests/release_fix
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,10 +24,11 @@ import pyarrow.parquet as pq
 
 from dali.errors import FatalError
 from release.ingest import LoadedTable, ingest_table, publish_table
+from release.metadata import read_catalog
 from release.progress import Progress
 from release.sources import Source, open_source
 from release.stores import Store
-from release.tapschema import META_SCHEMA
+from release.tapschema import META_SCHEMA, TAP_SCHEMA, tap_schema_rows, with_footprint
 
 __all__ = [
     "INGEST_LAYOUT",
@@ -35,6 +38,7 @@ __all__ = [
     "ingest_obscore",
     "ingest_release",
     "ingested_stamp",
+    "reference_footprints",
     "release_stamp",
 ]
 
@@ -112,6 +116,19 @@ async def ingest_release(store: Store, release_dir: Path, *, stamp: str | None =
     if stamp is not None:
         await store.replace_small_tables({_STAMP_TABLE: pa.table({"stamp": [stamp]})})
     return loaded
+
+
+async def reference_footprints(store: Store, urls: Mapping[str, str]) -> bool:
+    """End each table's description with its footprint's URL (``urls``: ``schema.table`` -> URL; other tables
+    lose an earlier one), rewriting TAP_SCHEMA when that changes anything. Returns whether it did."""
+    catalog = await read_catalog(store.fetch)
+    tables = {k: t for k, t in catalog.tables.items() if t.schema != TAP_SCHEMA}
+    updated = {k: replace(t, description=with_footprint(t.description, urls.get(k))) for k, t in tables.items()}
+    if all(updated[k].description == t.description for k, t in tables.items()):
+        return False
+    await store.replace_small_tables(tap_schema_rows(updated.values(), catalog.schema_descriptions))
+    await store.grant(sorted({t.schema for t in updated.values()} | {TAP_SCHEMA, META_SCHEMA}))
+    return True
 
 
 async def ingest_obscore(store: Store, release_dir: Path, tile_info_path: Path) -> LoadedTable | None:

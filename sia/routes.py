@@ -22,7 +22,7 @@ from dali.disconnect import ClientDisconnected, unless_disconnected
 from dali.errors import SkygateError, TooLargeError, UsageError, escaped
 from dali.form import FormLimits, read_request
 from dali.writers import arrow_type, resolve_format, write_table
-from release.obscore import obscore_meta
+from release.obscore import OBSCORE_TABLE, obscore_meta
 from sia.params import parse_query
 from sia.service import STANDARD_ID, VOTABLE_TYPES, SiaResult, error_votable, render_votable, search
 
@@ -40,20 +40,26 @@ async def collect_params(request: Request) -> Mapping[str, tuple[str, ...]]:
 
 
 def capabilities_xml(base_url: str) -> bytes:
-    """VOSI capabilities: SIA 2.0 query, availability, capabilities."""
+    """VOSI capabilities: SIA 2.0 query (its description naming the collection's footprint MOC),
+    availability, capabilities."""
     sia = f"{base_url}/sia"
 
-    def capability(standard_id: str, url: str, extra: str = "") -> str:
-        return (f'<capability standardID="{standard_id}">\n'
+    def capability(standard_id: str, url: str, extra: str = "", description: str = "") -> str:
+        # VOResource 1.0 Capability: validationLevel*, description?, interface*. No element of the SIA or
+        # VOSI schemas holds a coverage, so the footprint is a sentence of the description.
+        text = f"<description>{escape(description)}</description>\n" if description else ""
+        return (f'<capability standardID="{standard_id}">\n{text}'
                 f'<interface xsi:type="vs:ParamHTTP" role="std"{extra}>\n'
                 f'<accessURL use="base">{escape(url)}</accessURL>\n</interface>\n</capability>\n')
 
+    footprint = (f"SIA 2.0 search of the image collection ({OBSCORE_TABLE}). Its footprint, an IVOA MOC 2.0 "
+                 f"(FITS; ?format=json or ascii): {base_url}/moc/{OBSCORE_TABLE}")
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<vosi:capabilities xmlns:vosi="http://www.ivoa.net/xml/VOSICapabilities/v1.0" '
         'xmlns:vs="http://www.ivoa.net/xml/VODataService/v1.1" '
         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
-        + capability(STANDARD_ID, f"{sia}/query", ' version="2.0"')
+        + capability(STANDARD_ID, f"{sia}/query", ' version="2.0"', footprint)
         + capability("ivo://ivoa.net/std/VOSI#capabilities", f"{sia}/capabilities")
         + capability("ivo://ivoa.net/std/VOSI#availability", f"{sia}/availability")
         + "</vosi:capabilities>\n"

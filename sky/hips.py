@@ -1,17 +1,27 @@
 """HiPS 1.0 surveys of the coadds: one per band (FITS tiles, PNG previews) and a Lupton colour survey.
 
-The reprojection is ``reproject.hips.reproject_to_hips`` (bilinear ``reproject_interp``), one call per
-coadd and band, in a pool of worker processes. Coadds overlap by 1 arcmin, so a HiPS tile at the
-deepest order can come from two of them: such tiles are the pixel-wise mean of what each gave
-(NaN where none covers). Lower orders are 2x2 means of their four children, down to order 3 (the
-``Allsky`` order), in the layout reproject uses. PNG tiles are rendered from the FITS tile of the
-same order: band surveys with an asinh stretch between the survey's ``hips_pixel_cut``, the colour
-survey (i, r, g as red, green, blue) with ``release.colour.lupton_rgb``, the bulk cutouts' stretch;
-both transparent where there is no data.
+Each deepest-order tile a coadd touches (cdshealpix polygon search of its corners) is reprojected
+onto the tile WCS of ``reproject.hips`` with ``reproject_interp`` (bilinear), one coadd per job in a
+pool of worker processes. Coadds overlap by 1 arcmin, so a tile can come from two of them: such
+tiles are the pixel-wise mean of what each gave, taken in the coadds' name order (NaN where none
+covers). Lower orders are 2x2 means of their four children, down to order 3 (the ``Allsky``
+order), in the layout reproject uses. PNG tiles are rendered from the FITS tile of the same order:
+band surveys with an asinh stretch between the survey's ``hips_pixel_cut``, the colour survey (i,
+r, g as red, green, blue) with ``release.colour.lupton_rgb``, the bulk cutouts' stretch; both
+transparent where there is no data.
+
+Builds are incremental. The build record (``hipsmeta.BuildRecord``: per band each coadd's size,
+modification time and corners; the order; each band's cut) lies beside the surveys; the next build
+rebuilds only the deepest tiles touched by a new, changed or removed coadd (its old corners and its
+new ones), each from every coadd touching it, so the tile is what a full build makes; then their
+parents at every order, their PNG and colour tiles, and ``Allsky``, ``Moc.fits`` and
+``properties``. The stretch stays that of the band's last full build, so old and new PNG tiles
+match; ``force`` (or another order) rebuilds everything. Nothing changed: nothing is reprojected.
 
 Files only: coadds in, HiPS folders out (``properties``, ``Moc.fits``, ``Norder3/Allsky.*``,
-``NorderK/DirD/NpixN.*``). No HTTP. Properties and the hipslist: ``hipsmeta.py``.
-Tests: tests/sky/test_hips.py.
+``NorderK/DirD/NpixN.*``). No HTTP. Properties, the hipslist, the record: ``hipsmeta.py``; which
+tiles to rebuild: ``hipsplan.py``.
+Tests: tests/sky/test_hips.py, tests/sky/test_hips_incremental.py.
 """
 
 from __future__ import annotations
@@ -29,12 +39,29 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from dali.errors import FatalError, UsageError
 from release.colour import lupton_rgb
-from release.obscore import BANDS, find_image_file
-from sky.hipsmeta import SurveyInfo, band_survey, colour_survey, write_properties
+from sky.hipsmeta import (
+    COLOUR_SURVEY,
+    BuildRecord,
+    SurveyInfo,
+    band_survey,
+    colour_survey,
+    survey_name,
+    write_properties,
+)
+from sky.hipsplan import (
+    COLOUR_BANDS,
+    BandPlan,
+    coadd_pixscale,
+    colour_missing,
+    find_coadds,
+    forget,
+    plan_band,
+    polygons,
+    remember,
+)
 from sky.moc import cells_moc, polygons_moc, serialize
 
 __all__ = [
@@ -49,7 +76,6 @@ __all__ = [
 
 TILE_WIDTH = 512
 ALLSKY_ORDER = 3
-COLOUR_BANDS = ("i", "r", "g")  # red, green, blue: the irg composite
 _ALLSKY_COLUMNS = 27  # HiPS 1.0 §4.3.2: tiles per row of Allsky
 _ALLSKY_TILE = 64
 _MOC_EXTRA_ORDERS = 4  # the survey MOC is 16x finer than its tiles
@@ -58,14 +84,21 @@ _HEALPIX_PIXEL_DEG = float(np.degrees(np.sqrt(np.pi / 3.0)))  # a cell of nside 
 
 @dataclass
 class HipsReport:
-    """What ``build_hips`` made: surveys, tile counts per survey, seconds spent."""
+    """What ``build_hips`` did: the surveys it (re)built, their tiles at the deepest order, the tiles
+    written or removed at every order, the tile reprojections, the coadds that had changed, seconds spent.
+    ``surveys`` is empty when nothing had changed (``checked`` coadds, none new, changed or removed)."""
 
     surveys: list[SurveyInfo] = field(default_factory=list)
     tiles: dict[str, int] = field(default_factory=dict)
+    rebuilt: dict[str, int] = field(default_factory=dict)
+    reprojected: int = 0
+    changed: int = 0
+    checked: int = 0
     seconds: float = 0.0
 
 
 Progress = Callable[[str, int, int], None]
+_Tile = tuple[int, int]  # (order, index)
 
 
 def hips_order_for(pixscale_arcsec: float, tile_width: int = TILE_WIDTH) -> int:
@@ -82,17 +115,19 @@ def tile_path(root: Path, order: int, index: int, ext: str) -> Path:
 
 
 def build_hips(release_dir: Path, hips_dir: Path, *, bands: Sequence[str] | None = None, order: int | None = None,
-               workers: int = 2, progress: Progress | None = None, pixscale: float | None = None) -> HipsReport:
-    """Build the band surveys (and the colour survey when i, r and g are among them) into ``hips_dir``.
+               workers: int = 2, progress: Progress | None = None, pixscale: float | None = None,
+               force: bool = False) -> HipsReport:
+    """Build or update the band surveys (and the colour survey when i, r and g are among them) in ``hips_dir``.
 
     Parameters
     ----------
     release_dir
         The release folder (``catalog/dr1_tile_info.parquet`` and ``tiles/``).
     hips_dir
-        Output root; each survey is a folder there (``des_dr1_r``, ``des_dr1_colour_irg``), replaced whole.
+        Output root; each survey is a folder there (``des_dr1_r``, ``des_dr1_colour_irg``), beside the
+        build record. A survey built from scratch replaces the old folder whole; an update edits it in place.
     bands
-        Bands to build (default: every band with coadds).
+        Bands to build (default: every band with coadds); the surveys of other bands are left as they are.
     order
         Deepest HiPS order (default: ``hips_order_for`` the coadds' pixel scale).
     workers
@@ -101,6 +136,8 @@ def build_hips(release_dir: Path, hips_dir: Path, *, bands: Sequence[str] | None
         Called as ``progress(step, done, total)``.
     pixscale
         The coadds' pixel scale in arcsec (default: read from the first coadd).
+    force
+        Rebuild everything, whatever the build record says.
 
     Raises
     ------
@@ -110,15 +147,24 @@ def build_hips(release_dir: Path, hips_dir: Path, *, bands: Sequence[str] | None
         When the files cannot be written.
     """
     start = time.perf_counter()
-    coadds = _coadds(release_dir, bands)
-    scale = pixscale or _pixscale(next(iter(coadds.values()))[0])
+    coadds = find_coadds(release_dir, bands)
+    scale = pixscale or coadd_pixscale(next(iter(coadds.values()))[0])
     deepest = hips_order_for(scale) if order is None else int(order)
     if not ALLSKY_ORDER <= deepest <= 13:
         raise UsageError("HiPS order out of range", param="order", hint=f"{ALLSKY_ORDER} ... 13")
+    record = None if force else BuildRecord.read(hips_dir)
+    if record is not None and (record.order != deepest or not np.isclose(record.pixscale, scale)):
+        record = None
     report = HipsReport()
     try:
-        with _Pool(workers) as pool:
-            _build(coadds, hips_dir, deepest, scale, pool, progress or _quiet, report)
+        plans = [plan_band(release_dir, hips_dir, band, paths, record, deepest) for band, paths in coadds.items()]
+        report.checked = sum(len(p.stamps) for p in plans)
+        report.changed = sum(p.changed for p in plans)
+        if any(p.tiles or p.full for p in plans) or colour_missing(hips_dir, coadds):
+            forget(hips_dir, record, plans, deepest, scale)
+            with _Pool(workers) as pool:
+                cuts = _build(plans, hips_dir, deepest, scale, pool, progress or _quiet, report)
+            remember(hips_dir, record, plans, cuts, deepest, scale)
     except OSError as exc:
         raise FatalError("could not write the HiPS surveys", param="hips_dir",
                          hint=f"check space and permissions under {hips_dir}") from exc
@@ -129,93 +175,69 @@ def build_hips(release_dir: Path, hips_dir: Path, *, bands: Sequence[str] | None
     return report
 
 
-def _build(coadds: dict[str, list[Path]], hips_dir: Path, deepest: int, scale: float, pool: _Pool,
-           progress: Progress, report: HipsReport) -> None:
+def _build(plans: list[BandPlan], hips_dir: Path, deepest: int, scale: float, pool: _Pool, progress: Progress,
+           report: HipsReport) -> dict[str, tuple[float, float]]:
+    """Reproject, then the band surveys with work to do, then the colour tiles; returns each band's cut."""
     scratch = hips_dir / ".scratch"
     shutil.rmtree(scratch, ignore_errors=True)
-    _reproject_all(coadds, scratch, deepest, pool, progress)
-    polygons = [_polygon(path) for path in next(iter(coadds.values()))]
+    jobs = [(path, str(scratch / plan.band / key), deepest, tiles) for plan in plans for path, key, tiles in plan.jobs]
+    progress("reproject", 0, len(jobs))
+    for done, count in enumerate(pool.run(_reproject_coadd, jobs), start=1):
+        report.reprojected += count
+        progress("reproject", done, len(jobs))
     moc_order = min(deepest + _MOC_EXTRA_ORDERS, 29)
-    jobs = [(band, str(scratch / band), str(hips_dir), deepest, scale, polygons, moc_order) for band in coadds]
-    built: dict[str, Path] = {}
-    for done, (info, count) in enumerate(pool.run(_band_survey_job, jobs), start=1):
+    todo = [p for p in plans if p.tiles or p.full]
+    band_jobs = [(p.band, str(scratch / p.band), str(hips_dir), deepest, scale, polygons(p), moc_order,
+                  sorted(p.tiles), p.cut) for p in todo]
+    cuts: dict[str, tuple[float, float]] = {}
+    changed: dict[str, set[_Tile]] = {}
+    for done, (info, count, written, tiles) in enumerate(pool.run(_band_survey_job, band_jobs), start=1):
+        band = band_jobs[done - 1][0]
         report.surveys.append(info)
-        report.tiles[info.name] = count
-        built[info.name.rsplit("_", 1)[1]] = hips_dir / info.name
-        progress("band surveys", done, len(jobs))
-    if all(b in built for b in COLOUR_BANDS):
-        moc = _survey_moc(polygons, moc_order, built[COLOUR_BANDS[0]], deepest)
-        info = colour_survey(deepest, scale, moc)
-        root = _fresh(hips_dir, info.name)
-        sources = [str(built[b]) for b in COLOUR_BANDS]
-        tiles = _tile_jobs(built[COLOUR_BANDS[0]], deepest)
-        chunks = [(sources, str(root), tiles[k::pool.n]) for k in range(pool.n)]
-        report.tiles[info.name] = sum(pool.run(_colour_job, chunks))
-        progress(f"{info.name}: png", len(tiles), len(tiles))
-        _finish(root, info, moc)
-        report.surveys.append(info)
+        report.tiles[info.name], report.rebuilt[info.name] = count, written
+        cuts[band] = info.cut or (0.0, 1.0)
+        changed[band] = set(tiles)
+        progress("band surveys", done, len(band_jobs))
+    by_band = {p.band: p for p in plans}
+    if all(b in by_band for b in COLOUR_BANDS) and (changed or colour_missing(hips_dir, by_band)):
+        _colour(by_band, changed, hips_dir, deepest, scale, moc_order, pool, progress, report)
+    elif any(b in changed for b in COLOUR_BANDS):
+        # Not all of i, r, g in this build: their colour tiles would stay stale. Unlisted, the colour survey
+        # is made again whole by the next build of all three (its PNG tiles only).
+        (hips_dir / COLOUR_SURVEY / "properties").unlink(missing_ok=True)
     shutil.rmtree(scratch, ignore_errors=True)
+    return cuts
+
+
+def _colour(plans: dict[str, BandPlan], changed: dict[str, set[_Tile]], hips_dir: Path, deepest: int,
+            scale: float, moc_order: int, pool: _Pool, progress: Progress, report: HipsReport) -> None:
+    """The colour tiles of the changed band tiles (all of them when a colour band was built from scratch)."""
+    sources = [hips_dir / survey_name(b) for b in COLOUR_BANDS]
+    moc = _survey_moc(polygons(plans[COLOUR_BANDS[0]]), moc_order, sources[0], deepest)
+    info = colour_survey(deepest, scale, moc)
+    if colour_missing(hips_dir, plans) or any(plans[b].full for b in COLOUR_BANDS):
+        root = _fresh(hips_dir, info.name)
+        tiles = _tile_jobs(sources[0], deepest)
+    else:
+        root = hips_dir / info.name
+        touched = set().union(*changed.values())
+        tiles = [t for t in sorted(touched, key=lambda t: (-t[0], t[1])) if _has_tile(sources[0], t)]
+        for level, index in touched.difference(tiles):
+            tile_path(root, level, index, "png").unlink(missing_ok=True)
+    chunks = [([str(s) for s in sources], str(root), tiles[k::pool.n]) for k in range(pool.n)]
+    written = sum(pool.run(_colour_job, chunks))
+    progress(f"{info.name}: png", len(tiles), len(tiles))
+    _finish(root, info, moc)
+    report.surveys.append(info)
+    report.tiles[info.name] = sum(1 for level, _ in _tile_jobs(sources[0], deepest) if level == deepest)
+    report.rebuilt[info.name] = written
 
 
 def _quiet(step: str, done: int, total: int) -> None:
     return None
 
 
-# --- coadds ------------------------------------------------------------------------------------------
-
-def _coadds(release_dir: Path, bands: Sequence[str] | None) -> dict[str, list[Path]]:
-    """Coadd files by band (lower-case), in tile order, for the requested bands."""
-    wanted = [b.lower() for b in (bands or [b.lower() for b in BANDS])]
-    known = {b.lower(): b for b in BANDS}
-    unknown = [b for b in wanted if b not in known]
-    if unknown:
-        raise UsageError(f"unknown band {unknown[0]!r}", param="bands", hint=f"one of {', '.join(known)}")
-    info = release_dir / "catalog" / "dr1_tile_info.parquet"
-    if not info.is_file():
-        raise UsageError(f"no release in {release_dir}", param="release_dir", hint="run `skygate demo` first")
-    names = [str(n).strip() for n in pq.read_table(info, columns=["tilename"]).column("tilename").to_pylist()]
-    coadds: dict[str, list[Path]] = {}
-    for band in wanted:
-        paths = [p for p in (find_image_file(release_dir, name, known[band]) for name in names) if p is not None]
-        if paths:
-            coadds[band] = paths
-    if not coadds:
-        raise UsageError("the release has no coadd images for those bands", param="bands")
-    return coadds
-
-
-def _pixscale(path: Path) -> float:
-    from astropy.io import fits
-    from astropy.wcs import WCS
-    from astropy.wcs.utils import proj_plane_pixel_scales
-
-    with fits.open(path) as hdul:
-        header = hdul["SCI"].header
-    return float(np.mean(proj_plane_pixel_scales(WCS(header))) * 3600.0)
-
-
-def _polygon(path: Path) -> list[tuple[float, float]]:
-    """The coadd's four corners (ra, dec), from its WCS."""
-    from astropy.io import fits
-    from astropy.wcs import WCS
-
-    with fits.open(path) as hdul:
-        header = hdul["SCI"].header
-        shape = (int(header["ZNAXIS2"]), int(header["ZNAXIS1"])) if "ZNAXIS1" in header else hdul["SCI"].shape
-    corners = WCS(header).calc_footprint(axes=(shape[1], shape[0]))
-    return [(float(ra), float(dec)) for ra, dec in corners]
-
-
 # --- reprojection (worker processes) -----------------------------------------------------------------
-
-def _reproject_all(coadds: dict[str, list[Path]], scratch: Path, order: int, pool: _Pool,
-                   progress: Progress) -> None:
-    jobs = [(str(path), str(scratch / band / path.name.split("_")[0]), order)
-            for band, paths in coadds.items() for path in paths]
-    progress("reproject", 0, len(jobs))
-    for done, _ in enumerate(pool.run(_reproject_coadd, jobs), start=1):
-        progress("reproject", done, len(jobs))
-
 
 class _Pool:
     """``run(fn, jobs)`` yielding results in job order, in one pool of 1..workers processes for the whole build
@@ -232,7 +254,7 @@ class _Pool:
         return self
 
     def run(self, fn: Callable[[Any], Any], jobs: list[Any]) -> Iterator[Any]:
-        if self.executor is None or len(jobs) == 1:
+        if self.executor is None or len(jobs) <= 1:
             return map(fn, jobs)
         return self.executor.map(fn, jobs)
 
@@ -241,57 +263,59 @@ class _Pool:
             self.executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _reproject_coadd(job: tuple[str, str, int]) -> int:
-    """One coadd into its own HiPS folder at ``order`` (tiles it does not touch are skipped)."""
+def _reproject_coadd(job: tuple[str, str, int, tuple[int, ...]]) -> int:
+    """The given deepest-order tiles of one coadd, each saved as ``{out}/{index}.npy`` when it covers any of it."""
     from astropy.io import fits
     from astropy.wcs import WCS
-    from cdshealpix.nested import polygon_search
-    from reproject import reproject_interp
-    from reproject.hips import reproject_to_hips
 
-    path, out, order = job
+    path, out, order, tiles = job
     with fits.open(path) as hdul:
         header = hdul["SCI"].header.copy()
         data = np.asarray(hdul["SCI"].data, dtype=np.float32)
-    wcs = WCS(header)
-    corners = wcs.calc_footprint(axes=(data.shape[1], data.shape[0]))
-    import astropy.units as u
-    from astropy.coordinates import Latitude, Longitude
-
-    touched, _, _ = polygon_search(Longitude(corners[:, 0], u.deg), Latitude(corners[:, 1], u.deg), order)
-    wanted = {int(i) for i in touched}
-
-    def project(source: Any, tile: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
-        # reproject_to_hips tries every tile of a cone 1.5x the image: skip the ones that cannot overlap.
-        if _tile_index(tile, order) not in wanted:
-            blank = np.zeros((TILE_WIDTH, TILE_WIDTH))
-            return blank, blank
-        # TAN -> HPX over less than a degree: the round-trip check of reproject only doubles the cost.
-        result: tuple[np.ndarray, np.ndarray] = reproject_interp(source, tile, roundtrip_coords=False, **kwargs)
-        return result
-
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # FITSFixedWarning on DES headers, nanmean of empty blocks
-        reproject_to_hips((data, header), coord_system_out="equatorial", reproject_function=project,
-                          output_directory=out, level=order, tile_size=TILE_WIDTH)
-    return len(wanted)
+        warnings.simplefilter("ignore")  # FITSFixedWarning on DES headers
+        wcs = WCS(header)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    written = 0
+    for index in tiles:
+        array = _reproject_tile(data, wcs, order, index)
+        if array is not None:
+            np.save(Path(out) / f"{index}.npy", array)
+            written += 1
+    return written
 
 
-def _tile_index(tile_header: Any, order: int) -> int:
-    """The HEALPix cell (the HiPS tile number) at the centre of a tile header; -1 when undefined."""
-    import astropy.units as u
-    from astropy.coordinates import Latitude, Longitude
-    from astropy.wcs import WCS
-    from cdshealpix.nested import lonlat_to_healpix
+def _reproject_tile(data: np.ndarray, wcs: Any, order: int, index: int) -> np.ndarray | None:
+    """One tile as ``reproject.hips.reproject_to_hips`` makes it with ``reproject_interp`` (bilinear, NaN
+    outside the coadd); None when it misses the coadd."""
+    from reproject import reproject_interp
 
-    centre = (TILE_WIDTH - 1) / 2.0
+    header = _tile_header(order, index, both=True)
+    # TAN -> HPX over less than a degree: the round-trip check of reproject only doubles the cost.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ra, dec = WCS(tile_header).all_pix2world([[centre, centre]], 0)[0]
-    if not (np.isfinite(ra) and np.isfinite(dec)):
-        return -1
-    return int(lonlat_to_healpix(Longitude([ra], u.deg), Latitude([dec], u.deg), order)[0])
+        if isinstance(header, tuple):  # a tile across an edge of the HPX plane: reproject's two halves
+            array1, footprint1 = reproject_interp((data, wcs), header[0], roundtrip_coords=False)
+            array2, footprint2 = reproject_interp((data, wcs), header[1], roundtrip_coords=False)
+            with np.errstate(invalid="ignore"):
+                array = (np.nan_to_num(array1) * footprint1 + np.nan_to_num(array2) * footprint2) / (
+                    footprint1 + footprint2)
+                footprint = (footprint1 + footprint2) / 2
+        else:
+            array, footprint = reproject_interp((data, wcs), header, roundtrip_coords=False)
+    if np.all(footprint == 0):
+        return None
+    array[footprint == 0] = np.nan
+    return np.asarray(array, dtype=np.float32)
+
+
+def _tile_header(order: int, index: int, *, both: bool = False) -> Any:
+    """The tile WCS reproject writes (both halves of an HPX edge tile when ``both``, else the first)."""
+    from astropy.coordinates import ICRS
+    from reproject.hips._utils import tile_header
+
+    header = tile_header(level=order, index=index, frame=ICRS(), tile_dims=TILE_WIDTH)
+    return header if both or not isinstance(header, tuple) else header[0]
 
 
 # --- merging and the pyramid -------------------------------------------------------------------------
@@ -303,30 +327,36 @@ def _fresh(hips_dir: Path, name: str) -> Path:
     return root
 
 
-def _merge_band(scratch: Path, root: Path, order: int, progress: Progress,
-                name: str) -> tuple[int, tuple[float, float]]:
-    """Deepest-order tiles from every coadd's folder (mean where they overlap), then the pyramid."""
-    from astropy.io import fits
-
+def _merge_band(scratch: Path, root: Path, order: int, tiles: Iterable[int]) -> tuple[set[_Tile], list[np.ndarray]]:
+    """The deepest-order ``tiles`` from every coadd's reprojections (mean where they overlap, in the coadds'
+    name order); a tile none covers any more is removed. Returns the tiles written or removed, and a
+    sample of their pixels (for the cut)."""
     groups: dict[int, list[Path]] = {}
-    for path in scratch.glob(f"*/Norder{order}/Dir*/Npix*.fits"):
-        groups.setdefault(int(path.stem.removeprefix("Npix")), []).append(path)
+    for path in sorted(scratch.glob("*/*.npy")):  # sorted: coadd folder, then tile
+        groups.setdefault(int(path.stem), []).append(path)
+    changed: set[_Tile] = set()
     samples: list[np.ndarray] = []
-    for done, (index, paths) in enumerate(sorted(groups.items()), start=1):
-        arrays = [fits.getdata(p).astype(np.float32) for p in paths]
+    for index in sorted(tiles):
+        changed.add((order, index))
+        target = tile_path(root, order, index, "fits")
+        arrays = [np.load(p) for p in groups.get(index, [])]
+        if not arrays:
+            _remove_tile(target)
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
             data = arrays[0] if len(arrays) == 1 else np.nanmean(np.stack(arrays), axis=0)
-        header = fits.getheader(paths[0])
-        _write_fits(tile_path(root, order, index, "fits"), data, header)
+        _write_fits(target, data, _tile_header(order, index))
         finite = data[np.isfinite(data)]
         if finite.size:
             samples.append(finite[:: max(1, finite.size // 4096)])
-        progress(f"{name}: merge", done, len(groups))
-    _pyramid(root, order, set(groups))
+    return changed, samples
+
+
+def _cut(samples: list[np.ndarray]) -> tuple[float, float]:
+    """``hips_pixel_cut``: the 1st and 99.8th percentiles of the sampled pixels."""
     values = np.concatenate(samples) if samples else np.zeros(1, dtype=np.float32)
-    cut = (float(np.percentile(values, 1.0)), float(np.percentile(values, 99.8)))
-    return len(groups), cut
+    return float(np.percentile(values, 1.0)), float(np.percentile(values, 99.8))
 
 
 def _write_fits(path: Path, data: np.ndarray, header: Any) -> None:
@@ -336,49 +366,71 @@ def _write_fits(path: Path, data: np.ndarray, header: Any) -> None:
     fits.PrimaryHDU(np.asarray(data, dtype=np.float32), header).writeto(path, overwrite=True)
 
 
-def _pyramid(root: Path, order: int, indices: set[int]) -> None:
-    """Orders ``order - 1`` ... 3: each tile the 2x2 mean of its four children (reproject's layout)."""
-    from astropy.coordinates import ICRS
+def _remove_tile(fits_path: Path) -> None:
+    fits_path.unlink(missing_ok=True)
+    fits_path.with_suffix(".png").unlink(missing_ok=True)
+
+
+def _pyramid(root: Path, order: int, indices: Iterable[int]) -> set[_Tile]:
+    """Orders ``order - 1`` ... 3 above ``indices``: each tile the 2x2 mean of its four children (reproject's
+    layout), removed when none is left. Returns the tiles written or removed."""
     from astropy.io import fits
     from astropy.nddata import block_reduce
-    from reproject.hips._utils import tile_header  # the tile WCS reproject writes at the deepest order
 
     half = TILE_WIDTH // 2
     # Child k of a tile lands in this quadrant (rows, columns) of the parent: reproject.hips layout.
     quadrant = {0: (slice(half, None), slice(None, half)), 1: (slice(None, half), slice(None, half)),
                 2: (slice(half, None), slice(half, None)), 3: (slice(None, half), slice(half, None))}
-    current = indices
+    current = set(indices)
+    changed: set[_Tile] = set()
     for level in range(order - 1, ALLSKY_ORDER - 1, -1):
         parents = sorted({i // 4 for i in current})
         for parent in parents:
+            changed.add((level, parent))
             array = np.full((TILE_WIDTH, TILE_WIDTH), np.nan, dtype=np.float32)
+            children = 0
             for k in range(4):
                 child = tile_path(root, level + 1, 4 * parent + k, "fits")
                 if child.is_file():
+                    children += 1
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", RuntimeWarning)
                         array[quadrant[k]] = block_reduce(fits.getdata(child), 2, func=np.nanmean)
-            header = tile_header(level=level, index=parent, frame=ICRS(), tile_dims=TILE_WIDTH)
-            _write_fits(tile_path(root, level, parent, "fits"), array,
-                        header[0] if isinstance(header, tuple) else header)
+            target = tile_path(root, level, parent, "fits")
+            if children:
+                _write_fits(target, array, _tile_header(level, parent))
+            else:
+                _remove_tile(target)
         current = set(parents)
+    return changed
 
 
 # --- PNG tiles ---------------------------------------------------------------------------------------
 
-def _band_survey_job(job: tuple[str, str, str, int, float, list[list[tuple[float, float]]], int]
-                     ) -> tuple[SurveyInfo, int]:
-    """One band's survey from its coadds' reprojected tiles: merge, pyramid, PNGs, Allsky, properties."""
-    band, scratch, hips_dir, deepest, scale, polygons, moc_order = job
-    root = _fresh(Path(hips_dir), f"{band}.tmp")
-    count, cut = _merge_band(Path(scratch), root, deepest, _quiet, band)
+def _band_survey_job(job: tuple[str, str, str, int, float, list[list[tuple[float, float]]], int, list[int],
+                                tuple[float, float] | None]) -> tuple[SurveyInfo, int, int, list[_Tile]]:
+    """One band's survey: merge the tiles to rebuild, their pyramid, PNGs, Allsky, MOC, properties. Built
+    from scratch (no ``cut`` kept) in a folder beside the old one, which it then replaces."""
+    band, scratch, hips_dir, deepest, scale, polygons, moc_order, tiles, cut = job
+    final = Path(hips_dir) / survey_name(band)
+    root = _fresh(Path(hips_dir), f"{final.name}.tmp") if cut is None else final
+    changed, samples = _merge_band(Path(scratch), root, deepest, tiles)
+    changed |= _pyramid(root, deepest, tiles)
     moc = _survey_moc(polygons, moc_order, root, deepest)
-    info = band_survey(band, deepest, scale, moc).with_cut(cut)
-    shutil.rmtree(Path(hips_dir) / info.name, ignore_errors=True)
-    root = root.rename(Path(hips_dir) / info.name)
-    _render(root, _tile_jobs(root, deepest), functools.partial(_grey_png, cut=cut), [root])
+    info = band_survey(band, deepest, scale, moc).with_cut(cut or _cut(samples))
+    if root != final:
+        shutil.rmtree(final, ignore_errors=True)
+        root = root.rename(final)
+    assert info.cut is not None
+    redraw = sorted((t for t in changed if _has_tile(root, t)), key=lambda t: (-t[0], t[1]))
+    written = _render(root, redraw, functools.partial(_grey_png, cut=info.cut), [root])
     _finish(root, info, moc)
-    return info, count
+    count = sum(1 for level, _ in _tile_jobs(root, deepest) if level == deepest)
+    return info, count, written, sorted(changed)
+
+
+def _has_tile(root: Path, tile: _Tile) -> bool:
+    return tile_path(root, tile[0], tile[1], "fits").is_file()
 
 
 def _survey_moc(polygons: list[list[tuple[float, float]]], order: int, root: Path, deepest: int) -> Any:
@@ -434,7 +486,9 @@ def _grey_png(tiles: list[np.ndarray], cut: tuple[float, float]) -> Any:
 def _colour_png(tiles: list[np.ndarray]) -> Any:
     from PIL import Image
 
-    rgb = lupton_rgb(tiles[0], tiles[1], tiles[2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # make_lupton_rgb divides 0 by 0 where there is no data
+        rgb = lupton_rgb(tiles[0], tiles[1], tiles[2])
     valid = np.isfinite(tiles[0]) & np.isfinite(tiles[1]) & np.isfinite(tiles[2])
     alpha = np.where(valid, 255, 0).astype(np.uint8)
     return Image.fromarray(np.flipud(np.dstack([rgb, alpha])), mode="RGBA")

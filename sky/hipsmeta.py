@@ -3,14 +3,19 @@
 ``band_survey`` and ``colour_survey`` say what each survey is (name, title, band, formats, order,
 position and field of view to open on, sky fraction); ``write_properties`` writes the ``properties``
 file; ``read_properties`` parses one; ``hipslist`` joins every survey's properties, each with its
-``hips_service_url``, as the HiPS 1.0 §4.5 list Aladin's discovery reads. Pure text; no HTTP.
-Tests: tests/sky/test_hips.py.
+``hips_service_url``, as the HiPS 1.0 §4.5 list Aladin's discovery reads (or, with none built, a
+comment saying how to build them). ``BuildRecord`` is what the surveys were last built from (each
+coadd's size, modification time and corners, per band; the order; each band's cut), kept beside
+them so the next build redoes only the tiles of the coadds that changed. Pure text; no HTTP.
+Tests: tests/sky/test_hips.py, tests/sky/test_hips_incremental.py.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, replace
+import os
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,12 +24,15 @@ import numpy as np
 
 from release.obscore import BAND_WAVELENGTHS
 
-__all__ = ["AUTHORITY", "SurveyInfo", "band_survey", "colour_survey", "hipslist", "read_properties",
-           "write_properties"]
+__all__ = ["AUTHORITY", "COLOUR_SURVEY", "RECORD_FILE", "BuildRecord", "CoaddStamp", "SurveyInfo", "band_survey",
+           "colour_survey", "hipslist", "read_properties", "survey_name", "write_properties"]
 
 AUTHORITY = "skygate"  # as the image DIDs (release.obscore.DID_BASE)
 RELEASE = "des_dr1"
 _TITLE = "DES DR1 (Skygate demo release)"
+COLOUR_SURVEY = f"{RELEASE}_colour_irg"
+RECORD_FILE = ".skygate-build.json"  # in the HiPS folder, beside the surveys (hipslist reads */properties only)
+_RECORD_VERSION = 1  # bumped when what the tiles hold changes: an older record then means a full build
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +103,17 @@ class SurveyInfo:
         return props
 
 
+def survey_name(band: str) -> str:
+    """The folder (and name) of one band's survey."""
+    return f"{RELEASE}_{band.lower()}"
+
+
 def band_survey(band: str, order: int, pixscale: float, moc: Any) -> SurveyInfo:
     """The survey of one band's coadds (FITS tiles for science, PNG to look at)."""
     key = next(b for b in BAND_WAVELENGTHS if b.lower() == band.lower())
     ra, dec, fov = _view(moc)
     return SurveyInfo(
-        name=f"{RELEASE}_{band.lower()}", title=f"{_TITLE} {key} coadds",
+        name=survey_name(band), title=f"{_TITLE} {key} coadds",
         description=f"The {key}-band coadd tiles, reprojected to HEALPix (bilinear); FITS tiles keep the "
                     "coadd flux units, PNG tiles are an asinh stretch between hips_pixel_cut.",
         formats=("fits", "png"), order=order, pixscale=pixscale, sky_fraction=float(moc.sky_fraction),
@@ -112,7 +125,7 @@ def colour_survey(order: int, pixscale: float, moc: Any) -> SurveyInfo:
     """The i, r, g colour composite (Lupton et al. 2004, the bulk cutouts' stretch)."""
     ra, dec, fov = _view(moc)
     return SurveyInfo(
-        name=f"{RELEASE}_colour_irg", title=f"{_TITLE} colour (i r g)",
+        name=COLOUR_SURVEY, title=f"{_TITLE} colour (i r g)",
         description="Lupton et al. (2004) asinh colour composite of the i, r and g HiPS tiles, with the "
                     "stretch of the bulk cutout thumbnails.",
         formats=("png",), order=order, pixscale=pixscale, sky_fraction=float(moc.sky_fraction),
@@ -146,7 +159,67 @@ def hipslist(hips_dir: Path, base_url: str) -> str:
         width = max(len(k) for k in props)
         blocks.append("".join(f"{k:<{width}} = {v}\n" for k, v in props.items()))
     header = f"# HiPS list of {base_url} (HiPS 1.0 section 4.5)\n\n"
+    if not blocks:
+        # Aladin reads an empty list; a person reading it (or /sky, which says the same) learns what to run.
+        header += "# No HiPS built yet: run `skygate hips build` (or `skygate demo`, which builds them).\n"
     return header + "\n".join(blocks)
+
+
+@dataclass(frozen=True, slots=True)
+class CoaddStamp:
+    """One coadd as a build saw it: file size, modification time (ns) and its four corners (ra, dec)."""
+
+    size: int
+    mtime_ns: int
+    corners: tuple[tuple[float, float], ...]
+
+    @classmethod
+    def of(cls, stat: os.stat_result, corners: tuple[tuple[float, float], ...]) -> CoaddStamp:
+        return cls(size=stat.st_size, mtime_ns=stat.st_mtime_ns, corners=corners)
+
+    def same_file(self, stat: os.stat_result) -> bool:
+        """Size and modification time unchanged (as make decides; hashing the coadds would read them whole)."""
+        return self.size == stat.st_size and self.mtime_ns == stat.st_mtime_ns
+
+
+@dataclass(frozen=True, slots=True)
+class BuildRecord:
+    """What the surveys in a HiPS folder were built from: band -> coadd file (relative to the release) -> stamp."""
+
+    order: int
+    pixscale: float
+    coadds: dict[str, dict[str, CoaddStamp]] = field(default_factory=dict)
+    cuts: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, hips_dir: Path) -> BuildRecord | None:
+        """The stored record, or None when there is none or it is unreadable or from another version."""
+        try:
+            data = json.loads((hips_dir / RECORD_FILE).read_text())
+            if data.get("version") != _RECORD_VERSION:
+                return None
+            coadds = {band: {name: CoaddStamp(int(s["size"]), int(s["mtime_ns"]),
+                                              tuple((float(ra), float(dec)) for ra, dec in s["corners"]))
+                             for name, s in files.items()} for band, files in data["coadds"].items()}
+            cuts = {band: (float(lo), float(hi)) for band, (lo, hi) in data["cuts"].items()}
+            return cls(order=int(data["order"]), pixscale=float(data["pixscale"]), coadds=coadds, cuts=cuts)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def write(self, hips_dir: Path) -> None:
+        """Write the record atomically (a reader sees the old one or the new one)."""
+        data = {"version": _RECORD_VERSION, "order": self.order, "pixscale": self.pixscale,
+                "cuts": {band: list(cut) for band, cut in sorted(self.cuts.items())},
+                "coadds": {band: {name: {"size": s.size, "mtime_ns": s.mtime_ns,
+                                         "corners": [list(c) for c in s.corners]} for name, s in sorted(files.items())}
+                           for band, files in sorted(self.coadds.items())}}
+        temporary = hips_dir / f"{RECORD_FILE}.tmp"
+        temporary.write_text(json.dumps(data, indent=1) + "\n")
+        temporary.replace(hips_dir / RECORD_FILE)
+
+    @staticmethod
+    def remove(hips_dir: Path) -> None:
+        (hips_dir / RECORD_FILE).unlink(missing_ok=True)
 
 
 def _reproject_version() -> str:

@@ -14,8 +14,9 @@ from lxml import etree
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from sia.routes import sia_routes
+from sia.routes import capabilities_xml, sia_routes
 from skygate.settings import Settings
+from tests.dali.xmlschema import xsd_errors
 from tests.sia.conftest import DuckRows
 
 
@@ -94,6 +95,20 @@ async def test_capabilities_and_availability(client: httpx.AsyncClient) -> None:
     url = caps.find("capability/interface/accessURL")
     assert url is not None and url.text == "http://testserver/sia/query"
     assert b"<vosi:available>true</vosi:available>" in (await client.get("/sia/availability")).content
+
+
+def test_the_capabilities_validate_and_name_the_collection_footprint() -> None:
+    document = capabilities_xml("https://sky.example.org/skygate")
+    assert xsd_errors(document) == []
+    caps = etree.fromstring(document)
+    description = caps.findtext("capability[@standardID='ivo://ivoa.net/std/SIA#query-2.0']/description")
+    assert description is not None and "https://sky.example.org/skygate/moc/ivoa.obscore" in description
+
+
+async def test_the_footprint_url_starts_with_the_base_url(client: httpx.AsyncClient) -> None:
+    caps = etree.fromstring((await client.get("/sia/capabilities")).content)
+    url = (caps.findtext("capability/description") or "").rsplit(" ", 1)[-1]
+    assert url == "http://testserver/moc/ivoa.obscore"
 
 
 def _polygon(vertices: int, ra: float = 323.36, dec: float = -0.82, radius: float = 0.2) -> str:

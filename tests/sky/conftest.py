@@ -63,32 +63,49 @@ SMALL_SIDE = 400  # pixels of the cut coadds: about 7 arcmin, a handful of order
 def small_release(ci_release_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A release of one tile whose g, r, i coadds are the centre 400x400 pixels of the ``ci`` ones
     (same layout and headers, shifted WCS), so a HiPS of it builds in seconds at the coadds' order."""
+    out = tmp_path_factory.mktemp("small-release")
+    _small_release(ci_release_dir, out, {SMALL_TILE: 0})
+    return out
+
+
+PAIR_TILE = "DES2134-0042"  # a made-up neighbour of SMALL_TILE: its centre cut moved 300 pixels east
+
+
+def pair_release(ci_release_dir: Path, out: Path) -> Path:
+    """Two overlapping 400x400 coadds per band (g, r, i): SMALL_TILE's centre and, as PAIR_TILE, the cut
+    300 pixels further along x, so that some HiPS tiles come from both and some from one."""
+    _small_release(ci_release_dir, out, {SMALL_TILE: 0, PAIR_TILE: 300})
+    return out
+
+
+def _small_release(ci_release_dir: Path, out: Path, tiles: dict[str, int]) -> None:
+    """``tiles`` (name -> x offset of the cut from the centre of SMALL_TILE's coadds) as a release in ``out``."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
     from astropy.io import fits
     from astropy.nddata import Cutout2D
     from astropy.wcs import WCS
 
-    out = tmp_path_factory.mktemp("small-release")
-    (out / "catalog").mkdir()
+    (out / "catalog").mkdir(parents=True)
     info = pq.read_table(ci_release_dir / "catalog" / "dr1_tile_info.parquet")
-    pq.write_table(info.filter(pc.equal(info.column("tilename"), SMALL_TILE)),
-                   out / "catalog" / "dr1_tile_info.parquet")
-    folder = out / "tiles" / SMALL_TILE
-    folder.mkdir(parents=True)
-    for band in ("g", "r", "i"):
-        source = next((ci_release_dir / "tiles" / SMALL_TILE).glob(f"{SMALL_TILE}_r*_{band}.fits.fz"))
-        with fits.open(source) as hdul:
-            header = hdul["SCI"].header.copy()
-            data = np.asarray(hdul["SCI"].data, dtype=np.float32)
-        centre = (data.shape[1] / 2, data.shape[0] / 2)
-        cut = Cutout2D(data, centre, (SMALL_SIDE, SMALL_SIDE), wcs=WCS(header))
-        for key, value in cut.wcs.to_header().items():
-            if key.startswith(("CRPIX", "CRVAL")):
-                header[key] = value
-        hdu = fits.CompImageHDU(cut.data, header, name="SCI", compression_type="RICE_1", quantize_level=16.0)
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(folder / source.name)
-    return out
+    row = info.filter(pc.equal(info.column("tilename"), SMALL_TILE))
+    rows = [row.set_column(row.schema.get_field_index("tilename"), "tilename", pa.array([name])) for name in tiles]
+    pq.write_table(pa.concat_tables(rows), out / "catalog" / "dr1_tile_info.parquet")
+    for name, offset in tiles.items():
+        folder = out / "tiles" / name
+        folder.mkdir(parents=True)
+        for band in ("g", "r", "i"):
+            source = next((ci_release_dir / "tiles" / SMALL_TILE).glob(f"{SMALL_TILE}_r*_{band}.fits.fz"))
+            with fits.open(source) as hdul:
+                header = hdul["SCI"].header.copy()
+                data = np.asarray(hdul["SCI"].data, dtype=np.float32)
+            centre = (data.shape[1] / 2 + offset, data.shape[0] / 2)
+            cut = Cutout2D(data, centre, (SMALL_SIDE, SMALL_SIDE), wcs=WCS(header))
+            for key, value in cut.wcs.to_header().items():
+                if key.startswith(("CRPIX", "CRVAL")):
+                    header[key] = value
+            hdu = fits.CompImageHDU(cut.data, header, name="SCI", compression_type="RICE_1", quantize_level=16.0)
+            fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(folder / source.name.replace(SMALL_TILE, name))
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,18 @@
-"""``skygate hips build``: builds into {data_dir}/hips with progress lines; errors are one line, status 2."""
+"""``skygate hips build``: builds into {data_dir}/hips with progress lines, then only what changed;
+errors are one line, status 2. ``skygate demo``'s HiPS step (``cli_release._hips``) on the small release."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 from pathlib import Path
 
 import pytest
 
+from skygate import cli_release
 from skygate.cli import main
+from skygate.progress import Bars
+from skygate.settings import Settings
 
 
 @pytest.fixture
@@ -34,3 +40,35 @@ def test_hips_build_errors(data_dir: Path, capsys: pytest.CaptureFixture[str], a
     assert main(["hips", "build", *argv]) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_second_build_says_nothing_changed_and_force_rebuilds(data_dir: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["hips", "build", "--bands", "r", "--order", "8", "--workers", "1"]) == 0
+    capsys.readouterr()
+    assert main(["hips", "build", "--bands", "r", "--order", "8", "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "up to date: none of the 1 coadds changed" in captured.out and "nothing reprojected" in captured.out
+    assert "reproject" not in captured.err
+    assert main(["hips", "build", "--bands", "r", "--order", "8", "--workers", "1", "--force"]) == 0
+    captured = capsys.readouterr()
+    assert "reproject: 1/1" in captured.err and "1 of 1 coadds new or changed" in captured.out
+
+
+def test_demo_builds_its_preview_then_keeps_it_and_no_hips_skips(data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(cli_release, "_DEMO_HIPS", {"demo": (8, ("i", "r", "g"))})
+    settings = Settings.from_env()
+
+    def demo_hips(*argv: str) -> str:
+        args = argparse.Namespace(no_hips="--no-hips" in argv)
+        asyncio.run(cli_release._hips(settings, "demo", args, Bars(disable=True)))
+        return capsys.readouterr().out
+
+    assert "none built; run `skygate hips build`" in demo_hips("--no-hips")
+    out = demo_hips()
+    assert "des_dr1_colour_irg: order 8" in out and "a preview" in out
+    assert {p.name for p in (data_dir / "hips").iterdir() if not p.name.startswith(".")} == {
+        "des_dr1_g", "des_dr1_r", "des_dr1_i", "des_dr1_colour_irg"}
+    assert "up to date" in demo_hips(), "the next `make serve` reprojects nothing"
+    assert "none built" not in demo_hips("--no-hips")

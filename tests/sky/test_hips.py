@@ -107,6 +107,12 @@ def test_hipslist_names_every_survey_with_its_url(small_hips: Path) -> None:
     assert urls == {f"http://example.org/sg/hips/{name}" for name in SURVEYS}
 
 
+def test_an_empty_hipslist_says_how_to_build_the_surveys(tmp_path: Path) -> None:
+    text = hipslist(tmp_path, "http://example.org/sg")
+    assert "hips_service_url" not in text and "run `skygate hips build`" in text
+    assert all(line.startswith("#") for line in text.splitlines() if line.strip()), "Aladin reads no survey"
+
+
 @pytest.mark.parametrize(("kwargs", "words"), [({"bands": ["q"]}, "unknown band"), ({"order": 2}, "order")])
 def test_bad_arguments_are_usage_errors(small_release: Path, tmp_path: Path, kwargs: dict[str, object],
                                         words: str) -> None:

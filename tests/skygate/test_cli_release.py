@@ -20,7 +20,7 @@ from tests.isolation import per_worker
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("SKYGATE_DATABASE_URL", "SKYGATE_DATA_DIR", "SKYGATE_READONLY_ROLE"):
+    for name in ("SKYGATE_DATABASE_URL", "SKYGATE_DATA_DIR", "SKYGATE_READONLY_ROLE", "SKYGATE_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SKYGATE_DATA_DIR", str(tmp_path / "var"))
     return tmp_path / "var"
@@ -55,7 +55,8 @@ def test_ingest_catalog_with_metadata(data_dir: Path, tmp_path: Path, capsys: py
     assert "mine.cat: 2 rows, 4 columns, position (ra, dec)" in out
     tables = published("", data_dir / "catalog.duckdb")
     meta = tables["mine.cat"]
-    assert meta.description == "my catalogue"  # type: ignore[attr-defined]
+    assert meta.description == (  # type: ignore[attr-defined]
+        "my catalogue Footprint (IVOA MOC 2.0): http://127.0.0.1:8000/moc/mine.cat")
     assert meta.column("g").unit == "mag"  # type: ignore[attr-defined]
     # The release changed, so its footprints were rebuilt: the new table's MOC holds both rows.
     assert "footprints (MOC order 12)" in out and "mine.cat" in out
@@ -105,6 +106,43 @@ def test_demo_ingests_a_generated_release_and_then_does_nothing(
 
     assert main(["demo", "--profile", "ci", "--if-missing"]) == 0
     assert "already generated and ingested" in capsys.readouterr().out
+
+
+def test_table_descriptions_name_their_footprint_in_tap_schema_and_tap_tables_alike(
+        data_dir: Path, ci_release_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from lxml import etree
+
+    from skygate.app import create_app
+    from skygate.settings import Settings
+    from tests.tap.conftest import TestClient  # type: ignore[attr-defined]  # starlette's, with its warning filtered
+
+    data_dir.mkdir(parents=True)
+    (data_dir / "release").symlink_to(ci_release_dir, target_is_directory=True)
+    monkeypatch.setenv("SKYGATE_BASE_URL", "https://sky.example.org/a")
+    assert main(["demo", "--profile", "ci", "--if-missing"]) == 0
+    out = capsys.readouterr().out
+    assert "table descriptions name their footprints" in out and "run `skygate hips build`" in out
+    stored = {name: meta.description  # type: ignore[attr-defined]
+              for name, meta in published("", data_dir / "catalog.duckdb").items()}
+    for table in ("des_dr1.main", "des_dr1.main_sample", "des_dr1.demo_truth", "ivoa.obscore"):
+        assert str(stored[table]).endswith(f" Footprint (IVOA MOC 2.0): https://sky.example.org/a/moc/{table}"), table
+    assert "Footprint" not in str(stored["des_dr1.tile_info"]), "no position, no footprint"
+
+    with TestClient(create_app(Settings.from_env())) as client:
+        tables = etree.fromstring(client.get("/tap/tables").content)
+        described = {t.findtext("name"): t.findtext("description") for t in tables.iter("table")}
+        for table in ("des_dr1.main", "ivoa.obscore"):
+            assert described[table] == stored[table]
+            footprint = client.get("/moc/" + str(stored[table]).rsplit("/moc/", 1)[1])
+            assert footprint.status_code == 200 and footprint.headers["content-type"] == "application/fits"
+
+    monkeypatch.setenv("SKYGATE_BASE_URL", "https://elsewhere.example.org")
+    assert main(["demo", "--profile", "ci", "--if-missing"]) == 0
+    assert "already generated and ingested" in capsys.readouterr().out
+    moved = published("", data_dir / "catalog.duckdb")["des_dr1.main"].description  # type: ignore[attr-defined]
+    assert moved.endswith("Footprint (IVOA MOC 2.0): https://elsewhere.example.org/moc/des_dr1.main")
+    assert moved.count("Footprint") == 1
 
 
 @pytest.mark.postgres
