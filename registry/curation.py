@@ -4,14 +4,17 @@ The curation metadata (publisher, creator, contact, reference URL, subjects, con
 comes from one TOML file (``SKYGATE_REGISTRY_METADATA``); every key has a documented default so a
 fresh install publishes valid records. The authority comes from ``SKYGATE_AUTHORITY``; the default
 ``skygate.example`` is a placeholder under the ``.example`` name reserved by RFC 2606, so it can
-never collide with a registered authority; records under it say so in their description, and the
-CLI warns. (There is no production-mode switch yet to refuse it outright.)
+never collide with a registered authority; records under it say so in their description, the CLI
+warns, and ``skygate serve`` refuses it for a public service (``check_public_authority``: a
+``SKYGATE_BASE_URL`` that is not a loopback address, the one way a site is published).
 Identifiers follow IVOA Identifiers 2.0 §2: ``ivo://{authority}/{resource key}``.
 Tests: tests/registry/test_records.py.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
@@ -19,10 +22,11 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dali.errors import UsageError
 
-__all__ = ["PLACEHOLDER_AUTHORITY", "Curation", "check_authority", "ivoid", "load_curation"]
+__all__ = ["PLACEHOLDER_AUTHORITY", "Curation", "check_authority", "check_public_authority", "ivoid", "load_curation"]
 
 PLACEHOLDER_AUTHORITY = "skygate.example"
 # IVOA Identifiers 2.0 §2.2: an authority ID starts with an alphanumeric and holds at least three
@@ -125,6 +129,25 @@ def check_authority(authority: str) -> str:
         raise UsageError(f"{authority[:80]!r} is not an IVOA authority ID", param="SKYGATE_AUTHORITY",
                          hint="at least three characters: letters, digits and ._~- (e.g. data.example.org)")
     return authority
+
+
+def check_public_authority(authority: str, base_url: str) -> None:
+    """Refuse the placeholder authority for a service published at a public address.
+
+    Raises
+    ------
+    UsageError
+        When ``authority`` is ``skygate.example`` and ``base_url``'s host is not a loopback address
+        (localhost, 127.0.0.0/8, ::1): records with identifiers nobody owns would go out.
+    """
+    host = (urlsplit(base_url).hostname or "").lower()
+    loopback = host == "localhost" or host.endswith(".localhost")
+    with contextlib.suppress(ValueError):
+        loopback = loopback or ipaddress.ip_address(host).is_loopback
+    if authority == PLACEHOLDER_AUTHORITY and not loopback:
+        raise UsageError(f"SKYGATE_AUTHORITY is the placeholder {PLACEHOLDER_AUTHORITY}, which a service published at "
+                         f"{base_url[:120]} may not use", param="SKYGATE_AUTHORITY",
+                         hint="set SKYGATE_AUTHORITY to your own IVOA naming authority (README: Registry records)")
 
 
 def ivoid(authority: str, key: str = "") -> str:

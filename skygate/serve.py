@@ -21,6 +21,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from dali.errors import SkygateError
+from registry.curation import check_public_authority
 from registry.service import Publisher
 from skygate.logs import uvicorn_log_config
 from skygate.settings import Settings
@@ -44,6 +45,7 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
         Publisher.from_settings(settings)  # SKYGATE_AUTHORITY and the registry metadata file, checked up front
+        check_public_authority(settings.authority, settings.base_url)
     except SkygateError as exc:
         print(f"skygate serve: {exc}", file=sys.stderr)
         return 2

@@ -146,3 +146,35 @@ def _stop_during_a_slow_query(base: str, proc: subprocess.Popen[bytes]) -> None:
     # The interrupted query ended with a DALI error document (503: try again).
     assert answers and not isinstance(answers[0], Exception), answers
     assert answers[0].status_code == 503 and "interrupted" in answers[0].text
+
+
+def test_a_public_service_refuses_the_placeholder_authority(tmp_path: Path) -> None:
+    """Published at a public address, the placeholder authority would put records nobody owns in the
+    Registry: ``skygate serve`` stops before listening and says what to set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYGATE_")}
+    env.update(SKYGATE_DATA_DIR=str(tmp_path), SKYGATE_BASE_URL="https://data.example.org/skygate")
+    skygate = Path(sys.executable).with_name("skygate")
+    refused = subprocess.run([str(skygate), "serve", "--port", str(_free_port())], env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode == 2
+    assert "SKYGATE_AUTHORITY is the placeholder skygate.example" in refused.stderr
+    assert "https://data.example.org/skygate" in refused.stderr
+
+
+@pytest.mark.parametrize(("authority", "base_url", "refused"), [
+    ("skygate.example", "http://127.0.0.1:8000", False),
+    ("skygate.example", "http://localhost:8000", False),
+    ("skygate.example", "http://[::1]:8000", False),
+    ("skygate.example", "http://10.0.0.5:8000", True),  # a site on a private network publishes too
+    ("skygate.example", "https://data.example.org", True),
+    ("data.example.org", "https://data.example.org", False),
+])
+def test_which_sites_may_keep_the_placeholder(authority: str, base_url: str, refused: bool) -> None:
+    from dali.errors import UsageError
+    from registry.curation import check_public_authority
+
+    if refused:
+        with pytest.raises(UsageError, match="placeholder"):
+            check_public_authority(authority, base_url)
+    else:
+        check_public_authority(authority, base_url)
