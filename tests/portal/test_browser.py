@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,6 +22,7 @@ import pytest
 import requests
 
 from skygate.settings import Settings
+from tests.accounts import make_tokens
 from tests.live_fixtures import LiveServer, serve
 from tests.sky.conftest import ci_moc_dir, sky_duckdb_path, small_hips, small_release  # noqa: F401
 
@@ -377,9 +377,7 @@ def test_my_jobs_shows_errors_and_filters_by_phase(live_server: LiveServer, page
 @pytest.fixture(scope="module")
 def tokens_server(tmp_path_factory: pytest.TempPathFactory, ci_duckdb_path: Path) -> Iterator[tuple[LiveServer, str]]:
     """The application with ``SKYGATE_AUTH=tokens`` and a token for alice."""
-    import asyncio
 
-    from auth.accounts import open_accounts
     from skygate.settings import Settings
     from tests.live_fixtures import serve
 
@@ -387,18 +385,7 @@ def tokens_server(tmp_path_factory: pytest.TempPathFactory, ci_duckdb_path: Path
     (data_dir / "catalog.duckdb").symlink_to(ci_duckdb_path)
     settings = Settings(data_dir=data_dir, auth="tokens")
 
-    async def token() -> str:
-        accounts = open_accounts(settings.effective_jobs_url)
-        await accounts.open()
-        try:
-            await accounts.add_user("alice")
-            return await accounts.create_token("alice")
-        finally:
-            await accounts.close()
-
-    # Playwright's sync API keeps an event loop running in this thread: create the token in another.
-    with ThreadPoolExecutor(1) as pool:
-        alice = pool.submit(asyncio.run, token()).result()
+    alice = make_tokens(settings, ("alice",))["alice"]
     for server in serve(settings):
         yield server, alice
 
@@ -426,25 +413,13 @@ def test_log_in_with_a_token_and_see_only_ones_own_jobs(tokens_server: tuple[Liv
 @pytest.fixture(scope="module")
 def closed_server(tmp_path_factory: pytest.TempPathFactory, ci_duckdb_path: Path) -> Iterator[tuple[LiveServer, str]]:
     """The application with ``SKYGATE_AUTH=tokens`` and ``SKYGATE_ANONYMOUS=none``; a token for alice."""
-    import asyncio
 
-    from auth.accounts import open_accounts
 
     data_dir = tmp_path_factory.mktemp("portal-closed")
     (data_dir / "catalog.duckdb").symlink_to(ci_duckdb_path)
     settings = Settings(data_dir=data_dir, auth="tokens", anonymous="none")
 
-    async def token() -> str:
-        accounts = open_accounts(settings.effective_jobs_url)
-        await accounts.open()
-        try:
-            await accounts.add_user("alice")
-            return await accounts.create_token("alice")
-        finally:
-            await accounts.close()
-
-    with ThreadPoolExecutor(1) as pool:  # Playwright's event loop runs in this thread
-        alice = pool.submit(asyncio.run, token()).result()
+    alice = make_tokens(settings, ("alice",))["alice"]
     for server in serve(settings):
         yield server, alice
 

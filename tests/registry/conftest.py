@@ -17,7 +17,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from dali.values import TableMeta
+from release.backends import open_backend
 from release.ingest import ingest_table
+from release.metadata import load_metadata
 from release.sources import Source
 from release.stores import open_store
 from skygate.app import create_app
@@ -79,3 +82,24 @@ def sky_settings(sky_duckdb: Path) -> Settings:
 def sky_client(sky_settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(sky_settings), base_url=BASE) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def sky_metadata(sky_duckdb: Path) -> dict[str, TableMeta]:
+    """The published metadata of the ``sky`` release, read back through its backend."""
+    backend = open_backend("", sky_duckdb, base_url="http://x", readonly_role="")
+
+    async def read() -> dict[str, TableMeta]:
+        try:
+            return await load_metadata(backend)
+        finally:
+            await backend.close()
+
+    return asyncio.run(read())
+
+
+class ReleaseStub:
+    """What ``skygate.registry_sources`` reads of an open release: its metadata."""
+
+    def __init__(self, metadata: dict[str, TableMeta]) -> None:
+        self.metadata = metadata

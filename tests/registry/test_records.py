@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,38 +14,19 @@ from registry.curation import Curation, check_authority, curation_from, load_cur
 from registry.ledger import Ledger, Record
 from registry.records import Resource
 from registry.service import Publisher
-from release.backends import open_backend
-from release.metadata import load_metadata
 from skygate.registry_sources import ANOMALY_PARAMETERS, BULK_PARAMETERS, registry_sources
 from skygate.settings import Settings
 from tests.dali.xmlschema import xsd_errors
+from tests.registry.conftest import ReleaseStub
 
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
-
-
-@pytest.fixture(scope="module")
-def sky_metadata(sky_duckdb: Path) -> dict[str, TableMeta]:
-    backend = open_backend("", sky_duckdb, base_url="http://x", readonly_role="")
-
-    async def read() -> dict[str, TableMeta]:
-        try:
-            return await load_metadata(backend)
-        finally:
-            await backend.close()
-
-    return asyncio.run(read())
-
-
-class _Release:
-    def __init__(self, metadata: dict[str, TableMeta]) -> None:
-        self.metadata = metadata
 
 
 def _records(metadata: dict[str, TableMeta], **changes: object) -> list[Record]:
     settings = Settings(base_url="https://data.example.org/sky", authority="data.example.org").with_(**changes)
     publisher = Publisher(settings.authority, settings.base_url, load_curation(settings.registry_metadata),
                           settings.scs_max_sr, settings.maxrec_hard, Ledger(None))
-    return publisher.records_now(registry_sources(settings, _Release(metadata)), metadata)
+    return publisher.records_now(registry_sources(settings, ReleaseStub(metadata)), metadata)
 
 
 def _by_id(records: list[Record]) -> dict[str, etree._Element]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -16,32 +14,13 @@ from registry.ledger import Ledger, Record
 from registry.regtap import regtap_rows, regtap_tables
 from registry.rr_schema import RR_UTYPE, rr_tables
 from registry.service import Publisher
-from release.backends import open_backend
-from release.metadata import load_metadata
 from skygate.registry_sources import registry_sources
 from skygate.settings import Settings
 from tests.dali.xmlschema import xsd_errors
+from tests.registry.conftest import ReleaseStub
 
 AUTHORITY = "Data.Example.org"
 BASE = "https://data.example.org/sky"
-
-
-@pytest.fixture(scope="module")
-def sky_metadata(sky_duckdb: Path) -> dict[str, TableMeta]:
-    backend = open_backend("", sky_duckdb, base_url="http://x", readonly_role="")
-
-    async def read() -> dict[str, TableMeta]:
-        try:
-            return await load_metadata(backend)
-        finally:
-            await backend.close()
-
-    return asyncio.run(read())
-
-
-class _Release:
-    def __init__(self, metadata: dict[str, TableMeta]) -> None:
-        self.metadata = metadata
 
 
 def _records(metadata: dict[str, TableMeta], footprints: dict[str, str] | None = None) -> list[Record]:
@@ -49,7 +28,7 @@ def _records(metadata: dict[str, TableMeta], footprints: dict[str, str] | None =
     publisher = Publisher(settings.authority, settings.base_url, load_curation(settings.registry_metadata),
                           settings.scs_max_sr, settings.maxrec_hard, Ledger(None),
                           footprints=(lambda: footprints) if footprints else None)
-    return publisher.records_now(registry_sources(settings, _Release(metadata)), metadata)
+    return publisher.records_now(registry_sources(settings, ReleaseStub(metadata)), metadata)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from auth.accounts import open_accounts
 from release.obscore import image_did
 from skygate.app import create_app
 from skygate.settings import Settings, SettingsError
+from tests.accounts import bearer, make_tokens
 from tests.auth.issuer import LocalIssuer
 from tests.dali.xmlschema import xsd_errors
 from tests.tap.conftest import BASE, TestClient, release_settings
@@ -50,18 +51,7 @@ def _settings(tmp: Path, duckdb_path: Path, **changes: object) -> Settings:
 
 
 def _make_tokens(settings: Settings) -> dict[str, str]:
-    async def make() -> dict[str, str]:
-        accounts = open_accounts(settings.effective_jobs_url)
-        await accounts.open()
-        try:
-            await accounts.add_user("alice")
-            await accounts.add_user("bob")
-            await accounts.add_user("root", admin=True)
-            return {name: await accounts.create_token(name) for name in ("alice", "bob", "root")}
-        finally:
-            await accounts.close()
-
-    return asyncio.run(make())
+    return make_tokens(settings, ("alice", "bob"), admins=("root",))
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +63,6 @@ def tokens_app(tmp_path_factory: pytest.TempPathFactory,
         yield client, tokens
 
 
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def _basic(user: str, token: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()}
 
@@ -85,7 +71,7 @@ def test_whoami_for_each_kind_of_caller(tokens_app: tuple[TestClient, dict[str, 
     client, tokens = tokens_app
     assert client.get("/whoami").json() == {"user": None, "authenticated": False, "admin": False, "via": None,
                                             "mode": "tokens", "anonymous": "read"}
-    alice = client.get("/whoami", headers=_bearer(tokens["alice"]))
+    alice = client.get("/whoami", headers=bearer(tokens["alice"]))
     assert alice.json()["user"] == "alice" and alice.headers["x-vo-authenticated"] == "alice"
     assert client.get("/whoami", headers=_basic("root", tokens["root"])).json()["admin"] is True
     assert "x-vo-authenticated" not in client.get("/whoami").headers
@@ -125,7 +111,7 @@ def test_capabilities_advertise_optional_authentication(tokens_app: tuple[TestCl
     client, tokens = tokens_app
     anonymous = client.get("/tap/capabilities")
     assert anonymous.status_code == 200 and 'Bearer realm="Skygate"' in anonymous.headers.get_list("www-authenticate")
-    assert "www-authenticate" not in client.get("/tap/capabilities", headers=_bearer(tokens["bob"])).headers
+    assert "www-authenticate" not in client.get("/tap/capabilities", headers=bearer(tokens["bob"])).headers
 
 
 @pytest.mark.parametrize("service", ["/tap", "/sia", "/soda", "/anomaly"])
@@ -175,7 +161,7 @@ def test_no_job_crosses_between_callers(tokens_app: tuple[TestClient, dict[str, 
 def check_no_job_crosses(client: TestClient, tokens: dict[str, str], path: str) -> None:
     """alice's job of ``path``: bob and anonymous get, for every probe, exactly the answer for a
     job that does not exist; nothing they send changes it; owner and administrator still see it."""
-    alice, bob = _bearer(tokens["alice"]), _bearer(tokens["bob"])
+    alice, bob = bearer(tokens["alice"]), bearer(tokens["bob"])
     job = _create(client, path, alice)
     missing = f"{path}/0123456789abcdef0123456789abcdef"
     strangers = {"bob": bob, "anonymous": {}}
@@ -192,7 +178,7 @@ def check_no_job_crosses(client: TestClient, tokens: dict[str, str], path: str) 
     own = client.get(job, headers=alice)
     assert own.status_code == 200 and "PENDING" in own.text and "mine-now" not in own.text
     assert client.get(f"{job}/owner", headers=alice).text.strip() == "alice"
-    assert client.get(f"{job}/owner", headers=_bearer(tokens["root"])).text.strip() == "alice"
+    assert client.get(f"{job}/owner", headers=bearer(tokens["root"])).text.strip() == "alice"
     assert job.rsplit("/", 1)[1] in client.get(path, headers=alice).text
     # The anonymous caller's own jobs stay the anonymous caller's.
     anonymous_job = _create(client, path, {})
@@ -216,7 +202,7 @@ def test_a_model_is_reused_only_by_its_owner(tokens_app: tuple[TestClient, dict[
 
 def check_model_reuse(client: TestClient, tokens: dict[str, str]) -> None:
     """An anomaly job's MODEL may name only the caller's own completed job."""
-    alice, bob = _bearer(tokens["alice"]), _bearer(tokens["bob"])
+    alice, bob = bearer(tokens["alice"]), bearer(tokens["bob"])
     data = {**JOB_KINDS["/anomaly/async"][0], "PHASE": "RUN"}
     first = client.post("/anomaly/async", data=data, headers=alice, follow_redirects=False).headers["location"]
     assert _finished(client, first, alice) == "COMPLETED"
@@ -233,7 +219,7 @@ def test_revocation_takes_effect_at_once(tmp_path: Path, ci_duckdb_path: Path) -
     settings = _settings(tmp_path, ci_duckdb_path, auth="tokens")
     tokens = _make_tokens(settings)
     with TestClient(create_app(settings), base_url=BASE) as client:
-        assert client.get("/whoami", headers=_bearer(tokens["bob"])).json()["user"] == "bob"
+        assert client.get("/whoami", headers=bearer(tokens["bob"])).json()["user"] == "bob"
 
         async def revoke() -> None:
             accounts = open_accounts(settings.effective_jobs_url)
@@ -242,7 +228,7 @@ def test_revocation_takes_effect_at_once(tmp_path: Path, ci_duckdb_path: Path) -
             await accounts.close()
 
         asyncio.run(revoke())
-        assert client.get("/whoami", headers=_bearer(tokens["bob"])).status_code == 401
+        assert client.get("/whoami", headers=bearer(tokens["bob"])).status_code == 401
 
 
 # Everything a service, job, table or data file answers: 401 to an anonymous caller of a closed site.
@@ -279,7 +265,7 @@ def test_anonymous_none_refuses_all_but_availability_capabilities_and_the_login(
         assert home.status_code == 200 and 'id="login-link"' in home.text and 'data-login="needed"' in home.text
         assert "<code>des_dr1.main</code>" not in home.text  # the tables are the site's data too
         query = client.get("/tap/sync", params={"LANG": "ADQL", "QUERY": "SELECT TOP 1 ra FROM des_dr1.main"},
-                           headers=_bearer(tokens["alice"]))
+                           headers=bearer(tokens["alice"]))
         assert query.status_code == 200
 
 
@@ -299,7 +285,7 @@ def test_the_login_cookie_reads_and_never_writes(tmp_path: Path, ci_duckdb_path:
         # a change needs the header: a cookie alone is anonymous there
         assert client.post("/tap/sync", data=query).status_code == 401
         assert client.post("/tap/async", data=query).status_code == 401
-        assert client.post("/tap/sync", data=query, headers=_bearer(tokens["alice"])).status_code == 200
+        assert client.post("/tap/sync", data=query, headers=bearer(tokens["alice"])).status_code == 200
         # a revoked or mistyped cookie leaves the caller anonymous: the login page still opens
         client.cookies.set("skygate_token", tokens["alice"][:-1] + "x")
         assert client.get("/login").status_code == 200
@@ -311,9 +297,9 @@ def test_failed_attempts_are_throttled_per_source(tmp_path: Path, ci_duckdb_path
     settings = _settings(tmp_path, ci_duckdb_path, auth="tokens")
     tokens = _make_tokens(settings)
     with TestClient(create_app(settings), base_url=BASE) as client:
-        statuses = [client.get("/whoami", headers=_bearer("sgt_bad")).status_code for _ in range(21)]
+        statuses = [client.get("/whoami", headers=bearer("sgt_bad")).status_code for _ in range(21)]
         assert statuses[:20] == [401] * 20 and statuses[20] == 429
-        blocked = client.get("/whoami", headers=_bearer(tokens["alice"]))
+        blocked = client.get("/whoami", headers=bearer(tokens["alice"]))
         assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
 
 
@@ -322,8 +308,8 @@ def test_tokens_never_reach_the_log(tokens_app: tuple[TestClient, dict[str, str]
     client, tokens = tokens_app
     caplog.set_level(logging.DEBUG)
     client.get("/tap/sync", params={"LANG": "ADQL", "QUERY": "SELECT nonsense FROM nowhere"},
-               headers=_bearer(tokens["alice"]))
-    client.get("/whoami", headers=_bearer(tokens["alice"][:-1] + "x"))
+               headers=bearer(tokens["alice"]))
+    client.get("/whoami", headers=bearer(tokens["alice"][:-1] + "x"))
     client.get("/whoami", headers=_basic("alice", tokens["alice"]))
     secrets = [tokens["alice"], tokens["alice"][:-1] + "x"]
     assert not any(secret in record.getMessage() for record in caplog.records for secret in secrets)
@@ -343,12 +329,12 @@ def test_oidc_mode_with_a_local_issuer(tmp_path: Path, ci_duckdb_path: Path) -> 
                              oidc_audience="skygate-test")
         with TestClient(create_app(settings), base_url=BASE) as client:
             token = issuer.token("carol")
-            assert client.get("/whoami", headers=_bearer(token)).json()["user"] == "carol"
-            assert client.get("/whoami", headers=_bearer(issuer.token("carol", aud="other"))).status_code == 401
-            assert client.get("/whoami", headers=_bearer(issuer.token("carol", lifetime=-300))).status_code == 401
-            job = _create(client, "/tap/async", _bearer(token))
-            assert client.get(job, headers=_bearer(issuer.token("dave"))).status_code == 404
-            assert client.get(job, headers=_bearer(token)).status_code == 200
+            assert client.get("/whoami", headers=bearer(token)).json()["user"] == "carol"
+            assert client.get("/whoami", headers=bearer(issuer.token("carol", aud="other"))).status_code == 401
+            assert client.get("/whoami", headers=bearer(issuer.token("carol", lifetime=-300))).status_code == 401
+            job = _create(client, "/tap/async", bearer(token))
+            assert client.get(job, headers=bearer(issuer.token("dave"))).status_code == 404
+            assert client.get(job, headers=bearer(token)).status_code == 200
             assert client.get("/whoami", headers=_basic("carol", token)).status_code == 401
     finally:
         issuer.close()
@@ -357,7 +343,7 @@ def test_oidc_mode_with_a_local_issuer(tmp_path: Path, ci_duckdb_path: Path) -> 
 def test_mode_none_ignores_credentials(tmp_path: Path, ci_duckdb_path: Path) -> None:
     settings = _settings(tmp_path, ci_duckdb_path)
     with TestClient(create_app(settings), base_url=BASE) as client:
-        response = client.get("/whoami", headers=_bearer("anything"))
+        response = client.get("/whoami", headers=bearer("anything"))
         assert response.status_code == 200 and response.json()["user"] is None
         assert "www-authenticate" not in client.get("/tap/capabilities").headers
 
@@ -365,8 +351,8 @@ def test_mode_none_ignores_credentials(tmp_path: Path, ci_duckdb_path: Path) -> 
 def test_a_pages_script_is_refused_without_a_basic_challenge(tokens_app: tuple[TestClient, dict[str, str]]) -> None:
     """The portal's requests say ``X-Requested-With``: no Basic challenge, so no browser password dialog."""
     client, _ = tokens_app
-    plain = client.get("/whoami", headers=_bearer("sgt_nonsense")).headers.get_list("www-authenticate")
-    scripted = client.get("/whoami", headers={**_bearer("sgt_nonsense"), "X-Requested-With": "skygate-portal"})
+    plain = client.get("/whoami", headers=bearer("sgt_nonsense")).headers.get_list("www-authenticate")
+    scripted = client.get("/whoami", headers={**bearer("sgt_nonsense"), "X-Requested-With": "skygate-portal"})
     assert scripted.status_code == 401
     assert scripted.headers.get_list("www-authenticate") == [c for c in plain if not c.startswith("Basic ")]
     assert any(c.startswith("Basic ") for c in plain)

@@ -23,10 +23,10 @@ import pytest
 
 from skygate.app import create_app
 from skygate.settings import Settings
+from tests.accounts import bearer
 from tests.release_fixtures import READER_ROLE
 from tests.skygate.test_identity import (
     JOB_KINDS,
-    _bearer,
     _finished,
     _make_tokens,
     check_model_reuse,
@@ -110,7 +110,7 @@ def test_a_model_is_reused_only_by_its_owner(production: tuple[TestClient, dict[
 
 def test_the_workers_queries_see_the_owners_tables_only(production: tuple[TestClient, dict[str, str]]) -> None:
     client, tokens = production
-    alice, bob = _bearer(tokens["alice"]), _bearer(tokens["bob"])
+    alice, bob = bearer(tokens["alice"]), bearer(tokens["bob"])
     for name in ("targets", "bright"):  # left by a run that was killed (the release database outlives runs)
         client.delete(f"/tap/tables/user_alice.{name}", headers=alice)
     created = client.put("/tap/tables/user_alice.targets", content=_votable(),

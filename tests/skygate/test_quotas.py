@@ -14,10 +14,10 @@ import pytest
 from astropy.io.votable import from_table
 from astropy.table import Table
 
-from auth.accounts import open_accounts
 from auth.quotas import Quota
 from skygate.app import create_app
 from skygate.settings import Settings
+from tests.accounts import bearer, make_tokens
 from tests.tap.conftest import BASE, release_settings
 
 with warnings.catch_warnings():
@@ -28,21 +28,8 @@ Headers = dict[str, dict[str, str]]
 
 
 def _accounts(settings: Settings, overrides: dict[str, Quota]) -> Headers:
-    async def make() -> Headers:
-        accounts = open_accounts(settings.effective_jobs_url)
-        await accounts.open()
-        try:
-            headers: Headers = {"anonymous": {}}
-            for name in ("alice", "bob"):
-                await accounts.add_user(name)
-                headers[name] = {"Authorization": f"Bearer {await accounts.create_token(name)}"}
-            for name, quota in overrides.items():
-                await accounts.set_quota(name, **{k: getattr(quota, k) for k in Quota.__slots__})
-            return headers
-        finally:
-            await accounts.close()
-
-    return asyncio.run(make())
+    tokens = make_tokens(settings, ("alice", "bob"), quotas=overrides)
+    return {"anonymous": {}, **{name: bearer(token) for name, token in tokens.items()}}
 
 
 @pytest.fixture()

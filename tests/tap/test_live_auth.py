@@ -7,7 +7,6 @@ predates the STIL authentication library, so taplint runs anonymously here.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,8 @@ import httpx
 import pytest
 import requests
 
-from auth.accounts import open_accounts
 from skygate.settings import Settings
+from tests.accounts import make_tokens
 from tests.live_fixtures import LiveServer, free_port, run_asgi, serve
 from tests.tap.test_live import _check, taplint
 
@@ -29,17 +28,7 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory,
     (data_dir / "catalog.duckdb").symlink_to(ci_duckdb_path)
     settings = Settings(data_dir=data_dir, auth="tokens")
 
-    async def make() -> dict[str, str]:
-        accounts = open_accounts(settings.effective_jobs_url)
-        await accounts.open()
-        try:
-            for name in ("alice", "bob"):
-                await accounts.add_user(name)
-            return {name: await accounts.create_token(name) for name in ("alice", "bob")}
-        finally:
-            await accounts.close()
-
-    tokens = asyncio.run(make())
+    tokens = make_tokens(settings, ("alice", "bob"))
     for server in serve(settings):
         yield server, tokens
 
@@ -128,16 +117,7 @@ def test_taplint_as_an_authenticated_user_with_tables(tmp_path_factory: pytest.T
     front_port, server_port = free_port(), free_port()
     settings = Settings(data_dir=data_dir, auth="tokens", base_url=f"http://127.0.0.1:{front_port}")
 
-    async def make() -> str:
-        accounts = open_accounts(settings.effective_jobs_url)
-        await accounts.open()
-        try:
-            await accounts.add_user("alice")
-            return await accounts.create_token("alice")
-        finally:
-            await accounts.close()
-
-    front = _LoggedIn(f"http://127.0.0.1:{server_port}", f"Bearer {asyncio.run(make())}")
+    front = _LoggedIn(f"http://127.0.0.1:{server_port}", f"Bearer {make_tokens(settings, ('alice',))['alice']}")
     for _ in run_asgi(create_app(settings), server_port, settings):
         for server in run_asgi(front, front_port, settings):
             created = requests.put(f"{server.tap_url}/tables/user_alice.targets", data=_votable(),

@@ -24,9 +24,9 @@ from astropy.io.votable import from_table
 from astropy.table import Table
 from lxml import etree
 
-from auth.accounts import open_accounts
 from skygate.app import create_app
 from skygate.settings import Settings
+from tests.accounts import bearer, make_tokens
 from tests.live_fixtures import READER_ROLE, serve
 from tests.tap.conftest import BASE, release_settings
 
@@ -54,19 +54,7 @@ def _votable(ra: np.ndarray = RA, dec: np.ndarray = DEC) -> bytes:
 
 
 def _users(settings: Settings, names: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    async def make() -> dict[str, dict[str, str]]:
-        accounts = open_accounts(settings.effective_jobs_url)
-        await accounts.open()
-        try:
-            headers = {}
-            for name in names:
-                await accounts.add_user(name)
-                headers[name] = {"Authorization": f"Bearer {await accounts.create_token(name)}"}
-            return headers
-        finally:
-            await accounts.close()
-
-    return asyncio.run(make())
+    return {name: bearer(token) for name, token in make_tokens(settings, names).items()}
 
 
 @pytest.fixture(scope="module")
