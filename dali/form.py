@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, MutableMapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,8 +31,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from dali.errors import TooLargeError, UsageError
 from dali.params import DaliParams, FilePart, collect
 
-__all__ = ["FIELD_MAX_BYTES", "MAX_FIELDS", "MAX_FILES", "FormData", "FormLimits", "HttpRequest", "read_form",
-           "read_request"]
+__all__ = ["FIELD_MAX_BYTES", "MAX_FIELDS", "MAX_FILES", "FormData", "FormLimits", "HttpRequest", "check_announced",
+           "read_body", "read_form", "read_request"]
 
 MAX_FIELDS = 1000
 MAX_FILES = 100
@@ -143,11 +143,11 @@ async def read_form(
     kind = (content_type or "").split(";", 1)[0].strip().lower()
     if body is None or kind not in _BODY_TYPES:
         return FormData(tuple(collector.items))
-    _check_announced(content_length, limits)
+    check_announced(content_length, limits.body_max_bytes, lambda: _body_too_large(limits))
     if kind == "multipart/form-data":
         await _read_multipart(content_type or "", body, collector, limits)
     else:
-        data = await _read_all(body, limits)
+        data = await read_body(body, limits.body_max_bytes, lambda: _body_too_large(limits))
         try:
             text = data.decode("ascii")
         except UnicodeDecodeError:
@@ -227,15 +227,16 @@ def _field_too_large(name: str, limits: FormLimits) -> TooLargeError:
                          hint="send long content (tables, position lists) as a file part")
 
 
-def _check_announced(content_length: str | None, limits: FormLimits) -> None:
+def check_announced(content_length: str | None, max_bytes: int, too_large: Callable[[], TooLargeError]) -> None:
+    """Refuse, unread, a body whose Content-Length says it is over ``max_bytes`` (``too_large()``)."""
     if content_length is None:
         return
     try:
         announced = int(content_length)
     except ValueError:
         raise UsageError("the Content-Length header is not a number") from None
-    if announced > limits.body_max_bytes:
-        raise _body_too_large(limits)
+    if announced > max_bytes:
+        raise too_large()
 
 
 def _body_too_large(limits: FormLimits) -> TooLargeError:
@@ -243,13 +244,14 @@ def _body_too_large(limits: FormLimits) -> TooLargeError:
                          hint="upload large tables by URL (UPLOAD=name,https://...) or split the request")
 
 
-async def _read_all(body: AsyncIterable[bytes], limits: FormLimits) -> bytes:
+async def read_body(body: AsyncIterable[bytes], max_bytes: int, too_large: Callable[[], TooLargeError]) -> bytes:
+    """All of ``body``, refused with ``too_large()`` as soon as it passes ``max_bytes``."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in body:
         size += len(chunk)
-        if size > limits.body_max_bytes:
-            raise _body_too_large(limits)
+        if size > max_bytes:
+            raise too_large()
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from starlette.requests import Request
 
 from dali.errors import SkygateError, TooLargeError, TransientError, UsageError
+from dali.form import check_announced, read_body
 from dali.values import Column, TableMeta
 from dali.votable import read_votable
 from release.engine import StatementTable
@@ -176,16 +177,11 @@ def _sniff(data: bytes) -> str:
 
 
 async def _read_body(chunks: AsyncIterator[bytes], announced: str | None, limit: int) -> bytes:
-    if announced and announced.isdigit() and int(announced) > limit:
-        raise _body_too_large(limit)
-    body = bytearray()
-    async for chunk in chunks:
-        body += chunk
-        if len(body) > limit:
-            raise _body_too_large(limit)
+    check_announced(announced, limit, lambda: _body_too_large(limit))
+    body = await read_body(chunks, limit, lambda: _body_too_large(limit))
     if not body:
         raise UsageError("the request has no body: send the table to store", param="table")
-    return bytes(body)
+    return body
 
 
 def _body_too_large(limit: int) -> TooLargeError:
