@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from starlette.requests import Request
 
-from dali.errors import SkygateError, TooLargeError, TransientError, UsageError
+from dali.errors import SkygateError, TooLargeError, UsageError
 from dali.form import check_announced, read_body
 from dali.values import Column, TableMeta
 from dali.votable import read_votable
@@ -42,7 +42,7 @@ from release.user_tables import (
     schema_description,
     schema_for,
 )
-from tap.service import TapConfig
+from tap.service import TapConfig, require_engine
 
 __all__ = ["CallerTables", "caller_view", "delete_table", "destination_name", "put_table", "store_destination"]
 
@@ -91,8 +91,7 @@ async def caller_view(release: Any, owner: str | None) -> CallerTables:
 # ----------------------------------------------------------------------------- PUT and DELETE
 
 def _store(release: Any) -> UserTables:
-    if getattr(release, "engine", None) is None:
-        raise TransientError(getattr(release, "problem", None) or "no data release is loaded", hint="try again later")
+    require_engine(getattr(release, "engine", None), getattr(release, "problem", None))  # 503 without a release
     store: UserTables | None = getattr(release, "user_tables", None)
     if store is None:
         raise UsageError("this service keeps no user tables (its catalogue is served by Spark)",
