@@ -24,7 +24,7 @@ from skygate.settings import Settings, SettingsError
 from tests.accounts import bearer, make_tokens
 from tests.auth.issuer import LocalIssuer
 from tests.dali.xmlschema import xsd_errors
-from tests.tap.conftest import BASE, TestClient, release_settings
+from tests.tap.conftest import BASE, TestClient, final_phase, release_settings
 
 # One job of each kind, created PENDING (so nothing runs) by its owner.
 JOB_KINDS = {
@@ -186,16 +186,6 @@ def check_no_job_crosses(client: TestClient, tokens: dict[str, str], path: str) 
     assert client.get(anonymous_job).status_code == 200
 
 
-def _finished(client: TestClient, job: str, headers: dict[str, str]) -> str:
-    phase = client.get(f"{job}/phase", headers=headers).text
-    for _ in range(600):
-        if phase in ("COMPLETED", "ERROR", "ABORTED"):
-            break
-        client.get(job, params={"WAIT": "1", "PHASE": phase}, headers=headers)
-        phase = client.get(f"{job}/phase", headers=headers).text
-    return phase
-
-
 def test_a_model_is_reused_only_by_its_owner(tokens_app: tuple[TestClient, dict[str, str]]) -> None:
     check_model_reuse(*tokens_app)
 
@@ -205,12 +195,12 @@ def check_model_reuse(client: TestClient, tokens: dict[str, str]) -> None:
     alice, bob = bearer(tokens["alice"]), bearer(tokens["bob"])
     data = {**JOB_KINDS["/anomaly/async"][0], "PHASE": "RUN"}
     first = client.post("/anomaly/async", data=data, headers=alice, follow_redirects=False).headers["location"]
-    assert _finished(client, first, alice) == "COMPLETED"
+    assert final_phase(client, first, alice) == "COMPLETED"
     model_id = first.rsplit("/", 1)[1]
     for who, headers, phase in (("bob", bob, "ERROR"), ("anonymous", {}, "ERROR"), ("alice", alice, "COMPLETED")):
         job = client.post("/anomaly/async", data={**data, "MODEL": model_id}, headers=headers,
                           follow_redirects=False).headers["location"]
-        assert _finished(client, job, headers) == phase, who
+        assert final_phase(client, job, headers) == phase, who
         if phase == "ERROR":
             assert f"no anomaly job {model_id} of yours" in client.get(f"{job}/error", headers=headers).text
 

@@ -27,12 +27,11 @@ from tests.accounts import bearer
 from tests.release_fixtures import READER_ROLE
 from tests.skygate.test_identity import (
     JOB_KINDS,
-    _finished,
     _make_tokens,
     check_model_reuse,
     check_no_job_crosses,
 )
-from tests.tap.conftest import BASE, TestClient
+from tests.tap.conftest import BASE, TestClient, final_phase
 from tests.tap.test_user_tables import VOTABLE, _votable
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -121,7 +120,7 @@ def test_the_workers_queries_see_the_owners_tables_only(production: tuple[TestCl
                  "DESTINATION": "bright", "RESPONSEFORMAT": "csv", "PHASE": "RUN"}
         for headers, phase in ((alice, "COMPLETED"), (bob, "ERROR")):
             job = client.post("/tap/async", data=query, headers=headers, follow_redirects=False).headers["location"]
-            assert _finished(client, job, headers) == phase, client.get(f"{job}/error", headers=headers).text
+            assert final_phase(client, job, headers) == phase, client.get(f"{job}/error", headers=headers).text
         copied = client.post("/tap/sync", data={"QUERY": "SELECT name FROM user_alice.bright ORDER BY name",
                                                 "RESPONSEFORMAT": "csv"}, headers=alice)
         assert copied.text.split() == ["name", "s2", "s3"]  # made by the worker, read by the API

@@ -37,3 +37,15 @@ def tap_settings(tmp_path_factory: pytest.TempPathFactory, ci_duckdb_path: Path)
 def client(tap_settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(tap_settings), base_url=BASE) as test_client:
         yield test_client
+
+
+def final_phase(client: TestClient, job: str, headers: dict[str, str] | None = None) -> str:
+    """Wait for a UWS job to end and return its phase: a WAIT returns at the first phase change
+    (QUEUED to EXECUTING on a busy machine), so wait again from the phase it reached."""
+    phase = client.get(f"{job}/phase", headers=headers).text
+    for _ in range(180):
+        if phase in ("COMPLETED", "ERROR", "ABORTED"):
+            break
+        client.get(job, params={"WAIT": "10", "PHASE": phase}, headers=headers)
+        phase = client.get(f"{job}/phase", headers=headers).text
+    return phase

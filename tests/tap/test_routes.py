@@ -11,7 +11,7 @@ from astropy.io.votable import parse
 from astropy.table import Table
 
 from tests.dali.xmlschema import xsd_errors
-from tests.tap.conftest import TestClient
+from tests.tap.conftest import TestClient, final_phase
 
 CONE = ("SELECT coadd_object_id, ra, dec FROM des_dr1.main "
         "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 323.36, -0.82, 0.1))")
@@ -83,18 +83,6 @@ def test_a_csv_result_longer_than_the_hold_streams_without_a_status(client: Test
     assert len(response.text.splitlines()) == 51
 
 
-def _final_phase(client: TestClient, job: str) -> str:
-    """Wait for the job to end: a UWS WAIT returns at the first phase change (QUEUED to EXECUTING
-    on a busy machine), so wait again from the phase it reached."""
-    phase = client.get(f"{job}/phase").text
-    for _ in range(60):
-        if phase in ("COMPLETED", "ERROR", "ABORTED"):
-            break
-        client.get(job, params={"WAIT": "30", "PHASE": phase})
-        phase = client.get(f"{job}/phase").text
-    return phase
-
-
 @pytest.mark.parametrize(("maxrec", "status"),
                          [("2", "OVERFLOW: Result truncated to MAXREC=2 rows\n"), ("100000", "OK\n")])
 def test_async_csv_lists_its_query_status_as_a_second_result(client: TestClient, maxrec: str, status: str) -> None:
@@ -102,7 +90,7 @@ def test_async_csv_lists_its_query_status_as_a_second_result(client: TestClient,
                                                "MAXREC": maxrec, "RESPONSEFORMAT": "csv", "PHASE": "RUN"},
                           follow_redirects=False)
     job = created.headers["location"].removeprefix("http://testserver")
-    assert _final_phase(client, job) == "COMPLETED"
+    assert final_phase(client, job) == "COMPLETED"
     results = client.get(f"{job}/results").text
     assert results.index('id="result"') < results.index('id="query_status"')
     assert client.get(f"{job}/results/query_status").text == status

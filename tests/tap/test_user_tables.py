@@ -28,7 +28,7 @@ from skygate.app import create_app
 from skygate.settings import Settings
 from tests.accounts import bearer, make_tokens
 from tests.live_fixtures import READER_ROLE, serve
-from tests.tap.conftest import BASE, release_settings
+from tests.tap.conftest import BASE, final_phase, release_settings
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -246,12 +246,7 @@ def _run_async(client: TestClient, headers: dict[str, str], **params: str) -> tu
                           follow_redirects=False)
     assert created.status_code == 303, created.text
     job = created.headers["location"]
-    phase = client.get(f"{job}/phase", params={"WAIT": "30"}, headers=headers).text
-    for _ in range(100):
-        phase = client.get(f"{job}/phase", headers=headers).text
-        if phase in ("COMPLETED", "ERROR", "ABORTED"):
-            break
-        client.get(job, params={"WAIT": "5", "PHASE": phase}, headers=headers)
+    phase = final_phase(client, job, headers)
     error = client.get(f"{job}/error", headers=headers).content if phase == "ERROR" else b""
     return phase, error
 
@@ -387,12 +382,7 @@ def test_anomaly_scoring_runs_over_the_owners_table(client: TestClient, who: dic
         created = client.post("/anomaly/async", data=params, headers=who[name], follow_redirects=False)
         assert created.status_code == 303, created.text
         job = created.headers["location"]
-        phase = client.get(f"{job}/phase", headers=who[name]).text
-        for _ in range(300):
-            if phase in ("COMPLETED", "ERROR"):
-                break
-            client.get(job, params={"WAIT": "2", "PHASE": phase}, headers=who[name])
-            phase = client.get(f"{job}/phase", headers=who[name]).text
+        phase = final_phase(client, job, who[name])
         assert phase == expected, client.get(f"{job}/error", headers=who[name]).text
         if name == "alice":
             top = pacsv.read_csv(io.BytesIO(client.get(f"{job}/results/top", headers=who[name]).content))
