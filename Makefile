@@ -15,7 +15,7 @@ PYTEST_WORKERS ?= auto
 
 serve: $(STAMP) $(EDITOR_JS)
 	$(BIN)/skygate demo --profile $(PROFILE) --if-missing
-	$(BIN)/skygate serve --host 127.0.0.1 --port $(PORT)
+	$(BIN)/skygate serve --host 127.0.0.1 --port $(PORT) --build-hips
 
 test: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

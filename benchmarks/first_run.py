@@ -3,14 +3,16 @@
 Runs the README's own steps in a temporary folder, as a newcomer would: ``git clone`` of this
 repository (or ``--source``), ``make venv`` with an empty pip cache (a temporary ``PIP_CACHE_DIR``;
 wheels the machine's pip configuration points at are still used), then ``make serve`` until
-``/tap/availability`` says the service is available. Prints each phase's wall time and the load
+``/tap/availability`` says the service is available, then until ``/hips/list`` lists the colour
+survey that ``make serve`` builds in the background. Prints each phase's wall time and the load
 average (the figures depend on what else runs on the machine), then stops the server and removes
-the folder (``--keep`` keeps it).
+the folder (``--keep`` keeps it). ``--busy`` first starts one CPU-bound process per core, kept
+running throughout, for the budget "when another process keeps both cores busy".
 
 Budgets (issue 21, 2 cores, no pip cache): install <= 75 s, demo generation + ingest <= 40 s,
 clone -> answering <= 2 min; at most twice that when another process keeps both cores busy.
 
-    python3 benchmarks/first_run.py [--source PATH_OR_URL] [--profile demo|ci] [--port 8765] [--keep]
+    python3 benchmarks/first_run.py [--source PATH_OR_URL] [--profile demo|ci] [--port 8765] [--keep] [--busy]
 """
 
 from __future__ import annotations
@@ -40,7 +42,11 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=0, help="port for make serve (default: a free one)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--timeout", type=float, default=1800.0, help="give up after this many seconds")
+    parser.add_argument("--busy", action="store_true", help="keep every core busy with another process meanwhile")
     args = parser.parse_args()
+    scale = 2.0 if args.busy else 1.0
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)
+               ] if args.busy else []
 
     work = Path(tempfile.mkdtemp(prefix="skygate-first-run-"))
     port = args.port or _free_port()
@@ -66,12 +72,20 @@ def main() -> int:
         answered = time.monotonic()
         figures["demo generation + ingest"] = answered - demo_started
         figures["clone -> /tap/availability"] = answered - began
+        hips = url.replace("/tap/availability", "/hips/list")
+        while args.profile == "demo" and server.poll() is None and time.monotonic() - began < args.timeout:
+            if "des_dr1_colour_irg" in _text(hips):
+                figures["HiPS (background) after answering"] = time.monotonic() - answered
+                break
+            time.sleep(1.0)
         output = "".join(lines)
         for name, pattern in (("  generation", r"generated the \w+ release in .* \(([\d.]+) s\)"),
                               ("  ingest", r"ingested into .* in ([\d.]+) s")):
             if match := re.search(pattern, output):
                 figures[name] = float(match.group(1))
     finally:
+        for burner in burners:
+            burner.kill()
         if server is not None and server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
             try:
@@ -81,9 +95,10 @@ def main() -> int:
                 server.wait()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"\nfirst run, profile {args.profile}, {os.cpu_count()} cores, load average now {_load()}:")
+    busy = f", {len(burners)} CPU-bound processes beside it (budgets doubled)" if burners else ""
+    print(f"\nfirst run, profile {args.profile}, {os.cpu_count()} cores{busy}, load average now {_load()}:")
     for name, seconds in figures.items():
-        budget = BUDGETS.get(name)
+        budget = BUDGETS[name] * scale if name in BUDGETS else None
         verdict = "" if budget is None else (
             f"  (budget {budget:.0f} s: {'ok' if seconds <= budget else 'OVER'})")
         print(f"  {name:<28} {seconds:7.1f} s{verdict}")
@@ -124,6 +139,14 @@ def _available(url: str) -> bool:
             return response.status == 200 and b"<vosi:available>true" in response.read()
     except OSError:
         return False
+
+
+def _text(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+    except OSError:
+        return ""
 
 
 def _free_port() -> int:

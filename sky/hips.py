@@ -26,6 +26,8 @@ Tests: tests/sky/test_hips.py, tests/sky/test_hips_incremental.py.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import multiprocessing
 import shutil
@@ -152,6 +154,31 @@ def build_hips(release_dir: Path, hips_dir: Path, *, bands: Sequence[str] | None
     deepest = hips_order_for(scale) if order is None else int(order)
     if not ALLSKY_ORDER <= deepest <= 13:
         raise UsageError("HiPS order out of range", param="order", hint=f"{ALLSKY_ORDER} ... 13")
+    with _only_build(hips_dir):
+        return _build_locked(release_dir, hips_dir, coadds, deepest, scale, workers, progress, force, start)
+
+
+@contextlib.contextmanager
+def _only_build(hips_dir: Path) -> Iterator[None]:
+    """Hold ``{hips_dir}/.lock`` for the build: two builds in one folder would delete each other's scratch."""
+    try:
+        hips_dir.mkdir(parents=True, exist_ok=True)
+        lock = (hips_dir / ".lock").open("w")
+    except OSError as exc:
+        raise FatalError("could not write the HiPS surveys", param="hips_dir",
+                         hint=f"check space and permissions under {hips_dir}") from exc
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another HiPS build is running in {hips_dir}", param="hips_dir",
+                             hint="wait for it to end (`skygate serve --build-hips` runs one in the "
+                                  "background)") from None
+        yield
+
+
+def _build_locked(release_dir: Path, hips_dir: Path, coadds: dict[str, list[Path]], deepest: int, scale: float,
+                  workers: int, progress: Progress | None, force: bool, start: float) -> HipsReport:
     record = None if force else BuildRecord.read(hips_dir)
     if record is not None and (record.order != deepest or not np.isclose(record.pixscale, scale)):
         record = None

@@ -25,7 +25,7 @@ import numpy as np
 from release.obscore import BAND_WAVELENGTHS
 
 __all__ = ["AUTHORITY", "COLOUR_SURVEY", "RECORD_FILE", "BuildRecord", "CoaddStamp", "SurveyInfo", "band_survey",
-           "colour_survey", "hipslist", "read_properties", "survey_name", "write_properties"]
+           "building_marker", "colour_survey", "hipslist", "read_properties", "survey_name", "write_properties"]
 
 AUTHORITY = "skygate"  # as the image DIDs (release.obscore.DID_BASE)
 RELEASE = "des_dr1"
@@ -159,10 +159,29 @@ def hipslist(hips_dir: Path, base_url: str) -> str:
         width = max(len(k) for k in props)
         blocks.append("".join(f"{k:<{width}} = {v}\n" for k, v in props.items()))
     header = f"# HiPS list of {base_url} (HiPS 1.0 section 4.5)\n\n"
-    if not blocks:
+    since = _building_since(hips_dir)
+    if since is not None:
+        what = "more of them are" if blocks else "No HiPS built yet: they are"
+        header += f"# {what} being built in the background (since {since} UTC); reload in a few minutes.\n\n"
+    elif not blocks:
         # Aladin reads an empty list; a person reading it (or /sky, which says the same) learns what to run.
-        header += "# No HiPS built yet: run `skygate hips build` (or `skygate demo`, which builds them).\n"
+        header += "# No HiPS built yet: run `skygate hips build` (`make serve` builds them in the background).\n"
     return header + "\n".join(blocks)
+
+
+def building_marker(hips_dir: Path) -> Path:
+    """The file a background build (``skygate serve --build-hips``) keeps while it runs: its pid and start time."""
+    return hips_dir / ".building"
+
+
+def _building_since(hips_dir: Path) -> str | None:
+    """When the running background build started (HH:MM), or None when none runs (its process is gone)."""
+    try:
+        pid, started = building_marker(hips_dir).read_text().split()[:2]
+        os.kill(int(pid), 0)
+    except (OSError, ValueError):
+        return None
+    return datetime.fromtimestamp(int(started), UTC).strftime("%H:%M")
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,6 +79,8 @@ async function surveys() {
   const text = await (await fetch(base + "/hips/list")).text();
   const list = [];
   let current = {};
+  // The list's own note when none is ready: how to build them, or that a build is under way.
+  list.note = (text.match(/^# (No HiPS.*)$/m) || [])[1] || "No HiPS built yet: run `skygate hips build`.";
   for (const line of text.split("\\n")) {
     const m = line.match(/^([a-z_]+)\\s*=\\s*(.*)$/);
     if (m) current[m[1]] = m[2];
@@ -140,7 +142,7 @@ async function main() {
   const list = await surveys();
   const colour = list.find((s) => s.creator_did && s.creator_did.endsWith("colour_irg")) || list[0];
   if (!colour) {
-    document.getElementById("layers").textContent = "No HiPS built yet: run `skygate hips build`.";
+    document.getElementById("layers").textContent = list.note;
     document.body.dataset.ready = "1";
     return;
   }

@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument("--build-hips", action="store_true",
+                       help="build or update the HiPS of the release's coadds in the background (as make serve does)")
     serve.set_defaults(handler="skygate.serve:run_serve")
 
     worker = sub.add_parser("worker", help="run job workers on the configured broker")

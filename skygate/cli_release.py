@@ -5,8 +5,9 @@ Argument parsing lives in ``skygate/cli.py``; the work lives in ``release.demo``
 settings, draw a progress bar per phase on stderr (skygate/progress.py), print what happened with
 timings and a one-line summary, and turn our errors into a one-line message and exit status 2
 instead of a traceback. After loading they rebuild the footprint MOCs and name each one's URL in its
-table's description (``release.layout.reference_footprints``); ``demo`` of the ``demo`` profile then
-builds the HiPS (``sky.hips.build_hips``), a preview sized for the first run (see ``_DEMO_HIPS``).
+table's description (``release.layout.reference_footprints``). ``demo`` builds no HiPS: it says how they
+are built (`skygate hips build`, or in the background by `skygate serve --build-hips`, as `make serve`
+does), so that a first run answers queries without waiting for them.
 Tests: tests/skygate/test_cli_release.py.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from pathlib import Path
@@ -45,8 +45,6 @@ def add_release_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     demo.add_argument("--partitioned", action="store_true",
                       help="write the positional tables as HEALPix-partitioned Parquet (HATS), served in place")
     demo.add_argument("--max-rows", type=int, default=None, help="rows per partition (default 1000000)")
-    demo.add_argument("--no-hips", action="store_true",
-                      help="do not build the HiPS for /sky (the demo profile builds a preview; others never do)")
     demo.set_defaults(handler="skygate.cli_release:run_demo")
 
     ingest = sub.add_parser("ingest", help="load data into the catalog database")
@@ -97,7 +95,7 @@ async def _demo(settings: Settings, profile: str, release_dir: Path, args: argpa
             if await ingested_stamp(store) == _stamp(release_stamp(release_dir), args):
                 print(f"release {profile} already generated and ingested ({_where(settings)})")
                 await _references(settings, store)  # SKYGATE_BASE_URL may have changed since
-                await _hips(settings, profile, args, bars)
+                _hips_note(settings)
                 return 0
     began = time.perf_counter()
     generate_s = 0.0
@@ -120,45 +118,19 @@ async def _demo(settings: Settings, profile: str, release_dir: Path, args: argpa
     _report(loaded)
     ingest_s = time.perf_counter() - start
     print(f"ingested into {_where(settings)} in {ingest_s:.1f} s")
-    await _hips(settings, profile, args, bars)
+    _hips_note(settings)
     print(_summary(profile, release_dir, loaded, generate_s, ingest_s, time.perf_counter() - began))
     return 0
 
 
-# The HiPS `skygate demo` builds, by profile: one order coarser than the coadds (order 8, 1.6 arcsec
-# pixels for the demo's 1.05) and the colour survey's bands only, to fit the first-run budget of 60 s on
-# two cores. Measured on the demo profile (10 tiles, 5 bands; a 2-core machine shared with other work):
-# this preview 31-44 s (55 CPU-s); all 5 bands at order 9, as `skygate hips build` makes them, 142 s
-# (255 CPU-s); i, r, g alone at order 9 would be about 160 CPU-s, 80 s at best on two cores.
-# ci and tour (0.25 arcsec pixels: order 11) and large (no coadd images) build none.
-_DEMO_HIPS: dict[str, tuple[int, tuple[str, ...]]] = {"demo": (8, ("i", "r", "g"))}
+def _hips_note(settings: Settings) -> None:
+    """How the HiPS for Aladin and /sky come to be, when none is built yet."""
+    from sky.hipsmeta import COLOUR_SURVEY
 
-
-async def _hips(settings: Settings, profile: str, args: argparse.Namespace, bars: Bars) -> None:
-    """The profile's HiPS preview, or an update of the HiPS already built at their order (so a later
-    `skygate hips build` at full resolution is kept); otherwise say how to build them."""
-    from sky.hipsmeta import COLOUR_SURVEY, BuildRecord
-
-    if profile not in _DEMO_HIPS or args.no_hips:
-        if not (settings.hips_dir / COLOUR_SURVEY / "properties").is_file():
-            print("HiPS for Aladin and /sky: none built; run `skygate hips build` (about 2.5 minutes for the demo "
-                  "profile on two cores)")
-        return
-    from sky.hips import build_hips
-    from skygate.cli_sky import ProgressBar, report_hips
-
-    order, bands = _DEMO_HIPS[profile]
-    record = BuildRecord.read(settings.hips_dir)
-    if record is not None:
-        order, bands = record.order, tuple(dict.fromkeys([*bands, *record.coadds]))
-    bars.close()
-    bar = ProgressBar(sys.stderr)  # the bar of `skygate hips build`, counting coadds and tiles
-    report = await asyncio.to_thread(build_hips, settings.release_dir, settings.hips_dir, bands=bands, order=order,
-                                     workers=min(4, os.cpu_count() or 1), progress=bar)
-    bar.close()
-    report_hips(report, settings)
-    if order < 9 and report.surveys:
-        print("  (a preview: `skygate hips build` makes every band at the coadds' resolution, about 2.5 minutes)")
+    if not (settings.hips_dir / COLOUR_SURVEY / "properties").is_file():
+        print("HiPS for Aladin and /sky: none built yet; `make serve` builds them in the background "
+              "(`skygate serve --build-hips`), or run `skygate hips build` (about 2.5 minutes for the demo "
+              "profile on two cores)")
 
 
 def _stamp(stamp: str | None, args: argparse.Namespace) -> str | None:

@@ -1,6 +1,9 @@
 """``skygate serve``: run the application with uvicorn, say where it is once it answers, and stop it
 cleanly on SIGTERM.
 
+With ``--build-hips`` it also builds or updates the HiPS of the release in a background process once
+it answers (``skygate/hips_background.py``), and stops that build when it stops.
+
 On SIGTERM (or Ctrl-C) the running database statements are interrupted at once, so every request
 in flight ends within moments with an error document instead of holding the process for its full
 time limit; requests still running after ``SHUTDOWN_GRACE`` seconds are cancelled. In-process jobs
@@ -23,6 +26,7 @@ from starlette.applications import Starlette
 from dali.errors import SkygateError
 from registry.curation import check_public_authority
 from registry.service import Publisher
+from skygate.hips_background import BackgroundHips
 from skygate.logs import uvicorn_log_config
 from skygate.settings import Settings
 
@@ -50,6 +54,11 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"skygate serve: {exc}", file=sys.stderr)
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    build_hips = getattr(args, "build_hips", False)
+    if build_hips and args.workers > 1:
+        print("skygate serve: --build-hips runs one build beside one API process; with --workers N, run "
+              "`skygate hips build` once instead", file=sys.stderr)
+        return 2
     if args.workers > 1:
         print(ready_message(settings, args.host, args.port, starting=True), flush=True)
         uvicorn.run("skygate.asgi:app", host=args.host, port=args.port, workers=args.workers,
@@ -62,7 +71,8 @@ def run_serve(args: argparse.Namespace) -> int:
         config = uvicorn.Config(app, host=args.host, port=args.port, server_header=False,
                                 log_config=uvicorn_log_config(), timeout_graceful_shutdown=SHUTDOWN_GRACE,
                                 **proxy_options(settings))  # type: ignore[arg-type]
-        asyncio.run(_serve(_StoppingServer(config, app), ready_message(settings, args.host, args.port)))
+        hips = BackgroundHips(settings) if build_hips else None
+        asyncio.run(_serve(_StoppingServer(config, app), ready_message(settings, args.host, args.port), hips))
     return 0
 
 
@@ -82,8 +92,9 @@ class _StoppingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-async def _serve(server: uvicorn.Server, message: str) -> None:
-    """Serve until stopped; print ``message`` once the application has started and listens."""
+async def _serve(server: uvicorn.Server, message: str, hips: BackgroundHips | None = None) -> None:
+    """Serve until stopped; print ``message`` once the application has started and listens, then start
+    the background HiPS build if asked (after, so that it does not slow the start)."""
 
     async def announce() -> None:
         while not server.started:
@@ -91,12 +102,16 @@ async def _serve(server: uvicorn.Server, message: str) -> None:
                 return
             await asyncio.sleep(0.05)
         print(message, flush=True)
+        if hips is not None:
+            await hips.start()
 
     task = asyncio.create_task(announce())
     try:
         await server.serve()
     finally:
         task.cancel()
+        if hips is not None:
+            await hips.stop()
 
 
 def ready_message(settings: Settings, host: str, port: int, *, starting: bool = False) -> str:

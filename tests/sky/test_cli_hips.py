@@ -1,17 +1,14 @@
 """``skygate hips build``: builds into {data_dir}/hips with progress lines, then only what changed;
-errors are one line, status 2. ``skygate demo``'s HiPS step (``cli_release._hips``) on the small release."""
+errors are one line, status 2; one build at a time per folder. ``skygate demo`` says how the HiPS get built."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 from pathlib import Path
 
 import pytest
 
 from skygate import cli_release
 from skygate.cli import main
-from skygate.progress import Bars
 from skygate.settings import Settings
 
 
@@ -55,20 +52,24 @@ def test_a_second_build_says_nothing_changed_and_force_rebuilds(data_dir: Path,
     assert "reproject: 1/1" in captured.err and "1 of 1 coadds new or changed" in captured.out
 
 
-def test_demo_builds_its_preview_then_keeps_it_and_no_hips_skips(data_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(cli_release, "_DEMO_HIPS", {"demo": (8, ("i", "r", "g"))})
+def test_demo_says_how_the_hips_are_built_until_they_are(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     settings = Settings.from_env()
+    cli_release._hips_note(settings)
+    assert "`make serve` builds them in the background" in capsys.readouterr().out
+    assert main(["hips", "build", "--order", "8", "--workers", "1"]) == 0
+    capsys.readouterr()
+    cli_release._hips_note(settings)
+    assert capsys.readouterr().out == "", "built: nothing to say"
 
-    def demo_hips(*argv: str) -> str:
-        args = argparse.Namespace(no_hips="--no-hips" in argv)
-        asyncio.run(cli_release._hips(settings, "demo", args, Bars(disable=True)))
-        return capsys.readouterr().out
 
-    assert "none built; run `skygate hips build`" in demo_hips("--no-hips")
-    out = demo_hips()
-    assert "des_dr1_colour_irg: order 8" in out and "a preview" in out
-    assert {p.name for p in (data_dir / "hips").iterdir() if not p.name.startswith(".")} == {
-        "des_dr1_g", "des_dr1_r", "des_dr1_i", "des_dr1_colour_irg"}
-    assert "up to date" in demo_hips(), "the next `make serve` reprojects nothing"
-    assert "none built" not in demo_hips("--no-hips")
+def test_a_second_build_in_the_same_folder_is_refused(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import fcntl
+
+    (data_dir / "hips").mkdir()
+    with (data_dir / "hips" / ".lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert main(["hips", "build", "--bands", "r", "--order", "8", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "another HiPS build is running in" in err and "Traceback" not in err
+    assert main(["hips", "build", "--bands", "r", "--order", "8", "--workers", "1"]) == 0, "free once released"
+
