@@ -56,10 +56,11 @@ class BackgroundHips:
         hips_dir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-c", "from skygate.cli import main; raise SystemExit(main())",
                    "hips", "build", "--workers", str(self.workers)]
+        env = {**os.environ, "SKYGATE_DATA_DIR": str(self.settings.data_dir)}  # the build's folders are ours
         with self.log_path.open("wb") as log:
             self.process = await asyncio.create_subprocess_exec(
                 *command, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True, preexec_fn=functools.partial(os.nice, self.nice), env={**os.environ, "SKYGATE_DATA_DIR": str(self.settings.data_dir)})
+                start_new_session=True, preexec_fn=functools.partial(os.nice, self.nice), env=env)
         building_marker(hips_dir).write_text(f"{self.process.pid} {int(time.time())}\n")
         print(f"building the HiPS for /sky and Aladin in the background (log: {self.log_path}); "
               "/hips/list lists each survey once it is written", flush=True)
