@@ -171,7 +171,8 @@ def _like(c: Compiler, node: exp.Binary, scope: Scope) -> tuple[exp.Expr, Ty]:
     for ty in (ta, tb):
         if ty.kind not in {"str", "null", "any"}:
             raise fail(f"{node.key.upper()} compares text, not {describe(ty.kind)}", node)
-    return type(node)(this=paren(a), expression=paren(b)), Ty("bool")
+    # sqlglot parses ``x NOT LIKE y`` as one Like node with ``negate``: keep it, or NOT LIKE means LIKE.
+    return type(node)(this=paren(a), expression=paren(b), negate=node.args.get("negate")), Ty("bool")
 
 
 def _between(c: Compiler, node: exp.Between, scope: Scope) -> tuple[exp.Expr, Ty]:

@@ -1,4 +1,4 @@
-"""The DES example queries of DATA.md §4 over the ingested ``ci`` release, on DuckDB and PostgreSQL.
+"""The DES DR1 example queries (``DES_ADQL``) over the ingested ``ci`` release, on DuckDB and PostgreSQL.
 
 Uses the release engineer's fixtures (``ci_engine``, ``ci_metadata``, ``postgres_backend``): the
 ADQL forms run and agree across backends; the Oracle forms are refused with the ADQL way to
@@ -91,3 +91,33 @@ def test_oracle_habits_get_the_adql_way(text: str, expected: str, ci_metadata: d
 def test_ci_metadata_has_the_indexed_position(ci_metadata: dict[str, TableMeta]) -> None:
     sql = adql.translate(DES_ADQL["cone around M2"], ci_metadata, "postgres").sql
     assert "skygate_hpx" in sql
+
+
+NEGATIONS = {
+    "NOT LIKE": ("tilename LIKE 'DES2134%'", "tilename NOT LIKE 'DES2134%'"),
+    "NOT ILIKE": ("tilename ILIKE 'des2134%'", "tilename NOT ILIKE 'des2134%'"),
+}
+
+
+async def _partition(engine: Any, condition: str, negated: str) -> tuple[int, int, int]:
+    count = "SELECT COUNT(*) AS n FROM des_dr1.main"
+    return ((await _rows(engine, f"{count} WHERE {condition}"))[0][0],
+            (await _rows(engine, f"{count} WHERE {negated}"))[0][0], (await _rows(engine, count))[0][0])
+
+
+@pytest.mark.parametrize("name", list(NEGATIONS))
+async def test_not_like_selects_the_other_rows(name: str, ci_engine: Any, ci_metadata: dict[str, TableMeta]) -> None:
+    matching, others, total = await _partition(ci_engine, *NEGATIONS[name])
+    assert matching > 0 and others > 0 and matching + others == total, "tilename is never NULL"
+    assert " NOT " in adql.translate(f"SELECT ra FROM des_dr1.main WHERE {NEGATIONS[name][1]}", ci_metadata,
+                                     "postgres").sql
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("name", list(NEGATIONS))
+async def test_not_like_on_postgres(name: str, ci_engine: Any, ci_metadata: dict[str, TableMeta],
+                                    postgres_backend: Any) -> None:
+    from release.engine import QueryEngine
+
+    pg = await _partition(QueryEngine(postgres_backend, ci_metadata), *NEGATIONS[name])
+    assert pg == await _partition(ci_engine, *NEGATIONS[name])
