@@ -7,7 +7,8 @@
 ``SKYGATE_ANONYMOUS=none``, except on VOSI availability and capabilities, which VOSI 1.1 §2 keeps
 anonymous, and on what a browser needs to log in: the portal's ``BEFORE_LOGIN`` pages and static
 files; the portal's other pages send such a caller to its login page), and throttles repeated
-failures per source address (429 with ``Retry-After``).
+failures per source address (429 with ``Retry-After``; a credential refused again is
+counted once, ``auth.limits.FailureLimiter``).
 
 Credentials are the ``Authorization`` header, or, on GET and HEAD only, the portal's login cookie
 (``portal.routes.TOKEN_COOKIE``, the same token): a page load cannot carry a header. A cookie never
@@ -40,6 +41,8 @@ from auth.authenticate import AuthConfig, AuthenticationFailed, Authenticator
 from auth.identity import AnonymousAccess, AuthMode, Identity
 from auth.limits import FailureLimiter
 from auth.oidc import OidcConfig, OidcVerifier
+from dali.errors import TooLargeError, UsageError
+from dali.form import FormLimits, read_request
 from dali.votable import ERROR_MEDIA_TYPE, error_document
 from portal.routes import BEFORE_LOGIN, LOGIN_PAGE, PAGES, STATIC_PREFIX, TOKEN_COOKIE
 from skygate.settings import Settings, SettingsError
@@ -110,7 +113,7 @@ class Authentication:
         try:
             identity = await self.authenticator.identify(authorization)
         except AuthenticationFailed as exc:
-            self.limiter.failed(source)
+            self.limiter.failed(source, authorization)
             await self._unauthorized(str(exc), headers)(scope, receive, send)
             return
         if authorization is None and scope.get("method") in _READS and not path.startswith(STATIC_PREFIX):
@@ -146,7 +149,7 @@ class Authentication:
         try:
             return await self.authenticator.identify(f"Bearer {token}")
         except AuthenticationFailed:
-            self.limiter.failed(source)
+            self.limiter.failed(source, f"Bearer {token}")
             return None
 
     def _security_methods(self, body: bytes) -> bytes:
@@ -258,7 +261,10 @@ def identity_routes(authenticator: Authenticator) -> list[Route]:
             "mode": authenticator.config.mode.value, "anonymous": authenticator.config.anonymous.value})
 
     async def login(request: Request) -> Response:
-        user, token = await _login_credentials(request)
+        try:
+            user, token = await _login_credentials(request)
+        except UsageError as exc:
+            return _refusal(413 if isinstance(exc, TooLargeError) else 400, str(exc), {})
         try:
             bearer = await authenticator.login(user, token)
         except AuthenticationFailed as exc:
@@ -269,12 +275,16 @@ def identity_routes(authenticator: Authenticator) -> list[Route]:
     return [Route("/whoami", whoami, methods=["GET"]), Route(LOGIN_PATH, login, methods=["GET", "POST"])]
 
 
+# A login form is two short fields: read through dali.form's limits like every other body.
+_LOGIN_BODY_MAX = 64 * 1024
+
+
 async def _login_credentials(request: Request) -> tuple[str, str]:
     """user and token from a ``username``/``password`` form (tls-with-password) or Basic (BasicAA)."""
     if request.method == "POST":
-        form = await request.form()
+        form = await read_request(request, FormLimits(body_max_bytes=_LOGIN_BODY_MAX))
         user, password = form.get("username"), form.get("password")
-        if isinstance(user, str) and isinstance(password, str):
+        if user is not None and password is not None:
             return user, password
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "basic":

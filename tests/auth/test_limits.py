@@ -27,6 +27,18 @@ def test_a_source_is_blocked_after_its_failures_until_the_window_ends() -> None:
     assert limiter.blocked("a") == 0
 
 
+def test_a_credential_refused_again_is_counted_once() -> None:
+    """Java's HttpURLConnection (STILTS) resends a refused Basic credential up to 20 times."""
+    limiter = FailureLimiter(3, 60.0, clock=Clock())
+    for _ in range(21):
+        limiter.failed("a", "Basic YWxpY2U6d3Jvbmc=")
+    assert limiter.blocked("a") == 0
+    limiter.failed("a", "Bearer sgt_guess1")
+    limiter.failed("a", "Bearer sgt_guess2")  # a third distinct credential: blocked
+    assert limiter.blocked("a") == 60.0
+    assert limiter._windows["a"][1] == 3
+
+
 def test_tracked_sources_are_bounded() -> None:
     limiter = FailureLimiter(1, 60.0, max_sources=10, clock=Clock())
     for n in range(100):

@@ -6,7 +6,6 @@ itself could give every attempt a new address. Tests: the real server, over HTTP
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +18,11 @@ from tests.live_fixtures import LiveServer, serve
 
 
 def _spoofed_attempts(server: LiveServer, count: int) -> list[int]:
-    addresses = (f"198.51.100.{n}" for n in itertools.count(1))
+    # A different wrong token each time: a refused credential sent again counts once (auth.limits).
     with httpx.Client(base_url=server.url) as client:
-        return [client.get("/whoami", headers={"Authorization": "Bearer sgt_wrong",
-                                               "X-Forwarded-For": next(addresses)}).status_code
-                for _ in range(count)]
+        return [client.get("/whoami", headers={"Authorization": f"Bearer sgt_wrong{n}",
+                                               "X-Forwarded-For": f"198.51.100.{n}"}).status_code
+                for n in range(1, count + 1)]
 
 
 @pytest.fixture()

@@ -19,16 +19,22 @@ pytestmark = pytest.mark.live
 TOTALS = re.compile(r"Totals: Errors: (\d+); Warnings: (\d+)")
 
 
-def _stilts(*args: str, timeout: float = 900) -> str:
+def _stilts(*args: str, login: tuple[str, str] | None = None,
+            timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run STILTS. ``login`` (user, password) becomes the Java system properties with which STILTS's
+    ``uk.ac.starlink.util.PropertyAuthenticator`` answers an HTTP Basic challenge."""
     if shutil.which("stilts") is None:
         pytest.skip("stilts is not installed")
-    result = subprocess.run(["stilts", *args], check=False, capture_output=True, text=True, timeout=timeout)
-    return result.stdout + result.stderr
+    java = [f"-Dstar.basicauth.user={login[0]}", f"-Dstar.basicauth.password={login[1]}"] if login else []
+    return subprocess.run(["stilts", *java, *args], check=False, capture_output=True, text=True, timeout=timeout)
 
 
-def taplint(tap_url: str, out: Path) -> tuple[int, int, list[str], list[str]]:
-    """Run taplint; returns (errors, warnings, error lines, warning lines) from its report."""
-    text = _stilts("taplint", f"tapurl={tap_url}", "report=EWF", "maxrepeat=20", "truncate=400")
+def taplint(tap_url: str, out: Path, *, login: tuple[str, str] | None = None,
+            report: str = "EWF") -> tuple[int, int, list[str], list[str]]:
+    """Run taplint (as ``login``, if given); returns (errors, warnings, error lines, warning lines)
+    from its report, which is kept in ``out``."""
+    result = _stilts("taplint", f"tapurl={tap_url}", f"report={report}", "maxrepeat=20", "truncate=400", login=login)
+    text = result.stdout + result.stderr
     out.write_text(text)
     match = TOTALS.search(text)
     assert match, text[-2000:]

@@ -1,33 +1,51 @@
-"""TAP with authentication on (``SKYGATE_AUTH=tokens``, anonymous read), as clients meet it.
+"""TAP with authentication on (``SKYGATE_AUTH=tokens``), as clients meet it.
 
-taplint must stay at zero errors and warnings for an anonymous client; pyvo with the token in its
-session header runs sync and async queries and sees its own jobs only. Debian's STILTS (2022)
-predates the STIL authentication library, so taplint runs anonymously here.
+With anonymous read, taplint as an anonymous client stays at zero errors, and pyvo with the token
+in its session header runs sync and async queries and sees its own jobs only. With
+``SKYGATE_ANONYMOUS=none`` STILTS logs in itself: at start it installs
+``uk.ac.starlink.util.PropertyAuthenticator`` (starlink-util), a ``java.net.Authenticator`` that
+answers a 401's ``Basic`` challenge (RFC 7617) with the Java system properties
+``star.basicauth.user`` and ``star.basicauth.password``, here alice's user name and token. So
+taplint and tapquery run as alice, and a wrong password gets no rows.
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import requests
+from lxml import etree
 
 from skygate.settings import Settings
-from tests.accounts import make_tokens
-from tests.live_fixtures import LiveServer, free_port, run_asgi, serve
-from tests.tap.test_live import _check, taplint
+from tests.accounts import bearer, make_tokens
+from tests.live_fixtures import LiveServer, serve
+from tests.tap.test_live import _check, _stilts, taplint
+
+UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory: pytest.TempPathFactory,
                 ci_duckdb_path: Path) -> Iterator[tuple[LiveServer, dict[str, str]]]:
-    data_dir = tmp_path_factory.mktemp("live-auth")
-    (data_dir / "catalog.duckdb").symlink_to(ci_duckdb_path)
-    settings = Settings(data_dir=data_dir, auth="tokens")
+    """Tokens with anonymous read."""
+    yield from _server(tmp_path_factory.mktemp("live-auth"), ci_duckdb_path, anonymous="read")
 
+
+@pytest.fixture(scope="module")
+def closed_server(tmp_path_factory: pytest.TempPathFactory,
+                  ci_duckdb_path: Path) -> Iterator[tuple[LiveServer, dict[str, str]]]:
+    """Tokens without anonymous access: everything but VOSI availability and capabilities answers 401."""
+    yield from _server(tmp_path_factory.mktemp("live-auth-closed"), ci_duckdb_path, anonymous="none")
+
+
+def _server(data_dir: Path, ci_duckdb_path: Path, *, anonymous: str) -> Iterator[tuple[LiveServer, dict[str, str]]]:
+    (data_dir / "catalog.duckdb").symlink_to(ci_duckdb_path)
+    settings = Settings(data_dir=data_dir, auth="tokens", anonymous=anonymous)
     tokens = make_tokens(settings, ("alice", "bob"))
     for server in serve(settings):
         yield server, tokens
@@ -69,65 +87,91 @@ def test_pyvo_with_a_token_in_its_session(auth_server: tuple[LiveServer, dict[st
     job.delete()
 
 
-class _LoggedIn:
-    """ASGI: forward every request to ``target`` with ``Authorization`` added, as a client that
-    logged in would send it; for Debian's STILTS, which cannot send credentials itself."""
+@pytest.mark.live
+@pytest.mark.stilts
+@pytest.mark.slow
+def test_taplint_as_alice_with_basic(closed_server: tuple[LiveServer, dict[str, str]], tmp_path: Path) -> None:
+    """Every call taplint makes is alice's (an anonymous one would be refused), and she has a table
+    of her own, which taplint checks in /tables and TAP_SCHEMA. No warning remains: without
+    anonymous access each interface is listed once, with BasicAA, so W-CAP-CPI2-01 is not raised."""
+    from tests.tap.test_user_tables import VOTABLE, _votable
 
-    def __init__(self, target: str, authorization: str) -> None:
-        self.target = target
-        self.authorization = authorization.encode()
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            for step in ("startup", "shutdown"):
-                await receive()
-                await send({"type": f"lifespan.{step}.complete"})
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        dropped = {b"host", b"authorization", b"content-length", b"transfer-encoding", b"expect", b"connection"}
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in dropped]
-        headers.append((b"authorization", self.authorization))
-        query = scope["query_string"].decode()
-        url = f"{self.target}{scope['path']}" + (f"?{query}" if query else "")
-        async with httpx.AsyncClient(timeout=300) as client:
-            answer = await client.request(scope["method"], url, headers=headers, content=body)
-        passed = [(k.encode(), v.encode()) for k, v in answer.headers.multi_items()
-                  if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")]
-        await send({"type": "http.response.start", "status": answer.status_code, "headers": passed})
-        await send({"type": "http.response.body", "body": answer.content})
+    server, tokens = closed_server
+    created = httpx.put(f"{server.tap_url}/tables/user_alice.targets", content=_votable(), timeout=30,
+                        headers={"Content-Type": VOTABLE, **bearer(tokens["alice"])})
+    assert created.status_code == 201, created.text
+    report = tmp_path / "taplint.txt"
+    _check(*taplint(server.tap_url, report, login=("alice", tokens["alice"]), report="EWSF"))
+    seen = re.search(r"^S-TMS-SUMM-01 Schemas: \d+, Tables: (\d+)", report.read_text(), re.MULTILINE)
+    assert seen, report.read_text()[-2000:]
+    assert int(seen.group(1)) == _tables(server, tokens["alice"]) == _tables(server, tokens["bob"]) + 1
 
 
 @pytest.mark.live
 @pytest.mark.stilts
-@pytest.mark.slow
-def test_taplint_as_an_authenticated_user_with_tables(tmp_path_factory: pytest.TempPathFactory,
-                                                      ci_duckdb_path: Path, tmp_path: Path) -> None:
-    """taplint through a front that adds alice's token: every call is alice's, who has a table of
-    her own in /tables and TAP_SCHEMA, and whose jobs are hers."""
-    from skygate.app import create_app
-    from tests.tap.test_user_tables import VOTABLE, _votable
+def test_stilts_tapquery_sync_as_alice(closed_server: tuple[LiveServer, dict[str, str]]) -> None:
+    server, tokens = closed_server
+    result = _tapquery(server, ("alice", tokens["alice"]), "sync=true")
+    assert result.returncode == 0, result.stderr
+    assert _rows(result) == 3
 
-    data_dir = tmp_path_factory.mktemp("live-auth-taplint")
-    (data_dir / "catalog.duckdb").symlink_to(ci_duckdb_path)
-    front_port, server_port = free_port(), free_port()
-    settings = Settings(data_dir=data_dir, auth="tokens", base_url=f"http://127.0.0.1:{front_port}")
 
-    front = _LoggedIn(f"http://127.0.0.1:{server_port}", f"Bearer {make_tokens(settings, ('alice',))['alice']}")
-    for _ in run_asgi(create_app(settings), server_port, settings):
-        for server in run_asgi(front, front_port, settings):
-            created = requests.put(f"{server.tap_url}/tables/user_alice.targets", data=_votable(),
-                                   headers={"Content-Type": VOTABLE}, timeout=30)
-            assert created.status_code == 201, created.text
-            assert requests.get(f"{server.url}/whoami", timeout=30).json()["user"] == "alice"
-            listed = requests.get(f"{server.tap_url}/sync", timeout=30, params={
-                "LANG": "ADQL", "RESPONSEFORMAT": "csv",
-                "QUERY": "SELECT table_name FROM TAP_SCHEMA.tables WHERE schema_name = 'user_alice'"})
-            assert listed.text.split() == ["table_name", "user_alice.targets"]  # what taplint reads as alice
-            errors, warnings, error_lines, warning_lines = taplint(server.tap_url, tmp_path / "taplint.txt")
-            assert [w.split()[0] for w in warning_lines] == ["W-CAP-CPI2-01"]  # as in the anonymous run
-            _check(errors, warnings - 1, error_lines, [])
+@pytest.mark.live
+@pytest.mark.stilts
+def test_stilts_tapquery_async_job_is_alices(closed_server: tuple[LiveServer, dict[str, str]]) -> None:
+    server, tokens = closed_server
+    result = _tapquery(server, ("alice", tokens["alice"]), "sync=false", "delete=never")
+    assert result.returncode == 0, result.stderr
+    assert _rows(result) == 3
+    submitted = re.search(r"^(\S+/tap/async/(\w+))$", result.stderr, re.MULTILINE)  # tapquery's progress
+    assert submitted, result.stderr
+    job_url, job_id = submitted.groups()
+    alice, bob = bearer(tokens["alice"]), bearer(tokens["bob"])
+    job = etree.fromstring(httpx.get(job_url, headers=alice, timeout=30).content)
+    assert (job.findtext(f"{UWS}ownerId"), job.findtext(f"{UWS}phase")) == ("alice", "COMPLETED")
+    assert job_id in _job_ids(server, alice)
+    assert httpx.get(job_url, headers=bob, timeout=30).status_code == 404
+    assert job_id not in _job_ids(server, bob)
+    assert httpx.delete(job_url, headers=alice, timeout=30).status_code == 303
+
+
+@pytest.mark.live
+@pytest.mark.stilts
+@pytest.mark.parametrize("sync", ["true", "false"])
+def test_stilts_with_a_wrong_password_gets_no_rows(closed_server: tuple[LiveServer, dict[str, str]],
+                                                  sync: str) -> None:
+    """Java resends a refused Basic credential up to ``http.maxRedirects`` (20) times and then gives
+    up; the server counts the repeats as one failure, so alice is not locked out afterwards."""
+    server, tokens = closed_server
+    for login in (("alice", tokens["alice"][:-1] + "x"), ("bob", tokens["alice"])):
+        refused = _tapquery(server, login, f"sync={sync}")
+        assert refused.returncode != 0 and refused.stdout == "", refused.stdout
+        assert "401" in refused.stderr, refused.stderr
+    result = _tapquery(server, ("alice", tokens["alice"]), f"sync={sync}")
+    assert result.returncode == 0, result.stderr
+    assert _rows(result) == 3
+
+
+def _tapquery(server: LiveServer, login: tuple[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """STILTS tapquery for three rows, written to stdout as CSV (progress goes to stderr)."""
+    return _stilts("tapquery", f"tapurl={server.tap_url}", "adql=SELECT TOP 3 ra, dec FROM des_dr1.main",
+                   "ofmt=csv", "omode=out", *args, login=login, timeout=300)
+
+
+def _rows(result: subprocess.CompletedProcess[str]) -> int:
+    lines = result.stdout.splitlines()
+    assert lines[:1] == ["ra,dec"], result.stdout
+    return len(lines) - 1
+
+
+def _tables(server: LiveServer, token: str) -> int:
+    """How many tables TAP_SCHEMA lists to the owner of ``token``."""
+    answer = httpx.post(f"{server.tap_url}/sync", headers=bearer(token), timeout=30, data={
+        "LANG": "ADQL", "RESPONSEFORMAT": "csv", "QUERY": "SELECT COUNT(*) AS n FROM TAP_SCHEMA.tables"})
+    assert answer.status_code == 200, answer.text
+    return int(answer.text.split()[1])
+
+
+def _job_ids(server: LiveServer, headers: dict[str, str]) -> list[str]:
+    jobs = etree.fromstring(httpx.get(f"{server.tap_url}/async", headers=headers, timeout=30).content)
+    return [ref.get("id") for ref in jobs.iter(f"{UWS}jobref")]
