@@ -163,7 +163,7 @@ def _only_build(hips_dir: Path) -> Iterator[None]:
     """Hold ``{hips_dir}/.lock`` for the build: two builds in one folder would delete each other's scratch."""
     try:
         hips_dir.mkdir(parents=True, exist_ok=True)
-        lock = (hips_dir / ".lock").open("w")
+        lock = (hips_dir / ".lock").open("a")  # "a": opening it changes no file time
     except OSError as exc:
         raise FatalError("could not write the HiPS surveys", param="hips_dir",
                          hint=f"check space and permissions under {hips_dir}") from exc

@@ -38,7 +38,7 @@ from release.tiling import Tile, find_tile, tile_at, tile_by_name
 
 __all__ = ["DEFAULT_PIXSCALE", "GENERATOR_VERSION", "PROFILES", "Profile", "generate", "profile_tiles"]
 
-GENERATOR_VERSION = "1.3.0"
+GENERATOR_VERSION = "1.4.0"  # 1.4: images compressed in tiles of 16 rows
 DEFAULT_PIXSCALE = 1.052  # 4x4-binned DES pixels
 REQ = "r9999p01"
 _MAX_ROW_GROUP = 1 << 20
@@ -59,7 +59,7 @@ _PATCH = ("DES2131+0001", "DES2134+0001", "DES2137+0001", "DES2131-0041", "DES21
 
 
 def _large_tiles() -> tuple[str, ...]:
-    """16 rows × 16 tiles around DES0453-4457 (DATA.md §5: RA 64.8-81.7, Dec -50.7...-40.0).
+    """16 rows × 16 tiles around DES0453-4457 (RA 64.8-81.7, Dec -50.7...-40.0).
 
     Rows are the 7 north and 8 south of DES0453-4457's row; in each row the 16 consecutive tiles
     centred on RA 73.25, the middle of the quoted RA range (the row's step grows with |Dec|).
@@ -96,7 +96,7 @@ def generate(profile: str, out_dir: Path, *, pixscale: float | None = None, work
     Parameters
     ----------
     profile
-        Profile name (DATA.md §5).
+        Profile name, a key of ``PROFILES``.
     out_dir
         Release directory; an earlier release there (manifest, ``catalog/``, ``tiles/``) is replaced.
     pixscale

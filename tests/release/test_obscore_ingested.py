@@ -8,12 +8,18 @@ import asyncio
 import pyarrow as pa
 import pytest
 
+from dali.params import DaliParams, collect
 from dali.values import TableMeta
 from release.backends import DuckDBBackend, PostgresBackend
 from release.engine import QueryEngine
 from release.obscore import obscore_meta
-from sia.params import parse_query
+from sia.params import SiaQuery, parse_query
 from sia.service import search
+
+
+def _params(values: dict[str, list[str]]) -> DaliParams:
+    """A request's parameters from a name -> values table row."""
+    return collect((name, value) for name, found in values.items() for value in found)
 
 
 async def _rows(engine: QueryEngine, adql: str) -> list[dict[str, object]]:
@@ -52,16 +58,21 @@ async def test_s_region_is_stcs_text_and_still_geometry(ci_engine: QueryEngine) 
 
 
 def test_sia_on_duckdb(duckdb_backend: DuckDBBackend) -> None:
-    query = parse_query({"POS": ["CIRCLE 0.1 -0.7 0.01"]}, maxrec_default=100, maxrec_hard=100)
-    result = asyncio.run(search(duckdb_backend, query, timeout=30))
-    assert sorted(str(r["obs_id"]) for r in result.rows) == ["DES2359-0041_g", "DES2359-0041_i", "DES2359-0041_r"]
+    query = parse_query(_params({"POS": ["CIRCLE 0.1 -0.7 0.01"]}), maxrec_default=100, maxrec_hard=100)
+    rows = asyncio.run(_found(duckdb_backend, query))
+    assert sorted(str(r["obs_id"]) for r in rows) == ["DES2359-0041_g", "DES2359-0041_i", "DES2359-0041_r"]
 
 
 @pytest.mark.postgres
 async def test_sia_on_postgres(postgres_backend: PostgresBackend) -> None:
-    query = parse_query({"POS": ["CIRCLE 323.36 -0.82 0.05"], "BAND": ["7.5e-7"]}, maxrec_default=100,
+    query = parse_query(_params({"POS": ["CIRCLE 323.36 -0.82 0.05"], "BAND": ["7.5e-7"]}), maxrec_default=100,
                         maxrec_hard=100)
-    result = await search(postgres_backend, query, timeout=30)
-    assert [str(r["obs_id"]) for r in result.rows] == ["DES2134-0041_i"]
-    assert str(result.rows[0]["access_url"]).startswith("http://127.0.0.1:8000/soda/links?ID=")
-    assert str(result.rows[0]["s_region"]).startswith("Polygon ICRS 32")
+    rows = await _found(postgres_backend, query)
+    assert [str(r["obs_id"]) for r in rows] == ["DES2134-0041_i"]
+    assert str(rows[0]["access_url"]).startswith("http://127.0.0.1:8000/soda/links?ID=")
+    assert str(rows[0]["s_region"]).startswith("Polygon ICRS 32")
+
+
+async def _found(backend: DuckDBBackend | PostgresBackend, query: SiaQuery) -> list[dict[str, object]]:
+    """The rows an SIA search over the ingested ``ivoa.obscore`` yields."""
+    return [row async for batch in await search(backend, query, timeout=30) for row in batch.to_pylist()]
