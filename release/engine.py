@@ -26,7 +26,7 @@ from dali.values import Column, TableMeta
 from dali.xtypes import format_stcs_polygon
 from release.backends import Backend
 
-__all__ = ["QueryEngine", "QueryResult", "StatementTable", "Translator", "UploadTable", "arrow_type",
+__all__ = ["QueryEngine", "QueryResult", "Statement", "StatementTable", "Translator", "UploadTable", "arrow_type",
            "upload_table_name"]
 
 
@@ -62,6 +62,16 @@ class QueryResult:
     sql: str
 
 
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A translated query as the backend runs it: its SQL, output columns and the relations it reads
+    (physical name -> Arrow table or dataset: uploads and the caller's own tables)."""
+
+    sql: str
+    columns: tuple[Column, ...]
+    relations: Mapping[str, Any]
+
+
 class _Translation(Protocol):
     @property
     def sql(self) -> str: ...
@@ -83,7 +93,7 @@ _NO_TABLES: Mapping[str, StatementTable] = MappingProxyType({})
 
 
 def upload_table_name(name: str) -> str:
-    """The physical (unqualified) name of ``TAP_UPLOAD.<name>`` (brief §3)."""
+    """The physical (unqualified) name of ``TAP_UPLOAD.<name>``, the schema TAP 1.1 gives uploaded tables."""
     return f"tap_upload_{name.lower()}"
 
 
@@ -139,6 +149,21 @@ class QueryEngine:
             From the backend (timeout, data errors, database unavailable).
         """
         started = time.monotonic()  # the time limit includes the translation
+        statement = await self.prepare(adql_text, maxrec=maxrec, uploads=uploads, tables=tables)
+        stream = self.backend.stream(statement.sql, timeout=timeout, uploads=statement.relations, started=started)
+        try:
+            first = await anext(stream)
+        except BaseException:
+            await _aclose(stream)
+            raise
+        limit = None if maxrec is None else maxrec + 1
+        batches = _shaped(first, stream, statement.columns, limit)
+        return QueryResult(columns=statement.columns, batches=batches, sql=statement.sql)
+
+    async def prepare(self, adql_text: str, *, maxrec: int | None, uploads: Mapping[str, UploadTable] = _NO_UPLOADS,
+                      tables: Mapping[str, StatementTable] = _NO_TABLES) -> Statement:
+        """Translate ``adql_text`` for the backend without running it (``execute`` runs it; the anomaly
+        job on Spark builds its own Spark plan on the SQL). Parameters and errors as ``execute``'s."""
         # In a thread: parsing and translating a long query is CPU work the event loop must not wait on.
         metadata = {**self.metadata, **{key: t.meta for key, t in tables.items()}} if tables else self.metadata
         sources = {key: t.physical for key, t in tables.items() if t.physical is not None}
@@ -150,15 +175,7 @@ class QueryEngine:
         relations = {upload_table_name(key): u.table for key, u in uploads.items()}
         named = set(getattr(translation, "tables", ()))
         relations.update({t.physical: t.data for key, t in tables.items() if t.physical is not None and key in named})
-        stream = self.backend.stream(translation.sql, timeout=timeout, uploads=relations, started=started)
-        try:
-            first = await anext(stream)
-        except BaseException:
-            await _aclose(stream)
-            raise
-        limit = None if maxrec is None else maxrec + 1
-        batches = _shaped(first, stream, translation.columns, limit)
-        return QueryResult(columns=translation.columns, batches=batches, sql=translation.sql)
+        return Statement(translation.sql, translation.columns, relations)
 
 
 async def _aclose(stream: AsyncIterator[pa.RecordBatch]) -> None:

@@ -12,12 +12,18 @@ table it names, a temporary view over only the files its HEALPix ranges overlap
 Rows stream back as Arrow batches as Spark Connect sends them (the client's batch iterator). The
 statement runs under a Spark job tag, so a timeout or a consumer that stops early cancels the
 Spark job (``interruptTag``). Needs the ``[spark]`` extra (pyspark's Spark Connect client).
-Tests: tests/release/test_spark.py (``spark`` marker).
+
+A caller that builds its own Spark plan on a statement (the anomaly job, anomaly/spark.py: scoring
+inside the executors) takes the statement's DataFrame from ``frame`` and runs its actions with
+``run``: the same job tags, timeouts and cancellation, plus a ``stop`` callback (a UWS job's
+checkpoint) looked at while Spark works.
+Tests: tests/release/test_spark.py and tests/anomaly/test_spark.py (``spark`` marker).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import threading
@@ -43,6 +49,8 @@ _T = TypeVar("_T")
 # larger than this must be ingested --partitioned to be served by Spark.
 SMALL_TABLE_ROWS = 200_000
 _SYSTEM_SCHEMAS = ("information_schema", "pg_catalog")
+# How often a waiting statement looks at its caller's ``stop`` callback (seconds).
+_STOP_POLL = 0.25
 
 
 def is_spark_url(url: str) -> bool:
@@ -106,7 +114,7 @@ class SparkBackend:
                 if count is None or count[0] > SMALL_TABLE_ROWS:
                     continue
                 view = f"skygate_{schema}_{table}"
-                session.createDataFrame(relation.to_arrow_table()).createOrReplaceTempView(view)
+                _dataframe(session, relation.to_arrow_table()).createOrReplaceTempView(view)
                 names[qualified] = view
             return names
         finally:
@@ -174,6 +182,68 @@ class SparkBackend:
 
         return first, tables, schema
 
+    @contextlib.asynccontextmanager
+    async def frame(self, sql: str, *, uploads: Mapping[str, pa.Table] = _NO_UPLOADS) -> AsyncIterator[Any]:
+        """The DataFrame of ``sql`` (Spark SQL from ``adql.spark``) over per-statement views, which are
+        dropped when the block ends; run its actions with ``run`` (the anomaly job scores it)."""
+        n = f"f{next(self._counter)}"
+        views: list[str] = []
+        try:
+            yield await self._call(lambda: self._frame(self._spark(), sql, uploads, n, views))
+        finally:
+            for view in views:
+                await self._call(self._drop_view, view)
+
+    async def run(self, action: Callable[[Any], _T], *, timeout: float | None = None,
+                  stop: Callable[[], None] | None = None) -> _T:
+        """Run ``action(session)`` (blocking Spark calls: ``count``, ``write``, ``toArrow``) in a worker
+        thread under a Spark job tag; when ``timeout`` passes or ``stop`` raises, the tag's Spark jobs
+        are interrupted and the error raised here.
+
+        Raises
+        ------
+        UsageError
+            The time limit passed.
+        FatalError
+            Spark failed (the action's own ``UsageError``, ``TransientError`` and ``FatalError`` pass).
+        """
+        tag = f"skygate-{next(self._counter)}"
+        limit = float("inf") if timeout is None else timeout
+        deadline = asyncio.get_running_loop().time() + limit
+        finished = False
+
+        def tagged() -> _T:
+            spark = self._spark()
+            spark.addTag(tag)
+            try:
+                return action(spark)
+            finally:
+                spark.removeTag(tag)
+
+        try:
+            result: _T = await self._before(deadline, limit, self._call(tagged), stop)
+            finished = True
+            return result
+        finally:
+            if not finished and self._session is not None:
+                await self._call(self._session.interruptTag, tag)
+
+    def files(self, sql: str) -> dict[str, list[str]]:
+        """For each partitioned table ``sql`` (Spark SQL) names: the files it reads, in index order."""
+        from adql.coverage import index_ranges
+
+        catalogs = self.partitioned.catalogs
+        try:
+            found = index_ranges(sql, "spark", {name: c.index_column for name, c in catalogs.items()})
+        except Exception as exc:  # sqlglot's parse errors: the SQL did not come from our translator
+            raise FatalError("the Spark SQL could not be read") from exc
+        out: dict[str, list[str]] = {}
+        for name, ranges in found.items():
+            catalog = catalogs[name]
+            chosen = catalog.partitions if ranges is None else catalog.overlapping(ranges)
+            out[name] = catalog.files(chosen or catalog.partitions[:1])
+        return out
+
     async def explain(self, sql: str) -> str:
         """Spark's formatted physical plan of ``sql`` as this backend would run it (its file scans included)."""
         n = f"x{next(self._counter)}"
@@ -187,26 +257,17 @@ class SparkBackend:
 
     def _frame(self, spark: Any, sql: str, uploads: Mapping[str, pa.Table], n: str, views: list[str]) -> Any:
         """The Spark DataFrame of ``sql`` over per-statement views (their names added to ``views``)."""
-        from adql.coverage import index_ranges
         from adql.spark import rename_tables
 
         names = dict(self._names)
         for upload, table in uploads.items():
             view = f"{upload}_{n}"
-            spark.createDataFrame(table).createOrReplaceTempView(view)
+            _dataframe(spark, table).createOrReplaceTempView(view)
             views.append(view)
             names[upload.lower()] = view
-        catalogs = self.partitioned.catalogs
-        try:
-            found = index_ranges(sql, "spark", {name: c.index_column for name, c in catalogs.items()})
-        except Exception as exc:  # sqlglot's parse errors: the SQL did not come from our translator
-            raise FatalError("the Spark SQL could not be read") from exc
-        for name in found:
-            catalog = catalogs[name]
-            ranges = found[name]
-            chosen = catalog.partitions if ranges is None else catalog.overlapping(ranges)
+        for name, files in self.files(sql).items():
             view = f"skygate_{name.replace('.', '_')}_{n}"
-            spark.read.parquet(*catalog.files(chosen or catalog.partitions[:1])).createOrReplaceTempView(view)
+            spark.read.parquet(*files).createOrReplaceTempView(view)
             views.append(view)
             names[name] = view
         return spark.sql(rename_tables(sql, names))
@@ -215,14 +276,27 @@ class SparkBackend:
         if self._session is not None:
             self._session.catalog.dropTempView(view)
 
-    async def _before(self, deadline: float, timeout: float, awaitable: Any) -> Any:
-        remaining = deadline - asyncio.get_running_loop().time()
+    async def _before(self, deadline: float, timeout: float, awaitable: Any,
+                      stop: Callable[[], None] | None = None) -> Any:
+        """``awaitable``'s result, unless the deadline passes or ``stop`` raises first."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(awaitable)
         try:
-            if remaining <= 0:
-                raise TimeoutError
-            return await asyncio.wait_for(awaitable, remaining)
-        except TimeoutError as exc:
-            raise timeout_error(timeout) from exc
+            while not task.done():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise timeout_error(timeout) from TimeoutError()
+                wait = None if remaining == float("inf") else remaining
+                if stop is not None:
+                    wait = _STOP_POLL if wait is None else min(wait, _STOP_POLL)
+                await asyncio.wait({task}, timeout=wait)
+                if not task.done() and stop is not None:
+                    stop()  # what it raises leaves here; the caller interrupts the Spark job
+        finally:
+            if not task.done():
+                task.cancel()  # the thread finishes on its own once Spark is interrupted
+        try:
+            return task.result()
         except (UsageError, TransientError, FatalError):
             raise
         except Exception as exc:  # pyspark's errors: a query our translator wrote failed in Spark
@@ -236,6 +310,15 @@ class SparkBackend:
             session, self._session = self._session, None
             await self._call(session.stop)
         self._threads.shutdown(wait=False)
+
+
+def _dataframe(spark: Any, table: pa.Table) -> Any:
+    """A DataFrame of an Arrow table; an empty one gets its schema given (Spark cannot infer it from no rows)."""
+    if table.num_rows:
+        return spark.createDataFrame(table)
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return spark.createDataFrame(table, schema=from_arrow_schema(table.schema))
 
 
 def _tables(stream: Iterator[Any]) -> Iterator[pa.Table]:

@@ -19,6 +19,9 @@ import pytest
 # The ingested `ci` release (release engineer): duckdb_backend, postgres_backend, ci_engine.
 # The application under uvicorn on 127.0.0.1 (TAP engineer): live_server, live_server_postgres.
 from tests.live_fixtures import live_server, live_server_postgres, pyvo_session  # noqa: F401
+
+# The ci release written partitioned (HATS), and Spark serving it: partitioned_ci, spark_server, spark_release.
+from tests.partitioned_fixtures import partitioned_ci, skip_spark_unless_asked, spark_release, spark_server  # noqa: F401
 from tests.release_fixtures import (  # noqa: F401
     ci_duckdb_path,
     ci_engine,
@@ -113,6 +116,10 @@ def ci_release_dir() -> Path:
 def tour_release_dir() -> Path:
     """The `tour` demo release (the `ci` tiles and the galaxy cluster's), for the example notebooks."""
     return cached_release("tour")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_spark_unless_asked(config, items)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

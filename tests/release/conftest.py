@@ -1,4 +1,4 @@
-"""The ``ci`` release written partitioned (HATS) beside a DuckDB file, once per session."""
+"""The partitioned ``ci`` release (tests/partitioned_fixtures.py) served by DuckDB in place, and cone helpers."""
 
 from __future__ import annotations
 
@@ -10,12 +10,8 @@ import pytest
 
 from release.backends import DuckDBBackend, open_backend
 from release.engine import QueryEngine
-from release.layout import ingest_release
 from release.metadata import load_metadata
-from release.partitioned import PartitionedStore
-from release.stores import open_store
-
-MAX_ROWS = 2000  # the ci release's 20 k rows of des_dr1.main make a few dozen partitions
+from tests.partitioned_fixtures import MAX_ROWS  # noqa: F401 (tests/release/test_hats.py reads it here)
 
 
 def cone_center() -> tuple[float, float, float]:
@@ -30,19 +26,6 @@ def cone_adql(columns: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def partitioned_ci(ci_release_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir holding ``catalog.duckdb`` and ``hats/<schema>/<table>`` for the ci release."""
-    where = tmp_path_factory.mktemp("partitioned")
-
-    async def ingest() -> None:
-        async with await open_store("", where / "catalog.duckdb", readonly_role="") as store:
-            await ingest_release(PartitionedStore(store, where / "hats", max_rows=MAX_ROWS), ci_release_dir)
-
-    asyncio.run(ingest())
-    return where
-
-
-@pytest.fixture(scope="session")
 def partitioned_backend(partitioned_ci: Path) -> Iterator[DuckDBBackend]:
     backend = open_backend("", partitioned_ci / "catalog.duckdb", base_url="http://127.0.0.1:8000",
                            readonly_role="")
@@ -54,16 +37,6 @@ def partitioned_backend(partitioned_ci: Path) -> Iterator[DuckDBBackend]:
 @pytest.fixture(scope="session")
 def partitioned_engine(partitioned_backend: DuckDBBackend) -> QueryEngine:
     return QueryEngine(partitioned_backend, asyncio.run(load_metadata(partitioned_backend)))
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Spark tests start a JVM (10-20 s, two cores busy): they run only when ``-m`` names ``spark``."""
-    if "spark" in (config.option.markexpr or ""):
-        return
-    skip = pytest.mark.skip(reason="Spark tests run with -m spark (.ci/run: SKYGATE_CI_SPARK=1)")
-    for item in items:
-        if item.get_closest_marker("spark") is not None:
-            item.add_marker(skip)
 
 
 def normalised(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:

@@ -1,21 +1,15 @@
 """The Spark backend: a local Spark Connect server (``local[2]``) over the partitioned ci release.
 
 Behind the ``spark`` marker; skipped with the reason when pyspark (the ``[spark]`` extra) or Java
-is missing. The server starts once per session (about 10 s on two cores) and answers the same
-ADQL as DuckDB on the ordinary ci release: a cone, an aggregate, a join with an upload.
+is missing. The server starts once per session (about 10 s on two cores; tests/partitioned_fixtures.py)
+and answers the same ADQL as DuckDB on the ordinary ci release: a cone, an aggregate, a join with an upload.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,67 +17,11 @@ import pytest
 
 from dali.values import Column, TableMeta
 from release.engine import QueryEngine, UploadTable
-from release.runtime import OpenRelease, open_release
+from release.runtime import OpenRelease
 from tests.adql.test_release_queries import DES_ADQL
 from tests.release.conftest import cone_adql, normalised
 
 pytestmark = pytest.mark.spark
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """``sc://127.0.0.1:<port>`` of a Spark Connect server started for this session, and its log."""
-    pyspark = pytest.importorskip("pyspark", reason="pyspark (the [spark] extra) is not installed")
-    if shutil.which("java") is None:
-        pytest.skip("Java is not installed (Spark needs a JRE 17)")
-    home = Path(pyspark.__file__).parent
-    jars = sorted((home / "jars").glob("spark-connect_*.jar"))
-    if not jars:
-        pytest.skip("this pyspark has no Spark Connect server jar")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("spark") / "server.log"
-    env = {**os.environ, "SPARK_HOME": str(home)}
-    start = time.monotonic()
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [str(home / "bin" / "spark-submit"), "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
-             "--master", "local[2]", "--driver-memory", "1g", "--conf", f"spark.connect.grpc.binding.port={port}",
-             "--conf", "spark.ui.enabled=false", str(jars[0])],
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        while time.monotonic() - start < 120:
-            if server.poll() is not None:
-                pytest.fail(f"the Spark Connect server stopped: {log.read_text()[-2000:]}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.25)
-        else:
-            pytest.fail("the Spark Connect server did not start in 120 s")
-        print(f"Spark Connect server up in {time.monotonic() - start:.1f} s")
-        yield f"sc://127.0.0.1:{port}", log
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-
-@pytest.fixture(scope="session")
-def spark_release(spark_server: tuple[str, Path], partitioned_ci: Path) -> Iterator[OpenRelease]:
-    opened = asyncio.run(open_release(spark_server[0], partitioned_ci / "catalog.duckdb", base_url="http://x",
-                                      readonly_role=""))
-    assert opened.problem is None, opened.problem
-    yield opened
-    asyncio.run(opened.close())
 
 
 async def rows(engine: QueryEngine, adql: str, uploads: dict[str, UploadTable] | None = None
