@@ -377,7 +377,7 @@ def output_column(name: str, ty: Ty) -> Column:
     if ty.column is not None:
         c = ty.column
         return Column(name=name, datatype=c.datatype, arraysize=c.arraysize, xtype=c.xtype, unit=c.unit,
-                      ucd=c.ucd, utype=c.utype, description=c.description)
+                      ucd=c.ucd, utype=c.utype, description=c.description, null=c.null)
     datatype, arraysize, xtype = {
         "int": ("long", None, None), "float": ("double", None, None), "str": ("char", "*", None),
         "time": ("char", "*", "timestamp"), "bool": ("boolean", None, None),

@@ -4,12 +4,15 @@ What lives where:
 
 - ``forest.py``: the algorithm (Hariri, Carrasco Kind & Brunner 2021): fit on samples, trees as flat
   heap-ordered arrays, scoring by a compiled level-by-level descent. Pure numpy + numba, no I/O.
+- ``sample.py``: the training sample (NTREES x SAMPLE_SIZE rows chosen by a seeded hash of each row,
+  not by position), so the forest is the same whatever order an engine returns the rows in.
 - ``model.py``: a fitted model (forest, feature names, standardisation) and its file format
   ``skygate-eif`` version 1 (``.npz`` with a JSON header; documented there).
 - ``params.py``: the job parameters (QUERY, ID_COLUMN, NTREES, SAMPLE_SIZE, EXTENSION_LEVEL, SEED,
   STANDARDIZE, TOP, RESPONSEFORMAT, MODEL, NULL_VALUES) parsed into a value; unknown names are listed
   and warned about in the results, not refused. NULL_VALUES is ``survey`` (default: the sentinels 99,
-  -99, 999 and -999 the release writes for "not measured" are missing values), ``none`` (score them as
+  -99, 999 and -999 the release writes for "not measured" are missing values, and so is the null value
+  a feature column's metadata declares, ``Column.null``, in that column), ``none`` (score them as
   numbers, e.g. to find dropouts) or a comma-separated list of numbers.
 - ``memory.py``: the memory a job needs, estimated from NTREES, SAMPLE_SIZE, the features and the rows;
   a job over ``SKYGATE_WORKER_MEMORY`` is refused when it is asked to run, and again once its rows are known.
@@ -17,6 +20,9 @@ What lives where:
   ranks, result tables, ``scores.png``.
 - ``jobs.py``: the ``anomaly.score`` job kind and the ``anomaly.score.chunk`` kind that spreads scoring
   of large selections over the workers.
+- ``spark.py``: the ``anomaly.score`` job when the release is served by Spark: the selection stays in
+  Spark, the executors select, sample and score it (``mapInArrow``), the scores go to Parquet, and
+  the results are the local path's.
 - ``routes.py``: ``/anomaly/async`` (UWS), ``/anomaly/availability``, ``/anomaly/capabilities``.
 - ``fidelity.py``: the paper's test data and the statistics the tests and the benchmark report.
 

@@ -13,7 +13,8 @@ the in-process queue). While it waits, the parent job runs chunks nobody has sta
 workers are busy. A chunk publishes its scores as one result file, written atomically; a worker killed
 mid-chunk leaves no file, the UWS janitor queues the chunk again, and the parent merges chunk files in
 row order, so no row is lost or counted twice. Scores depend only on the row and the forest
-(anomaly/forest.py), so the merged scores equal a single-process run bit for bit.
+(anomaly/forest.py), so the merged scores equal a single-process run bit for bit. When the release
+is served by Spark, the whole job runs in anomaly/spark.py instead: the rows never leave Spark.
 
 Resources come through ``ctx.resources`` (an ``AnomalyResources`` built by ``skygate/worker.py``):
 the query engine and the job system, looked up when a job runs. This module never imports ``skygate``.
@@ -42,6 +43,7 @@ from anomaly.params import ScoreParams, parse_score
 from anomaly.service import (
     Selection,
     check_model,
+    declared_nulls,
     fit_model,
     plot_scores,
     result_columns,
@@ -50,6 +52,7 @@ from anomaly.service import (
     top_table,
     write_table_file,
 )
+from anomaly.spark import Report, on_spark, run_score_on_spark
 from dali.errors import FatalError, TransientError, UsageError
 from dali.writers import Info
 from release.engine import QueryEngine, StatementTable
@@ -68,8 +71,8 @@ __all__ = [
 
 SCORE_KIND = "anomaly.score"
 CHUNK_KIND = "anomaly.score.chunk"
-NULL_POLICY = ("rows with a NULL, NaN or infinite feature, or a feature equal to one of NULL_VALUES, are skipped "
-               "(not imputed) and counted")
+NULL_POLICY = ("rows with a NULL, NaN or infinite feature, or a feature equal to one of NULL_VALUES (with survey, "
+               "also to the null value its column declares), are skipped (not imputed) and counted")
 _SCORE_BLOCK = 65_536
 _NPY = "application/x-npy"
 
@@ -131,6 +134,13 @@ async def run_score(params: Parameters, ctx: JobContext) -> list[Result]:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     given = await _earlier_model(p.model, ctx, resources) if p.model else None
+    if on_spark(engine):  # the rows stay in Spark, which scores them (anomaly/spark.py)
+        try:
+            return await run_score_on_spark(p, ctx, engine, given, tables=await resources.tables(ctx.owner),
+                                            max_rows=resources.max_rows, query_timeout=resources.query_timeout,
+                                            memory_limit=resources.memory_limit, report=Report(_infos, _summary))
+        except UsageError as exc:
+            raise _with_param(exc, "QUERY") from exc
     selection = await _selection(engine, p, resources, await resources.tables(ctx.owner))
     timings["query_s"] = time.perf_counter() - started
     ctx.checkpoint()
@@ -226,7 +236,8 @@ async def _selection(engine: QueryEngine, p: ScoreParams, resources: AnomalyReso
     if table.num_rows > resources.max_rows:
         raise UsageError(f"QUERY selects more than {resources.max_rows:,} rows, the most one job scores",
                          param="QUERY", hint="split the selection, e.g. by region, and reuse the model with MODEL")
-    return await asyncio.to_thread(_named, select, columns, table, p.id_column, p.null_values)
+    return await asyncio.to_thread(_named, select, columns, table, p.id_column, p.null_values,
+                                   declared=p.declared_nulls)
 
 
 async def _scores(data: FloatArray, fitted: Model, ctx: JobContext,
@@ -352,8 +363,7 @@ def _infos(p: ScoreParams, selection: Selection, fitted: Model, threshold: float
         Info("rows_selected", str(selection.rows_selected)),
         Info("rows_scored", str(scored)),
         Info("rows_skipped", str(selection.rows_skipped), NULL_POLICY),
-        Info("rows_sentinel", str(selection.rows_sentinel),
-             f"rows skipped for a feature equal to NULL_VALUES {p.echo()['NULL_VALUES']}"),
+        Info("rows_sentinel", str(selection.rows_sentinel), _sentinel_note(p, selection)),
         Info("model", p.model or "fitted by this job", "MODEL job id, or fitted on this selection"),
         Info("features", ",".join(fitted.features)),
         Info("ntrees", str(f.ntrees)),
@@ -366,6 +376,19 @@ def _infos(p: ScoreParams, selection: Selection, fitted: Model, threshold: float
     if p.unknown:
         infos.append(Info("warning", _unknown_warning(p)))
     return infos
+
+
+def _declared(p: ScoreParams, selection: Selection) -> dict[str, float]:
+    """The null values the feature columns declare, when the job treats them as missing."""
+    return declared_nulls(selection.feature_columns) if p.declared_nulls else {}
+
+
+def _sentinel_note(p: ScoreParams, selection: Selection) -> str:
+    note = f"rows skipped for a feature equal to NULL_VALUES {p.echo()['NULL_VALUES']}"
+    declared = _declared(p, selection)
+    if declared:
+        note += " or to its column's declared null (" + ", ".join(f"{k}={v:g}" for k, v in declared.items()) + ")"
+    return note
 
 
 def _unknown_warning(p: ScoreParams) -> str:
@@ -399,6 +422,7 @@ def _summary(ctx: JobContext, p: ScoreParams, selection: Selection, fitted: Mode
             "skipped_null": selection.rows_skipped - selection.rows_sentinel,
             "imputed": 0,
             "null_values": list(p.null_values),
+            "declared_nulls": _declared(p, selection),
             "null_policy": NULL_POLICY,
         },
         "memory_estimate_bytes": memory,

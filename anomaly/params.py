@@ -24,9 +24,10 @@ DEFAULTS: dict[str, int] = {"NTREES": 200, "SAMPLE_SIZE": 256, "SEED": 1, "STAND
 _MAX_TREES = 10_000
 _MAX_SAMPLE = 1_000_000
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# The values DES DR1 (and the demo release) write for "not measured": 99 for magnitudes without flux or
-# without a good single-epoch detection, -99 for unmeasured spread models (DATA.md §1), and their
-# three-digit forms. NULL_VALUES=survey (the default) treats them as missing.
+# The values DES DR1 (and the demo release, ``release.demo.catalog``) write for "not measured": 99 for
+# magnitudes without flux or without a good single-epoch detection, -99 for unmeasured spread models, and
+# their three-digit forms. NULL_VALUES=survey (the default) treats them as missing, and with them the value
+# a feature column's metadata declares as its null (``Column.null``: the release's ``null`` of that column).
 SURVEY_SENTINELS: tuple[float, ...] = (99.0, -99.0, 999.0, -999.0)
 # Parameter names a job takes (lower case), besides the UWS ones that may be stored with it.
 KNOWN = frozenset({"query", "id_column", "ntrees", "sample_size", "extension_level", "seed", "standardize",
@@ -52,6 +53,8 @@ class ScoreParams:
     responseformat : the format of ``result`` and ``top``
     model : id of an earlier completed anomaly job whose forest scores this selection
     null_values : feature values treated as missing, like NULL (rows holding one are skipped)
+    declared_nulls : also treat the value a feature column's metadata declares as its null
+        (``Column.null``, e.g. ``-9999``) as missing in that column (NULL_VALUES=survey)
     unknown : parameter names the job does not know (warned about, not refused)
     """
 
@@ -66,6 +69,7 @@ class ScoreParams:
     responseformat: Format = field(default_factory=lambda: resolve_format(None))
     model: str | None = None
     null_values: tuple[float, ...] = SURVEY_SENTINELS
+    declared_nulls: bool = True
     unknown: tuple[str, ...] = ()
 
     def echo(self) -> dict[str, object]:
@@ -107,12 +111,14 @@ def parse_score(params: Mapping[str, str]) -> ScoreParams:
         responseformat=resolve_format(_text(lowered.get("responseformat")) or _text(lowered.get("format"))),
         model=model,
         null_values=_null_values(_text(lowered.get("null_values"))),
+        declared_nulls=(_text(lowered.get("null_values")) or "survey").lower() == "survey",
         unknown=tuple(sorted({name.upper() for name in lowered if name not in KNOWN})),
     )
 
 
 def _null_values(text: str | None) -> tuple[float, ...]:
-    """NULL_VALUES: ``survey`` (default: the release's documented sentinels), ``none``, or numbers."""
+    """NULL_VALUES: ``survey`` (default: the release's documented sentinels, and each feature column's
+    declared null: ``ScoreParams.declared_nulls``), ``none``, or numbers."""
     if text is None or text.lower() == "survey":
         return SURVEY_SENTINELS
     if text.lower() == "none":

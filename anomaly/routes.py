@@ -19,16 +19,18 @@ from dali.vosi import (
     XML_MEDIA_TYPE,
     Capability,
     Interface,
-    availability_document,
+    availability,
     capabilities_document,
     support_capabilities,
 )
+from release.runtime import unavailable_because
 from uws.routes import job_routes
+from uws.system import jobs_unavailable
 
 __all__ = ["STANDARD_ID", "anomaly_routes", "capabilities"]
 
 # No IVOA standard describes anomaly scoring; the job list is plain UWS 1.1, so the capability names
-# the UWS REST binding (standards.md §0).
+# the UWS REST binding.
 STANDARD_ID = "ivo://ivoa.net/std/UWS#rest-1.1"
 _UP_SINCE = datetime.now(UTC)
 
@@ -43,16 +45,11 @@ def capabilities(base_url: str) -> bytes:
 def anomaly_routes() -> list[BaseRoute]:
     """The routes to add to the application: ``/anomaly/async`` (UWS) and the VOSI resources."""
 
-    async def availability(request: Request) -> Response:
-        uws = getattr(request.app.state, "uws", None)
-        release = getattr(request.app.state, "release", None)
-        notes = []
-        if uws is None:
-            notes.append("the job system is not running")
-        if release is not None and getattr(release, "engine", None) is None:
-            notes.append("no data release is loaded: anomaly jobs end in ERROR until one is ingested")
-        body = availability_document(uws is not None, up_since=_UP_SINCE,
-                                     notes=notes or ["anomaly scoring is accepting jobs"])
+    async def available(request: Request) -> Response:
+        # Jobs query the release (the query engine) and run through the job store and broker.
+        release, jobs = getattr(request.app.state, "release", None), getattr(request.app.state, "uws", None)
+        body = await availability([lambda: unavailable_because(release), lambda: jobs_unavailable(jobs)],
+                                  up_since=_UP_SINCE, ready="anomaly scoring is accepting jobs")
         return Response(body, media_type=XML_MEDIA_TYPE)
 
     async def capabilities_endpoint(request: Request) -> Response:
@@ -62,6 +59,6 @@ def anomaly_routes() -> list[BaseRoute]:
 
     return [Mount("/anomaly", routes=[
         *job_routes(SCORE_KIND, path="/async"),
-        Route("/availability", availability, methods=["GET"]),
+        Route("/availability", available, methods=["GET"]),
         Route("/capabilities", capabilities_endpoint, methods=["GET"]),
     ])]

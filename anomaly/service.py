@@ -7,7 +7,9 @@ table file with ``dali.writers``. No UWS and no queue here (``anomaly/jobs.py``)
 NULL/NaN policy: a row with a NULL, NaN or infinite value in any feature column is skipped (not
 imputed) and counted; so is a row with a feature equal to one of the job's NULL_VALUES (by default the
 survey's "not measured" sentinels 99, -99, 999 and -999, which would otherwise be the most anomalous
-rows of any selection). Both counts are reported in the result's INFO elements and in summary.json.
+rows of any selection), and by default one whose feature equals the null value its column's metadata
+declares (``Column.null``, e.g. -9999, for that column only). Both counts are reported in the result's
+INFO elements and in summary.json, declared nulls with the sentinels.
 A sentinel inside a derived feature (``mag_auto_g - mag_auto_r`` with g = 99) is no longer recognisable:
 select the raw columns, or exclude sentinels in the query's WHERE clause.
 Tests: tests/anomaly/test_service.py.
@@ -16,6 +18,7 @@ Tests: tests/anomaly/test_service.py.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,24 +32,31 @@ from anomaly import forest
 from anomaly.forest import FloatArray
 from anomaly.model import Model, standardization
 from anomaly.params import ScoreParams
+from anomaly.sample import training_sample
 from dali.errors import UsageError
 from dali.values import Column
 from dali.writers import Format, Info, write_table
 
 __all__ = [
     "NUMERIC_DATATYPES",
+    "SCORE_BINS",
     "Selection",
     "check_model",
+    "declared_nulls",
     "fit_model",
+    "fit_sample",
+    "plot_histogram",
     "plot_scores",
     "ranks",
     "result_columns",
     "result_table",
+    "score_range",
     "select",
     "top_table",
     "write_table_file",
 ]
 
+SCORE_BINS = 100
 NUMERIC_DATATYPES = frozenset({"unsignedByte", "short", "int", "long", "float", "double"})
 
 
@@ -61,7 +71,8 @@ class Selection:
     features : (rows, d) float64 raw feature values of the kept rows
     rows_selected : rows the query returned
     rows_skipped : rows left out by the NULL/NaN policy (sentinel rows included)
-    rows_sentinel : of those, rows left out because a feature held one of NULL_VALUES
+    rows_sentinel : of those, rows left out because a feature held one of NULL_VALUES, or its
+        column's declared null
     """
 
     id_column: Column
@@ -78,11 +89,13 @@ class Selection:
 
 
 def select(columns: Sequence[Column], table: pa.Table, id_column: str | None,
-           null_values: Sequence[float] = ()) -> Selection:
+           null_values: Sequence[float] = (), *, allow_empty: bool = False, declared: bool = True) -> Selection:
     """Split the query's output into the identifier and the features; skip incomplete rows.
 
     Rows with a NULL, NaN or infinite feature are skipped, and so are rows with a feature equal to
-    one of ``null_values`` (sentinels meaning "not measured").
+    one of ``null_values`` (sentinels meaning "not measured") or, when ``declared``, to the null
+    value its column declares (``declared_nulls``). ``allow_empty``: no rows, or none kept, is not
+    refused (for one batch of a larger selection, anomaly/spark.py).
 
     Raises
     ------
@@ -107,15 +120,20 @@ def select(columns: Sequence[Column], table: pa.Table, id_column: str | None,
         if column.datatype not in NUMERIC_DATATYPES or (column.arraysize not in (None, "1")):
             raise UsageError(f"feature column {column.name!r} is not numeric ({column.datatype})", param="QUERY",
                              hint="select only numeric columns besides the identifier, e.g. mag_auto_g - mag_auto_r")
-    if table.num_rows == 0:
+    if table.num_rows == 0 and not allow_empty:
         raise UsageError("the query selected no rows", param="QUERY", hint="widen the selection")
     matrix = np.column_stack([_as_float(table.column(i)) for i in range(len(columns)) if i != id_index])
     complete = np.isfinite(matrix).all(axis=1)
-    measured = ~np.isin(matrix, np.asarray(null_values, dtype=np.float64)).any(axis=1) if null_values else complete
-    sentinel = int((complete & ~measured).sum())
-    complete &= measured
+    flagged = np.isin(matrix, np.asarray(null_values, dtype=np.float64)).any(axis=1) if null_values \
+        else np.zeros(matrix.shape[0], dtype=bool)
+    nulls = declared_nulls(features) if declared else {}
+    for j, column in enumerate(features):
+        if column.name in nulls:
+            flagged |= matrix[:, j] == nulls[column.name]
+    sentinel = int((complete & flagged).sum())
+    complete &= ~flagged
     kept = int(complete.sum())
-    if kept == 0:
+    if kept == 0 and not allow_empty:
         raise UsageError(f"all {table.num_rows} selected rows have NULL, NaN or sentinel features", param="QUERY",
                          hint="rows with missing features (NULL_VALUES) are skipped; select rows with measured values")
     order = [id_index, *(i for i in range(len(columns)) if i != id_index)]
@@ -127,26 +145,54 @@ def select(columns: Sequence[Column], table: pa.Table, id_column: str | None,
                      table.num_rows - kept, sentinel)
 
 
+def declared_nulls(features: Sequence[Column]) -> dict[str, float]:
+    """Feature name -> the null value its column declares (``Column.null``), as the features hold it:
+    a ``float`` column's null rounded to single precision, as its values are stored."""
+    found: dict[str, float] = {}
+    for column in features:
+        try:
+            value = float(column.null) if column.null is not None else math.nan
+        except ValueError:
+            continue  # not a number: no value of a numeric feature equals it
+        if math.isfinite(value):
+            found[column.name] = float(np.float32(value)) if column.datatype == "float" else value
+    return found
+
+
 def fit_model(selection: Selection, params: ScoreParams, checkpoint: Callable[[], None] | None = None) -> Model:
-    """Fit a forest to the selection with the job's parameters (standardised when asked).
+    """Fit a forest to the selection's training sample (``anomaly.sample``) with the job's parameters.
 
     Raises
     ------
     UsageError
         EXTENSION_LEVEL not below the number of features.
     """
-    d = selection.features.shape[1]
+    sample = training_sample(selection.table.column(0), selection.features, params.ntrees * params.sample_size,
+                             params.seed)
+    return fit_sample(sample, selection.feature_names, params, checkpoint)
+
+
+def fit_sample(sample: FloatArray, feature_names: tuple[str, ...], params: ScoreParams,
+               checkpoint: Callable[[], None] | None = None) -> Model:
+    """Fit a forest to a training sample (standardised, by the sample's mean and spread, when asked).
+
+    Raises
+    ------
+    UsageError
+        EXTENSION_LEVEL not below the number of features.
+    """
+    d = sample.shape[1]
     if params.extension_level is not None and params.extension_level >= d:
         raise UsageError(f"EXTENSION_LEVEL must be below the number of features ({d}), not {params.extension_level}",
                          param="EXTENSION_LEVEL", hint=f"0 is the axis-parallel forest, {d - 1} fully extended")
     center = scale = None
-    data = selection.features
+    data = sample
     if params.standardize:
         center, scale = standardization(data)
         data = (data - center) / scale
     fitted = forest.fit(data, ntrees=params.ntrees, sample_size=params.sample_size,
                         extension_level=params.extension_level, seed=params.seed, checkpoint=checkpoint)
-    return Model(fitted, selection.feature_names, center, scale, params.seed)
+    return Model(fitted, feature_names, center, scale, params.seed)
 
 
 def check_model(model: Model, selection: Selection, model_id: str) -> None:
@@ -198,17 +244,28 @@ def top_table(table: pa.Table, top: int) -> pa.Table:
 
 def plot_scores(scores: FloatArray, threshold: float | None, top: int) -> bytes:
     """``scores.png``: the histogram of scores (log counts) with the TOP threshold marked."""
+    counts, edges = np.histogram(scores, bins=SCORE_BINS, range=score_range(float(scores.min()), float(scores.max())))
+    return plot_histogram(counts, edges, threshold, top)
+
+
+def score_range(low: float, high: float) -> tuple[float, float]:
+    """The histogram's range for scores from ``low`` to ``high``."""
+    return low, high or 1.0
+
+
+def plot_histogram(counts: npt.NDArray[np.int64], edges: FloatArray, threshold: float | None, top: int) -> bytes:
+    """``scores.png`` from the histogram's counts (``SCORE_BINS`` bins between ``edges``)."""
     from matplotlib.figure import Figure  # Agg canvas, no pyplot state, safe in threads
 
     figure = Figure(figsize=(7.0, 4.2), dpi=100)
     axes = figure.add_subplot()
-    axes.hist(scores, bins=100, range=(float(scores.min()), float(scores.max()) or 1.0), color="#4c72b0", log=True)
+    axes.hist(edges[:-1], bins=edges.tolist(), weights=counts, color="#4c72b0", log=True)
     if threshold is not None:
         axes.axvline(threshold, color="#c44e52", linestyle="--", label=f"top {top}: score >= {threshold:.4f}")
         axes.legend(loc="upper right")
     axes.set_xlabel("anomaly score s(x, n)")
     axes.set_ylabel("rows")
-    axes.set_title(f"Extended Isolation Forest scores of {scores.shape[0]:,} rows")
+    axes.set_title(f"Extended Isolation Forest scores of {int(counts.sum()):,} rows")
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

@@ -1,6 +1,6 @@
 """Time ADQL parse + validate + translate per query, beside queryparser-python3 (AIP).
 
-Queries: the ADQL examples of DATA.md §4 (over DES-shaped metadata) and the IVOA ADQL 2.1 query
+Queries: the DES DR1 example queries in ADQL (``DES_QUERIES``, over DES-shaped metadata) and the IVOA ADQL 2.1 query
 set (ivoa/lyonetia ``src/adql/ivoa``, GPL-3, so not in this repository: set ``ADQL_IVOA_CORPUS`` to a
 copy; metadata made up from the names each query uses, so the whole pipeline runs). queryparser-python3
 translates the same texts to PostgreSQL in the same
@@ -127,12 +127,12 @@ def main() -> None:
         ADQLQueryTranslator = None
         print("queryparser-python3 is not installed: skipping it (pip install queryparser-python3 to compare)")
 
-    sets = {"DATA.md examples": [(q, (), des_metadata()) for q in DES_QUERIES]}
+    sets = {"DES examples": [(q, (), des_metadata()) for q in DES_QUERIES]}
     conf = corpus()
     if conf:
         sets["IVOA ADQL 2.1 corpus (valid)"] = [(q, u, made_up_metadata(q, u)) for q, u in conf]
     else:
-        print("ADQL_IVOA_CORPUS is unset or empty: only the DATA.md examples are timed")
+        print("ADQL_IVOA_CORPUS is unset or empty: only the DES examples are timed")
     for name, queries in sets.items():
         print(f"{name}:")
         for dialect in adql.DIALECTS:

@@ -11,7 +11,7 @@ job       the ``anomaly.score`` job end to end (DuckDB query, fit, chunked scori
           workers, Parquet result, top, plot, model): creation to COMPLETED.
 fidelity  Spearman rank correlation with eif and isotree on the paper's blob, and the artefact
           statistics of anomaly/fidelity.py (standard vs extended forest).
-planted   ROC AUC and top-1 % recall of the planted anomalies (DATA.md §5, features 7 and 8) over the
+planted   ROC AUC and top-1 % recall of the planted anomalies (features 7 and 8 of release.demo.catalog) over the
           ten tiles of the ``demo`` release, built with the release's own catalogue generator
           (release.demo.catalog.build_tile gives the demo release's rows bit for bit).
 

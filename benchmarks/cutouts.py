@@ -9,7 +9,7 @@
 
     .venv/bin/python benchmarks/cutouts.py [--tile PATH] [--release DIR] [--cutouts 200] [--positions 1000]
 
-Without ``--tile`` a synthetic native tile (DATA.md §2 layout and compression: SCI/WGT RICE_1 q=16
+Without ``--tile`` a synthetic native tile (DES DR1 layout and compression: SCI/WGT RICE_1 q=16
 SUBTRACTIVE_DITHER_2, MSK PLIO_1, fpack's one-row tiles) is written once to var/bench/ (≈1 minute).
 """
 

@@ -1,20 +1,26 @@
 """Read a request's parameters — query string, urlencoded or multipart body — within fixed limits.
 
-Every service's HTTP edge hands this module the raw query string, the Content-Type and
-Content-Length headers and the body as an async iterable of chunks (Starlette's
-``request.stream()``), and gets back the fields in arrival order plus the multipart file parts.
-The limits are applied here, once, while the body arrives, so no service holds more than
-``FormLimits.body_max_bytes`` of one request in memory:
+The one parameter collector of every service's HTTP edge (TAP, UWS job lists, SIA, SODA,
+DataLink): ``read_request`` takes the raw query string, the Content-Type and Content-Length
+headers and the body as an async iterable of chunks (Starlette's ``request.stream()``), and gives
+back one ``dali.params.DaliParams``: the fields in arrival order (query string first), text values
+and multipart file parts, names case-insensitive. The limits are applied here, once, while the
+body arrives, so no service holds more than ``FormLimits.body_max_bytes`` of one request in memory:
 
 - the whole body (``body_max_bytes``, the ``SKYGATE_BODY_MAX_BYTES`` setting) → 413;
 - more than ``max_fields`` fields (query string and body together) → 413;
 - a field that is not a file part over ``field_max_bytes`` → 413 (a QUERY, a POS, a position
   list: files go in file parts);
+- more than ``max_files`` file parts, or one over ``file_max_bytes`` (when set) → 413;
 - a multipart body without a boundary, or one that does not parse → 400;
 - a name or value that is not UTF-8 or holds a control character (NUL included; tab, CR and LF
   are allowed in values, for multi-line ADQL) → 400 naming the parameter.
 
-No HTTP framework here (python-multipart parses the parts). Tests: tests/dali/test_form.py.
+The time the body takes is bounded before it gets here, for every reader alike:
+``dali.deadline.BodyDeadline`` (``SKYGATE_BODY_TIMEOUT``) → ``BodyTimeoutError``, answered 408.
+
+Each service turns the error into its own error document (a DALI VOTable, SODA text, a UWS
+error). No HTTP framework here (python-multipart parses the parts). Tests: tests/dali/test_form.py.
 """
 
 from __future__ import annotations
@@ -29,9 +35,9 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from dali.errors import TooLargeError, UsageError
-from dali.params import DaliParams, FilePart, collect
+from dali.params import DaliParams, FilePart
 
-__all__ = ["FIELD_MAX_BYTES", "MAX_FIELDS", "MAX_FILES", "FormData", "FormLimits", "HttpRequest", "check_announced",
+__all__ = ["FIELD_MAX_BYTES", "MAX_FIELDS", "MAX_FILES", "FormLimits", "HttpRequest", "check_announced",
            "read_body", "read_form", "read_request"]
 
 MAX_FIELDS = 1000
@@ -51,26 +57,8 @@ class FormLimits:
     max_fields: int = MAX_FIELDS
     field_max_bytes: int = FIELD_MAX_BYTES
     max_files: int = MAX_FILES
-
-
-@dataclass(frozen=True, slots=True)
-class FormData:
-    """Fields (query string first, then the body) in arrival order, text or file part."""
-
-    items: tuple[tuple[str, str | FilePart], ...] = ()
-
-    @property
-    def pairs(self) -> list[tuple[str, str]]:
-        """The text fields as ``(name, value)``."""
-        return [(name, value) for name, value in self.items if isinstance(value, str)]
-
-    @property
-    def files(self) -> list[FilePart]:
-        return [value for _, value in self.items if isinstance(value, FilePart)]
-
-    def params(self) -> DaliParams:
-        """The DALI multi-dict (upper-case names) of these fields."""
-        return collect(self.pairs, self.files)
+    # None: a file part is held to the body limit only (a UWS job stores it; TAP sync sets its upload limit).
+    file_max_bytes: int | None = None
 
 
 class HttpRequest(Protocol):
@@ -91,13 +79,32 @@ class HttpRequest(Protocol):
 _SCOPE_KEY = "dali.form"
 
 
-async def read_request(request: HttpRequest, limits: FormLimits) -> FormData:
-    """``read_form`` of a whole request, read once (kept in the ASGI scope for a second caller).
+async def read_request(request: HttpRequest, limits: FormLimits) -> DaliParams:
+    """Every parameter of ``request``, read once (kept in the ASGI scope for a second caller).
 
     The body is read for POST and PUT only; see ``read_form`` for the limits and errors.
+
+    Parameters
+    ----------
+    request
+        The request (Starlette's ``Request``).
+    limits
+        What is refused, and when (the limits of the first caller, which reads the body).
+
+    Returns
+    -------
+    DaliParams
+        Query-string fields, then body fields and file parts, in arrival order.
+
+    Raises
+    ------
+    TooLargeError
+        Over a limit (HTTP 413).
+    UsageError
+        A malformed body, or a name or value that is not clean UTF-8 text (HTTP 400).
     """
     cached = request.scope.get(_SCOPE_KEY)
-    if isinstance(cached, FormData):
+    if isinstance(cached, DaliParams):
         return cached
     has_body = request.method in ("POST", "PUT")
     form = await read_form(request.scope.get("query_string", b""), request.headers.get("content-type"),
@@ -114,8 +121,8 @@ async def read_form(
     limits: FormLimits,
     *,
     content_length: str | None = None,
-) -> FormData:
-    """Every parameter of a request.
+) -> DaliParams:
+    """Every parameter of a request, from its parts (``read_request`` of a Starlette request).
 
     Parameters
     ----------
@@ -142,7 +149,7 @@ async def read_form(
     collector.add_urlencoded(raw_query, where="the query string")
     kind = (content_type or "").split(";", 1)[0].strip().lower()
     if body is None or kind not in _BODY_TYPES:
-        return FormData(tuple(collector.items))
+        return DaliParams(tuple(collector.items))
     check_announced(content_length, limits.body_max_bytes, lambda: _body_too_large(limits))
     if kind == "multipart/form-data":
         await _read_multipart(content_type or "", body, collector, limits)
@@ -154,7 +161,7 @@ async def read_form(
             raise UsageError("the urlencoded body holds bytes that are not percent-encoded",
                              hint="encode the form with application/x-www-form-urlencoded rules") from None
         collector.add_urlencoded(text, where="the body")
-    return FormData(tuple(collector.items))
+    return DaliParams(tuple(collector.items))
 
 
 class _Collector:
@@ -310,6 +317,9 @@ async def _read_multipart(content_type: str, body: AsyncIterable[bytes], collect
         part.data += chunk[start:end]
         if not part.is_file and len(part.data) > limits.field_max_bytes:
             raise _field_too_large(part.name, limits)
+        if part.is_file and limits.file_max_bytes is not None and len(part.data) > limits.file_max_bytes:
+            raise TooLargeError(f"the uploaded part {_shown(part.name)} is larger than {limits.file_max_bytes} bytes",
+                                param="UPLOAD", hint="upload fewer rows or columns, or give the table by URL")
 
     def part_end() -> None:
         part = parts.pop()

@@ -1,10 +1,11 @@
-"""DALI request parameters: case-insensitive names, repeated values, and the common typed ones.
+"""DALI request parameters: the one structure every service reads them from, and the common typed ones.
 
-The HTTP edge (a service's ``routes.py``) splits the query string and the urlencoded or multipart
-body into ``(name, value)`` pairs and file parts; this module turns them into a ``DaliParams``
-multi-dict keyed by upper-case name and reads the DALI parameters every service shares:
-RESPONSEFORMAT (with its TAP synonym FORMAT), MAXREC, RUNID, LANG, REQUEST and UPLOAD.
-No HTTP framework here. Tests: tests/dali/test_params.py.
+``DaliParams`` holds a request's fields in arrival order, text values and multipart file parts,
+with case-insensitive names and repeated values (DALI 1.1 §4.1, §4.2). ``dali.form.read_request``
+builds it from an HTTP request within the size limits; ``collect`` builds it from pairs (a stored
+UWS job's parameters, a test). The DALI parameters every service shares are read here:
+RESPONSEFORMAT (with its TAP synonym FORMAT), MAXREC, RUNID and UPLOAD.
+No HTTP framework here. Tests: tests/dali/test_params.py, tests/dali/test_form.py.
 """
 
 from __future__ import annotations
@@ -54,23 +55,49 @@ class UploadRef:
 
 @dataclass(frozen=True, slots=True)
 class DaliParams:
-    """Request parameters: upper-case name -> values in arrival order, plus multipart file parts.
+    """The parameters of one request: every field in arrival order (query string first, then the
+    body), each a text value or a multipart file part, names as sent.
 
-    ``files`` is keyed by the field name as sent (``UPLOAD=t,param:t`` refers to field ``t``).
+    Names are compared case-insensitively and values kept as sent (DALI 1.1 §4.1, "Case
+    Sensitivity"). A name may come more than once; whether it may is the service's rule (DALI 1.1
+    §4.2, "Multiple Values"): ``getall`` returns every value, ``get`` refuses a second one.
+    File parts are looked up by field name as sent (``UPLOAD=t,param:t`` refers to field ``t``).
     """
 
-    values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    files: Mapping[str, FilePart] = field(default_factory=dict)
+    items: tuple[tuple[str, str | FilePart], ...] = ()
+    _values: Mapping[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        values: dict[str, list[str]] = {}
+        for name, value in self.items:
+            if isinstance(value, str):
+                values.setdefault(name.strip().upper(), []).append(value)
+        object.__setattr__(self, "_values", {name: tuple(found) for name, found in values.items()})
+
+    @property
+    def values(self) -> Mapping[str, tuple[str, ...]]:
+        """Upper-case name -> its text values in arrival order."""
+        return self._values
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """The text fields as ``(name as sent, value)``, in arrival order."""
+        return [(name, value) for name, value in self.items if isinstance(value, str)]
+
+    @property
+    def files(self) -> Mapping[str, FilePart]:
+        """The file parts by field name as sent (a name sent twice keeps the last part)."""
+        return {value.field: value for _, value in self.items if isinstance(value, FilePart)}
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.upper() in self.values
+        return isinstance(name, str) and name.strip().upper() in self._values
 
     def getall(self, name: str) -> tuple[str, ...]:
         """Every value of ``name`` (case-insensitive), possibly none."""
-        return self.values.get(name.upper(), ())
+        return self._values.get(name.upper(), ())
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        """The single value of ``name``; sending it twice is a usage error (DALI §2.7: single-valued)."""
+        """The single value of ``name``; sending it twice is a usage error (DALI 1.1 §4.2: single-valued)."""
         found = self.getall(name)
         if not found:
             return default
@@ -125,36 +152,26 @@ class DaliParams:
             seen.add(ref.name.lower())
         return tuple(refs)
 
-    def as_pairs(self) -> list[tuple[str, str]]:
-        """Every (NAME, value) pair, for echoing and for storing job parameters."""
-        return [(name, value) for name, values in self.values.items() for value in values]
-
 
 def collect(
     pairs: Iterable[tuple[str, str]],
     files: Iterable[FilePart] = (),
 ) -> DaliParams:
-    """Build a ``DaliParams`` from query-string and body pairs and multipart file parts.
+    """A ``DaliParams`` of parameters that did not come from an HTTP request (a stored job's, a test's).
 
     Parameters
     ----------
     pairs
-        ``(name, value)`` in arrival order (query string first, then the body).
+        ``(name, value)`` in arrival order.
     files
-        File parts of a multipart body.
+        File parts, after the pairs.
 
     Returns
     -------
     DaliParams
-        Names upper-cased; values kept as sent (values are case-sensitive in DALI).
+        The same structure ``dali.form.read_request`` returns for a request.
     """
-    values: dict[str, list[str]] = {}
-    for name, value in pairs:
-        values.setdefault(name.strip().upper(), []).append(value)
-    return DaliParams(
-        values={name: tuple(found) for name, found in values.items()},
-        files={part.field: part for part in files},
-    )
+    return DaliParams((*pairs, *((part.field, part) for part in files)))
 
 
 def parse_maxrec(raw: str) -> int:

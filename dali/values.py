@@ -24,6 +24,8 @@ class Column:
 
     ``name`` is the lower-case ADQL name, identical to the physical column name in the backend.
     ``datatype`` is a VOTable datatype; ``arraysize`` follows VOTable ("12", "*", "2", "12*").
+    ``null`` is the value that stands for a missing one when the data declare it (VOTable
+    ``VALUES null``; FITS ``TNULLn``), written as in VOTable, e.g. ``"-9999"``.
     """
 
     name: str
@@ -37,6 +39,7 @@ class Column:
     principal: bool = False
     indexed: bool = False
     std: bool = False
+    null: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,19 @@
 """VOSI 1.1 availability and capabilities documents.
 
 A service describes its endpoints as ``Capability`` values; ``capabilities_document`` renders them
-(``xsi`` bound to the XML Schema instance namespace, as pyvo needs, standards.md §14).
-``support_capabilities`` lists the VOSI entries every DALI service repeats. Service-specific content
-(TAPRegExt, SIA) is passed in pre-rendered as ``Capability.body``. Pure string building; no HTTP.
+(``xsi`` bound to the XML Schema instance namespace: pyvo finds ``xsi:type`` by that literal prefix).
+``support_capabilities`` lists the VOSI entries every DALI service repeats. TAP's TAPRegExt content
+is passed in pre-rendered as ``Capability.body``. ``availability`` asks a service's health checks (the
+database, the job store and broker) and says what is wrong; every service answers its
+``/availability`` with it. No HTTP here.
 Tests: tests/dali/test_vosi.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -18,7 +22,9 @@ __all__ = [
     "NAMESPACES",
     "XML_MEDIA_TYPE",
     "Capability",
+    "Check",
     "Interface",
+    "availability",
     "availability_document",
     "capabilities_document",
     "support_capabilities",
@@ -33,6 +39,10 @@ NAMESPACES = {
     "xsi": "http://www.w3.org/2001/XMLSchema-instance",
 }
 _AVAILABILITY_NS = "http://www.ivoa.net/xml/VOSIAvailability/v1.0"
+# A health check that takes longer than this counts as failed: the answer must come while the
+# client (a registry, a monitor) still waits.
+_CHECK_SECONDS = 10.0
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +132,33 @@ def availability_document(
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<vosi:availability xmlns:vosi="{_AVAILABILITY_NS}">\n{"".join(parts)}</vosi:availability>\n'
     ).encode()
+
+
+Check = Callable[[], Awaitable[str | None]]
+"""A health check: what is wrong (a sentence for users), or None when all is well."""
+
+
+async def availability(checks: Sequence[Check], *, up_since: datetime | None, ready: str) -> bytes:
+    """The ``vosi:availability`` document of a service whose health ``checks`` are run now
+    (together): available when none reports a problem, with each problem as a note, else with the
+    note ``ready``. A check that raises or takes over ten seconds reports that it failed.
+
+    Parameters
+    ----------
+    checks
+        The service's checks (the release's database, the job store and broker, ...).
+    up_since
+        When the service started (``upSince``).
+    ready
+        The note when every check passes.
+    """
+    problems = [p for p in await asyncio.gather(*(_run(c) for c in checks)) if p]
+    return availability_document(not problems, up_since=up_since, notes=problems or [ready])
+
+
+async def _run(check: Check) -> str | None:
+    try:
+        return await asyncio.wait_for(check(), _CHECK_SECONDS)
+    except Exception:  # noqa: BLE001 (any failure means "not available"; logged)
+        _log.warning("an availability check failed", exc_info=True)
+        return "a health check of the service failed"

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from lxml import etree
 
-from dali.errors import SkygateError, UsageError
+from dali.errors import SkygateError, UsageError, fault_name
 from dali.values import Column
 from dali.writers import Info
 
@@ -34,11 +34,11 @@ _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
 def error_message(exc: BaseException) -> str:
-    """The user-facing text for an error: ours verbatim, anything else a generic sentence."""
+    """The user-facing text for an error, ``Fault: message`` (``dali.errors.fault_name``): ours
+    verbatim, anything else a generic sentence."""
     if isinstance(exc, SkygateError):
-        kind = {"usage": "UsageFault", "transient": "TransientFault"}.get(exc.kind, "ServiceFault")
-        return f"{kind}: {exc}"
-    return "ServiceFault: internal error; the failure was logged"
+        return f"{fault_name(exc)}: {exc}"
+    return f"{fault_name(exc)}: internal error; the failure was logged"
 
 
 def error_document(message: str, *, infos: Sequence[Info] = ()) -> bytes:

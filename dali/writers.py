@@ -1,13 +1,15 @@
 """Result tables as bytes: VOTable 1.4 (TABLEDATA, BINARY2), CSV, TSV, FITS and Parquet.
 
 ``write_table`` turns output ``Column``s and an async stream of Arrow record batches into an async
-stream of byte chunks, enforcing MAXREC the DALI way (read at most maxrec+1 rows; when row
-maxrec+1 arrives, stop reading, close the source and flag ``QUERY_STATUS=OVERFLOW`` after the
-table). The bytes of each format come from its encoder in ``dali.formats`` (one ``Encoder``
-protocol: head, one piece per batch, tail), chosen by ``OutputFormat`` from one table; this module
-drives it, reading ahead and encoding large batches in a thread so the event loop stays free. No
-HTTP and no database here: the caller streams the chunks to a socket or a file. This is the
-public face of ``dali.formats``: other packages import from here.
+stream of byte chunks, for every table any service returns (TAP, SIA, DataLink, SCS, anomaly),
+enforcing MAXREC the DALI way (read at most maxrec+1 rows; when row maxrec+1 arrives, stop
+reading, close the source and flag ``QUERY_STATUS=OVERFLOW`` after the table). VOTable documents
+may carry FIELD IDs and service descriptors (``dali.descriptors``) after the results. The bytes
+of each format come from its encoder in ``dali.formats`` (one ``Encoder`` protocol: head, one
+piece per batch, tail), chosen by ``OutputFormat`` from one table; this module drives it,
+reading ahead and encoding large batches in a thread so the event loop stays free. No HTTP and
+no database here: the caller streams the chunks to a socket or a file. This is the public face
+of ``dali.formats``: other packages import from here.
 Tests: tests/dali/test_writers.py, tests/dali/test_votable.py.
 """
 
@@ -15,16 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from dali.descriptors import ServiceDescriptor
 from dali.errors import SkygateError
 from dali.formats.columns import arrow_type, prepare_batch
 from dali.formats.delimited import CsvEncoder, TsvEncoder
-from dali.formats.encoder import Encoder, Info
+from dali.formats.encoder import Encoder, Envelope, Info
 from dali.formats.fits import FitsEncoder
 from dali.formats.parquet import ParquetEncoder
 from dali.formats.response import FORMATS, Format, OutputFormat, resolve_format
@@ -50,7 +53,7 @@ _THREAD_ROWS = 4096
 _T = TypeVar("_T")
 
 # The one place a format kind meets its encoder.
-_ENCODERS: dict[OutputFormat, Callable[[Sequence[Column], Sequence[Info]], Encoder]] = {
+_ENCODERS: dict[OutputFormat, Callable[[Sequence[Column], Envelope], Encoder]] = {
     OutputFormat.VOTABLE_TD: TableDataEncoder,
     OutputFormat.VOTABLE_B2: Binary2Encoder,
     OutputFormat.CSV: CsvEncoder,
@@ -71,6 +74,9 @@ class TableWriter:
     batches: AsyncIterator[pa.RecordBatch] | None
     maxrec: int | None = None
     infos: tuple[Info, ...] = ()
+    field_ids: frozenset[str] = frozenset()
+    descriptors: tuple[ServiceDescriptor, ...] = ()
+    overflow_message: str | None = None
     rows: int = 0
     overflow: bool = False
     error: BaseException | None = None
@@ -82,7 +88,7 @@ class TableWriter:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The encoded document, chunk by chunk."""
-        encoder = _ENCODERS[self.kind](self.columns, self.infos)
+        encoder = _ENCODERS[self.kind](self.columns, Envelope(self.infos, self.field_ids, self.descriptors))
         head = encoder.head()
         if head:
             yield head
@@ -95,7 +101,8 @@ class TableWriter:
                 async for data in encoded:
                     yield data
             if self.overflow:
-                status, message = "OVERFLOW", f"Result truncated to MAXREC={self.maxrec} rows"
+                status = "OVERFLOW"
+                message = self.overflow_message or f"Result truncated to MAXREC={self.maxrec} rows"
         except SkygateError as exc:
             self.error = exc
             status, message = "ERROR", str(exc)
@@ -203,6 +210,9 @@ def write_table(
     *,
     maxrec: int | None = None,
     infos: Sequence[Info] = (),
+    field_ids: Iterable[str] = (),
+    descriptors: Sequence[ServiceDescriptor] = (),
+    overflow_message: str | None = None,
 ) -> TableWriter:
     """A writer for one result table.
 
@@ -221,10 +231,19 @@ def write_table(
         it beside the document, see README).
     infos
         INFO elements written after ``QUERY_STATUS=OK`` (standardID, echoed parameters).
+    field_ids
+        Columns whose VOTable FIELD carries ``ID`` = its name, for the descriptors' ``ref``.
+    descriptors
+        Service descriptors (``dali.descriptors``) written after the VOTable results RESOURCE;
+        other formats have no place for them.
+    overflow_message
+        What the OVERFLOW status says, when the truncation is not simply "MAXREC rows" (DataLink
+        stops at a number of IDs).
 
     Returns
     -------
     TableWriter
         Iterate ``writer.chunks()`` for the bytes.
     """
-    return TableWriter(format, tuple(columns), batches, maxrec, tuple(infos))
+    return TableWriter(format, tuple(columns), batches, maxrec, tuple(infos), frozenset(field_ids),
+                       tuple(descriptors), overflow_message)

@@ -47,7 +47,7 @@ NAMESPACES = {
     "cs": "http://www.ivoa.net/xml/ConeSearch/v1.0",
     "vg": "http://www.ivoa.net/xml/VORegistry/v1.0",
     "vstd": "http://www.ivoa.net/xml/StandardsRegExt/v1.0",
-    "xsi": XSI,  # pyvo finds xsi:type by this literal prefix (standards.md §14)
+    "xsi": XSI,  # pyvo finds xsi:type by this literal prefix
 }
 _PREFIX = {uri: prefix for prefix, uri in NAMESPACES.items()}
 _TYPE = f"{{{XSI}}}type"

@@ -27,8 +27,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Send
 
-from dali.errors import FatalError, SkygateError, TransientError, UsageError
-from dali.params import collect
+from dali.errors import FatalError, SkygateError, TooLargeError, TransientError, UsageError
+from dali.form import FormLimits, read_request
+from dali.params import DaliParams
 from dali.vosi import availability_document
 from dali.writers import OutputFormat, TableWriter
 from registry.cone import (
@@ -74,6 +75,11 @@ def scs_routes() -> list[BaseRoute]:
 
 def _settings(request: Request) -> Any:
     return request.app.state.settings
+
+
+async def _params(request: Request) -> DaliParams:
+    """Query-string and body fields within the request limits (``dali.form``)."""
+    return await read_request(request, FormLimits(body_max_bytes=_settings(request).body_max_bytes))
 
 
 def _release(request: Request) -> Any:
@@ -139,11 +145,8 @@ async def cone(request: Request) -> Response:
     except UsageError as exc:
         return _error(exc, status=404)
     try:
-        pairs = list(request.query_params.multi_items())
-        if request.method == "POST":
-            form = await request.form()
-            pairs += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-        query = parse_cone(collect(pairs), max_sr=settings.scs_max_sr, maxrec_default=settings.maxrec_default,
+        params = await _params(request)
+        query = parse_cone(params, max_sr=settings.scs_max_sr, maxrec_default=settings.maxrec_default,
                            maxrec_hard=settings.maxrec_hard)
         writer = await start_cone(engine, table, query, timeout=settings.sync_timeout)
     except UsageError as exc:
@@ -226,11 +229,11 @@ async def _records(request: Request) -> list[Record] | None:
 
 async def oai(request: Request) -> Response:
     """OAI-PMH 2.0: every answer, errors included, is an OAI-PMH document with HTTP 200 (503 while no
-    release is loaded)."""
-    pairs = list(request.query_params.multi_items())
-    if request.method == "POST":
-        form = await request.form()
-        pairs += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    release is loaded; 400 or 413 text for a request ``dali.form`` refuses, before any argument is read)."""
+    try:
+        pairs = (await _params(request)).pairs
+    except UsageError as exc:  # the request itself, before any OAI-PMH argument: an HTTP refusal
+        return PlainTextResponse(f"{exc}\n", status_code=413 if isinstance(exc, TooLargeError) else 400)
     publisher = request.app.state.registry
     config = OaiConfig(base_url=publisher.base_url + OAI_PATH,
                        repository_name=f"{publisher.curation.title} publishing registry",

@@ -52,7 +52,8 @@ __all__ = [
 
 HPX_COLUMN = "skygate_hpx"
 HPX_ORDER = 14
-# Columns indexed whenever a table has them (DATA.md §1: DR1_MAIN is indexed on these).
+# Columns indexed whenever a table has them: the object id, the tile and the position, what joins,
+# tile look-ups and cone searches filter on.
 INDEXED_COLUMNS = ("coadd_object_id", "tilename", "ra", "dec")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -239,6 +240,7 @@ def read_metadata_file(path: Path) -> dict[str, Any]:
         ucd = "phot.mag;em.opt.B"
         description = "Kron-aperture magnitude"
         principal = true                     # also: utype, arraysize, xtype, indexed
+        null = -9999                         # the value standing for a missing one (VOTable null)
 
     Raises
     ------

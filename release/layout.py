@@ -1,4 +1,4 @@
-"""Ingest the demo release layout (DATA.md §5) into a store, and tell whether it already is.
+"""Ingest the demo release layout (what ``release.demo.generate`` writes) into a store, and tell whether it already is.
 
 ``ingest_release`` loads ``des_dr1.{main, main_sample, tile_info, demo_truth}`` from the
 release's ``catalog/`` folder through ``release.ingest``, then the ObsCore image index (rows from
@@ -44,7 +44,7 @@ __all__ = [
 
 RELEASE_SCHEMA = "des_dr1"
 RELEASE_DESCRIPTION = "Synthetic copy of the Dark Energy Survey Data Release 1 (Skygate demo release)"
-# DATA.md §1: ra/dec are copies of the windowed position rounded to 1e-6 deg.
+# ra/dec are the windowed position rounded to 1e-6 deg (``release.demo.catalog.round_inside``).
 MAIN_TOLERANCE = 2e-6
 _STAMP_TABLE = f"{META_SCHEMA}.release"
 

@@ -1,8 +1,9 @@
 """Read a release's table metadata back from the backend (TAP_SCHEMA plus ``skygate_meta``).
 
 Ingest stores the metadata in a real ``tap_schema`` schema (TAP 1.1 §4) and the unpublished
-extras (sky position, row count) in ``skygate_meta.tables``; this module turns those rows into
-``TableMeta`` values keyed by lower-case ``"schema.table"``. It only reads, through whatever runs
+extras in ``skygate_meta``: sky position and row count in ``tables``, the columns' declared null
+values (``Column.null``) in ``columns``; this module turns those rows into ``TableMeta`` values keyed
+by lower-case ``"schema.table"``. It only reads, through whatever runs
 SQL (a ``Backend`` while serving, ingest's own connection while writing).
 Tests: tests/release/test_ingest.py.
 """
@@ -17,7 +18,7 @@ import pyarrow as pa
 
 from dali.errors import TransientError, UsageError
 from dali.values import Column, ForeignKey, Position, TableMeta
-from release.tapschema import META_TABLE, TAP_SCHEMA, plain_name
+from release.tapschema import META_COLUMNS, META_TABLE, TAP_SCHEMA, plain_name
 
 if TYPE_CHECKING:  # for annotations only: the backends import what ingest imports
     from release.backends import Backend
@@ -81,13 +82,16 @@ async def read_catalog(fetch: Fetch) -> Catalog:
     extras = {row["table_name"]: row for row in (await fetch(
         "SELECT table_name, nrows, pos_ra, pos_dec, pos_index_column, pos_index_order, pos_tolerance "
         f"FROM {META_TABLE}")).to_pylist()}
+    nulls = await _declared_nulls(fetch)
 
     by_table: dict[str, list[Column]] = {}
     for row in columns:
+        name = plain_name(row["column_name"])
         by_table.setdefault(row["table_name"], []).append(Column(
-            name=plain_name(row["column_name"]), datatype=row["datatype"], arraysize=row["arraysize"],
+            name=name, datatype=row["datatype"], arraysize=row["arraysize"],
             xtype=row["xtype"], unit=row["unit"], ucd=row["ucd"], utype=row["utype"], description=row["description"],
-            indexed=bool(row["indexed"]), principal=bool(row["principal"]), std=bool(row["std"])))
+            indexed=bool(row["indexed"]), principal=bool(row["principal"]), std=bool(row["std"]),
+            null=nulls.get((row["table_name"], name))))
     pairs: dict[str, list[tuple[str, str]]] = {}
     for row in key_columns:
         pairs.setdefault(row["key_id"], []).append((plain_name(row["from_column"]), plain_name(row["target_column"])))
@@ -112,6 +116,17 @@ async def read_catalog(fetch: Fetch) -> Catalog:
             description=row["description"], utype=row["utype"], table_type=row["table_type"],
             nrows=extra.get("nrows"), position=position, foreign_keys=tuple(fks.get(row["table_name"], ())))
     return Catalog(tables=result, schema_descriptions={r["schema_name"]: r["description"] for r in schemas})
+
+
+async def _declared_nulls(fetch: Fetch) -> dict[tuple[str, str], str]:
+    """(qualified table, column) -> the column's declared null value."""
+    try:
+        rows = (await fetch(f"SELECT table_name, column_name, null_value FROM {META_COLUMNS}")).to_pylist()
+    except TransientError:
+        raise
+    except Exception:  # noqa: BLE001 - a release ingested before nulls were declared has no such table
+        return {}
+    return {(row["table_name"], row["column_name"]): row["null_value"] for row in rows}
 
 
 def _position(extra: Mapping[str, object]) -> Position | None:

@@ -58,7 +58,7 @@ BAND_WAVELENGTHS: Mapping[str, tuple[float, float]] = {
     "z": (850e-9, 1002e-9),
     "Y": (953e-9, 1065e-9),
 }
-# Median PSF FWHM of the DR1 coadds in arcsec (DATA.md §5, from the DR1 paper).
+# Median PSF FWHM of the DR1 coadds in arcsec (the DES DR1 paper: Abbott et al. 2018, ApJS 239, 18).
 _PSF_FWHM = {"g": 1.12, "r": 0.96, "i": 0.88, "z": 0.84, "Y": 0.90}
 # DR1 uses the first three years of DES (2013-08-15 to 2016-02-12), as MJD.
 _T_MIN, _T_MAX = 56519.0, 57430.0
@@ -165,7 +165,7 @@ def obscore_base_meta() -> TableMeta:
 def obscore_view_sql(dialect: str) -> str:
     """``CREATE VIEW ivoa.obscore`` over the stored rows, prefixing the base URL session variable.
 
-    The base URL is read per connection (brief §2), so the same database serves any ``BASE_URL``.
+    The base URL is read per connection from a session variable, so the same database serves any ``BASE_URL``.
     """
     if dialect == "duckdb":
         base = "getvariable('skygate_base_url')"
@@ -216,7 +216,8 @@ def parse_did(did: str) -> ImageRef | None:
 
 
 def find_image_file(release_dir: Path, tilename: str, band: str) -> Path | None:
-    """The tile-band FITS file under ``release_dir/tiles`` (DATA.md §2 layout), or None."""
+    """The tile-band FITS file ``release_dir/tiles/{TILENAME}/{TILENAME}_r{REQNUM}p{ATTNUM}_{band}.fits.fz``
+    (DES DR1's file names), or None."""
     if not _TILENAME.match(tilename) or band not in BANDS:
         return None
     folder = release_dir / "tiles" / tilename
@@ -252,7 +253,7 @@ def build_obscore(release_dir: Path, tile_info: pa.Table, *, collection: str = "
     release_dir
         The release folder holding ``tiles/{TILENAME}/...fits.fz``.
     tile_info
-        The ``des_dr1.tile_info`` table (DATA.md §2); column names are matched case-insensitively.
+        The ``des_dr1.tile_info`` table (DES DR1's tile list); column names are matched case-insensitively.
     collection
         ``obs_collection`` of every row.
 

@@ -1,9 +1,11 @@
 """Read catalog files as Arrow batches, with the metadata each column is published with.
 
-Reads FITS binary tables (astropy; ``TUNITn``/``TUCDn``/``TCOMMn``), Parquet (pyarrow; field
-metadata keys ``unit``, ``ucd``, ``description``, also ``utype``, ``arraysize``, ``xtype``,
-``principal``) and CSV (pyarrow.csv) in batches, so memory stays bounded whatever the size, and
-turns an Arrow field and its metadata into the published ``Column`` (VOTable datatype).
+Reads FITS binary tables (astropy; ``TUNITn``/``TUCDn``/``TCOMMn``; ``TNULLn`` values become NULL),
+Parquet (pyarrow; field metadata keys ``unit``, ``ucd``, ``description``, also ``utype``,
+``arraysize``, ``xtype``, ``principal`` and ``null``) and CSV (pyarrow.csv) in batches, so memory
+stays bounded whatever the size, and turns an Arrow field and its metadata into the published
+``Column`` (VOTable datatype). ``null`` declares the value that stands for a missing one (VOTable
+``VALUES null``, e.g. ``-9999``): it is kept as it is in the rows, and published with the column.
 Reading only: no database, no names checked (``release.ingest`` plans the stored table).
 Tests: tests/release/test_ingest.py, tests/release/test_progress.py.
 """
@@ -67,11 +69,12 @@ def arrow_column(name: str, arrow: pa.DataType, meta: Mapping[str, Any] | None =
         value = meta.get(key)
         return str(value) if value not in (None, "") else None
 
+    datatype = text("datatype") or datatype
     return Column(
-        name=name, datatype=text("datatype") or datatype, arraysize=text("arraysize") or arraysize,
+        name=name, datatype=datatype, arraysize=text("arraysize") or arraysize,
         xtype=text("xtype") or xtype, unit=text("unit"), ucd=text("ucd"), utype=text("utype"),
         description=text("description"), principal=_flag(meta.get("principal")),
-        indexed=_flag(meta.get("indexed")), std=_flag(meta.get("std")),
+        indexed=_flag(meta.get("indexed")), std=_flag(meta.get("std")), null=_null(name, text("null"), datatype),
     )
 
 
@@ -143,6 +146,34 @@ def _fits_array(values: np.ndarray[Any, Any], arrow: pa.DataType, null: object) 
         return pa.array(list(native), type=arrow)
     mask = native == null if null is not None and native.dtype.kind in "iu" else None
     return pa.array(native, type=arrow, mask=mask)
+
+
+_INTEGERS = frozenset({"unsignedByte", "short", "int", "long"})
+_REALS = frozenset({"float", "double"})
+
+
+def _null(name: str, value: str | None, datatype: str) -> str | None:
+    """A declared null as VOTable writes it: a whole number for integer columns, a number for
+    floating-point ones (``-9999.0`` of an integer column is ``-9999``).
+
+    Raises
+    ------
+    UsageError
+        A null that is not a value of the column's type.
+    """
+    if value is None or datatype not in _INTEGERS | _REALS:
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if datatype in _INTEGERS and number.is_integer():
+        return str(int(number))
+    if datatype in _REALS and number == number:  # not NaN: NaN is missing already
+        return value.strip()
+    raise UsageError(f"the null value of column {name} must be a {'whole ' if datatype in _INTEGERS else ''}"
+                     f"number ({datatype}), not {value[:40]!r}", param="null",
+                     hint="declare the number that stands for a missing value, e.g. null = -9999")
 
 
 def _flag(value: object) -> bool:

@@ -274,7 +274,7 @@ class _PostgresStore:
             with contextlib.suppress(asyncpg.DuplicateObjectError):
                 await conn.execute(f"CREATE ROLE {role} LOGIN")
         # The service connects as this role: reading published schemas and creating temporary
-        # upload tables is all it may do (brief §2); sessions also start read-only by default.
+        # upload tables is all it may do, so no query changes the release; sessions also start read-only.
         await conn.execute(f"ALTER ROLE {role} SET default_transaction_read_only = on")
         database = await conn.fetchval("SELECT current_database()")
         await conn.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {quote_ident(database)} TO {role}")

@@ -2,9 +2,10 @@
 
 ``tap_schema_tables()`` is the metadata of TAP_SCHEMA itself (it describes itself, foreign keys
 included, as taplint E-TMS-TSLN asks); ``tap_schema_rows(...)`` turns a release's metadata into
-the Arrow contents of the five tables plus the unpublished extras (position, row count) that
-live in ``skygate_meta.tables``. Pure values: ingest writes these rows, ``release.metadata``
-reads them back. Internal columns and tables (names starting with ``skygate_``) are never listed.
+the Arrow contents of the five tables plus the unpublished extras: position and row count in
+``skygate_meta.tables``, declared null values (``Column.null``, which TAP_SCHEMA has no column for)
+in ``skygate_meta.columns``. Pure values: ingest writes these rows, ``release.metadata`` reads them
+back. Internal columns and tables (names starting with ``skygate_``) are never listed.
 ``with_footprint`` ends a table description with the URL of the table's footprint MOC (issue 17:
 the MOCs are referenced from the table descriptions, in TAP_SCHEMA and so in /tap/tables alike).
 Tests: tests/release/test_ingest.py (round trip through both backends),
@@ -22,6 +23,7 @@ from adql.features import RESERVED_WORDS
 from dali.values import Column, ForeignKey, TableMeta
 
 __all__ = [
+    "META_COLUMNS",
     "META_SCHEMA",
     "META_TABLE",
     "NOT_NULL",
@@ -39,6 +41,8 @@ TAP_SCHEMA = "tap_schema"
 # Unpublished extras (Position, nrows): a schema of its own, absent from TAP_SCHEMA.
 META_SCHEMA = "skygate_meta"
 META_TABLE = f"{META_SCHEMA}.tables"
+# Per-column extras: the declared null of the columns that have one.
+META_COLUMNS = f"{META_SCHEMA}.columns"
 
 _S = pa.string()
 _I = pa.int32()
@@ -156,7 +160,7 @@ def tap_schema_rows(
     tables: Iterable[TableMeta], schema_descriptions: Mapping[str, str | None], *,
     schema_utypes: Mapping[str, str] | None = None,
 ) -> dict[str, pa.Table]:
-    """The contents of the five TAP_SCHEMA tables and ``skygate_meta.tables``.
+    """The contents of the five TAP_SCHEMA tables, ``skygate_meta.tables`` and ``skygate_meta.columns``.
 
     Parameters
     ----------
@@ -216,6 +220,10 @@ def tap_schema_rows(
          "pos_tolerance": t.position.tolerance if t.position else None}
         for t in ordered
     ]
+    null_rows = [
+        {"table_name": t.qualified, "column_name": c.name, "null_value": c.null}
+        for t in ordered for c in t.published_columns if c.null is not None
+    ]
     return {
         f"{TAP_SCHEMA}.schemas": _table(schema_rows, [("schema_name", _S), ("utype", _S), ("description", _S),
                                                       ("schema_index", _I)]),
@@ -232,10 +240,11 @@ def tap_schema_rows(
         META_TABLE: _table(meta_rows, [("table_name", _S), ("nrows", pa.int64()), ("pos_ra", _S), ("pos_dec", _S),
                                        ("pos_index_column", _S), ("pos_index_order", _I),
                                        ("pos_tolerance", pa.float64())]),
+        META_COLUMNS: _table(null_rows, [("table_name", _S), ("column_name", _S), ("null_value", _S)]),
     }
 
 
-# Columns that must never be NULL (TAP 1.1 §4, bold in standards.md §3).
+# Columns that must never be NULL (TAP 1.1 §4).
 NOT_NULL = {
     f"{TAP_SCHEMA}.schemas": ("schema_name",),
     f"{TAP_SCHEMA}.tables": ("schema_name", "table_name", "table_type"),

@@ -1,4 +1,4 @@
-"""The DES coadd tiling (DES ``destiling.py`` recipe, as described in DATA.md §2).
+"""The DES coadd tiling (the recipe of DES's ``destiling.py``).
 
 Rows of tiles start at Dec +30° and step south by the tile side less the 1′ overlap
 (0.730556° − 1/60° = 0.713889°). In a row, tile centres start at RA 275° and step by
@@ -99,7 +99,8 @@ class Tile:
     crossra0: bool
 
     def contains(self, ra: npt.ArrayLike, dec: npt.ArrayLike) -> npt.NDArray[np.bool_]:
-        """Whether (ra, dec) in degrees lie in the tile's unique area (DATA.md §2 membership)."""
+        """Whether (ra, dec) in degrees lie in the tile's unique area (URAMIN <= ra < URAMAX,
+        UDECMIN <= dec < UDECMAX, as the DES tile list gives them)."""
         ra_a = np.asarray(ra, dtype=np.float64)
         dec_a = np.asarray(dec, dtype=np.float64)
         in_dec = (dec_a >= self.udecmin) & (dec_a < self.udecmax)

@@ -1,17 +1,19 @@
 """SIA 2.0 query parameters as typed values (SIA 2.0 §2.1; DALI §3 intervals).
 
-Every parameter is multi-valued: values of one parameter are OR'ed, different parameters AND'ed.
-Input is a mapping of upper-case parameter name to the values sent; nothing here sees HTTP.
+Every parameter is multi-valued: values of one parameter are OR'ed, different parameters AND'ed;
+MAXREC and RESPONSEFORMAT are single-valued (DALI 1.1 §4.2). Input is ``dali.params.DaliParams``;
+nothing here sees HTTP.
 Tests: tests/sia/test_service.py (parameter cases).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dali.errors import TooLargeError, UsageError
+from dali.params import DaliParams
 from release.regions import Region, RegionError, parse_pos
 
 __all__ = ["KNOWN_PARAMS", "MAX_POS_REGIONS", "Interval", "SiaQuery", "parse_interval", "parse_query"]
@@ -80,16 +82,8 @@ def _text(value: str, param: str) -> str:
     return value
 
 
-def _single(values: Sequence[str], name: str) -> str | None:
-    if not values:
-        return None
-    if len(values) > 1:
-        raise UsageError(f"{name} was given {len(values)} times; it takes one value", param=name)
-    return values[0].strip() or None
-
-
-def parse_query(params: Mapping[str, Sequence[str]], *, maxrec_default: int, maxrec_hard: int) -> SiaQuery:
-    """The typed query for upper-case ``params``.
+def parse_query(params: DaliParams, *, maxrec_default: int, maxrec_hard: int) -> SiaQuery:
+    """The typed query of the request's ``params``.
 
     Raises
     ------
@@ -97,7 +91,7 @@ def parse_query(params: Mapping[str, Sequence[str]], *, maxrec_default: int, max
         For any value that does not parse (named by ``param``).
     """
     pos: list[Region] = []
-    texts = params.get("POS", ())
+    texts = params.getall("POS")
     if len(texts) > MAX_POS_REGIONS:
         raise TooLargeError(f"POS was given {len(texts)} times; at most {MAX_POS_REGIONS} regions per query",
                             param="POS", hint="split the search into several queries")
@@ -109,16 +103,16 @@ def parse_query(params: Mapping[str, Sequence[str]], *, maxrec_default: int, max
                 raise TooLargeError(str(exc), param="POS", hint=exc.limit) from None
             raise UsageError(str(exc), param="POS",
                              hint="POS is CIRCLE ra dec r, RANGE ra1 ra2 dec1 dec2 or POLYGON ra dec ...") from None
-    overlaps = {name: tuple(parse_interval(v, name) for v in params.get(name, ())) for name in INTERVAL_OVERLAP}
-    values = {name: tuple(parse_interval(v, name) for v in params.get(name, ())) for name in INTERVAL_VALUE}
-    strings = {name: tuple(_text(v, name) for v in params.get(name, ())) for name in STRING_MATCH}
+    overlaps = {name: tuple(parse_interval(v, name) for v in params.getall(name)) for name in INTERVAL_OVERLAP}
+    values = {name: tuple(parse_interval(v, name) for v in params.getall(name)) for name in INTERVAL_VALUE}
+    strings = {name: tuple(_text(v, name) for v in params.getall(name)) for name in STRING_MATCH}
     calib: list[int] = []
-    for text in params.get("CALIB", ()):
+    for text in params.getall("CALIB"):
         try:
             calib.append(int(text.strip()))
         except ValueError:
             raise UsageError("CALIB must be an integer calibration level (0-4)", param="CALIB") from None
-    maxrec_text = _single(params.get("MAXREC", ()), "MAXREC")
+    maxrec_text = (params.get("MAXREC") or "").strip() or None
     maxrec = maxrec_default
     if maxrec_text is not None:
         try:
@@ -129,8 +123,8 @@ def parse_query(params: Mapping[str, Sequence[str]], *, maxrec_default: int, max
             raise UsageError("MAXREC must be a non-negative integer", param="MAXREC")
     return SiaQuery(
         pos=tuple(pos), overlaps=overlaps, values=values, strings=strings,
-        pol=tuple(_text(v, "POL").strip() for v in params.get("POL", ())),
-        ids=tuple(_text(v, "ID").strip() for v in params.get("ID", ())),
+        pol=tuple(_text(v, "POL").strip() for v in params.getall("POL")),
+        ids=tuple(_text(v, "ID").strip() for v in params.getall("ID")),
         calib=tuple(calib), maxrec=min(maxrec, maxrec_hard),
-        responseformat=_single(params.get("RESPONSEFORMAT", ()), "RESPONSEFORMAT"),
+        responseformat=(params.get("RESPONSEFORMAT") or "").strip() or None,
     )

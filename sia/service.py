@@ -1,42 +1,47 @@
 """SIA 2.0 search over ``ivoa.obscore``: SQL for the plain constraints, the exact sky test in Python.
 
-The SQL (built from parsed numbers and quoted literals, never from raw text) keeps the rows that
-pass every non-spatial constraint and a declination band around each POS region; the exact
-spherical overlap of ``s_region`` with the regions (``release.regions.region_overlaps``) then
-decides, so a tile touched only at a corner, or straddling RA 0, is found. The response is an
-ObsCore-shaped VOTable with a DataLink service descriptor. No HTTP here.
+The SQL (sqlglot expressions through ``adql.filters``: every value a literal the backend's dialect
+escapes, never formatted text) keeps the rows that pass every non-spatial constraint and a
+declination band around each POS region; the exact spherical overlap of ``s_region`` with the
+regions (``release.regions.region_overlaps``) then decides, so a tile touched only at a corner, or
+straddling RA 0, is found. The rows go out through ``dali.writers`` like every other table, with the
+DataLink and SODA service descriptors (``dali.descriptors``) after the results. No HTTP here.
 Tests: tests/sia/test_service.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
-from html import escape
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 import pyarrow as pa
 
-from dali.errors import UsageError
-from dali.values import Column
-from dali.writers import COOSYS_ID, coosys_element, is_position
+from adql.filters import (
+    Condition,
+    all_of,
+    any_of,
+    column,
+    compare,
+    contains_text,
+    divided,
+    lower,
+    minus,
+    never,
+    not_null,
+    plus,
+    select_sql,
+)
+from dali.descriptors import datalink_descriptor, soda_descriptor
+from dali.writers import Format, Info, TableWriter, arrow_type, write_table
 from dali.xtypes import format_stcs_polygon
 from release.obscore import DATALINK_FORMAT, OBSCORE_TABLE, obscore_meta
 from release.regions import Region, region_bounds, region_overlaps
 from sia.params import INTERVAL_OVERLAP, INTERVAL_VALUE, STRING_MATCH, Interval, SiaQuery
 
-__all__ = [
-    "STANDARD_ID",
-    "VOTABLE_TYPES",
-    "RowSource",
-    "SiaResult",
-    "build_sql",
-    "error_votable",
-    "render_votable",
-    "search",
-]
+__all__ = ["STANDARD_ID", "RowSource", "build_sql", "result_writer", "search"]
 
 STANDARD_ID = "ivo://ivoa.net/std/SIA#query-2.0"
 # Every ivoa.obscore row is a FITS image reached through DataLink: access_format is the DataLink
@@ -44,7 +49,8 @@ STANDARD_ID = "ivo://ivoa.net/std/SIA#query-2.0"
 # access_format, so a FITS FORMAT also matches the DataLink rows, whose product it names. Both
 # registered FITS types (RFC 4047: application/fits, image/fits) mean the same files.
 _FITS_TYPES = frozenset({"application/fits", "image/fits"})
-VOTABLE_TYPES = ("application/x-votable+xml", "text/xml", "votable")
+# The dataset identifier column: the ID the DataLink and SODA descriptors take from each row.
+_ID_COLUMN = "obs_publisher_did"
 
 
 class RowSource(Protocol):
@@ -55,85 +61,70 @@ class RowSource(Protocol):
     def stream(self, sql: str, *, timeout: float) -> AsyncIterator[pa.RecordBatch]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class SiaResult:
-    """Matching rows (as dicts, ObsCore column names) and whether MAXREC cut the list."""
-
-    rows: tuple[Mapping[str, Any], ...]
-    overflow: bool
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _number(value: float) -> str:
-    return repr(float(value))
-
-
-def _interval_overlap(lo_col: str, hi_col: str, interval: Interval) -> str:
-    terms = []
-    if not math.isinf(interval.hi):
-        terms.append(f"{lo_col} <= {_number(interval.hi)}")
-    if not math.isinf(interval.lo):
-        terms.append(f"{hi_col} >= {_number(interval.lo)}")
+def _interval_overlap(lo_col: str, hi_col: str, interval: Interval) -> Condition:
     # A NULL metadata field never matches (SIA 2.0 §2.1).
-    terms += [f"{lo_col} IS NOT NULL", f"{hi_col} IS NOT NULL"]
-    return "(" + " AND ".join(terms) + ")"
-
-
-def _interval_contains(col: str, interval: Interval) -> str:
-    terms = [f"{col} IS NOT NULL"]
-    if not math.isinf(interval.lo):
-        terms.append(f"{col} >= {_number(interval.lo)}")
+    terms = [not_null(column(lo_col)), not_null(column(hi_col))]
     if not math.isinf(interval.hi):
-        terms.append(f"{col} <= {_number(interval.hi)}")
-    return "(" + " AND ".join(terms) + ")"
+        terms.append(compare(column(lo_col), "<=", interval.hi))
+    if not math.isinf(interval.lo):
+        terms.append(compare(column(hi_col), ">=", interval.lo))
+    return all_of(terms)
 
 
-def _any(terms: Sequence[str]) -> str:
-    return "(" + " OR ".join(terms) + ")"
+def _interval_contains(col: str, interval: Interval) -> Condition:
+    terms = [not_null(column(col))]
+    if not math.isinf(interval.lo):
+        terms.append(compare(column(col), ">=", interval.lo))
+    if not math.isinf(interval.hi):
+        terms.append(compare(column(col), "<=", interval.hi))
+    return all_of(terms)
 
 
-def build_sql(query: SiaQuery) -> str:
-    """The SELECT over ``ivoa.obscore`` for every constraint but the exact sky overlap."""
-    where: list[str] = []
+def _dec_band(region: Region) -> Condition:
+    """|s_dec - dec| <= radius + s_fov/2: necessary for any overlap with ``region``."""
+    _, dec, radius = region_bounds(region)
+    half_fov = divided(column("s_fov"), 2)
+    return all_of([compare(plus(column("s_dec"), half_fov), ">=", dec - radius),
+                   compare(minus(column("s_dec"), half_fov), "<=", dec + radius)])
+
+
+def _pol_state(state: str) -> Condition:
+    """``pol_states`` lists the state: ObsCore writes the list as ``/I/Q/U/``, so the state with its
+    slashes is a substring; a value holding a slash is no single state and matches nothing."""
+    return never() if "/" in state else contains_text(column("pol_states"), f"/{state}/")
+
+
+def _conditions(query: SiaQuery) -> list[Condition]:
+    """One condition per constrained parameter (AND'ed); a parameter's values are OR'ed."""
+    where: list[Condition] = []
     if query.pos:
-        bands = []
-        for region in query.pos:
-            _, dec, radius = region_bounds(region)
-            reach = _number(radius)
-            # |s_dec - dec| <= radius + s_fov/2 is necessary for any overlap.
-            bands.append(f"(s_dec + s_fov / 2 >= {_number(dec)} - {reach} AND "
-                         f"s_dec - s_fov / 2 <= {_number(dec)} + {reach})")
-        where.append(_any(bands))
+        where.append(any_of([_dec_band(r) for r in query.pos]))
     for name, (lo_col, hi_col) in INTERVAL_OVERLAP.items():
-        intervals = (query.overlaps or {}).get(name, ())
-        if intervals:
-            where.append(_any([_interval_overlap(lo_col, hi_col, i) for i in intervals]))
+        if intervals := (query.overlaps or {}).get(name, ()):
+            where.append(any_of([_interval_overlap(lo_col, hi_col, i) for i in intervals]))
     for name, col in INTERVAL_VALUE.items():
-        intervals = (query.values or {}).get(name, ())
-        if intervals:
-            where.append(_any([_interval_contains(col, i) for i in intervals]))
+        if intervals := (query.values or {}).get(name, ()):
+            where.append(any_of([_interval_contains(col, i) for i in intervals]))
     for name, col in STRING_MATCH.items():
-        values = (query.strings or {}).get(name, ())
-        if values:
-            terms = [f"{col} = {_literal(v)}" for v in values]
+        if values := (query.strings or {}).get(name, ()):
+            matches = [compare(column(col), "=", v) for v in values]
             if name == "FORMAT" and any(_is_fits(v) for v in values):
-                terms.append(f"{col} = {_literal(DATALINK_FORMAT)}")
-            where.append(_any(terms))
+                matches.append(compare(column(col), "=", DATALINK_FORMAT))
+            where.append(any_of(matches))
     if query.pol:
-        where.append(_any([f"pol_states LIKE {_literal('%/' + p.replace('%', '').replace('_', '') + '/%')}"
-                           for p in query.pol]))
+        where.append(any_of([_pol_state(p) for p in query.pol]))
     if query.ids:
-        where.append(_any([f"lower(obs_publisher_did) = {_literal(i.lower())}" for i in query.ids]))
+        # IVOIDs compare case-insensitively (IVOA Identifiers 2.0 §2.1).
+        where.append(any_of([compare(lower(column(_ID_COLUMN)), "=", i.lower()) for i in query.ids]))
     if query.calib:
-        where.append(_any([f"calib_level = {int(c)}" for c in query.calib]))
-    columns = ", ".join(c.name for c in obscore_meta().columns)
-    sql = f"SELECT {columns} FROM {OBSCORE_TABLE}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    return sql + " ORDER BY obs_publisher_did"
+        where.append(any_of([compare(column("calib_level"), "=", int(c)) for c in query.calib]))
+    return where
+
+
+def build_sql(query: SiaQuery, dialect: str) -> str:
+    """The SELECT over ``ivoa.obscore`` for every constraint but the exact sky overlap, in ``dialect``."""
+    columns = [c.name for c in obscore_meta().columns]
+    return select_sql(OBSCORE_TABLE, columns, _conditions(query), order_by=[_ID_COLUMN], dialect=dialect)
 
 
 def _is_fits(mime: str) -> bool:
@@ -141,145 +132,90 @@ def _is_fits(mime: str) -> bool:
     return mime.split(";")[0].strip().lower() in _FITS_TYPES
 
 
-async def search(source: RowSource, query: SiaQuery, *, timeout: float) -> SiaResult:
-    """Run ``query``: at most ``query.maxrec`` rows, flagged when more matched."""
-    limit = query.maxrec
-    rows: list[Mapping[str, Any]] = []
-    overflow = False
-    if limit == 0:
-        return SiaResult((), True)
-    stream = source.stream(build_sql(query), timeout=timeout)
+async def search(source: RowSource, query: SiaQuery, *, timeout: float) -> AsyncIterator[pa.RecordBatch]:
+    """Start ``query``: the matching rows as ObsCore batches, in ``obs_publisher_did`` order.
+
+    Returns once the statement has produced its first batch, so a bad statement, a timeout or an
+    unreachable database is raised here, before any byte of an answer is sent. The rows are not
+    limited: ``dali.writers`` reads at most MAXREC + 1 of them and then closes the stream, which
+    stops the statement. With MAXREC=0 no statement runs (DALI 1.1 §4.3: it need not).
+    """
+    if query.maxrec == 0:
+        return _no_rows()
+    stream = source.stream(build_sql(query, source.dialect), timeout=timeout)
     try:
-        async for batch in stream:
+        first = await anext(stream, None)
+    except BaseException:
+        await _close(stream)
+        raise
+    return _matching(first, stream, query.pos)
+
+
+async def _no_rows() -> AsyncIterator[pa.RecordBatch]:
+    return
+    yield  # an async generator that yields nothing
+
+
+async def _close(stream: AsyncIterator[pa.RecordBatch]) -> None:
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        await close()
+
+
+async def _matching(first: pa.RecordBatch | None, rest: AsyncIterator[pa.RecordBatch],
+                    regions: Sequence[Region]) -> AsyncIterator[pa.RecordBatch]:
+    """The batches of the statement, filtered by the exact overlap and published."""
+    schema = _published_schema()
+    try:
+        batch: pa.RecordBatch | None = first
+        while batch is not None:
             # The exact overlap test is pure Python and costs vertices x edges per row: in a
             # thread, so a large POS polygon slows this query only, not every endpoint.
-            kept = await asyncio.to_thread(_overlapping, batch, query.pos) if query.pos else batch.to_pylist()
-            for row in kept:
-                if limit is not None and len(rows) >= limit:
-                    overflow = True
-                    break
-                rows.append(_published(row))
-            if overflow:
-                break
+            yield await asyncio.to_thread(_published, batch, regions, schema)
+            batch = await anext(rest, None)
     finally:
-        close = getattr(stream, "aclose", None)
-        if close is not None:
-            await close()
-    return SiaResult(tuple(rows), overflow)
+        with contextlib.suppress(Exception):
+            await _close(rest)
 
 
-def _overlapping(batch: pa.RecordBatch, regions: Sequence[Region]) -> list[dict[str, Any]]:
-    """The rows of ``batch`` whose ``s_region`` overlaps one of ``regions``."""
-    return [row for row in batch.to_pylist() if any(region_overlaps(r, row["s_region"]) for r in regions)]
+def _published_schema() -> pa.Schema:
+    return pa.schema([pa.field(c.name, arrow_type(c)) for c in obscore_meta().columns])
 
 
-def _published(row: dict[str, Any]) -> dict[str, Any]:
-    """The row as ObsCore publishes it: s_region (stored as vertices) as adql:REGION STC-S text."""
-    region = row.get("s_region")
-    return {**row, "s_region": None if region is None else format_stcs_polygon(region)}
+def _published(batch: pa.RecordBatch, regions: Sequence[Region], schema: pa.Schema) -> pa.RecordBatch:
+    """The rows of ``batch`` whose ``s_region`` overlaps one of ``regions`` (all rows without
+    regions), as ObsCore publishes them: s_region (stored as vertices) as adql:REGION STC-S text."""
+    rows: list[dict[str, Any]] = batch.to_pylist()
+    if regions:
+        rows = [row for row in rows if any(region_overlaps(r, row["s_region"]) for r in regions)]
+    for row in rows:
+        region = row.get("s_region")
+        row["s_region"] = None if region is None else format_stcs_polygon(region)
+    return pa.RecordBatch.from_pylist(rows, schema=schema)
 
 
-# ---------------------------------------------------------------------------------------------
-# VOTable
+def result_writer(rows: AsyncIterator[pa.RecordBatch], query: SiaQuery, format: Format, *, base_url: str,
+                  echo: Sequence[tuple[str, str]] = ()) -> TableWriter:
+    """The SIA 2.0 response: ObsCore FIELDs (each with its ID), the rows up to MAXREC (then
+    OVERFLOW), the standardID and echoed parameters as INFOs, and the DataLink and SODA service
+    descriptors whose ID input comes from ``obs_publisher_did``.
 
-
-def _attr(value: str) -> str:
-    return escape(value, quote=True)
-
-
-def _field(col: Column) -> str:
-    attrs = [f'name="{col.name}"', f'ID="{col.name}"', f'datatype="{col.datatype}"']
-    if is_position(col):  # s_ra, s_dec: ICRS (ObsCore 1.1)
-        attrs.append(f'ref="{COOSYS_ID}"')
-    if col.arraysize:
-        attrs.append(f'arraysize="{col.arraysize}"')
-    for key in ("xtype", "unit", "ucd", "utype"):
-        value = getattr(col, key)
-        if value:
-            attrs.append(f'{key}="{_attr(value)}"')
-    desc = f"<DESCRIPTION>{escape(col.description)}</DESCRIPTION>" if col.description else ""
-    return f"<FIELD {' '.join(attrs)}>{desc}</FIELD>"
-
-
-def _cell(value: Any, col: Column) -> str:
-    if value is None:
-        return "<TD/>"
-    if isinstance(value, list):
-        return "<TD>" + " ".join(repr(float(v)) for v in value) + "</TD>"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "<TD/>"
-        return f"<TD>{value!r}</TD>"
-    return f"<TD>{escape(str(value), quote=False)}</TD>"
-
-
-def render_votable(result: SiaResult, *, base_url: str, infos: Sequence[tuple[str, str]] = ()) -> bytes:
-    """The SIA 2.0 response: ObsCore FIELDs, the rows, QUERY_STATUS, and a DataLink descriptor."""
+    Parameters
+    ----------
+    rows
+        What ``search`` returned.
+    query
+        The parsed request (its MAXREC).
+    format
+        The resolved RESPONSEFORMAT; formats other than VOTable have no place for the descriptors.
+    base_url
+        The service's public root; the descriptors point at ``/soda/links`` and ``/soda/sync`` below it.
+    echo
+        Parameters (name, value) repeated as INFOs (DALI 1.1 §4.4).
+    """
     columns = obscore_meta().columns
-    parts = [
-        ('<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3" '
-        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
-        '<RESOURCE type="results">\n'
-        '<INFO name="QUERY_STATUS" value="OK">Query successful</INFO>\n'
-        f'<INFO name="standardID" value="{STANDARD_ID}"/>\n')
-    ]
-    parts += [f'<INFO name="{_attr(n)}" value="{_attr(v)}"/>\n' for n, v in infos]
-    parts.append(coosys_element())
-    parts.append('<TABLE>\n' + "\n".join(_field(c) for c in columns) + "\n<DATA><TABLEDATA>\n")
-    for row in result.rows:
-        parts.append("<TR>" + "".join(_cell(row.get(c.name), c) for c in columns) + "</TR>\n")
-    parts.append("</TABLEDATA></DATA>\n</TABLE>\n")
-    if result.overflow:
-        parts.append('<INFO name="QUERY_STATUS" value="OVERFLOW">Result truncated at MAXREC</INFO>\n')
-    parts.append("</RESOURCE>\n")
-    parts.append(
-        '<RESOURCE type="meta" utype="adhoc:service" name="datalink">\n'
-        '<PARAM name="standardID" datatype="char" arraysize="*" '
-        'value="ivo://ivoa.net/std/DataLink#links-1.1"/>\n'
-        f'<PARAM name="accessURL" datatype="char" arraysize="*" value="{_attr(base_url)}/soda/links"/>\n'
-        f'<PARAM name="contentType" datatype="char" arraysize="*" value="{_attr(DATALINK_FORMAT)}"/>\n'
-        '<GROUP name="inputParams">\n'
-        '<PARAM name="ID" datatype="char" arraysize="*" ucd="meta.id;meta.main" ref="obs_publisher_did" value=""/>\n'
-        "</GROUP>\n</RESOURCE>\n"
-    )
-    parts.append(_soda_descriptor(base_url))
-    parts.append("</VOTABLE>\n")
-    return "".join(parts).encode()
-
-
-def _soda_descriptor(base_url: str) -> str:
-    """SODA sync for each row (pyvo's ``processed(circle=...)`` uses it): ID from obs_publisher_did."""
-    return (
-        '<RESOURCE type="meta" utype="adhoc:service" name="soda">\n'
-        '<PARAM name="standardID" datatype="char" arraysize="*" value="ivo://ivoa.net/std/SODA#sync-1.0"/>\n'
-        f'<PARAM name="accessURL" datatype="char" arraysize="*" value="{_attr(base_url)}/soda/sync"/>\n'
-        '<GROUP name="inputParams">\n'
-        '<PARAM name="ID" datatype="char" arraysize="*" ucd="meta.ref.url;meta.curation" '
-        'ref="obs_publisher_did" value=""/>\n'
-        '<PARAM name="CIRCLE" datatype="double" arraysize="3" xtype="circle" unit="deg" ucd="pos.outline;obs" '
-        'value=""/>\n'
-        '<PARAM name="POLYGON" datatype="double" arraysize="*" xtype="polygon" unit="deg" ucd="pos.outline;obs" '
-        'value=""/>\n'
-        '<PARAM name="POS" datatype="char" arraysize="*" ucd="pos.outline;obs" value=""/>\n'
-        '<PARAM name="BAND" datatype="double" arraysize="2" xtype="interval" unit="m" ucd="em.wl;stat.interval" '
-        'value=""/>\n'
-        "</GROUP>\n</RESOURCE>\n"
-    )
-
-
-def error_votable(exc: BaseException) -> bytes:
-    """A DALI error document, the SIA way (``UsageFault: ...``)."""
-    if isinstance(exc, UsageError):
-        message = f"UsageFault: {exc}"
-    elif getattr(exc, "kind", "") == "transient":
-        message = f"TransientFault: {exc}"
-    else:
-        message = "FatalFault: the search failed; the failure was logged"
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">\n'
-        '<RESOURCE type="results">\n'
-        f'<INFO name="QUERY_STATUS" value="ERROR">{escape(message, quote=False)}</INFO>\n'
-        "</RESOURCE>\n</VOTABLE>\n"
-    ).encode()
+    infos = [Info("standardID", STANDARD_ID), *(Info(name, value) for name, value in echo)]
+    descriptors = (datalink_descriptor(f"{base_url}/soda/links", id_ref=_ID_COLUMN),
+                   soda_descriptor(f"{base_url}/soda/sync", id_ref=_ID_COLUMN))
+    return write_table(format, columns, rows, maxrec=query.maxrec, infos=infos,
+                       field_ids=[c.name for c in columns], descriptors=descriptors)

@@ -1,4 +1,4 @@
-"""Build the Starlette application: one ASGI app serving every service (DESIGN.md, URL layout).
+"""Build the Starlette application: one ASGI app serving every service (the README's "URL map").
 
 Nothing is built at import time; ``create_app`` wires the services from the settings and the
 lifespan opens and closes the shared resources (backend pool, job store, broker).
@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Mount
 
 from anomaly.routes import anomaly_routes
 from auth.accounts import open_accounts
+from dali.deadline import BodyDeadline
 from portal.readable import STYLESHEET_PATH, ReadableXml
 from portal.routes import portal_routes
 from registry.coverage import CoverageCache
@@ -94,6 +95,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.registry_sources = lambda release: registry_sources(settings, release)
     app.add_middleware(RequestRate, book=quotas)  # inside Authentication: it counts the identified caller
     app.add_middleware(Authentication, authenticator=authenticator)
+    # Outside Authentication: the clock starts when the request arrives, whatever answers it.
+    app.add_middleware(BodyDeadline, seconds=settings.body_timeout)
     # Browsers show UWS, VOSI and error documents through the portal's XSLT; clients get the same XML.
     app.add_middleware(ReadableXml, stylesheet_url=settings.base_url + STYLESHEET_PATH)
     app.add_middleware(_ServerHeader)

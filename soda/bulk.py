@@ -1,4 +1,5 @@
-"""Bulk cutouts with DESaccess parity (DATA.md §3): many positions, FITS per band, Lupton RGB PNGs.
+"""Bulk cutouts as DESaccess (the DES data release's cutout service) makes them: many positions,
+FITS per band, Lupton RGB PNGs.
 
 Positions are matched to the tile whose unique area holds them (``release.tiling.find_tile``),
 grouped by tile so each image file is opened once, and cut as ``XSIZE`` x ``YSIZE`` arcminute
@@ -32,10 +33,10 @@ from soda.cutout import (
     NoOverlapError,
     PixelBox,
     SizedBox,
-    desaccess_fits,
     image_cutout_cards,
     image_geometry,
     pixel_box,
+    write_desaccess,
 )
 from soda.params import BulkOptions, BulkPosition, apply_overrides
 from soda.pixels import read_section
@@ -69,7 +70,8 @@ class BulkOutcome:
 
 
 def desj_name(ra: float, dec: float) -> str:
-    """``DESJhhmmss.ssss±ddmmss.ssss`` from a position in degrees (DATA.md §3)."""
+    """``DESJhhmmss.ssss±ddmmss.ssss`` from a position in degrees (DESaccess names each position's
+    files so)."""
     ticks = round((ra % 360.0) / 15.0 * 3600.0 * 10_000) % (24 * 3600 * 10_000)
     hh, rest = divmod(ticks, 3600 * 10_000)
     mm, rest = divmod(rest, 60 * 10_000)
@@ -277,7 +279,8 @@ def _cut_window(paths: Mapping[str, Path], group: Sequence[_Target], options: Bu
                              f"to {box.x1 - box.x0}x{box.y1 - box.y0} pixels")
             if target.options.make_fits and band in target.options.colors_fits:
                 out = folder / f"{target.name}_{band}.fits"
-                out.write_bytes(desaccess_fits(extensions))
+                with out.open("wb") as handle:  # written as converted: no copy of the whole file in memory
+                    write_desaccess(handle, extensions)
                 files.append(out)
                 target.files.append(out.name)
         if target.options.make_rgb:

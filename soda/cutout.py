@@ -4,6 +4,8 @@ Reads only the pixels needed: ``.section`` on the (tile-compressed or memory-map
 decompresses just the tiles under the cutout, never the whole image. The WCS of each output
 extension is the tile's header with CRPIX shifted; every other keyword is kept, and
 ``RA_CUTOUT``/``DEC_CUTOUT`` say where the cutout was asked for.
+A ``Cutout`` holds no pixels: ``write_fits`` reads them a block of rows at a time as it writes,
+so a file of whole-image cutouts is in memory once, as its bytes, and no more (issue 13).
 Pure computation on astropy objects: no HTTP, no queue, no database. Callers run it in a thread.
 Tests: tests/soda/test_cutout.py.
 """
@@ -11,10 +13,12 @@ Tests: tests/soda/test_cutout.py.
 from __future__ import annotations
 
 import functools
+import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from astropy.io import fits
@@ -31,7 +35,7 @@ from release.regions import (
     region_overlaps,
     unit_vector,
 )
-from soda.pixels import headers, read_section
+from soda.pixels import BLOCK_BYTES, headers, read_blocks, read_section
 
 __all__ = [
     "EXTENSIONS",
@@ -43,11 +47,12 @@ __all__ = [
     "cut",
     "cutout_fits",
     "cutout_header",
-    "desaccess_fits",
     "image_cutout_cards",
     "image_cutout_header",
     "image_geometry",
     "pixel_box",
+    "write_desaccess",
+    "write_fits",
 ]
 
 EXTENSIONS = ("SCI", "MSK", "WGT")
@@ -97,12 +102,28 @@ class ImageGeometry:
 
 @dataclass(frozen=True, slots=True)
 class Cutout:
-    """The cut extensions (name, data, header) and where they came from."""
+    """A box of an image file to cut from each extension in ``names``, and where it was asked for.
 
-    extensions: tuple[tuple[str, np.ndarray, fits.Header], ...]
+    No pixels: ``write_fits`` reads them block by block, ``pixels`` one whole extension.
+    """
+
+    path: Path
     box: PixelBox
     ra: float
     dec: float
+    names: tuple[str, ...] = EXTENSIONS
+
+    def header(self, name: str) -> fits.Header:
+        """The output header of extension ``name`` (``image_cutout_header``)."""
+        return image_cutout_header(self.path, name, self.box, self.ra, self.dec)
+
+    def pixels(self, name: str) -> np.ndarray:
+        """The cut pixels of extension ``name``, read now."""
+        return read_section(self.path, name, self.box.y0, self.box.y1, self.box.x0, self.box.x1)
+
+    def blocks(self, name: str) -> Iterator[np.ndarray]:
+        """The cut pixels of extension ``name`` as blocks of rows (``soda.pixels.read_blocks``)."""
+        return read_blocks(self.path, name, self.box.y0, self.box.y1, self.box.x0, self.box.x1)
 
 
 def image_geometry(path: Path) -> ImageGeometry:
@@ -219,7 +240,8 @@ def _range_points(rng: Range, n: int) -> list[tuple[float, float]]:
 
 
 def cut(path: Path, region: Region | SizedBox, *, extensions: Sequence[str] = EXTENSIONS) -> Cutout:
-    """Cut ``region`` out of each extension of the image file at ``path``.
+    """Cut ``region`` out of each extension of the image file at ``path`` (the pixels are read
+    when the cutout is written or asked for).
 
     Parameters
     ----------
@@ -242,11 +264,7 @@ def cut(path: Path, region: Region | SizedBox, *, extensions: Sequence[str] = EX
                          f"{MAX_CUTOUT_PIXELS} pixels per extension", param="POS",
                          hint="ask for a smaller region, or download the whole image from its DataLink #this link")
     ra, dec = _region_centre(region)
-    out = []
-    for name in extensions:
-        data = read_section(path, name, box.y0, box.y1, box.x0, box.x1)
-        out.append((name, data, image_cutout_header(path, name, box, ra, dec)))
-    return Cutout(tuple(out), box, ra, dec)
+    return Cutout(path, box, ra, dec, tuple(extensions))
 
 
 def _region_centre(region: Region | SizedBox) -> tuple[float, float]:
@@ -303,13 +321,6 @@ def image_cutout_cards(path: Path, extname: str, box: PixelBox, ra: float, dec: 
     return sources.cards[extname] + _cutout_cards(sources.image[extname], box, ra, dec)
 
 
-def desaccess_fits(extensions: Sequence[tuple[str, np.ndarray, str]]) -> bytes:
-    """One DESaccess cutout file from (name, data, card text): SCI as the primary HDU, then the rest."""
-    (_, data, cards), *rest = extensions
-    return _hdu_bytes(data, cards, primary=True) + b"".join(
-        _hdu_bytes(d, c, primary=False, name=n) for n, d, c in rest)
-
-
 def cutout_header(source: fits.Header, box: PixelBox, ra: float, dec: float) -> fits.Header:
     """The tile header with CRPIX shifted to ``box`` and the cutout keywords added."""
     kept = source.copy(strip=True)
@@ -324,16 +335,98 @@ _STRUCTURAL = frozenset({"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAX
 _FITS_BITPIX = {"f4": -32, "f8": -64, "i2": 16, "i4": 32, "i8": 64, "u1": 8}
 
 
-def _hdu_bytes(data: np.ndarray, header: fits.Header | str, *, primary: bool, name: str | None = None,
-               version: int | None = None, extra: str = "") -> bytes:
-    """One image HDU written directly: structural cards, the kept cards, END, big-endian data."""
-    bitpix = _FITS_BITPIX[data.dtype.kind + str(data.dtype.itemsize)]
+def cutout_fits(cutouts: Sequence[Cutout], *, primary_sci: bool = False) -> bytes:
+    """The cutouts as one FITS file (``write_fits`` into memory)."""
+    buffer = io.BytesIO()
+    write_fits(buffer, cutouts, primary_sci=primary_sci)
+    # getvalue() hands over the BytesIO's own buffer, not a copy of it, while no view of it is
+    # held (CPython Modules/_io/bytesio.c): the file is in memory once, never once more as a join.
+    return buffer.getvalue()
+
+
+def write_fits(out: BinaryIO, cutouts: Sequence[Cutout], *, primary_sci: bool = False) -> None:
+    """Write the cutouts to ``out`` as one FITS file, reading each extension as it is written.
+
+    SODA layout (default): an empty PRIMARY, then SCI, MSK, WGT for each cutout (EXTVER 1, 2, ...).
+    ``primary_sci`` (DESaccess layout, one cutout): SCI is the primary HDU, then MSK and WGT.
+
+    Raises
+    ------
+    ValueError
+        ``primary_sci`` with other than one cutout.
+    """
+    if primary_sci:
+        if len(cutouts) != 1:
+            raise ValueError("the DESaccess layout holds one cutout")
+        cutout = cutouts[0]
+        for number, name in enumerate(cutout.names):
+            _write_hdu(out, cutout.blocks(name), cutout.box.shape, _cards(cutout, name), primary=number == 0,
+                       name=None if number == 0 else name)
+        return
+    extra = ""
+    if cutouts:
+        extra = (_card("RA_CUTOUT", float(cutouts[0].ra), "[deg] first cutout centre, RA")
+                 + _card("DEC_CUTOUT", float(cutouts[0].dec), "[deg] first cutout centre, Dec")
+                 + _card("NCUTOUTS", len(cutouts), "number of SCI/MSK/WGT sets"))
+    out.write(_header_text(np.dtype(np.uint8), (), "", primary=True, extra=extra).encode("ascii"))
+    for version, cutout in enumerate(cutouts, start=1):
+        for name in cutout.names:
+            _write_hdu(out, cutout.blocks(name), cutout.box.shape, _cards(cutout, name), primary=False,
+                       name=name, version=version)
+
+
+def write_desaccess(out: BinaryIO, extensions: Sequence[tuple[str, np.ndarray, str]]) -> None:
+    """One DESaccess cutout file from (name, data, card text): SCI as the primary HDU, then the rest."""
+    for number, (name, data, cards) in enumerate(extensions):
+        _write_hdu(out, _array_blocks(data), data.shape, cards, primary=number == 0,
+                   name=None if number == 0 else name)
+
+
+def _cards(cutout: Cutout, name: str) -> str:
+    return image_cutout_cards(cutout.path, name, cutout.box, cutout.ra, cutout.dec)
+
+
+def _array_blocks(data: np.ndarray) -> Iterator[np.ndarray]:
+    """Views of ``data`` by blocks of rows of about ``BLOCK_BYTES``."""
+    rows = max(1, BLOCK_BYTES // max(1, data[:1].nbytes))
+    for start in range(0, max(1, len(data)), rows):
+        yield data[start:start + rows]
+
+
+def _write_hdu(out: BinaryIO, blocks: Iterable[np.ndarray], shape: tuple[int, ...], cards: str, *, primary: bool,
+               name: str | None = None, version: int | None = None) -> None:
+    """One image HDU of ``shape``: its header (from the first block's dtype), then the blocks in big-endian
+    order, each converted on its own, then the padding to the FITS block."""
+    blocks = iter(blocks)
+    first = next(blocks)
+    dtype = first.dtype
+    out.write(_header_text(dtype, shape, cards, primary=primary, name=name, version=version).encode("ascii"))
+    written = _write_block(out, first)
+    del first  # held no longer than it is written
+    for block in blocks:
+        written += _write_block(out, block)
+    if written != math.prod(shape) * dtype.itemsize:
+        raise ValueError(f"wrote {written} bytes of pixels for an image of {shape} {dtype}")
+    out.write(bytes(-written % 2880))
+
+
+def _write_block(out: BinaryIO, block: np.ndarray) -> int:
+    big = np.ascontiguousarray(block, dtype=block.dtype.newbyteorder(">"))
+    out.write(big.reshape(-1).view(np.uint8).data)
+    return big.nbytes
+
+
+def _header_text(dtype: np.dtype, shape: tuple[int, ...], cards: str, *, primary: bool,
+                 name: str | None = None, version: int | None = None, extra: str = "") -> str:
+    """An image HDU's header: structural cards, the kept ``cards`` (80-character cards, no END),
+    ``extra`` cards, END, padded to the FITS block."""
+    size = math.prod(shape) if shape else 0
     head = [_card("SIMPLE", True, "conforms to FITS standard")] if primary else \
         [_card("XTENSION", "IMAGE", "Image extension")]
-    head.append(_card("BITPIX", bitpix, "array data type"))
-    head.append(_card("NAXIS", data.ndim if data.size else 0, "number of array dimensions"))
-    if data.size:
-        for axis, length in enumerate(reversed(data.shape), start=1):
+    head.append(_card("BITPIX", _FITS_BITPIX[dtype.kind + str(dtype.itemsize)], "array data type"))
+    head.append(_card("NAXIS", len(shape) if size else 0, "number of array dimensions"))
+    if size:
+        for axis, length in enumerate(reversed(shape), start=1):
             head.append(_card(f"NAXIS{axis}", int(length)))
     if primary:
         head.append(_card("EXTEND", True))
@@ -343,35 +436,7 @@ def _hdu_bytes(data: np.ndarray, header: fits.Header | str, *, primary: bool, na
         head.append(_card("EXTNAME", name, "extension name"))
     if version is not None:
         head.append(_card("EXTVER", version))
-    cards = header if isinstance(header, str) else header.tostring(sep="", endcard=False, padding=False)
     body = [cards[i:i + 80] for i in range(0, len(cards), 80)]
     kept = [c for c in body if c[:8].rstrip() not in _STRUCTURAL]
     text = "".join(head) + "".join(kept) + extra + "END".ljust(80)
-    text += " " * (-len(text) % 2880)
-    raw = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder(">")).tobytes() if data.size else b""
-    return text.encode("ascii") + raw + b"\0" * (-len(raw) % 2880)
-
-
-def cutout_fits(cutouts: Sequence[Cutout], *, primary_sci: bool = False) -> bytes:
-    """The cutouts as one FITS file.
-
-    SODA layout (default): an empty PRIMARY, then SCI, MSK, WGT for each cutout (EXTVER 1, 2, ...).
-    ``primary_sci`` (DESaccess layout, one cutout): SCI is the primary HDU, then MSK and WGT.
-    """
-    parts: list[bytes] = []
-    if primary_sci:
-        if len(cutouts) != 1:
-            raise ValueError("the DESaccess layout holds one cutout")
-        (_, data, header), *rest = cutouts[0].extensions
-        parts.append(_hdu_bytes(data, header, primary=True))
-        parts += [_hdu_bytes(d, h, primary=False, name=n) for n, d, h in rest]
-    else:
-        extra = ""
-        if cutouts:
-            extra = (_card("RA_CUTOUT", float(cutouts[0].ra), "[deg] first cutout centre, RA")
-                     + _card("DEC_CUTOUT", float(cutouts[0].dec), "[deg] first cutout centre, Dec")
-                     + _card("NCUTOUTS", len(cutouts), "number of SCI/MSK/WGT sets"))
-        parts.append(_hdu_bytes(np.zeros((0,), dtype=np.uint8), fits.Header(), primary=True, extra=extra))
-        for version, cutout in enumerate(cutouts, start=1):
-            parts += [_hdu_bytes(d, h, primary=False, name=n, version=version) for n, d, h in cutout.extensions]
-    return b"".join(parts)
+    return text + " " * (-len(text) % 2880)

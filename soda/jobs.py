@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from dali.errors import UsageError
-from dali.params import collect
 from soda.bulk import run_bulk
 from soda.cutout import NoOverlapError, cut, cutout_fits
 from soda.params import BulkPosition, parse_bulk_options, parse_positions, parse_soda
@@ -26,11 +25,6 @@ MAX_ASYNC_CUTOUTS = 5000
 # Position tables up to this size are parsed by the check (inline, a few ms per 10,000 rows).
 _CHECKED_POSITIONS_BYTES = 2 * 1024 * 1024
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]")
-
-
-def _upper(params: Parameters) -> Mapping[str, tuple[str, ...]]:
-    """The job's inline parameters by upper-case name (``dali.params.collect``, as requests are)."""
-    return collect((p.name, p.value) for p in params.items_ if not p.by_reference).values
 
 
 def release_dir_of(resources: Any) -> Path:
@@ -49,7 +43,7 @@ def _worker_memory(resources: Any) -> int | None:
 
 def check_async(params: Parameters) -> None:
     """Cheap validation when the job is asked to run (no I/O)."""
-    parse_soda(_upper(params))
+    parse_soda(params.inline())
 
 
 def run_async(params: Parameters, ctx: JobContext) -> list[Result]:
@@ -58,7 +52,7 @@ def run_async(params: Parameters, ctx: JobContext) -> list[Result]:
     A combination whose region misses the image gets a ``text/plain`` result starting with
     ``NoOverlap:`` (SODA 1.0 async rule).
     """
-    request = parse_soda(_upper(params))
+    request = parse_soda(params.inline())
     release_dir = release_dir_of(ctx.resources)
     images = [image for did in request.ids for image in resolve(release_dir, did, request.bands)]
     combinations = [(image, region) for image in images for region in request.regions]
@@ -103,13 +97,13 @@ def check_bulk(params: Parameters) -> None:
     """Validate the options and, when it is small (every table within ``MAX_BULK_POSITIONS`` rows
     is), the position table, so bad input is refused when the job is asked to run, naming the
     parameter; a larger table is read, and refused, when the job runs."""
-    parse_bulk_options(_upper(params))
+    parse_bulk_options(params.inline())
     _positions(params, up_to=_CHECKED_POSITIONS_BYTES)
 
 
 def run_bulk_job(params: Parameters, ctx: JobContext) -> list[Result]:
     """A DESaccess-style bulk cutout job: per-object FITS and PNG results, summary, log, archive."""
-    options = parse_bulk_options(_upper(params))
+    options = parse_bulk_options(params.inline())
     positions = _positions(params)
     assert positions is not None
     release_dir = release_dir_of(ctx.resources)

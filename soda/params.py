@@ -1,8 +1,10 @@
 """SODA 1.0 request parameters (ID, POS, CIRCLE, POLYGON, BAND) and bulk-cutout options as values.
 
-SODA: every parameter may repeat; each (ID, region, band) combination is one cutout. Bulk cutouts
-(DESaccess parity, DATA.md §3) take a position table (CSV or VOTable) plus global options.
-Input is upper-case name -> values; nothing here sees HTTP.
+SODA 1.0: every parameter may repeat; each (ID, region, band) combination is one cutout. Bulk
+cutouts (in the style of DESaccess, the DES data release's cutout service) take a position table
+(CSV or VOTable) plus job-wide options; the README's "Bulk cutouts" table lists them and their defaults.
+Input is ``dali.params.DaliParams`` (from the request, or ``Parameters.inline()`` of a stored job);
+nothing here sees HTTP.
 Tests: tests/soda/test_routes.py, tests/soda/test_bulk.py.
 """
 
@@ -16,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from dali.errors import TooLargeError, UsageError
+from dali.params import DaliParams, collect
 from dali.votable import read_votable
 from release.colour import LUPTON_MINIMUM, LUPTON_Q, LUPTON_STRETCH
 from release.regions import Region, RegionError, parse_circle, parse_polygon, parse_pos
@@ -60,15 +63,15 @@ def _band(text: str) -> tuple[float, float]:
     return values[0], values[1]
 
 
-def parse_soda(params: Mapping[str, Sequence[str]]) -> SodaRequest:
+def parse_soda(params: DaliParams) -> SodaRequest:
     """The typed request; raises ``UsageError`` naming the parameter at fault."""
-    ids = tuple(v.strip() for v in params.get("ID", ()) if v.strip())
+    ids = tuple(v.strip() for v in params.getall("ID") if v.strip())
     if not ids:
         raise UsageError("ID is required: the dataset to cut", param="ID",
                          hint="take it from obs_publisher_did (SIA, ObsCore) or DataLink")
     regions: list[Region] = []
     for name, parse in (("POS", parse_pos), ("CIRCLE", parse_circle), ("POLYGON", parse_polygon)):
-        for text in params.get(name, ()):
+        for text in params.getall(name):
             try:
                 regions.append(parse(text))
             except RegionError as exc:
@@ -78,7 +81,7 @@ def parse_soda(params: Mapping[str, Sequence[str]]) -> SodaRequest:
     if not regions:
         raise UsageError("a region is required: CIRCLE, POLYGON or POS", param="POS",
                          hint="the whole image is the #this link of DataLink")
-    bands = tuple(_band(v) for v in params.get("BAND", ()))
+    bands = tuple(_band(v) for v in params.getall("BAND"))
     return SodaRequest(ids, tuple(regions), bands)
 
 
@@ -101,7 +104,7 @@ class BulkPosition:
 
 @dataclass(frozen=True, slots=True)
 class BulkOptions:
-    """Job-wide options (DATA.md §3 defaults)."""
+    """Job-wide options (defaults as in the README's "Bulk cutouts" table)."""
 
     xsize: float = 1.0
     ysize: float = 1.0
@@ -146,14 +149,11 @@ def _flag(text: str, param: str) -> bool:
     raise UsageError(f"{param} must be true or false", param=param)
 
 
-def parse_bulk_options(params: Mapping[str, Sequence[str]]) -> BulkOptions:
-    """Job-wide options from upper-case parameters (XSIZE, YSIZE, COLORS_FITS, RGB_LUPTON_COLORS, ...)."""
+def parse_bulk_options(params: DaliParams) -> BulkOptions:
+    """Job-wide options (XSIZE, YSIZE, COLORS_FITS, RGB_LUPTON_COLORS, ...), each single-valued."""
 
     def one(name: str) -> str | None:
-        values = params.get(name, ())
-        if len(values) > 1:
-            raise UsageError(f"{name} was given {len(values)} times; it takes one value", param=name)
-        return values[0].strip() if values and values[0].strip() else None
+        return (params.get(name) or "").strip() or None
 
     options = BulkOptions()
     xsize = one("XSIZE")
@@ -273,7 +273,7 @@ def apply_overrides(options: BulkOptions, overrides: Sequence[tuple[str, str]]) 
     if not overrides:
         return options
     values = dict(overrides)
-    row = parse_bulk_options({name: [value] for name, value in values.items()})
+    row = parse_bulk_options(collect(values.items()))
     changes: dict[str, object] = {}
     if "COLORS_FITS" in values:
         changes["colors_fits"] = row.colors_fits

@@ -6,6 +6,7 @@ tile goes straight to astropy's C decoders (RICE_1, PLIO_1, GZIP_1) and, for qua
 its C unquantizer. astropy's ``CompImageHDU.section`` does the same work but spends most of its
 time in per-tile Python (header look-ups), several times the decoding itself. Uncompressed images
 are sliced from the memory map. Anything else (GZIP_2, HCOMPRESS) falls back to ``.section``.
+``read_blocks`` gives a large section as blocks of whole tile rows, so a writer never holds it whole.
 Pure computation, thread-safe (read-only maps). Tests: tests/soda/test_pixels.py.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import functools
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,12 +34,15 @@ except ImportError:  # pragma: no cover - depends on the astropy version
 else:
     _FAST = True
 
-__all__ = ["ImageHeaders", "headers", "read_section"]
+__all__ = ["BLOCK_BYTES", "ImageHeaders", "headers", "read_blocks", "read_section"]
 
 _DITHER = {"NO_DITHER": -1, "SUBTRACTIVE_DITHER_1": 1, "SUBTRACTIVE_DITHER_2": 2}
 _TFORM = re.compile(r"^\s*(\d*)([A-Z])(?:\((\d+)\))?")
 _SCALAR = {"L": "u1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8", "A": "S1"}
 _BITPIX = {8: np.uint8, 16: np.int16, 32: np.int32, 64: np.int64, -32: np.float32, -64: np.float64}
+# About 4 MiB of pixels per block: small next to a whole-image cutout (25 MB an extension on a
+# 2500 x 2500 tile), large enough that the per-block cost is nothing next to decoding.
+BLOCK_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,29 +78,68 @@ def _headers(path: str, mtime_ns: int, size: int) -> ImageHeaders:
 
 def read_section(path: Path, extname: str, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
     """Pixels ``[y0:y1, x0:x1]`` (0-based, half-open) of extension ``extname``."""
+    return _reader_of(path, extname).read(y0, y1, x0, x1)
+
+
+def read_blocks(path: Path, extname: str, y0: int, y1: int, x0: int, x1: int, *,
+                block_bytes: int = BLOCK_BYTES) -> Iterator[np.ndarray]:
+    """Pixels ``[y0:y1, x0:x1]`` of extension ``extname`` as consecutive blocks of rows.
+
+    Each block holds about ``block_bytes`` (at least one row of compression tiles) and ends on a
+    tile boundary, so no tile is decompressed twice and the section is never in memory whole.
+    """
+    reader = _reader_of(path, extname)
+    step = max(1, block_bytes // max(1, (x1 - x0) * 8))  # 8: the widest pixel, before the dtype is known
+    for start, end in _row_ranges(y0, y1, step, reader.tile_rows):
+        yield reader.read(start, end, x0, x1)
+
+
+def _row_ranges(y0: int, y1: int, step: int, align: int) -> Iterator[tuple[int, int]]:
+    """``[y0, y1)`` in ranges of about ``step`` rows whose inner boundaries are multiples of ``align``."""
+    step = max(align, step // align * align)
+    start = y0
+    while start < y1:
+        end = min(y1, start // align * align + step)
+        yield start, end
+        start = end
+
+
+def _reader_of(path: Path, extname: str) -> _Tiled | _Plain | _Astropy:
     stat = path.stat()
-    reader = _reader(str(path), extname, stat.st_mtime_ns, stat.st_size)
-    if reader is None:
-        with fits.open(path, lazy_load_hdus=True, memmap=True) as hdul:
-            return np.array(hdul[extname].section[y0:y1, x0:x1])
-    return reader.read(y0, y1, x0, x1)
+    return _reader(str(path), extname, stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=256)
-def _reader(path: str, extname: str, mtime_ns: int, size: int) -> _Tiled | _Plain | None:
+def _reader(path: str, extname: str, mtime_ns: int, size: int) -> _Tiled | _Plain | _Astropy:
     with fits.open(path, lazy_load_hdus=True, disable_image_compression=True) as hdul:
         hdu = hdul[extname]
         header = hdu.header.copy()
         location = int(hdu.fileinfo()["datLoc"])
     if header.get("XTENSION", "").strip() == "BINTABLE" and header.get("ZIMAGE"):
-        return _Tiled.open(path, header, location) if _FAST else None
+        tiled = _Tiled.open(path, header, location) if _FAST else None
+        return tiled or _Astropy(path, extname, int(header.get("ZTILE2", 1)))
     if int(header.get("NAXIS", 0)) == 2 and header.get("BSCALE", 1) == 1 and not header.get("BZERO", 0):
         return _Plain(path, header, location)
-    return None
+    return _Astropy(path, extname, 1)
+
+
+class _Astropy:
+    """Any other image: astropy's ``.section`` (which decompresses only the tiles under it)."""
+
+    def __init__(self, path: str, extname: str, tile_rows: int) -> None:
+        self.path = path
+        self.extname = extname
+        self.tile_rows = max(1, tile_rows)
+
+    def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        with fits.open(self.path, lazy_load_hdus=True, memmap=True) as hdul:
+            return np.array(hdul[self.extname].section[y0:y1, x0:x1])
 
 
 class _Plain:
     """An uncompressed 2-D image: a slice of the memory map."""
+
+    tile_rows = 1
 
     def __init__(self, path: str, header: fits.Header, location: int) -> None:
         dtype = np.dtype(_BITPIX[int(header["BITPIX"])]).newbyteorder(">")
@@ -237,6 +281,10 @@ class _Tiled:
                 out[values == int(blank)] = np.nan
             return out.reshape(shape)
         return ints.astype(_BITPIX[self.bitpix], copy=False).reshape(shape)
+
+    @property
+    def tile_rows(self) -> int:
+        return self.tile[0]
 
     def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         ny, nx = self.shape

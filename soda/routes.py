@@ -1,10 +1,12 @@
 """HTTP edge of SODA and DataLink under ``/soda``.
 
-``/sync`` (cutouts, FITS), ``/async`` and ``/bulk`` (UWS job lists of the ``soda-async`` and
-``soda-bulk`` kinds), ``/links`` (DataLink 1.1), ``/preview`` (PNG), ``/files/{tile}/{file}`` (the
-image files, the DataLink ``#this`` links), ``/examples``, ``/capabilities`` and ``/availability``. Blocking work
-(astropy) runs in a thread. SODA errors are ``text/plain`` (``UsageError: ...``), DataLink errors
-DALI VOTables (``UsageFault: ...``). Tests: tests/soda/test_routes.py.
+``/`` (an index), ``/sync`` (cutouts, FITS), ``/async`` and ``/bulk`` (UWS job lists of the
+``soda-async`` and ``soda-bulk`` kinds), ``/links`` (DataLink 1.1, ``soda.links``), ``/preview``
+(PNG), ``/files/{tile}/{file}`` (the image files, the DataLink ``#this`` links), ``/examples``,
+``/capabilities`` (``dali.vosi`` values) and ``/availability`` (the release folder, the job store
+and the broker). Blocking work (astropy) runs in a thread. SODA errors are ``text/plain``
+(``UsageError: ...``), DataLink errors the DALI error VOTable (``UsageFault: ...``); both with the
+status of ``dali.errors.http_status``. Tests: tests/soda/test_routes.py.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import functools
 import logging
 import re
 import urllib.parse
-from collections.abc import Mapping
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
@@ -22,35 +24,29 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from dali.errors import SkygateError, TooLargeError, UsageError
+from dali.descriptors import DATALINK_FORMAT, DATALINK_STANDARD_ID, SODA_ASYNC_ID, SODA_SYNC_ID
+from dali.errors import SkygateError, TransientError, UsageError, error_headers, http_status
 from dali.form import FormLimits, read_request
+from dali.vosi import XML_MEDIA_TYPE, Capability, Interface, availability, capabilities_document, support_capabilities
+from dali.votable import ERROR_MEDIA_TYPE, error_document, error_message
+from dali.writers import Info
 from release.obscore import image_did
 from soda.cutout import NoOverlapError
+from soda.links import link_rows, links_writer
 from soda.params import parse_soda
-from soda.service import (
-    DATALINK_STANDARD_ID,
-    SODA_ASYNC_ID,
-    SODA_SYNC_ID,
-    UnknownDatasetError,
-    links_error,
-    links_votable,
-    preview_png,
-    resolve,
-    run_cutouts,
-)
+from soda.service import preview_png, resolve, run_cutouts
 from uws.routes import job_routes
+from uws.system import jobs_unavailable
 
 __all__ = ["capabilities_xml", "examples_xhtml", "soda_routes"]
 
 _log = logging.getLogger(__name__)
-_DATALINK = "application/x-votable+xml;content=datalink"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+\-_.]{0,127}$")
 
 
-async def _params(request: Request) -> Mapping[str, tuple[str, ...]]:
-    """Parameters by upper-case name within the request limits (``dali.form``)."""
-    limits = FormLimits(body_max_bytes=request.app.state.settings.body_max_bytes)
-    return (await read_request(request, limits)).params().values
+def _limits(request: Request) -> FormLimits:
+    """What ``dali.form.read_request`` refuses (413 over a size limit, 400 for control characters)."""
+    return FormLimits(body_max_bytes=request.app.state.settings.body_max_bytes)
 
 
 def _release_dir(request: Request) -> Path:
@@ -58,24 +54,32 @@ def _release_dir(request: Request) -> Path:
 
 
 def _soda_error(exc: BaseException) -> Response:
-    """SODA 1.0 §5: text/plain, the first word says what kind of error."""
+    """SODA 1.0 §5: text/plain, the first word says what kind of error; the status is
+    ``dali.errors.http_status``'s, as for every service."""
+    status, headers = http_status(exc), error_headers(exc)
     if isinstance(exc, NoOverlapError):
-        return PlainTextResponse(f"NoOverlap: {exc}\n", status_code=400)
-    if isinstance(exc, UnknownDatasetError):
-        return PlainTextResponse(f"UsageError: {exc}\n", status_code=404)
-    if isinstance(exc, UsageError):
-        status = 413 if isinstance(exc, TooLargeError) else 400
-        return PlainTextResponse(f"UsageError: {exc}\n", status_code=status)
-    if isinstance(exc, SkygateError) and exc.kind == "transient":
-        return PlainTextResponse(f"ServiceUnavailable: {exc}\n", status_code=503)
-    _log.exception("SODA request failed", exc_info=exc)
-    return PlainTextResponse("Error: the cutout failed; the failure was logged\n", status_code=500)
+        text = f"NoOverlap: {exc}"
+    elif isinstance(exc, UsageError):
+        text = f"UsageError: {exc}"
+    elif isinstance(exc, TransientError):
+        text = f"ServiceUnavailable: {exc}"
+    else:
+        _log.exception("SODA request failed", exc_info=exc)
+        text = "Error: the cutout failed; the failure was logged"
+    return PlainTextResponse(text + "\n", status_code=status, headers=headers)
+
+
+def _links_error(exc: BaseException) -> Response:
+    """The DALI error VOTable of a whole DataLink request (DataLink 1.1 §3.4)."""
+    if not isinstance(exc, SkygateError):
+        _log.exception("DataLink request failed", exc_info=exc)
+    body = error_document(error_message(exc), infos=[Info("standardID", DATALINK_STANDARD_ID)])
+    return Response(body, status_code=http_status(exc), media_type=ERROR_MEDIA_TYPE, headers=error_headers(exc))
 
 
 async def _sync(request: Request) -> Response:
     try:
-        params = await _params(request)
-        soda_request = parse_soda(params)
+        soda_request = parse_soda(await read_request(request, _limits(request)))
         body, count = await asyncio.to_thread(run_cutouts, _release_dir(request), soda_request)
     except Exception as exc:  # noqa: BLE001 - the protocol edge turns every failure into a SODA error
         return _soda_error(exc)
@@ -86,23 +90,22 @@ async def _sync(request: Request) -> Response:
 
 async def _links(request: Request) -> Response:
     try:
-        params = await _params(request)
-        fmt = (params.get("RESPONSEFORMAT") or [""])[-1].strip()
-        if fmt and fmt.lower().replace(" ", "") not in ("votable", "application/x-votable+xml", _DATALINK,
+        params = await read_request(request, _limits(request))
+        fmt = (params.getall("RESPONSEFORMAT") or ("",))[-1].strip()
+        if fmt and fmt.lower().replace(" ", "") not in ("votable", "application/x-votable+xml", DATALINK_FORMAT,
                                                           "text/xml"):
             raise UsageError(f"RESPONSEFORMAT {fmt[:60]!r} is not supported", param="RESPONSEFORMAT",
                              hint="DataLink documents are VOTables")
-        ids = [v.strip() for v in params.get("ID", ()) if v.strip()]
-        settings = request.app.state.settings
-        body = await asyncio.to_thread(links_votable, _release_dir(request), settings.base_url, ids)
-    except UsageError as exc:
-        return Response(links_error(f"UsageFault: {exc}"), status_code=413 if isinstance(exc, TooLargeError) else 400,
-                        media_type="application/x-votable+xml")
-    except Exception:  # noqa: BLE001 - the protocol edge: any failure becomes a DALI error document
-        _log.exception("DataLink request failed")
-        return Response(links_error("FatalFault: the links could not be listed; the failure was logged"),
-                        status_code=500, media_type="application/x-votable+xml")
-    return Response(body, media_type=_DATALINK)
+        ids = [v.strip() for v in params.getall("ID") if v.strip()]
+        base_url = request.app.state.settings.base_url
+        rows = await asyncio.to_thread(link_rows, _release_dir(request), base_url, ids)
+        writer = links_writer(rows, base_url=base_url)
+        body = b"".join([chunk async for chunk in writer.chunks()])
+        if writer.error is not None:
+            raise writer.error
+    except Exception as exc:  # noqa: BLE001 - the protocol edge: any failure becomes a DALI error document
+        return _links_error(exc)
+    return Response(body, media_type=DATALINK_FORMAT)
 
 
 @functools.lru_cache(maxsize=64)
@@ -112,7 +115,7 @@ def _cached_preview(path: str, mtime_ns: int) -> bytes:
 
 async def _preview(request: Request) -> Response:
     try:
-        ids = (await _params(request)).get("ID", ())
+        ids = (await read_request(request, _limits(request))).getall("ID")
         if len(ids) != 1:
             raise UsageError("give exactly one ID", param="ID")
         images = await asyncio.to_thread(resolve, _release_dir(request), ids[0])
@@ -135,28 +138,14 @@ async def _file(request: Request) -> Response:
 
 
 def capabilities_xml(base_url: str) -> bytes:
-    """VOSI capabilities of /soda: SODA sync and async, DataLink links, VOSI."""
+    """VOSI capabilities of /soda: SODA sync and async, DataLink links, VOSI, DALI examples."""
     soda = f"{base_url}/soda"
-
-    def capability(standard_id: str, url: str, version: str = "") -> str:
-        extra = f' version="{version}"' if version else ""
-        return (f'<capability standardID="{standard_id}">\n'
-                f'<interface xsi:type="vs:ParamHTTP" role="std"{extra}>\n'
-                f'<accessURL use="base">{escape(url)}</accessURL>\n</interface>\n</capability>\n')
-
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<vosi:capabilities xmlns:vosi="http://www.ivoa.net/xml/VOSICapabilities/v1.0" '
-        'xmlns:vs="http://www.ivoa.net/xml/VODataService/v1.1" '
-        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
-        + capability(SODA_SYNC_ID, f"{soda}/sync", "1.0")
-        + capability(SODA_ASYNC_ID, f"{soda}/async", "1.0")
-        + capability(DATALINK_STANDARD_ID, f"{soda}/links", "1.1")
-        + capability("ivo://ivoa.net/std/DALI#examples", f"{soda}/examples")
-        + capability("ivo://ivoa.net/std/VOSI#capabilities", f"{soda}/capabilities")
-        + capability("ivo://ivoa.net/std/VOSI#availability", f"{soda}/availability")
-        + "</vosi:capabilities>\n"
-    ).encode()
+    services = (
+        Capability(SODA_SYNC_ID, (Interface(f"{soda}/sync", use="base", role="std", version="1.0"),)),
+        Capability(SODA_ASYNC_ID, (Interface(f"{soda}/async", use="base", role="std", version="1.0"),)),
+        Capability(DATALINK_STANDARD_ID, (Interface(f"{soda}/links", use="base", role="std", version="1.1"),)),
+    )
+    return capabilities_document((*services, *support_capabilities(soda, examples=True)))
 
 
 def examples_xhtml(base_url: str) -> bytes:
@@ -189,26 +178,51 @@ async def _examples(request: Request) -> Response:
 
 
 async def _capabilities(request: Request) -> Response:
-    return Response(capabilities_xml(request.app.state.settings.base_url), media_type="text/xml")
+    return Response(capabilities_xml(request.app.state.settings.base_url), media_type=XML_MEDIA_TYPE)
 
 
-async def _availability(request: Request) -> Response:
-    body = (b'<?xml version="1.0" encoding="UTF-8"?>\n'
-            b'<vosi:availability xmlns:vosi="http://www.ivoa.net/xml/VOSIAvailability/v1.0">\n'
-            b"<vosi:available>true</vosi:available>\n</vosi:availability>\n")
-    return Response(body, media_type="text/xml")
+async def _release_files(release_dir: Path) -> str | None:
+    """Why no image can be served (the release folder holds no tiles), or None."""
+    if (release_dir / "tiles").is_dir():
+        return None
+    return "no image release is loaded (no tiles folder); run `skygate demo`"
+
+
+async def _index(request: Request) -> Response:
+    """A page linking the endpoints (what ``/soda`` answers when no portal page is in front)."""
+    soda = f"{request.app.state.settings.base_url}/soda"
+    links = "".join(f'<li><a href="{escape(soda)}/{path}">{escape(path)}</a> — {escape(what)}</li>'
+                    for path, what in (("sync", "SODA 1.0 cutouts (ID with CIRCLE, POLYGON, POS or BAND)"),
+                                       ("async", "SODA 1.0 cutout jobs (UWS 1.1)"),
+                                       ("bulk", "bulk cutout jobs (UWS 1.1)"),
+                                       ("links", "DataLink 1.1 links of a dataset (ID)"),
+                                       ("examples", "example requests"),
+                                       ("capabilities", "what this service supports (VOSI)"),
+                                       ("availability", "is it up (VOSI)")))
+    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Skygate SODA</title></head>'
+            f"<body>\n<h1>Skygate SODA 1.0 and DataLink 1.1 service</h1>\n<ul>{links}</ul>\n</body></html>\n")
+    return Response(page, media_type="text/html")
 
 
 def soda_routes() -> list[BaseRoute]:
     """Routes to mount at ``/soda``."""
+    started = datetime.now(UTC)
+
+    async def available(request: Request) -> Response:
+        release_dir, jobs = _release_dir(request), getattr(request.app.state, "uws", None)
+        body = await availability([lambda: _release_files(release_dir), lambda: jobs_unavailable(jobs)],
+                                  up_since=started, ready="SODA and DataLink are accepting requests")
+        return Response(body, media_type=XML_MEDIA_TYPE)
+
     return [
+        Route("/", _index, methods=["GET"]),
         Route("/sync", _sync, methods=["GET", "POST"]),
         Route("/links", _links, methods=["GET", "POST"]),
         Route("/preview", _preview, methods=["GET"]),
         Route("/files/{tilename}/{filename}", _file, methods=["GET"]),
         Route("/examples", _examples, methods=["GET"]),
         Route("/capabilities", _capabilities, methods=["GET"]),
-        Route("/availability", _availability, methods=["GET"]),
+        Route("/availability", available, methods=["GET"]),
         *job_routes("soda-async", path="/async"),
         *job_routes("soda-bulk", path="/bulk"),
     ]

@@ -1,7 +1,7 @@
 """DALI-examples for TAP: an XHTML+RDFa document of queries that run against the demo release.
 
-The DES data-access queries (DATA.md §4) rewritten in ADQL, plus cone, polygon, ObsCore, upload
-crossmatch and TAP_SCHEMA examples. Every example is executed by the test suite
+The DES DR1 example queries (DES's own, written for its Oracle database) rewritten in ADQL, plus
+cone, polygon, ObsCore, upload crossmatch and TAP_SCHEMA examples. Every example is executed by the test suite
 (tests/tap/test_documents.py). Pure string building.
 """
 

@@ -15,7 +15,6 @@ import contextlib
 from typing import Any
 
 from dali.errors import SkygateError
-from dali.params import DaliParams, collect
 from dali.votable import error_document
 from dali.writers import OutputFormat
 from release.user_tables import check_table_name, remaining_quota, table_owner
@@ -24,16 +23,11 @@ from tap.service import KeptRows, TapConfig, internal_error, load_uploads, requi
 from tap.user_tables import caller_view, destination_name, store_destination
 from uws import ErrorInfo, JobContext, Parameters, Result
 
-__all__ = ["KIND", "MULTI_VALUED", "QUERY_STATUS_RESULT", "check", "error_renderer", "run_query", "to_dali"]
+__all__ = ["KIND", "MULTI_VALUED", "QUERY_STATUS_RESULT", "check", "error_renderer", "run_query"]
 
 KIND = "tap.query"
 QUERY_STATUS_RESULT = "query_status"
 MULTI_VALUED = frozenset({"upload"})
-
-
-def to_dali(params: Parameters) -> DaliParams:
-    """The job's submitted parameters as DALI parameters (inline upload parts are files, not values)."""
-    return collect((p.name, p.value) for p in params.items_ if not p.by_reference)
 
 
 def _config(resources: Any) -> TapConfig:
@@ -43,7 +37,7 @@ def _config(resources: Any) -> TapConfig:
 
 def check(params: Parameters) -> None:
     """Run-time parameter check in the API process (TAP §2.7: checked when the job is run)."""
-    tq = parse_tap(to_dali(params), maxrec_default=1, maxrec_hard=1)
+    tq = parse_tap(params.inline(), maxrec_default=1, maxrec_hard=1)
     if tq.destination:
         check_table_name(tq.destination.rsplit(".", 1)[-1], param="DESTINATION")
 
@@ -56,7 +50,7 @@ async def run_query(params: Parameters, ctx: JobContext) -> list[Result]:
         config = config.for_caller(await quotas.of(ctx.owner))
     release = getattr(ctx.resources, "release", None)
     engine = require_engine(getattr(release, "engine", None), getattr(release, "problem", None))
-    tq = parse_tap(to_dali(params), maxrec_default=config.maxrec_default, maxrec_hard=config.maxrec_hard)
+    tq = parse_tap(params.inline(), maxrec_default=config.maxrec_default, maxrec_hard=config.maxrec_hard)
     files = {name: await asyncio.to_thread(path.read_bytes) for name, path in params.files.items()}
     uploads = await load_uploads(tq.uploads, files, config)
     view = await caller_view(release, table_owner(ctx.owner, config.auth))

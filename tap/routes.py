@@ -29,10 +29,9 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
 from dali.disconnect import ClientDisconnected, unless_disconnected
-from dali.errors import FatalError, SkygateError, TooLargeError, TransientError, UsageError, escaped
+from dali.errors import FatalError, SkygateError, UsageError, error_headers, escaped, http_status
 from dali.form import FormLimits, read_request
-from dali.params import DaliParams, collect
-from dali.vosi import availability_document
+from dali.vosi import availability
 from dali.votable import error_document, error_message
 from dali.writers import Info, OutputFormat, TableWriter
 from release.runtime import unavailable_because
@@ -45,8 +44,9 @@ from tap.service import STANDARD_ID, TapConfig, internal_error, load_uploads, re
 from tap.tables import find_table, table_document, tableset_document
 from tap.user_tables import CallerTables, UnsupportedFormat, caller_view, delete_table, put_table
 from uws.routes import job_routes
+from uws.system import jobs_unavailable
 
-__all__ = ["collect_request", "tap_routes"]
+__all__ = ["tap_routes"]
 
 _log = logging.getLogger(__name__)
 _XML = "text/xml"
@@ -114,33 +114,12 @@ async def _view(request: Request, config: TapConfig) -> CallerTables:
     return await caller_view(_release(request), _owner(request, config))
 
 
-def _status(exc: SkygateError) -> int:
-    if isinstance(exc, TooLargeError):
-        return 413
-    if isinstance(exc, UsageError):
-        return 400
-    if isinstance(exc, TransientError):
-        return 503
-    return 500
-
-
 def error_response(exc: SkygateError, status: int | None = None) -> Response:
-    """A DALI error VOTable for ``exc`` with its status code."""
+    """A DALI error VOTable for ``exc`` with its status code (``dali.errors.http_status``)."""
     if isinstance(exc, UsageError):
         _log.info("TAP usage error: %s", escaped(exc))
     body = error_document(error_message(exc), infos=[Info("standardID", STANDARD_ID)])
-    return Response(body, status_code=status or _status(exc), media_type=_VOTABLE)
-
-
-async def collect_request(request: Request, config: TapConfig) -> DaliParams:
-    """Query-string and body parameters (urlencoded or multipart) with multipart file parts,
-    within the request limits (``dali.form``); an uploaded part over ``upload_max_bytes`` is refused."""
-    params = (await read_request(request, FormLimits(body_max_bytes=config.body_max_bytes))).params()
-    for name, part in params.files.items():
-        if len(part.content) > config.upload_max_bytes:
-            raise TooLargeError(f"the uploaded part {name[:40]!r} is larger than {config.upload_max_bytes} bytes",
-                                param="UPLOAD", hint="upload fewer rows or columns")
-    return params
+    return Response(body, status_code=status or http_status(exc), media_type=_VOTABLE, headers=error_headers(exc))
 
 
 # CSV and TSV cannot say OVERFLOW in the document (a trailing comment line breaks astropy's CSV
@@ -211,7 +190,8 @@ async def sync(request: Request) -> Response:
     """TAP /sync: run the query and answer in place with the result document."""
     config = await _caller_config(request)
     try:
-        params = await collect_request(request, config)
+        limits = FormLimits(body_max_bytes=config.body_max_bytes, file_max_bytes=config.upload_max_bytes)
+        params = await read_request(request, limits)
         tq = parse_tap(params, maxrec_default=config.maxrec_default, maxrec_hard=config.maxrec_hard)
         if tq.destination:
             raise UsageError("DESTINATION is honoured by asynchronous queries only", param="DESTINATION",
@@ -264,11 +244,11 @@ async def root(request: Request) -> Response:
 
 
 async def _availability(request: Request, started: datetime) -> Response:
-    """VOSI availability: really asks the backend for a row."""
-    release = _release(request)
-    problem = await unavailable_because(release)
-    up, notes = problem is None, [problem or "the service is accepting queries"]
-    return Response(availability_document(up, up_since=started, notes=notes), media_type=_XML)
+    """VOSI availability: really asks the backend for a row, the job store and the broker."""
+    release, jobs = _release(request), getattr(request.app.state, "uws", None)
+    body = await availability([lambda: unavailable_because(release), lambda: jobs_unavailable(jobs)],
+                              up_since=started, ready="the service is accepting queries")
+    return Response(body, media_type=_XML)
 
 
 async def _capabilities(request: Request, started: datetime) -> Response:
@@ -283,7 +263,7 @@ async def tables(request: Request) -> Response:
     and no User-Agent, other calls send ESA TAP+ parameters, of which ``tables=a.b,c.d``
     (``load_table``) and ``only_tables=true`` (``only_names=True``) are honoured.
     """
-    params = collect(list(request.query_params.multi_items()))
+    params = await read_request(request, FormLimits(body_max_bytes=_config(request).body_max_bytes))
     detail = params.get("DETAIL") or "max"
     if detail.lower() not in ("min", "max"):
         raise UsageError("DETAIL must be min or max", param="DETAIL")

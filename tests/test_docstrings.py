@@ -1,5 +1,5 @@
-"""Module docstrings stay true: every path a ``Tests:`` line names exists (STYLE.md asks each module
-to say where it is tested; a moved or renamed test must not leave the pointer dangling)."""
+"""Module docstrings stay true: every path a ``Tests:`` line names exists (each module says where it
+is tested; a moved or renamed test must not leave the pointer dangling)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The dependency direction of DESIGN.md: imports point down the layers, never up or sideways."""
+"""The packages' dependency direction: imports point down the layers (``LAYERS``), never up or sideways."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ LAYERS: dict[str, int] = {
     "portal": 4,
     "skygate": 5,
 }
-# Frameworks confined to some packages (STYLE.md): name -> packages allowed to import it.
+# Frameworks confined to some packages: name -> packages allowed to import it.
 CONFINED = {
     "starlette": {"tap", "sia", "soda", "anomaly", "registry", "sky", "portal", "uws", "skygate"},
     "dramatiq": {"uws", "skygate"},

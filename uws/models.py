@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
+from dali.params import DaliParams, collect
+
 __all__ = [
     "ACTIVE_PHASES",
     "FINAL_PHASES",
@@ -106,6 +108,11 @@ class Parameters(Mapping[str, str]):
         """Every value sent for ``name`` (case-insensitive), in order."""
         key = name.lower()
         return [p.value for p in self.items_ if p.name.lower() == key]
+
+    def inline(self) -> DaliParams:
+        """The values sent inline as ``dali.params.DaliParams``, the structure a request's parameters
+        arrive in, so a job kind parses them as its sync endpoint does (inline uploads are ``files``)."""
+        return collect((p.name, p.value) for p in self.items_ if not p.by_reference)
 
     def __repr__(self) -> str:
         return f"Parameters({list(self.items_)!r})"

@@ -42,6 +42,9 @@ class JobQueue(Protocol):
     async def send(self, job_id: str) -> None:
         """Hand the job to a worker; raises (any exception) when the broker is unreachable."""
 
+    async def ping(self) -> None:
+        """Raise (any exception) when jobs could not be handed over now (VOSI availability)."""
+
     async def close(self) -> None: ...
 
 
@@ -120,6 +123,11 @@ class RedisQueue:
             raise RuntimeError("the job queue is not started")
         await asyncio.to_thread(self._broker.send_and_wake, self._actor, job_id)  # redis-py blocks
 
+    async def ping(self) -> None:
+        if self._broker is None:
+            raise RuntimeError("the job queue is not started")
+        await asyncio.to_thread(self._broker.client.ping)  # redis-py blocks
+
     async def close(self) -> None:
         if self._broker is not None:
             await asyncio.to_thread(self._broker.close)
@@ -145,6 +153,10 @@ class LocalQueue:
 
     async def send(self, job_id: str) -> None:
         self._queue.put_nowait(job_id)
+
+    async def ping(self) -> None:
+        if not self._tasks or all(task.done() for task in self._tasks):
+            raise RuntimeError("no local job runner is running")
 
     async def _work(self) -> None:
         while True:

@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 
 from dali.errors import TooLargeError, TransientError, UsageError, escaped
 from dali.form import FormLimits, read_request
-from dali.params import FilePart
+from dali.params import DaliParams, FilePart
 from uws.models import ACTIVE_PHASES, Job, Parameter, Phase
 from uws.system import JobNotFound, JobSystem, PhaseConflict, QuotaExceeded
 from uws.xml import format_time, job_document, jobs_document, parameters_document, results_document
@@ -151,10 +151,10 @@ class _Handlers:
         if request.method == "POST":
             return await self._create(request)
         system = self._system(request)
-        query = request.query_params
-        phases = [_phase(v) for k, v in query.multi_items() if k.lower() == "phase"]
-        after = _single(request, "AFTER", query_only=True)
-        last = _single(request, "LAST", query_only=True)
+        query = await _params(request, system)
+        phases = [_phase(v) for v in query.getall("PHASE")]
+        after = _single(query, "AFTER")
+        last = _single(query, "LAST")
         jobs = await system.list_jobs(
             self.kind, system.owner_of(request), phases=phases or None,
             after=_time(after, "AFTER") if after is not None else None,
@@ -165,10 +165,9 @@ class _Handlers:
     async def _create(self, request: Request) -> Response:
         system = self._system(request)
         job_id = system.new_job_id()
-        items = await _form(request, system)
         control: dict[str, str] = {}
         params: list[Parameter] = []
-        for name, value in items:
+        for name, value in (await _params(request, system)).items:
             if name.lower() in CONTROL_PARAMETERS and isinstance(value, str):
                 control[name.lower()] = value
             elif isinstance(value, str):
@@ -201,19 +200,20 @@ class _Handlers:
         if request.method == "DELETE":
             return await self._delete(request)
         if request.method == "POST":
-            action = _single(request, "ACTION", form=await _form(request, self._system(request)))
+            action = _single(await _params(request, self._system(request)), "ACTION")
             if action is None:
                 raise PhaseConflict("Job parameters cannot be posted to the job; use its /parameters.")
             if action.upper() != "DELETE":
                 raise UsageError(f"Unknown ACTION {action!r}: only DELETE is supported.", param="ACTION")
             return await self._delete(request)
-        wait = _single(request, "WAIT", query_only=True)
+        query = await _params(request, self._system(request))
+        wait = _single(query, "WAIT")
         if wait is None:
             system, job = await self._job(request)
         else:
             system = self._system(request)
             seconds = _wait_seconds(wait, system.config.wait_max)
-            condition = _single(request, "PHASE", query_only=True)
+            condition = _single(query, "PHASE")
             wanted = _phase(condition) if condition is not None else None
             with system.watch(request.path_params["job_id"]) as waiter:  # before reading the job
                 system, job = await self._job(request)
@@ -231,7 +231,7 @@ class _Handlers:
         system, job = await self._job(request)
         if request.method == "GET":
             return _text(job.phase.value)
-        value = _single(request, "PHASE", form=await _form(request, system))
+        value = _single(await _params(request, system), "PHASE")
         if value is None:
             raise UsageError("PHASE is required: RUN or ABORT", param="PHASE")
         if value.upper() == "RUN":
@@ -246,7 +246,7 @@ class _Handlers:
         system, job = await self._job(request)
         if request.method == "GET":
             return _text(str(job.execution_duration))
-        value = _single(request, "EXECUTIONDURATION", form=await _form(request, system))
+        value = _single(await _params(request, system), "EXECUTIONDURATION")
         if value is None:
             raise UsageError("EXECUTIONDURATION is required (seconds)", param="EXECUTIONDURATION")
         await system.set_execution_duration(job, _count(value, "EXECUTIONDURATION", signed=True))
@@ -256,7 +256,7 @@ class _Handlers:
         system, job = await self._job(request)
         if request.method == "GET":
             return _text(format_time(job.destruction) if job.destruction else "")
-        value = _single(request, "DESTRUCTION", form=await _form(request, system))
+        value = _single(await _params(request, system), "DESTRUCTION")
         if value is None:
             raise UsageError("DESTRUCTION is required (an ISO 8601 time)", param="DESTRUCTION")
         await system.set_destruction(job, _time(value, "DESTRUCTION"))
@@ -285,7 +285,7 @@ class _Handlers:
             raise PhaseConflict(f"Parameters can only be changed while the job is PENDING, not {job.phase}.")
         new: list[Parameter] = []
         try:
-            for name, value in await _form(request, system):
+            for name, value in (await _params(request, system)).items:
                 if isinstance(value, str):
                     new.append(Parameter(name, value))
                 else:
@@ -342,30 +342,21 @@ def _text(body: str, status: int = 200) -> Response:
     return PlainTextResponse(body, status_code=status)
 
 
-async def _form(request: Request, system: JobSystem) -> list[tuple[str, str | FilePart]]:
-    """Query-string items, then body items (urlencoded or multipart), in order, within the
-    request limits (``dali.form``)."""
-    form = await read_request(request, FormLimits(body_max_bytes=system.config.body_max_bytes))
-    return list(form.items)
+async def _params(request: Request, system: JobSystem) -> DaliParams:
+    """The request's parameters (query string, then a POST's body), read by ``dali.form``."""
+    return await read_request(request, FormLimits(body_max_bytes=system.config.body_max_bytes))
 
 
-def _single(
-    request: Request, name: str, *, form: list[tuple[str, str | FilePart]] | None = None,
-    query_only: bool = False,
-) -> str | None:
-    """The value of a single-valued control parameter (any case), from the query string, or
-    from ``form`` (query string and body, from ``_form``) unless ``query_only``; sent twice with
-    different values is an error (DALI)."""
-    key = name.lower()
-    if query_only or form is None:
-        values = [v for k, v in request.query_params.multi_items() if k.lower() == key]
-    else:
-        values = [v for k, v in form if k.lower() == key and isinstance(v, str)]
+def _single(params: DaliParams, name: str) -> str | None:
+    """The value of a single-valued control parameter (any case), stripped; the same value sent
+    twice (in the query string and the body, say) counts once, two different values are an error
+    (DALI 1.1 §4.2)."""
+    values = set(params.getall(name))
     if not values:
         return None
-    if len(set(values)) > 1:
+    if len(values) > 1:
         raise UsageError(f"{name} was given more than once", param=name)
-    return values[0].strip()
+    return values.pop().strip()
 
 
 async def _save_upload(job_dir: Path, name: str, upload: FilePart) -> Parameter:

@@ -28,7 +28,8 @@ from uws.queue import JobQueue, make_queue
 from uws.runner import INTERNAL_ERROR, Runner
 from uws.store import JobStore, open_store
 
-__all__ = ["INLINE_MAX_BYTES", "JobNotFound", "JobSystem", "PhaseConflict", "QuotaExceeded", "open_job_system"]
+__all__ = ["INLINE_MAX_BYTES", "JobNotFound", "JobSystem", "PhaseConflict", "QuotaExceeded", "jobs_unavailable",
+           "open_job_system"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,14 @@ async def open_job_system(
     system = JobSystem(config, kinds)
     await system.start(background=background)
     return system
+
+
+async def jobs_unavailable(system: JobSystem | None) -> str | None:
+    """Why a service's job lists cannot take jobs now (no job system, or its store or broker does
+    not answer), or None: the VOSI availability check of every service with job lists."""
+    if system is None:
+        return "the job system is not running"
+    return await system.unavailable_because()
 
 
 class JobSystem:
@@ -115,6 +124,21 @@ class JobSystem:
             self._background = None
         await self.queue.close()
         await self.store.close()
+
+    async def unavailable_because(self) -> str | None:
+        """Why jobs cannot be taken now (the job store or the broker does not answer), or None
+        when they can: what VOSI availability reports for every service with job lists."""
+        try:
+            await self.store.phase("availability-check")  # a read that finds no job
+        except Exception:
+            log.warning("availability check of the job store failed", exc_info=True)
+            return "the job store is not answering"
+        try:
+            await self.queue.ping()
+        except Exception:
+            log.warning("availability check of the job broker failed", exc_info=True)
+            return "the job broker is not answering"
+        return None
 
     def kind(self, name: str) -> JobKind:
         try:

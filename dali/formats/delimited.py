@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dali.formats.columns import shape
-from dali.formats.encoder import Info
+from dali.formats.encoder import Envelope
 from dali.formats.text import text_cells, text_rows
 from dali.values import Column
 
@@ -27,9 +27,9 @@ class DelimitedEncoder:
     in_band_errors = False
     sep = ","
 
-    def __init__(self, columns: Sequence[Column], infos: Sequence[Info]) -> None:
+    def __init__(self, columns: Sequence[Column], envelope: Envelope) -> None:
         self.columns = tuple(columns)
-        self.infos = tuple(infos)
+        self.infos = envelope.infos
 
     def head(self) -> bytes:
         names = pa.array([c.name for c in self.columns], pa.string())

@@ -2,8 +2,9 @@
 
 An encoder turns a result into bytes in three steps: the head (metadata before the rows), one
 piece per batch of prepared columns, and the tail (after the rows, where the final QUERY_STATUS
-goes). It knows nothing of MAXREC, of the batch source or of threads: ``dali.writers.TableWriter``
-drives it. Tests: tests/dali/test_writers.py, tests/dali/test_votable.py.
+goes). Besides the columns it is given the document's ``Envelope``: INFOs, and for VOTable the
+FIELD IDs and service descriptors. It knows nothing of MAXREC, of the batch source or of threads:
+``dali.writers.TableWriter`` drives it. Tests: tests/dali/test_writers.py, tests/dali/test_votable.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Protocol
 
 import pyarrow as pa
 
-__all__ = ["Encoder", "Info"]
+from dali.descriptors import ServiceDescriptor
+
+__all__ = ["Encoder", "Envelope", "Info"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +30,24 @@ class Info:
     ucd: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What a result document says besides its rows; each format keeps what it can hold.
+
+    ``infos`` follow ``QUERY_STATUS=OK``. VOTable only: the FIELDs of the columns named in
+    ``field_ids`` carry ``ID`` = their name (a descriptor's ``ref`` points at one), and
+    ``descriptors`` are written as ``RESOURCE type="meta"`` after the results RESOURCE.
+    """
+
+    infos: tuple[Info, ...] = ()
+    field_ids: frozenset[str] = frozenset()
+    descriptors: tuple[ServiceDescriptor, ...] = ()
+
+
 class Encoder(Protocol):
     """One result in one format: ``head()``, then ``encode()`` per batch, then ``tail()``.
 
-    Constructed with the output columns and the INFOs; ``encode`` receives the batch's columns
+    Constructed with the output columns and the ``Envelope``; ``encode`` receives the batch's columns
     already converted by ``dali.formats.columns.prepare_batch``. Empty bytes are not sent.
     """
 

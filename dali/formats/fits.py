@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from dali.formats.binary import Fixed, Var, assemble, binary_parts, gather_fixed, string_bytes
 from dali.formats.columns import arrow_type, fixed_size, shape
-from dali.formats.encoder import Info
+from dali.formats.encoder import Envelope
 from dali.values import Column
 
 __all__ = ["FitsEncoder"]
@@ -32,9 +32,9 @@ class FitsEncoder:
 
     in_band_errors = False
 
-    def __init__(self, columns: Sequence[Column], infos: Sequence[Info]) -> None:
+    def __init__(self, columns: Sequence[Column], envelope: Envelope) -> None:
         self.columns = tuple(columns)
-        self.infos = tuple(infos)
+        self.infos = envelope.infos
         self._spool = tempfile.TemporaryFile(prefix="skygate-fits-")  # noqa: SIM115 (closed in tail)
         self.schema = pa.schema([pa.field(c.name, arrow_type(c)) for c in columns])
         self._ipc = pa.ipc.new_stream(pa.PythonFile(self._spool, mode="w"), self.schema)

@@ -13,7 +13,7 @@ from collections.abc import Generator, Sequence
 import pyarrow as pa
 
 from dali.formats.columns import arrow_type
-from dali.formats.encoder import Info
+from dali.formats.encoder import Envelope
 from dali.values import Column
 
 __all__ = ["ParquetEncoder"]
@@ -24,14 +24,14 @@ class ParquetEncoder:
 
     in_band_errors = False
 
-    def __init__(self, columns: Sequence[Column], infos: Sequence[Info]) -> None:
+    def __init__(self, columns: Sequence[Column], envelope: Envelope) -> None:
         import pyarrow.parquet as pq
 
         self.columns = tuple(columns)
-        self.infos = tuple(infos)
+        self.infos = envelope.infos
         self._sink = _ChunkSink()
         fields = [pa.field(c.name, arrow_type(c), metadata=_field_metadata(c)) for c in columns]
-        meta = {f"skygate.info.{i.name}": i.value for i in infos}
+        meta = {f"skygate.info.{i.name}": i.value for i in self.infos}
         self.schema = pa.schema(fields, metadata=meta or None)
         self._writer = pq.ParquetWriter(pa.PythonFile(self._sink, mode="w"), self.schema, compression="zstd")
 

@@ -1,8 +1,10 @@
-"""VOTable 1.4 results: the envelope (INFO, COOSYS, FIELD) and the TABLEDATA and BINARY2 encoders.
+"""VOTable 1.4 results: the envelope (INFO, COOSYS, FIELD, service descriptors) and the TABLEDATA
+and BINARY2 encoders.
 
 The document's text around the rows, TABLEDATA rows as escaped XML cells (Arrow compute), and
 BINARY2 rows as ``binary`` packed bytes in one base64 STREAM. An error after the head is written
-as a trailing ``QUERY_STATUS=ERROR`` INFO (DALI §4.4). Reading VOTables and DALI error documents
+as a trailing ``QUERY_STATUS=ERROR`` INFO (DALI §4.4). Service descriptors
+(``dali.descriptors``) follow the results RESOURCE (DataLink 1.1 §4). Reading VOTables and DALI error documents
 is ``dali.votable``'s job. Tests: tests/dali/test_writers.py, tests/dali/test_votable.py.
 """
 
@@ -15,9 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pybase64
 
+from dali.descriptors import InputParam, ServiceDescriptor
 from dali.formats.binary import binary2_rows
 from dali.formats.columns import fixed_size, max_size, shape
-from dali.formats.encoder import Info
+from dali.formats.encoder import Envelope, Info
 from dali.formats.text import text_cells, text_rows
 from dali.values import Column
 
@@ -26,6 +29,7 @@ __all__ = [
     "Binary2Encoder",
     "TableDataEncoder",
     "coosys_element",
+    "descriptor_resource",
     "is_position",
     "votable_field",
     "votable_head",
@@ -57,10 +61,15 @@ def is_position(col: Column) -> bool:
     return col.ucd is not None and col.ucd.split(";")[0].strip().lower() in _POSITION_UCDS
 
 
-def votable_field(col: Column) -> str:
-    """The ``<FIELD>`` element describing ``col``; a position refers to the ICRS ``COOSYS``."""
+def votable_field(col: Column, *, with_id: bool = False) -> str:
+    """The ``<FIELD>`` element describing ``col``, with ``ID`` = its name when ``with_id`` (what a
+    service descriptor's ``ref`` names); a position refers to the ICRS ``COOSYS``; a declared null
+    value is its ``<VALUES null>`` (VOTable 1.4, the VALUES element: readers take it for a missing value)."""
     datatype, arraysize = shape(col)
-    attrs = [f'name="{_attr(col.name)}"', f'datatype="{datatype}"']
+    attrs = [f'name="{_attr(col.name)}"']
+    if with_id:
+        attrs.append(f'ID="{_attr(col.name)}"')
+    attrs.append(f'datatype="{datatype}"')
     if is_position(col):
         attrs.append(f'ref="{COOSYS_ID}"')
     if arraysize:
@@ -70,9 +79,10 @@ def votable_field(col: Column) -> str:
         if value:
             attrs.append(f'{key}="{_attr(value)}"')
     head = "<FIELD " + " ".join(attrs)
-    if col.description:
-        return f"{head}><DESCRIPTION>{escape(col.description, quote=False)}</DESCRIPTION></FIELD>\n"
-    return head + "/>\n"
+    inner = f"<DESCRIPTION>{escape(col.description, quote=False)}</DESCRIPTION>" if col.description else ""
+    if col.null is not None:
+        inner += f'<VALUES null="{_attr(col.null)}"/>'
+    return f"{head}>{inner}</FIELD>\n" if inner else head + "/>\n"
 
 
 def _info(info: Info) -> str:
@@ -98,6 +108,37 @@ def votable_head(infos: Sequence[Info] = (), *, coosys: bool = False) -> str:
     )
 
 
+def _param(param: InputParam) -> str:
+    attrs = [f'name="{_attr(param.name)}"', f'datatype="{_attr(param.datatype)}"']
+    for key in ("arraysize", "xtype", "unit", "ucd", "ref"):
+        value = getattr(param, key)
+        if value:
+            attrs.append(f'{key}="{_attr(value)}"')
+    attrs.append(f'value="{_attr(param.value)}"')
+    head = "<PARAM " + " ".join(attrs)
+    if param.description:
+        return f"{head}><DESCRIPTION>{escape(param.description, quote=False)}</DESCRIPTION></PARAM>\n"
+    return head + "/>\n"
+
+
+def _fixed_param(name: str, value: str) -> str:
+    return f'<PARAM name="{name}" datatype="char" arraysize="*" value="{_attr(value)}"/>\n'
+
+
+def descriptor_resource(descriptor: ServiceDescriptor) -> str:
+    """The ``RESOURCE type="meta" utype="adhoc:service"`` of a service descriptor (DataLink 1.1 §4)."""
+    attrs = 'type="meta" utype="adhoc:service"'
+    if descriptor.resource_id:
+        attrs += f' ID="{_attr(descriptor.resource_id)}"'
+    if descriptor.name:
+        attrs += f' name="{_attr(descriptor.name)}"'
+    fixed = _fixed_param("standardID", descriptor.standard_id) + _fixed_param("accessURL", descriptor.access_url)
+    if descriptor.content_type:
+        fixed += _fixed_param("contentType", descriptor.content_type)
+    inputs = "".join(_param(p) for p in descriptor.input_params)
+    return f'<RESOURCE {attrs}>\n{fixed}<GROUP name="inputParams">\n{inputs}</GROUP>\n</RESOURCE>\n'
+
+
 class TableDataEncoder:
     """VOTable with TABLEDATA rows: one ``<TR>`` of escaped ``<TD>`` cells per row."""
 
@@ -105,14 +146,15 @@ class TableDataEncoder:
     data_open = "<DATA><TABLEDATA>\n"
     data_close = "</TABLEDATA></DATA>\n"
 
-    def __init__(self, columns: Sequence[Column], infos: Sequence[Info]) -> None:
+    def __init__(self, columns: Sequence[Column], envelope: Envelope) -> None:
         self.columns = tuple(columns)
-        self.infos = tuple(infos)
+        self.envelope = envelope
 
     def head(self) -> bytes:
-        fields = "".join(votable_field(c) for c in self.columns)
+        ids = self.envelope.field_ids
+        fields = "".join(votable_field(c, with_id=c.name in ids) for c in self.columns)
         coosys = any(is_position(c) for c in self.columns)
-        return (votable_head(self.infos, coosys=coosys) + "<TABLE>\n" + fields + self.data_open).encode()
+        return (votable_head(self.envelope.infos, coosys=coosys) + "<TABLE>\n" + fields + self.data_open).encode()
 
     def encode(self, arrays: list[pa.Array]) -> bytes:
         cells = [_xml_cells(a, c) for a, c in zip(arrays, self.columns, strict=True)]
@@ -126,7 +168,8 @@ class TableDataEncoder:
         text = self.data_close + "</TABLE>\n"
         if status:
             text += _info(Info("QUERY_STATUS", status, message))
-        return (text + "</RESOURCE>\n</VOTABLE>\n").encode()
+        descriptors = "".join(descriptor_resource(d) for d in self.envelope.descriptors)
+        return (text + "</RESOURCE>\n" + descriptors + "</VOTABLE>\n").encode()
 
 
 class Binary2Encoder(TableDataEncoder):
@@ -135,8 +178,8 @@ class Binary2Encoder(TableDataEncoder):
     data_open = '<DATA><BINARY2><STREAM encoding="base64">\n'
     data_close = "</STREAM></BINARY2></DATA>\n"
 
-    def __init__(self, columns: Sequence[Column], infos: Sequence[Info]) -> None:
-        super().__init__(columns, infos)
+    def __init__(self, columns: Sequence[Column], envelope: Envelope) -> None:
+        super().__init__(columns, envelope)
         self._carry = b""
         self._line_open = False  # base64 was written since the last newline
 

@@ -1,4 +1,4 @@
-"""The deterministic demo data release: a synthetic DES DR1 (DATA.md).
+"""The deterministic demo data release: a synthetic DES DR1 (Abbott et al. 2018, ApJS 239, 18) with its schema.
 
 ``generate(profile, out_dir, *, pixscale=None) -> Path`` writes profile ``ci``, ``demo`` or ``large``
 and returns the path of ``manifest.json`` (written last: when it exists, the release is complete).

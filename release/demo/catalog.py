@@ -1,6 +1,6 @@
 """The synthetic DR1_MAIN catalogue of one tile: truth model, planted features, measurements.
 
-Follows DATA.md §5 (catalogue model, measurements, planted features, IDs, seeds). Everything is
+The demo's model (truth, measurements, planted features, IDs, seeds) is defined here. Everything is
 vectorised numpy on one tile at full density; a profile keeps the rows with ``u_keep < density``, so a
 tile is identical in every profile. No files, no images (``images.py`` renders what this returns).
 Tests: tests/release/test_demo_catalog.py.
@@ -62,7 +62,7 @@ Y_STRIPE_TILE = "DES2134-0124"
 Y_STRIPE_X = (4000.0, 4200.0)  # native 1-based pixel columns without Y data
 PATCH_BOX = (322.50, 324.60, -1.75, 0.35)  # where features 7 and 8 are scattered
 
-# Stellar locus: g-i -> (g-r, r-i, i-z, z-Y), DATA.md §5 (approximate, uncalibrated).
+# Stellar locus: g-i -> (g-r, r-i, i-z, z-Y) (approximate, uncalibrated).
 _LOCUS_GI = np.array([0.4, 0.8, 1.2, 1.6, 2.0, 2.5, 3.0, 3.5])
 _LOCUS = np.array([
     [0.30, 0.10, 0.00, 0.01], [0.58, 0.22, 0.07, 0.03], [0.86, 0.34, 0.14, 0.05], [1.10, 0.50, 0.23, 0.07],
@@ -75,7 +75,8 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def seed_sequence(stream: int, tilename: str, band: int = 0, bx: int = 0, by: int = 0) -> np.random.SeedSequence:
-    """The seed of one stream (DATA.md §5): spawn_key = (stream, crc32(TILENAME), band, bx, by)."""
+    """The seed of one stream: spawn_key = (stream, crc32(TILENAME), band, bx, by), so a tile is the same
+    whichever profile or process makes it."""
     key = (stream, zlib.crc32(tilename.encode("ascii")), band, bx, by)
     return np.random.SeedSequence(DEMO_SEED, spawn_key=key)
 
@@ -541,7 +542,8 @@ def _measure(tile: Tile, t: dict[str, np.ndarray], hp16384: npt.NDArray[np.int64
     cols["spread_model_i"] = (sm_true + rng.normal(0.0, 1.0, n) * se).astype(np.float32)
     cols["spreaderr_model_i"] = se.astype(np.float32)
     # Averaging several epochs makes the single-epoch spread sharper than the coadd's at the same
-    # magnitude; half the coadd error lets Q3 (DATA.md §4) keep stars to ~1.5 mag below M2's turn-off.
+    # magnitude; half the coadd error lets the M2 star query (``m2stars`` in tap/examples.py) keep
+    # stars to ~1.5 mag below M2's turn-off.
     wse = se * 0.5
     wsm = sm_true + rng.normal(0.0, 1.0, n) * wse
     wunm = unmeasured[:, 2]

@@ -1,6 +1,6 @@
 """Column definitions of the demo release tables and their Arrow schemas with field metadata.
 
-Names are the lower-case physical/ADQL names of DR1 (DATA.md §1, §2); types, units, UCDs and
+Names are the lower-case physical/ADQL names of DR1 (DR1_MAIN and the tile list); types, units, UCDs and
 descriptions follow DR1. The metadata keys written into Parquet are listed in ``release/demo/__init__.py``.
 Pure data: no files. Tests: tests/release/test_demo_catalog.py.
 """
@@ -180,7 +180,7 @@ def _truth() -> tuple[ColumnSpec, ...]:
     return (
         ColumnSpec("coadd_object_id", pa.int64(), None, "meta.id", "DR1_MAIN object planted or touched by the feature",
                    indexed=True, principal=True),
-        ColumnSpec("feature_id", pa.int16(), None, "meta.code", "Planted feature number (DATA.md section 5, 1..10)",
+        ColumnSpec("feature_id", pa.int16(), None, "meta.code", "Planted feature number (1..10; see feature)",
                    principal=True),
         ColumnSpec("feature", pa.string(), None, "meta.note", "Short feature name", arraysize="*", principal=True),
         ColumnSpec("tilename", pa.string(), None, "meta.id;obs.field", "Tile of the object", arraysize="12"),

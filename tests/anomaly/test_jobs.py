@@ -13,12 +13,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from anomaly import forest, model
 from anomaly.jobs import CHUNK_KIND, SCORE_KIND, AnomalyResources, check, merge_chunks, run_chunk, run_score
+from release.backends import open_backend
 from release.engine import QueryEngine
+from release.ingest import ingest_arrow
+from release.metadata import load_metadata
+from release.stores import open_store
 from uws import Job, JobContext, JobKind, Parameter, Parameters, Phase, Result
 from uws.config import JobConfig
 from uws.system import JobSystem, open_job_system
@@ -38,9 +43,9 @@ async def open_system(tmp_path: Path, ci_engine: QueryEngine) -> AsyncIterator[C
     opened: list[JobSystem] = []
 
     async def opener(chunk_rows: int = 1_000_000, name: str = "jobs",
-                     chunk: Callable[..., list[Result]] = run_chunk) -> JobSystem:
+                     chunk: Callable[..., list[Result]] = run_chunk, engine: QueryEngine = ci_engine) -> JobSystem:
         holder: dict[str, JobSystem] = {}
-        resources = AnomalyResources(engine=lambda: ci_engine, jobs=lambda: holder.get("system"),
+        resources = AnomalyResources(engine=lambda: engine, jobs=lambda: holder.get("system"),
                                      chunk_rows=chunk_rows, poll_interval=0.01, query_timeout=60)
         kinds = [JobKind(SCORE_KIND, run_score, check=check, resources=resources),
                  JobKind(CHUNK_KIND, chunk, resources=resources)]
@@ -190,8 +195,9 @@ async def test_a_chunk_whose_worker_died_runs_again_without_losing_or_repeating_
 
 async def test_planted_anomalies_of_the_ci_release_rank_high(open_system: Callable[..., object],
                                                               ci_engine: QueryEngine) -> None:
-    """demo_truth (DATA.md §5): the dropout (7) and the single-band detection (8) of the `ci` rows rank
-    in the top 1 %; the 'extreme z-Y' objects of feature 7 lie within the faint galaxies' Y noise."""
+    """demo_truth (``release.demo.catalog``'s planted features): the dropout (7) and the single-band
+    detection (8) of the `ci` rows rank in the top 1 %; the 'extreme z-Y' objects of feature 7 lie
+    within the faint galaxies' Y noise."""
     from anomaly.fidelity import recall_at, roc_auc
 
     system: JobSystem = await open_system()  # type: ignore[misc]
@@ -283,6 +289,45 @@ async def test_sentinel_magnitudes_are_skipped_and_counted_by_default(open_syste
     kept = await _run(system, QUERY=mags, NTREES="30", RESPONSEFORMAT="parquet", NULL_VALUES="none")
     again = json.loads(_result(system, kept, "summary.json").read_text())["rows"]
     assert again["skipped_sentinel"] == 0 and again["scored"] == rows["scored"] + rows["skipped_sentinel"]
+
+
+@pytest.fixture
+async def declared_engine(tmp_path: Path) -> AsyncIterator[QueryEngine]:
+    """A release of one table whose column ``y`` declares -9999 its null (as a metadata file does:
+    ``[columns.y] null = -9999``); in ``x``, which declares none, -9999 is a value like any other."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(20.0, 1.0, 400).astype(np.float32), rng.normal(0.0, 1.0, 400)
+    y[:7], x[7:10], x[10:12] = -9999.0, 99.0, -9999.0
+    data = pa.table({"id": np.arange(400, dtype=np.int64), "x": x, "y": y})
+    path = tmp_path / "declared.duckdb"
+    async with await open_store("", path, readonly_role="") as store:
+        await ingest_arrow(store, "t.objects", data, overrides={"columns": {"y": {"null": -9999}}})
+    backend = open_backend("", path, base_url="http://x", readonly_role="")
+    try:
+        yield QueryEngine(backend, await load_metadata(backend))
+    finally:
+        await backend.close()
+
+
+async def test_a_columns_declared_null_is_skipped_and_counted(open_system: Callable[..., object],
+                                                              declared_engine: QueryEngine) -> None:
+    query = "SELECT id, x, y FROM t.objects"
+    result = await declared_engine.execute(query, maxrec=None, timeout=30)
+    assert [c.null for c in result.columns] == [None, None, "-9999"]  # the ADQL output keeps the declaration
+    system: JobSystem = await open_system(engine=declared_engine)  # type: ignore[misc]
+    job = await _run(system, QUERY=query, NTREES="20", RESPONSEFORMAT="parquet")
+    assert job.phase is Phase.COMPLETED, job.error
+    rows = json.loads(_result(system, job, "summary.json").read_text())["rows"]
+    # 7 rows with y = -9999 (declared) and 3 with x = 99 (a survey sentinel); x = -9999 is scored.
+    assert (rows["skipped"], rows["skipped_sentinel"], rows["skipped_null"]) == (10, 10, 0)
+    assert rows["declared_nulls"] == {"y": -9999.0}
+    assert int(_infos(_result(system, job, "top"))["rows_sentinel"]) == 10
+    ids = pq.read_table(_result(system, job, "result")).column("id").to_pylist()
+    assert sorted(ids) == list(range(10, 400))
+    # NULL_VALUES=none scores them all as numbers, declared nulls included.
+    raw = await _run(system, QUERY=query, NTREES="20", RESPONSEFORMAT="parquet", NULL_VALUES="none")
+    again = json.loads(_result(system, raw, "summary.json").read_text())["rows"]
+    assert (again["skipped"], again["declared_nulls"]) == (0, {})
 
 
 def _infos(path: Path) -> dict[str, str]:

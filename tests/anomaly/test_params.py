@@ -49,14 +49,15 @@ def test_bad_values_name_their_parameter(params: dict[str, str], param: str) -> 
     assert caught.value.param == param
 
 
-@pytest.mark.parametrize(("text", "values"), [
-    (None, (99.0, -99.0, 999.0, -999.0)), ("survey", (99.0, -99.0, 999.0, -999.0)), ("none", ()),
-    ("99, -99", (99.0, -99.0)), ("-9999.5,nan", (-9999.5,)),
+@pytest.mark.parametrize(("text", "values", "declared"), [
+    (None, (99.0, -99.0, 999.0, -999.0), True), ("Survey", (99.0, -99.0, 999.0, -999.0), True), ("none", (), False),
+    ("99, -99", (99.0, -99.0), False), ("-9999.5,nan", (-9999.5,), False),
 ])
-def test_null_values(text: str | None, values: tuple[float, ...]) -> None:
+def test_null_values(text: str | None, values: tuple[float, ...], declared: bool) -> None:
     params = {"QUERY": QUERY} if text is None else {"QUERY": QUERY, "null_values": text}
     p = parse_score(params)
     assert p.null_values == values
+    assert p.declared_nulls is declared  # the columns' declared nulls go with survey only
     assert p.echo()["NULL_VALUES"] == (",".join(f"{v:g}" for v in values) or "none")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
@@ -119,3 +120,16 @@ def test_rows_with_sentinel_features_are_skipped_and_counted_apart() -> None:
     assert sel.table.column(0).to_pylist() == [1]
     kept = service.select((ID, G, GR), table, None, ())
     assert (kept.rows_skipped, kept.rows_sentinel) == (1, 0)
+
+
+def test_a_columns_declared_null_is_skipped_in_that_column_only() -> None:
+    # g (float32) declares 21.3, which single precision cannot hold exactly; g_r declares -9999.
+    g, gr = replace(G, null="21.3"), replace(GR, null="-9999")
+    table = _table([1, 2, 3, 4, 5, 6], [20.0, 21.3, -9999.0, 22.0, 99.0, 23.0], [0.5, 0.6, 0.7, -9999.0, 0.1, 21.3])
+    sel = service.select((ID, g, gr), table, None, (99.0,))
+    assert (sel.rows_selected, sel.rows_skipped, sel.rows_sentinel) == (6, 3, 3)  # rows 2, 4 (declared), 5 (99)
+    assert sel.table.column(0).to_pylist() == [1, 3, 6]  # -9999 in g and 21.3 in g_r are values there
+    assert service.declared_nulls((ID, g, gr, replace(GR, name="x", null="n/a"))) == {
+        "mag_auto_g": float(np.float32(21.3)), "g_r": -9999.0}
+    scored = service.select((ID, g, gr), table, None, (99.0,), declared=False)
+    assert (scored.rows_skipped, scored.rows_sentinel) == (1, 1)

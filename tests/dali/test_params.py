@@ -80,4 +80,5 @@ def test_tap10_semicolon_lists_and_inline_fields() -> None:
 def test_files_are_kept_by_field_name() -> None:
     params = collect([("UPLOAD", "t,param:t")], [FilePart("t", b"<VOTABLE/>", "t.xml")])
     assert params.files["t"].content == b"<VOTABLE/>"
-    assert params.as_pairs() == [("UPLOAD", "t,param:t")]
+    assert params.pairs == [("UPLOAD", "t,param:t")]
+    assert "t" not in params  # a file part is not a text value

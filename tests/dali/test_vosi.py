@@ -9,6 +9,7 @@ from lxml import etree
 from dali.vosi import (
     Capability,
     Interface,
+    availability,
     availability_document,
     capabilities_document,
     support_capabilities,
@@ -34,3 +35,21 @@ def test_availability_document_validates() -> None:
     assert b"<vosi:available>true</vosi:available>" in data
     assert b"2026-01-01T00:00:00Z" in data
     assert xsd_errors(availability_document(False)) == []
+
+
+async def test_availability_runs_every_check_and_reports_each_problem() -> None:
+    async def fine() -> str | None:
+        return None
+
+    async def down() -> str | None:
+        return "the job broker is not answering"
+
+    async def broken() -> str | None:
+        raise OSError("connection refused to 10.0.0.1")
+
+    up = await availability([fine, fine], up_since=None, ready="accepting queries")
+    assert xsd_errors(up) == [] and b"<vosi:available>true" in up and b"accepting queries" in up
+    data = await availability([fine, down, broken], up_since=None, ready="accepting queries")
+    assert xsd_errors(data) == [] and b"<vosi:available>false" in data
+    assert b"the job broker is not answering" in data and b"a health check of the service failed" in data
+    assert b"10.0.0.1" not in data and b"accepting queries" not in data

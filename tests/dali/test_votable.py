@@ -29,7 +29,7 @@ def test_error_document_carries_the_message_as_content_and_validates() -> None:
 def test_error_messages_hide_foreign_exceptions() -> None:
     assert error_message(UsageError("no such column x", hint="see /tables")) == \
         "UsageFault: no such column x (see /tables)"
-    assert error_message(FatalError("disk full")) == "ServiceFault: disk full"
+    assert error_message(FatalError("disk full")) == "FatalFault: disk full"
     assert "Traceback" not in error_message(KeyError("secret internals"))
     assert "secret" not in error_message(KeyError("secret internals"))
 

@@ -143,6 +143,21 @@ def test_positions_refer_to_an_icrs_coosys(kind: OutputFormat) -> None:
 
 
 @pytest.mark.parametrize("kind", [OutputFormat.VOTABLE_TD, OutputFormat.VOTABLE_B2])
+def test_a_declared_null_is_the_fields_values_null(kind: OutputFormat) -> None:
+    columns = (Column("flux", "double", null="-9999", description="flux"), Column("flag", "short", null="-1"),
+               Column("x", "double"))
+    batch = pa.record_batch([pa.array([1.5, -9999.0, None]), pa.array([0, -1, None], pa.int16()),
+                             pa.array([-9999.0, 2.0, 3.0])], names=["flux", "flag", "x"])
+    _, data = render(kind, Source([batch]), columns=columns)
+    assert xsd_errors(data) == []
+    table = parse(io.BytesIO(data)).get_first_table()
+    assert [f.values.null for f in table.fields] == [-9999.0, -1, None]
+    rows = table.to_table()
+    assert list(rows["flux"].mask) == list(rows["flag"].mask) == [False, True, True]  # readers take it as missing
+    assert rows["x"][0] == -9999.0 and not np.ma.getmaskarray(rows["x"])[0]  # a value where none is declared
+
+
+@pytest.mark.parametrize("kind", [OutputFormat.VOTABLE_TD, OutputFormat.VOTABLE_B2])
 @pytest.mark.parametrize(("maxrec", "rows", "overflow"), [(4, 4, True), (6, 6, False), (9, 6, False), (3, 3, True)])
 def test_maxrec_keeps_exactly_maxrec_rows_and_flags_overflow_after_the_table(
     kind: OutputFormat, maxrec: int, rows: int, overflow: bool

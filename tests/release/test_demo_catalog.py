@@ -146,7 +146,7 @@ def test_large_profile_tiles() -> None:
 
 
 def test_q3_gives_an_m2_colour_magnitude_diagram(patch: dict[str, TileCatalog]) -> None:
-    """DATA.md §4 Q3 (stars around M2 with clean flags) reaches below the turn-off at g ≈ 19.6."""
+    """The ``m2stars`` example (stars around M2 with clean flags) reaches below the turn-off at g ≈ 19.6."""
     c = patch["DES2134-0041"].columns
     sel = ((np.abs(c["ra"] - 323.36) <= 0.12) & (np.abs(c["dec"] + 0.82) <= 0.12)
            & (c["wavg_spread_model_i"] + 3.0 * c["wavg_spreaderr_model_i"] < 0.005)

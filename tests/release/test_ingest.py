@@ -273,3 +273,46 @@ async def test_a_value_that_breaks_the_guessed_type_is_a_usage_error(duck_store:
     source = Source(schema=pa.schema({"a": pa.int64(), "b": pa.string()}), batches=batches)
     with pytest.raises(UsageError, match="does not fit its column's type"):
         await ingest_table(store, source, "t.bad")
+
+
+async def test_declared_nulls_round_trip_and_survive_the_next_table(target: tuple[str, Path]) -> None:
+    url, path = target
+    flux = pa.field("flux", pa.float32(), metadata={"null": "-9999.5"})  # in the Parquet field metadata
+    data = pa.table({"id": pa.array([1, 2], pa.int64()), "flux": pa.array([1.0, -9999.5], pa.float32()),
+                     "flag": pa.array([0, -1], pa.int16())}).cast(pa.schema([pa.field("id", pa.int64()), flux,
+                                                                           pa.field("flag", pa.int16())]))
+    async with await open_store(url, path, readonly_role=ROLE) as store:
+        # The metadata file's form, null = -1.0 on an integer column, is written as VOTable writes it.
+        await ingest_arrow(store, "cat.nulls", data, overrides={"columns": {"flag": {"null": -1.0}}})
+        await ingest_arrow(store, "cat.later", pa.table({"a": [1]}))  # rewrites TAP_SCHEMA and skygate_meta
+    metadata, raw = await _published(target)
+    nulls = metadata["cat.nulls"]
+    assert [(c.name, c.null) for c in nulls.columns] == [("id", None), ("flux", "-9999.5"), ("flag", "-1")]
+    assert all(c.null is None for c in metadata["cat.later"].columns)
+    assert "null_value" not in raw["columns"][0], "TAP_SCHEMA keeps its standard columns"
+
+
+async def test_a_release_without_declared_nulls_stored_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.duckdb"
+    async with await open_store("", path, readonly_role="") as store:
+        await ingest_arrow(store, "cat.old", pa.table({"a": pa.array([1], pa.int64())}),
+                           overrides={"columns": {"a": {"null": 0}}})
+        await store.execute("DROP TABLE skygate_meta.columns")  # as ingested before nulls were declared
+    backend = open_backend("", path, base_url="http://x", readonly_role="")
+    try:
+        metadata = await load_metadata(backend)
+    finally:
+        await backend.close()
+    assert metadata["cat.old"].column("a") is not None and metadata["cat.old"].columns[0].null is None
+
+
+@pytest.mark.parametrize(("kind", "null", "message"), [
+    (pa.int32(), "-1.5", "must be a whole number"), (pa.float64(), "missing", "must be a number"),
+    (pa.float64(), "nan", "must be a number"),
+])
+async def test_a_null_that_is_no_value_of_the_column_is_refused(duck_store: tuple[Store, Path], kind: pa.DataType,
+                                                                null: str, message: str) -> None:
+    store, _ = duck_store
+    with pytest.raises(UsageError, match=message):
+        await ingest_arrow(store, "t.x", pa.table({"a": pa.array([1], kind)}),
+                           overrides={"columns": {"a": {"null": null}}})

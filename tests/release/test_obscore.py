@@ -21,7 +21,7 @@ from release.regions import Circle, Polygon, Range, RegionError, parse_pos, regi
 from tests.isolation import per_worker
 from tests.soda.tiles import tile_info, write_tile
 
-# DES2134-0041 corners (DATA.md §2), counter-clockwise.
+# DES2134-0041 corners (from the DES tile list), counter-clockwise.
 M2_TILE = (323.91333, -1.06244, 323.91327, -0.33198, 323.18280, -0.33198, 323.18275, -1.06244)
 # DES2359-0041 straddles RA 0.
 RA0_TILE = (0.324360, -1.062437, 0.324303, -0.331976, 359.593833, -0.331976, 359.593776, -1.062437)

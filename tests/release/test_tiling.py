@@ -1,4 +1,4 @@
-"""The DES tiling against the numbers in DATA.md §2 (demo patch table, M2 corners, grid indices)."""
+"""The DES tiling against the DES tile list's numbers (demo patch, M2 corners, grid indices)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from release.tiling import find_tile, tile_at, tile_by_name, tilename_for
 
-# TILENAME, RA_CENT, DEC_CENT, URAMIN, URAMAX, UDECMIN, UDECMAX, CROSSRA0 (DATA.md §2 demo patch table)
+# TILENAME, RA_CENT, DEC_CENT, URAMIN, URAMAX, UDECMIN, UDECMAX, CROSSRA0 (DES tile list rows of the demo patch)
 PATCH = [
     ("DES2131+0001", 322.830558, 0.016667, 322.473613, 323.187502, -0.340278, 0.373611, False),
     ("DES2134+0001", 323.544446, 0.016667, 323.187502, 323.901391, -0.340278, 0.373611, False),

@@ -14,6 +14,7 @@ from lxml import etree
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from dali.errors import FatalError, TransientError
 from sia.routes import capabilities_xml, sia_routes
 from skygate.settings import Settings
 from tests.dali.xmlschema import xsd_errors
@@ -24,7 +25,7 @@ from tests.sia.conftest import DuckRows
 async def client(obscore_rows: DuckRows) -> AsyncIterator[httpx.AsyncClient]:
     app = Starlette(routes=[Mount("/sia", routes=sia_routes())])
     app.state.settings = Settings(base_url="http://testserver")
-    app.state.release = SimpleNamespace(backend=obscore_rows)
+    app.state.release = SimpleNamespace(backend=obscore_rows, engine=object())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as test_client:
         yield test_client
@@ -99,10 +100,60 @@ async def test_capabilities_and_availability(client: httpx.AsyncClient) -> None:
 
 def test_the_capabilities_validate_and_name_the_collection_footprint() -> None:
     document = capabilities_xml("https://sky.example.org/skygate")
-    assert xsd_errors(document) == []
+    assert xsd_errors(document) == []  # VOSICapabilities, VOResource and VODataService
     caps = etree.fromstring(document)
-    description = caps.findtext("capability[@standardID='ivo://ivoa.net/std/SIA#query-2.0']/description")
+    query = caps.find("capability[@standardID='ivo://ivoa.net/std/SIA#query-2.0']")
+    assert query is not None
+    description = query.findtext("description")
     assert description is not None and "https://sky.example.org/skygate/moc/ivoa.obscore" in description
+    interface = query.find("interface")
+    assert interface is not None and (interface.get("role"), interface.get("version")) == ("std", "2.0")
+
+
+async def test_availability_reports_a_database_that_does_not_answer(client: httpx.AsyncClient,
+                                                                    obscore_rows: DuckRows,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(sql: str, *, timeout: float) -> AsyncIterator[object]:
+        raise OSError("connection refused")
+        yield
+
+    monkeypatch.setattr(obscore_rows, "stream", broken)
+    response = await client.get("/sia/availability")
+    assert xsd_errors(response.content) == []
+    assert b"<vosi:available>false</vosi:available>" in response.content
+    assert b"the database is not answering" in response.content
+
+
+async def test_no_release_is_not_available(client: httpx.AsyncClient) -> None:
+    client._transport.app.state.release = None  # type: ignore[attr-defined]
+    response = await client.get("/sia/availability")
+    assert b"<vosi:available>false</vosi:available>" in response.content
+
+
+async def test_the_root_is_an_index_of_the_endpoints(client: httpx.AsyncClient) -> None:
+    response = await client.get("/sia/")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    for path in ("query", "capabilities", "availability"):
+        assert f'href="http://testserver/sia/{path}"'.encode() in response.content
+
+
+@pytest.mark.parametrize(("error", "status", "fault", "retry_after"), [
+    (TransientError("the catalog database is busy", retry_after=30), 503, b"TransientFault: the catalog", "30"),
+    (FatalError("disk full"), 500, b"FatalFault: disk full", None),
+    (RuntimeError("secret internals"), 500, b"FatalFault: internal error", None),
+])
+async def test_failures_have_one_fault_word_and_status(client: httpx.AsyncClient, obscore_rows: DuckRows,
+                                                       monkeypatch: pytest.MonkeyPatch, error: Exception,
+                                                       status: int, fault: bytes, retry_after: str | None) -> None:
+    async def failing(sql: str, *, timeout: float) -> AsyncIterator[object]:
+        raise error
+        yield
+
+    monkeypatch.setattr(obscore_rows, "stream", failing)
+    response = await client.get("/sia/query", params={"POS": "CIRCLE 323.36 -0.82 0.05"})
+    assert response.status_code == status and fault in response.content and b"secret" not in response.content
+    assert response.headers.get("retry-after") == retry_after
+    assert xsd_errors(response.content) == []
 
 
 async def test_the_footprint_url_starts_with_the_base_url(client: httpx.AsyncClient) -> None:

@@ -13,9 +13,15 @@ from astropy.io import fits
 from PIL import Image
 
 from dali.errors import UsageError
+from dali.params import DaliParams, collect
 from soda.bulk import desj_name, run_bulk
 from soda.params import BulkOptions, parse_bulk_options, parse_positions
 from tests.soda.tiles import write_tile
+
+
+def _params(values: dict[str, list[str]]) -> DaliParams:
+    """A request's parameters from a name -> values table row."""
+    return collect((name, value) for name, found in values.items() for value in found)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +33,7 @@ def release_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_desj_name() -> None:
-    assert desj_name(21.58813, 3.48611) == "DESJ012621.1512+032909.9960"  # the DATA.md §3 example
+    assert desj_name(21.58813, 3.48611) == "DESJ012621.1512+032909.9960"  # DESaccess's form
     assert desj_name(323.36, -0.82) == "DESJ213326.4000-004912.0000"
 
 
@@ -41,7 +47,7 @@ CSV = b"""ra,DEC,xsize
 def test_positions_and_options() -> None:
     rows = parse_positions(CSV)
     assert [(r.ra, r.dec, r.xsize) for r in rows] == [(323.36, -0.82, None), (323.2, -0.7, 3.0), (10.0, 10.0, None)]
-    options = parse_bulk_options({"XSIZE": ["0.5"], "COLORS_FITS": ["gri"], "RGB_LUPTON_COLORS": ["irg;gri"]})
+    options = parse_bulk_options(_params({"XSIZE": ["0.5"], "COLORS_FITS": ["gri"], "RGB_LUPTON_COLORS": ["irg;gri"]}))
     assert (options.xsize, options.ysize, options.colors_fits, options.rgb_colors, options.make_rgb) == \
         (0.5, 0.5, "gri", ("irg", "gri"), True)
 
@@ -53,7 +59,7 @@ def test_positions_and_options() -> None:
 def test_bad_input(data: bytes, params: dict[str, list[str]]) -> None:
     with pytest.raises(UsageError):
         parse_positions(data)
-        parse_bulk_options(params)
+        parse_bulk_options(_params(params))
 
 
 def test_run_bulk_outputs(release_dir: Path, tmp_path: Path) -> None:

@@ -10,10 +10,17 @@ import pytest
 from lxml import etree
 
 from dali.errors import UsageError
+from dali.params import DaliParams, collect
 from skygate.settings import Settings
 from soda.params import parse_bulk_options, parse_positions
 from tests.soda.tiles import write_tile
 from tests.tap.conftest import BASE, TestClient
+
+
+def _params(values: dict[str, list[str]]) -> DaliParams:
+    """A request's parameters from a name -> values table row."""
+    return collect((name, value) for name, found in values.items() for value in found)
+
 
 NS = {"uws": "http://www.ivoa.net/xml/UWS/v1.0"}
 
@@ -76,7 +83,7 @@ def test_invalid_input_is_refused_when_the_job_is_created(client: TestClient, po
 @pytest.mark.parametrize("value", ["0", "-2", "nan", "inf"])
 def test_rgb_stretch_must_be_positive_and_finite(value: str) -> None:
     with pytest.raises(UsageError) as caught:
-        parse_bulk_options({"RGB_STRETCH": [value]})
+        parse_bulk_options(_params({"RGB_STRETCH": [value]}))
     assert caught.value.param == "RGB_STRETCH"
 
 

@@ -61,7 +61,7 @@ def test_partial_overlap_is_trimmed_and_says_so(tiles: dict[str, Path]) -> None:
     # A circle centred just beyond the tile's lower-left (RAC1/DECC1) corner.
     cutout = cut(tiles["m2"], Circle(323.92, -1.07, 0.05))
     assert cutout.box.trimmed and (cutout.box.x0, cutout.box.y0) == (0, 0)
-    header = cutout.extensions[0][2]
+    header = cutout.header("SCI")
     assert header["TRIMMED"] is True and "trimmed" in str(header["HISTORY"])
 
 
@@ -75,8 +75,8 @@ def test_no_overlap(tiles: dict[str, Path], region: Circle | Range | Polygon) ->
 @pytest.mark.parametrize("ra", [0.1, 359.9])
 def test_tile_across_ra_zero(tiles: dict[str, Path], ra: float) -> None:
     cutout = cut(tiles["ra0"], Circle(ra, -0.7, 0.02))
-    wcs = WCS(cutout.extensions[0][2])
-    ny, nx = cutout.extensions[0][1].shape
+    wcs = WCS(cutout.header("SCI"))
+    ny, nx = cutout.pixels("SCI").shape
     centre = wcs.all_pix2world([[(nx - 1) / 2, (ny - 1) / 2]], 0)[0]
     assert abs(((centre[0] - ra + 180) % 360) - 180) < 0.003 and abs(centre[1] + 0.7) < 0.003
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from soda.pixels import headers, read_section
+from soda.pixels import headers, read_blocks, read_section
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,17 @@ def test_section_matches_astropy(image_file: Path, ext: str, box: tuple[int, int
     got = read_section(image_file, ext, y0, y1, x0, x1)
     assert got.shape == expected.shape and got.dtype == expected.dtype.newbyteorder("=")
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize(("ext", "tile_rows"), [("RICE", 1), ("SQUARE", 32), ("GZIP", 16), ("GZIP2", 16),
+                                               ("PLAIN", 1)])
+def test_blocks_are_the_section_in_whole_tile_rows(image_file: Path, ext: str, tile_rows: int) -> None:
+    # 40 rows of 150 pixels a block (8 bytes a pixel assumed): boundaries on multiples of the tile height.
+    blocks = list(read_blocks(image_file, ext, 3, 127, 10, 160, block_bytes=40 * 150 * 8))
+    np.testing.assert_array_equal(np.concatenate(blocks), read_section(image_file, ext, 3, 127, 10, 160))
+    ends = np.cumsum([len(b) for b in blocks])[:-1] + 3
+    assert len(blocks) > 2 and all(end % tile_rows == 0 for end in ends), ends
+    assert max(len(b) for b in blocks) <= max(40, tile_rows)
 
 
 def test_headers_keep_cards_but_not_structure(image_file: Path) -> None:

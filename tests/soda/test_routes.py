@@ -21,6 +21,7 @@ from starlette.routing import Mount
 from release.obscore import image_did, tile_did
 from skygate.settings import Settings
 from soda.routes import soda_routes
+from tests.dali.xmlschema import xsd_errors
 from tests.soda.tiles import write_tile
 
 STAR = (323.36, -0.82)
@@ -122,9 +123,77 @@ async def test_preview_and_file(client: httpx.AsyncClient) -> None:
 
 
 async def test_capabilities(client: httpx.AsyncClient) -> None:
-    caps = etree.fromstring((await client.get("/soda/capabilities")).content)
+    document = (await client.get("/soda/capabilities")).content
+    assert xsd_errors(document) == []
+    caps = etree.fromstring(document)
     ids = [c.get("standardID") for c in caps.findall("capability")]
-    assert "ivo://ivoa.net/std/SODA#sync-1.0" in ids and "ivo://ivoa.net/std/DataLink#links-1.1" in ids
+    assert ids == ["ivo://ivoa.net/std/SODA#sync-1.0", "ivo://ivoa.net/std/SODA#async-1.0",
+                   "ivo://ivoa.net/std/DataLink#links-1.1", "ivo://ivoa.net/std/VOSI#capabilities",
+                   "ivo://ivoa.net/std/VOSI#availability", "ivo://ivoa.net/std/DALI#examples"]
+    urls = caps.xpath("//accessURL/text()")
+    assert urls == [f"http://testserver/soda/{p}" for p in ("sync", "async", "links", "capabilities", "availability",
+                                                            "examples")]
+
+
+async def test_availability_asks_the_release_and_the_job_system(client: httpx.AsyncClient, data_dir: Path) -> None:
+    app = client._transport.app  # type: ignore[attr-defined]
+    response = await client.get("/soda/availability")
+    assert xsd_errors(response.content) == []
+    assert b"<vosi:available>false</vosi:available>" in response.content  # no job system in this app
+    assert b"the job system is not running" in response.content
+
+    class Jobs:
+        def __init__(self, problem: str | None) -> None:
+            self.problem = problem
+
+        async def unavailable_because(self) -> str | None:
+            return self.problem
+
+    app.state.uws = Jobs(None)
+    assert b"<vosi:available>true</vosi:available>" in (await client.get("/soda/availability")).content
+    app.state.uws = Jobs("the job broker is not answering")
+    assert b"the job broker is not answering" in (await client.get("/soda/availability")).content
+    app.state.uws = Jobs(None)
+    app.state.settings = Settings(data_dir=data_dir / "nowhere", base_url="http://testserver")
+    assert b"no image release is loaded" in (await client.get("/soda/availability")).content
+
+
+async def test_the_root_is_an_index_of_the_endpoints(client: httpx.AsyncClient) -> None:
+    response = await client.get("/soda/")
+    assert response.status_code == 200 and b'href="http://testserver/soda/links"' in response.content
+
+
+async def test_links_carry_the_one_soda_descriptor(client: httpx.AsyncClient) -> None:
+    response = await client.get("/soda/links", params={"ID": DID_G})
+    assert xsd_errors(response.content) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # astropy notes the unknown "adhoc" utype prefix
+        votable = parse(io.BytesIO(response.content))
+    (meta,) = [r for r in votable.resources if r.type == "meta"]
+    assert meta.ID == "soda"
+    params = {p.name: p.value for p in meta.params}
+    assert params["standardID"] == "ivo://ivoa.net/std/SODA#sync-1.0"
+    assert params["accessURL"] == "http://testserver/soda/sync"
+    (group,) = meta.groups
+    assert [p.name for p in group.entries] == ["ID", "CIRCLE", "POLYGON", "POS", "BAND"]
+    assert next(p for p in group.entries if p.name == "ID").ref == "ID"
+    assert [f.ID for f in votable.get_first_table().fields if f.name == "ID"] == ["ID"]
+
+
+async def test_links_over_the_id_cap_flag_overflow_without_splitting_an_id(client: httpx.AsyncClient) -> None:
+    from soda.links import MAX_LINK_IDS
+
+    response = await client.get("/soda/links?" + urllib.parse.urlencode([("ID", DID_G)] * (MAX_LINK_IDS + 5)))
+    assert response.status_code == 200 and xsd_errors(response.content) == []
+    assert len(_links(response.content)) == 3 * MAX_LINK_IDS
+    assert b'<INFO name="QUERY_STATUS" value="OVERFLOW">Only the first 100 IDs were processed</INFO>' \
+        in response.content
+
+
+async def test_sync_of_an_unknown_dataset_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/soda/sync", params={"ID": "ivo://skygate/des_dr1/coadd?DES9999+9999_g",
+                                                      "CIRCLE": "1 1 0.01"})
+    assert response.status_code == 404 and response.text.startswith("UsageError: no dataset")
 
 
 async def test_examples_are_xhtml_with_the_examples_vocabulary(client: httpx.AsyncClient) -> None:

@@ -1,4 +1,4 @@
-"""Small coadd tiles with the DATA.md §2 layout, for cutout, SIA and DataLink tests.
+"""Small coadd tiles with the DES DR1 coadd layout, for cutout, SIA and DataLink tests.
 
 Real sky geometry (0.730556° a side, TAN, real DES centres), few pixels (40x binned). MSK holds
 ``1000 * y + x`` (0-based) so a test can tell exactly which pixels a cutout took; SCI holds a
@@ -15,7 +15,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 TILES = {
-    # name: (RA_CENT, DEC_CENT)  from DATA.md §2
+    # name: (RA_CENT, DEC_CENT)  from the DES tile list
     "DES2134-0041": (323.548039, -0.697222),
     "DES2359-0041": (359.959068, -0.697222),
 }
