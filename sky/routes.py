@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -139,6 +139,9 @@ def _index_html(base_url: str, footprints: list[Footprint]) -> str:
 
 _HIPS_MEDIA = {".fits": "application/fits", ".png": "image/png", ".jpg": "image/jpeg", ".html": "text/html"}
 _TILE_CACHE = "public, max-age=86400"
+# A FITS tile is 1 MiB (512 x 512 float32): sent in one read and one ASGI message rather than
+# Starlette's 16 of 64 KiB, its p50 on loopback goes from 3.4-3.8 ms to 1.9 ms (benchmarks/hips_tiles.py).
+_TILE_CHUNK = 1024 * 1024 + 2880 * 2
 
 
 def hips_routes(hips_dir: Path, base_url: str) -> list[BaseRoute]:
@@ -164,6 +167,8 @@ class _HipsFiles(StaticFiles):
         if media is not None and response.status_code != 304:
             response.headers["content-type"] = media
         tile = path.name.startswith(("Npix", "Allsky"))
+        if tile and isinstance(response, FileResponse):
+            response.chunk_size = _TILE_CHUNK
         response.headers["cache-control"] = _TILE_CACHE if tile else _CACHE_CONTROL
         response.headers["access-control-allow-origin"] = "*"
         return response
