@@ -70,6 +70,10 @@ class FuzzApp:
     def start(self) -> None:
         from skygate.app import create_app
 
+        # Traced from start to close, not per request: on CPython 3.11, tracemalloc.stop() while a job
+        # thread allocates could crash the process (a segfault in a SODA job's thread during the UWS
+        # fuzz, 2 runs in 3; none in 4 runs since). Each request's peak is counted from its start.
+        tracemalloc.start()
         app = create_app(self.settings)
         self._lifespan = app.router.lifespan_context(app)
         self._loop.run_until_complete(self._lifespan.__aenter__())
@@ -82,6 +86,7 @@ class FuzzApp:
         if self._lifespan is not None:
             self._loop.run_until_complete(self._lifespan.__aexit__(None, None, None))
         self._loop.close()
+        tracemalloc.stop()
 
     def request(self, method: str, url: str, *, params: Sequence[tuple[str, str]] | None = None,
                 form: Sequence[tuple[str, str]] | None = None,
@@ -106,7 +111,8 @@ class FuzzApp:
         async def run() -> httpx.Response:
             return await asyncio.wait_for(client.request(method, url, **kwargs), self.time_limit)
 
-        tracemalloc.start()
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
         start = time.perf_counter()
         try:
             response = self._loop.run_until_complete(run())
@@ -115,8 +121,7 @@ class FuzzApp:
         finally:
             seconds = time.perf_counter() - start
             _, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-        return Answer(response.status_code, response.headers, response.content, seconds, peak)
+        return Answer(response.status_code, response.headers, response.content, seconds, max(0, peak - before))
 
     def check(self, answer: Answer, what: str) -> None:
         """The properties every answer has (module docstring)."""
