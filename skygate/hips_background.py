@@ -85,7 +85,8 @@ class BackgroundHips:
             try:
                 await asyncio.wait_for(self.process.wait(), timeout=5)
             except TimeoutError:
-                os.killpg(self.process.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
                 await self.process.wait()
             _log.info("background HiPS build stopped")
         if self._watch is not None:
