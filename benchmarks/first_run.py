@@ -74,8 +74,11 @@ def main() -> int:
         figures["clone -> /tap/availability"] = answered - began
         hips = url.replace("/tap/availability", "/hips/list")
         while args.profile == "demo" and server.poll() is None and time.monotonic() - began < args.timeout:
-            if "des_dr1_colour_irg" in _text(hips):
-                figures["HiPS (background) after answering"] = time.monotonic() - answered
+            listed = _text(hips)
+            if "des_dr1_colour_irg" in listed and "HiPS preview (background) after answering" not in figures:
+                figures["HiPS preview (background) after answering"] = time.monotonic() - answered
+            if "des_dr1_colour_irg" in listed and "being built" not in listed:
+                figures["HiPS complete (background) after answering"] = time.monotonic() - answered
                 break
             time.sleep(1.0)
         output = "".join(lines)

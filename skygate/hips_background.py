@@ -24,13 +24,16 @@ import time
 from pathlib import Path
 
 from dali.errors import UsageError
-from sky.hipsmeta import building_marker
+from sky.hipsmeta import COLOUR_SURVEY, building_marker
 from sky.hipsplan import find_coadds
 from skygate.settings import Settings
 
-__all__ = ["NICE", "BackgroundHips"]
+__all__ = ["NICE", "PREVIEW", "BackgroundHips"]
 
 NICE = 10  # below the API's priority: a query waits for no HiPS tile
+# The first build when none exists: one order coarser than the demo coadds' (1.6 arcsec pixels for
+# their 1.05), the colour survey's bands only; 31-44 s for the demo profile on two cores.
+PREVIEW = ("--order", "8", "--bands", "i", "r", "g")
 _log = logging.getLogger(__name__)
 
 
@@ -49,31 +52,58 @@ class BackgroundHips:
         return self.settings.hips_dir / ".build.log"
 
     async def start(self) -> bool:
-        """Start the build when the release has coadd images; say so on stdout. False when there is nothing to build."""
+        """Start the builds when the release has coadd images; say so on stdout. False when there is nothing to build.
+
+        With no colour survey yet, a quick preview comes first (``PREVIEW``: order 8, i r g and
+        colour, about half a minute for the demo profile), so that Aladin and /sky show the sky
+        soon; the full build then replaces each survey whole when it is done (a new order is a
+        build from scratch, written beside the old survey and swapped in).
+        """
         if not _has_coadds(self.settings.release_dir):
             return False
         hips_dir = self.settings.hips_dir
         hips_dir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-c", "from skygate.cli import main; raise SystemExit(main())",
-                   "hips", "build", "--workers", str(self.workers)]
-        env = {**os.environ, "SKYGATE_DATA_DIR": str(self.settings.data_dir)}  # the build's folders are ours
-        with self.log_path.open("wb") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                *command, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True, preexec_fn=functools.partial(os.nice, self.nice), env=env)
-        building_marker(hips_dir).write_text(f"{self.process.pid} {int(time.time())}\n")
+        builds = [["--workers", str(self.workers)]]
+        if not (hips_dir / COLOUR_SURVEY / "properties").is_file():
+            builds.insert(0, [*PREVIEW, "--workers", str(self.workers)])
+        self.log_path.write_bytes(b"")
+        building_marker(hips_dir).write_text(f"{os.getpid()} {int(time.time())}\n")
         print(f"building the HiPS for /sky and Aladin in the background (log: {self.log_path}); "
               "/hips/list lists each survey once it is written", flush=True)
-        self._watch = asyncio.create_task(self._report())
+        spawned = asyncio.Event()
+        self._watch = asyncio.create_task(self._run(builds, spawned))
+        # Return once ``process`` is the running build, or the build could not start at all.
+        waiter = asyncio.ensure_future(spawned.wait())
+        await asyncio.wait({waiter, self._watch}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if self._watch.done() and self._watch.exception() is not None:
+            print(f"the background HiPS build could not start: {self._watch.exception()}", file=sys.stderr,
+                  flush=True)
+            building_marker(hips_dir).unlink(missing_ok=True)
+            return False
         return True
 
-    async def _report(self) -> None:
-        assert self.process is not None
-        code = await self.process.wait()
+    async def _run(self, builds: list[list[str]], spawned: asyncio.Event) -> None:
+        """Each build in turn, then say how the last one ended; ``spawned`` is set once the first runs."""
+        code = 0
+        for arguments in builds:
+            command = [sys.executable, "-c", "from skygate.cli import main; raise SystemExit(main())",
+                       "hips", "build", *arguments]
+            env = {**os.environ, "SKYGATE_DATA_DIR": str(self.settings.data_dir)}  # the build's folders are ours
+            with self.log_path.open("ab") as log:
+                self.process = await asyncio.create_subprocess_exec(
+                    *command, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT,
+                    start_new_session=True, preexec_fn=functools.partial(os.nice, self.nice), env=env)
+            spawned.set()
+            code = await self.process.wait()
+            if code < 0:  # stopped
+                return
+            if arguments[0] == PREVIEW[0] and code == 0:
+                print(f"HiPS preview ready: {_last_line(self.log_path)}", flush=True)
         building_marker(self.settings.hips_dir).unlink(missing_ok=True)
         if code == 0:
             print(f"HiPS ready: {_last_line(self.log_path)}", flush=True)
-        elif code > 0:
+        else:
             print(f"the background HiPS build failed (exit {code}): {_last_line(self.log_path)}; "
                   "run `skygate hips build` to see why", file=sys.stderr, flush=True)
 
