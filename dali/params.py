@@ -10,6 +10,7 @@ No HTTP framework here. Tests: tests/dali/test_params.py, tests/dali/test_form.p
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,10 +33,11 @@ _UPLOAD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 @dataclass(frozen=True, slots=True)
 class FilePart:
-    """One file part of a multipart body, kept by its form-field name."""
+    """One file part of a multipart body, kept by its form-field name (its bytes stay out of its repr,
+    so that logging parameters never dumps an upload)."""
 
     field: str
-    content: bytes
+    content: bytes = dataclasses.field(repr=False)
     filename: str | None = None
     content_type: str | None = None
 

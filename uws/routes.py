@@ -329,7 +329,7 @@ class _Handlers:
             # UWS 1.1 §2.1.3: in ERROR "Results may be unavailable or available but invalid". A
             # client that fetches the result before looking at the phase (astroquery reads
             # results/result first) gets the job's error document, as from {job}/error (UWS 1.1
-            # §2.2.2.5; DALI 1.1 §4.2: returned with status 200), instead of a bare 404.
+            # §2.2.2.5, returned with status 200), instead of a bare 404.
             body, content_type = system.kind(job.kind).error_document(job.error)
             return Response(body, media_type=content_type)
         return _text("No such result.\n", 404)

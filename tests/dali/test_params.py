@@ -82,3 +82,11 @@ def test_files_are_kept_by_field_name() -> None:
     assert params.files["t"].content == b"<VOTABLE/>"
     assert params.pairs == [("UPLOAD", "t,param:t")]
     assert "t" not in params  # a file part is not a text value
+
+
+def test_a_file_part_repr_holds_no_bytes() -> None:
+    from dali.params import FilePart
+
+    part = FilePart("t", b"secret upload bytes", "t.xml", "text/xml")
+    assert "secret" not in repr(part) and "t.xml" in repr(part)
+    assert "secret" not in repr(collect([("UPLOAD", "t,param:t")], [part]))
