@@ -21,7 +21,8 @@ from anomaly import forest, model
 from anomaly.jobs import SCORE_KIND, AnomalyResources, check, run_score
 from release.engine import QueryEngine
 from release.runtime import OpenRelease
-from uws import Job, JobKind, Parameter, Phase
+from tests.anomaly.test_jobs import _result, _run  # one way to run a job to its end and find its results
+from uws import JobKind, Parameter, Phase
 from uws.config import JobConfig
 from uws.system import JobSystem, open_job_system
 
@@ -30,7 +31,6 @@ pytestmark = pytest.mark.spark
 # Colours and a magnitude; mag_auto_y holds the survey's 99 sentinels, so some rows are skipped.
 QUERY = ("SELECT coadd_object_id, mag_auto_i, mag_auto_g - mag_auto_r AS g_r, mag_auto_r - mag_auto_i AS r_i, "
          "mag_auto_z - mag_auto_y AS z_y, mag_auto_y FROM des_dr1.main")
-FINAL = (Phase.COMPLETED, Phase.ERROR, Phase.ABORTED)
 Opener = Callable[..., Awaitable[JobSystem]]
 
 
@@ -52,21 +52,6 @@ async def open_system(tmp_path: Path) -> AsyncIterator[Opener]:
     yield opener
     for system in opened:
         await system.close()
-
-
-async def _run(system: JobSystem, **params: str) -> Job:
-    job = await system.create(SCORE_KIND, [Parameter(k, v) for k, v in params.items()], run=True)
-    for _ in range(600):
-        current = await system.store.get(job.job_id)
-        assert current is not None
-        if current.phase in FINAL:
-            return current
-        await system.wait(job.job_id, current.phase, 1.0)
-    raise AssertionError("the job did not finish")
-
-
-def _result(system: JobSystem, job: Job, name: str) -> Path:
-    return system.job_dir(job.job_id) / "results" / name
 
 
 async def test_scores_on_spark_equal_scores_on_duckdb(open_system: Opener, ci_engine: QueryEngine,
