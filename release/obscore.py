@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from dali.descriptors import DATALINK_FORMAT  # the access_format of every row: its DataLink document
 from dali.values import Column, TableMeta
 from release.regions import counter_clockwise, separation
 
@@ -43,7 +44,6 @@ __all__ = [
 
 # Public dataset identifiers: ivo://<authority>/<release>/coadd?<TILENAME>[_<band>].
 DID_BASE = "ivo://skygate/des_dr1/coadd"
-DATALINK_FORMAT = "application/x-votable+xml;content=datalink"
 OBSCORE_TABLE = "ivoa.obscore"
 # The stored rows; ``ivoa.obscore`` is a view over it that adds the public base URL.
 OBSCORE_BASE_TABLE = "ivoa.skygate_obscore"
