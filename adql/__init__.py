@@ -9,9 +9,9 @@ dialect (PostgreSQL, DuckDB). Returns the SQL and the output columns' metadata. 
 - ``names.py``: name resolution (tables, scopes, columns) and the ADQL types of values and results.
 - ``expressions.py``: value expressions, dispatched by node type; ``builders.py``: SQL node builders.
 - ``functions.py``: the function table (name -> handler); ``geometry.py``: the geometry functions.
-- ``sphere_sql.py``: spherical geometry and HEALPix indices as SQL arithmetic.
+- ``sphere_sql.py``: spherical geometry and HEALPix indices as SQL arithmetic, and the HEALPix
+  ranges of literal regions (their geometry is ``dali/sphere.py``).
 - ``targets.py``: what differs between the SQL dialects written (one table entry each).
-- ``sphere.py``: spherical geometry of literal regions and their HEALPix ranges.
 - ``polygon_measures.py``: AREA() and CENTROID() of polygons held by the database (columns).
 - ``features.py``: the function catalogue, TAPRegExt features, ADQL -> VOTable types.
 - ``errors.py``: ``ADQLError``.

@@ -1,7 +1,7 @@
 """The ADQL geometry functions: POINT, CIRCLE, BOX, POLYGON, CONTAINS, INTERSECTS, DISTANCE and kin.
 
 Regions become ``Geo`` values (adql/names.py): the SQL of their numbers, and the numbers
-themselves when they are constant, which are checked and normalised here (adql/sphere.py).
+themselves when they are constant, which are checked and normalised here (dali/sphere.py).
 CONTAINS and INTERSECTS of a point, a circle, a polygon or a polygon column become predicates
 (adql/sphere_sql.py writes the arithmetic); relations of two constant regions are decided here.
 Over a table with a HEALPix index, a constant region adds index-range terms, and a crossmatch adds
@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from adql import polygon_measures, sphere
+from adql import polygon_measures
 from adql.builders import add, all_of, cast, constant, fn, is_call, mul, num, paren, quoted, rad, sub
 from adql.dialect import fail
 from adql.names import GEO_KINDS, Geo, Handler, Scope, Source, Ty, describe, need_number, position_of
 from adql.sphere_sql import (
+    cone_ranges,
     distance,
     hav,
     hav_bound,
@@ -29,9 +30,11 @@ from adql.sphere_sql import (
     point_in_polygon,
     polygon_column,
     polygon_column_vs_polygon,
+    polygon_ranges,
     ra_window,
     unit_vector,
 )
+from dali import sphere
 from dali.values import Column
 
 if TYPE_CHECKING:
@@ -346,7 +349,7 @@ def _point_in(c: Compiler, p: Geo, region: Geo, node: exp.Anonymous) -> exp.Expr
     exact = point_in_polygon(p, vertices)
     if p.position is not None and p.position.meta is not None and p.position.meta.position is not None:
         pos = p.position.meta.position
-        ranges = sphere.polygon_ranges(vertices, pos.index_order, pos.tolerance)
+        ranges = polygon_ranges(vertices, pos.index_order, pos.tolerance)
         return all_of([healpix_ranges(p.position, pos.index_column, ranges), exact])
     return exact
 
@@ -400,7 +403,7 @@ def _cone(p: Geo, circle: list[exp.Expr], values: list[float] | None, node: exp.
     terms: list[exp.Expr] = []
     if values is not None and p.position is not None and p.position.meta and p.position.meta.position:
         pos = p.position.meta.position
-        ranges = sphere.cone_ranges(values[0], values[1], values[2], pos.index_order, pos.tolerance)
+        ranges = cone_ranges(values[0], values[1], values[2], pos.index_order, pos.tolerance)
         terms.append(healpix_ranges(p.position, pos.index_column, ranges))
     elif values is None and rconst is not None and p.values is None:
         # crossmatch: a declination band (a range join for the planner) and an RA window

@@ -3,8 +3,10 @@
 What the ADQL geometry functions (adql/geometry.py) become in the database, with no extension:
 haversine distances, great-circle edge tests for polygons (constant ones unrolled, polygon columns
 as correlated subqueries over their vertices), and the HEALPix NESTED index of a position and the
-index-range predicates of a region. Builds sqlglot trees only; the numbers of constant regions come
-from adql/sphere.py. Tests: tests/adql/test_geometry.py, tests/adql/test_polygon_measures.py,
+index-range predicates of a region, with the ranges that cover a constant cone or polygon
+(cdshealpix, coarsened to few ranges: the index pre-filter of the exact test). Builds sqlglot
+trees; the geometry of constant regions comes from dali/sphere.py.
+Tests: tests/adql/test_geometry.py, tests/adql/test_polygon_measures.py,
 tests/adql/cases/geometry.toml (through tests/adql/test_cases.py).
 """
 
@@ -14,15 +16,16 @@ import functools
 import math
 from collections.abc import Sequence
 
+import numpy as np
 from sqlglot import exp
 
-from adql import sphere
 from adql.builders import add, all_of, any_of, div, fn, mul, num, paren, qcol, rad, sub
 from adql.names import Geo, Source
 from adql.targets import TARGETS
+from dali import sphere
 
-__all__ = ["distance", "hav", "hav_bound", "healpix_index", "healpix_ranges", "point_in_polygon", "polygon_column",
-           "polygon_column_vs_polygon", "ra_window", "unit_vector"]
+__all__ = ["cone_ranges", "distance", "hav", "hav_bound", "healpix_index", "healpix_ranges", "point_in_polygon",
+           "polygon_column", "polygon_column_vs_polygon", "polygon_ranges", "ra_window", "unit_vector"]
 
 
 def distance(a: Geo, b: Geo) -> exp.Expr:
@@ -96,6 +99,84 @@ def healpix_ranges(src: Source, column: str, ranges: list[tuple[int, int]]) -> e
     # ranges, and the tables are stored in index order (a 0.05 deg cone on 10 M rows: 3 ms, not 59).
     hull = exp.Between(this=col.copy(), low=num(min(lo for lo, _ in ranges)), high=num(max(hi for _, hi in ranges)))
     return all_of([hull, any_of(terms)])
+
+
+# More ranges than this cost more to plan than the extra rows of coarser cells cost to test.
+MAX_RANGES = 64
+
+
+def _ranges_from_cells(ipix: np.ndarray, depth: np.ndarray, order: int) -> list[tuple[int, int]]:
+    shift = 2 * (order - depth.astype(np.int64))
+    lo = ipix.astype(np.int64) << shift
+    hi = ((ipix.astype(np.int64) + 1) << shift) - 1
+    pairs = sorted(zip(lo.tolist(), hi.tolist(), strict=True))
+    merged: list[tuple[int, int]] = []
+    for a, b in pairs:
+        if merged and a <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _start_depth(radius_deg: float, order: int) -> int:
+    # Cells about a third of the radius: about 7 ranges covering twice the area of a cone; the
+    # exact test drops the extra rows, and fewer ranges translate and plan faster than many tight ones.
+    size = math.sqrt(math.pi / 3)  # base cell size in radians
+    r = max(math.radians(radius_deg), 1e-12)
+    return max(0, min(order, math.floor(math.log2(size / r * 3))))
+
+
+def cone_ranges(lon: float, lat: float, radius: float, order: int, tolerance: float = 0.0
+                ) -> list[tuple[int, int]]:
+    """NESTED index ranges at ``order`` covering a cone (padded by ``tolerance`` degrees), for
+    ``healpix_ranges``; cdshealpix ``cone_search``, coarsened until at most ``MAX_RANGES``."""
+    import cdshealpix.nested as hpx
+    from astropy import units as u
+    from astropy.coordinates import Latitude, Longitude
+
+    r = min(radius + tolerance + 1e-9, 180.0)
+    if r >= 90.0:
+        return [(0, 12 * 4**order - 1)]
+    depth = _start_depth(r, order)
+    while True:
+        ipix, dep, _ = hpx.cone_search(Longitude(lon, u.deg), Latitude(lat, u.deg), r * u.deg,
+                                       depth=depth, flat=False)
+        ranges = _ranges_from_cells(np.asarray(ipix), np.asarray(dep), order)
+        if len(ranges) <= MAX_RANGES or depth == 0:
+            return ranges
+        depth -= 1
+
+
+def polygon_ranges(vertices: Sequence[tuple[float, float]], order: int, tolerance: float = 0.0
+                   ) -> list[tuple[int, int]]:
+    """NESTED index ranges at ``order`` covering a polygon (padded by ``tolerance`` degrees).
+
+    Padding adds the neighbours of every cell at a depth whose cells are larger than the
+    tolerance, so points up to ``tolerance`` outside the polygon still fall in a range.
+    """
+    import cdshealpix.nested as hpx
+    from astropy import units as u
+    from astropy.coordinates import Latitude, Longitude
+
+    lons = Longitude([v[0] for v in vertices], u.deg)
+    lats = Latitude([v[1] for v in vertices], u.deg)
+    _, _, extent = sphere.bounding_cap(vertices)
+    depth = _start_depth(extent, order)
+    if tolerance > 0:
+        # cell size at depth d is about 58.6/2^d degrees; keep it above the tolerance.
+        max_depth = math.floor(math.log2(58.6 / max(tolerance, 1e-12)))
+        depth = max(0, min(depth, max_depth))
+    while True:
+        ipix, _dep, _ = hpx.polygon_search(lons, lats, depth=depth, flat=True)
+        ipix = np.asarray(ipix, dtype=np.uint64)
+        if tolerance > 0 and len(ipix):
+            neigh = np.asarray(hpx.neighbours(ipix, depth)).ravel()
+            ipix = np.unique(np.concatenate([ipix, neigh[neigh >= 0].astype(np.uint64)]))
+        ranges = _ranges_from_cells(ipix, np.full(len(ipix), depth), order)
+        if len(ranges) <= MAX_RANGES or depth == 0:
+            return ranges
+        depth -= 1
 
 
 def healpix_index(order: int, ra: exp.Expr, dec: exp.Expr) -> exp.Expr:

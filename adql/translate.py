@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from adql import sphere
 from adql.compiler import Compiler
 from adql.dialect import parse
 from adql.errors import ADQLError
 from adql.limits import check_limits
 from adql.semantics import check_semantics
 from adql.targets import DIALECTS
+from dali import sphere
 from dali.values import Column, TableMeta
 
 __all__ = ["DIALECTS", "Translation", "translate"]

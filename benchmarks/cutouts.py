@@ -33,8 +33,8 @@ from astropy.io import fits
 from astropy.nddata import Cutout2D
 from astropy.wcs import WCS
 
+from dali.regions import Circle
 from release.obscore import image_did
-from release.regions import Circle
 from soda.params import SodaRequest
 from soda.service import run_cutouts
 

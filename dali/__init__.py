@@ -14,7 +14,10 @@
 - ``descriptors``: DataLink service descriptors (SODA, DataLink) as values, written by ``writers``.
 - ``votable``: DALI error documents and reading uploaded VOTables.
 - ``vosi``: VOSI availability and capabilities documents, from capability values and health checks.
-- ``xtypes``: DALI xtypes (point, circle, polygon, interval, timestamp).
+- ``xtypes``: DALI xtypes (point, circle, polygon, interval, timestamp): shapes and text forms.
+- ``sphere``: spherical geometry (vectors, separations, polygons, arcs, region relations) for
+  ADQL, SIA, SODA and ObsCore; ``regions``: the DALI region parser (POS: CIRCLE, RANGE, POLYGON)
+  and exact region tests on the sphere.
 
 No HTTP framework, no database, no queue lives here.
 """

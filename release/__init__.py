@@ -23,6 +23,5 @@ engine (ADQL -> SQL -> stream), ingest of catalogs and images, and the determini
   lists the DuckDB backend reads such tables through. ``spark.py``: ``SparkBackend`` for
   ``SKYGATE_DATABASE_URL=sc://...``, Spark SQL through Spark Connect over those files.
 - ``obscore.py``: the ``ivoa.obscore`` image index (columns, rows, view, dataset identifiers);
-  ``regions.py``: SIA/SODA sky regions and the exact spherical overlap test; ``tiling.py``: DES
-  tiles; ``demo/``: the generator.
+  ``tiling.py``: DES tiles; ``demo/``: the generator.
 """

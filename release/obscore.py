@@ -5,7 +5,7 @@ built from the tile table and the FITS headers at ingest, the view that prefixes
 DataLink path with the backend's base-URL session variable, and the dataset identifiers and
 image files the rows name (which SIA and SODA resolve).
 It stays away from HTTP and from running SQL: ``release.layout`` stores what ``build_obscore``
-returns. The sky regions and the overlap test of SIA and SODA are ``release.regions``.
+returns. The sky regions and the overlap test of SIA and SODA are ``dali.regions``.
 Tests: tests/release/test_obscore.py, tests/release/test_obscore_ingested.py.
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from dali.descriptors import DATALINK_FORMAT  # the access_format of every row: its DataLink document
+from dali.sphere import counter_clockwise, separation
 from dali.values import Column, TableMeta
-from release.regions import counter_clockwise, separation
 
 __all__ = [
     "BANDS",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from dali.errors import TooLargeError, UsageError
 from dali.params import DaliParams
-from release.regions import Region, RegionError, parse_pos
+from dali.regions import Region, RegionError, parse_pos
 
 __all__ = ["KNOWN_PARAMS", "MAX_POS_REGIONS", "Interval", "SiaQuery", "parse_interval", "parse_query"]
 

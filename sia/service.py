@@ -3,7 +3,7 @@
 The SQL (sqlglot expressions through ``adql.filters``: every value a literal the backend's dialect
 escapes, never formatted text) keeps the rows that pass every non-spatial constraint and a
 declination band around each POS region; the exact spherical overlap of ``s_region`` with the
-regions (``release.regions.region_overlaps``) then decides, so a tile touched only at a corner, or
+regions (``dali.regions.region_overlaps``) then decides, so a tile touched only at a corner, or
 straddling RA 0, is found. The rows go out through ``dali.writers`` like every other table, with the
 DataLink and SODA service descriptors (``dali.descriptors``) after the results. No HTTP here.
 Tests: tests/sia/test_service.py.
@@ -35,10 +35,10 @@ from adql.filters import (
     select_sql,
 )
 from dali.descriptors import datalink_descriptor, soda_descriptor
+from dali.regions import Region, region_bounds, region_overlaps
 from dali.writers import Format, Info, TableWriter, arrow_type, write_table
 from dali.xtypes import format_stcs_polygon
 from release.obscore import DATALINK_FORMAT, OBSCORE_TABLE, obscore_meta
-from release.regions import Region, region_bounds, region_overlaps
 from sia.params import INTERVAL_OVERLAP, INTERVAL_VALUE, STRING_MATCH, Interval, SiaQuery
 
 __all__ = ["STANDARD_ID", "RowSource", "build_sql", "result_writer", "search"]

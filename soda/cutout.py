@@ -25,7 +25,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from dali.errors import UsageError
-from release.regions import (
+from dali.regions import (
     Circle,
     Polygon,
     Range,
@@ -33,8 +33,8 @@ from release.regions import (
     region_bounds,
     region_contains,
     region_overlaps,
-    unit_vector,
 )
+from dali.sphere import unit
 from soda.pixels import BLOCK_BYTES, headers, read_blocks, read_section
 
 __all__ = [
@@ -198,8 +198,8 @@ def _boundary_points(region: Region, geometry: ImageGeometry) -> np.ndarray:
     corners = [(geometry.outline[i], geometry.outline[i + 1]) for i in range(0, 8, 2)]
     centre = geometry.wcs.all_pix2world([[(geometry.naxis1 - 1) / 2, (geometry.naxis2 - 1) / 2]], 0)[0]
     # Only points within 60° of the image centre project sensibly onto its tangent plane.
-    axis = unit_vector(float(centre[0]), float(centre[1]))
-    near = [p for p in points if float(np.dot(unit_vector(*p), axis)) > 0.5]
+    axis = unit(float(centre[0]), float(centre[1]))
+    near = [p for p in points if float(np.dot(unit(*p), axis)) > 0.5]
     inside = [c for c in corners if region_contains(region, *c)]
     return np.array(near + inside, dtype=float)
 
@@ -217,7 +217,7 @@ def _circle_points(circle: Circle, n: int) -> list[tuple[float, float]]:
 
 
 def _polygon_points(polygon: Polygon, per_edge: int) -> list[tuple[float, float]]:
-    vectors = [unit_vector(*v) for v in polygon.vertices]
+    vectors = [np.array(unit(*v)) for v in polygon.vertices]
     points = []
     for a, b in zip(vectors, vectors[1:] + vectors[:1], strict=True):
         for k in range(per_edge):

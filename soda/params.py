@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 
 from dali.errors import TooLargeError, UsageError
 from dali.params import DaliParams, collect
+from dali.regions import Region, RegionError, parse_circle, parse_polygon, parse_pos
 from dali.votable import read_votable
 from release.colour import LUPTON_MINIMUM, LUPTON_Q, LUPTON_STRETCH
-from release.regions import Region, RegionError, parse_circle, parse_polygon, parse_pos
 
 __all__ = [
     "MAX_SYNC_CUTOUTS",

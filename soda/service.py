@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from dali.errors import NotFoundError, TooLargeError
+from dali.regions import Region
 from release.obscore import BAND_WAVELENGTHS, BANDS, find_image_file, image_did, parse_did
-from release.regions import Region
 from soda.cutout import MAX_CUTOUT_PIXELS, Cutout, NoOverlapError, cut, cutout_fits, image_geometry, pixel_box
 from soda.params import MAX_SYNC_CUTOUTS, SodaRequest
 

@@ -19,7 +19,6 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 
 import adql
-from adql import sphere
 from dali.values import Column, Position, TableMeta
 from tests.adql.conftest import DATABASE, Runner
 
@@ -249,17 +248,6 @@ def test_crossmatch_plan_postgres(text: str, adql_metadata: dict[str, TableMeta]
     duck = adql_duckdb(adql.translate(text, adql_metadata, "duckdb").sql)
     assert sorted(adql_pg(sql)) == sorted(duck)
     assert duck  # the test data has matches at the seam
-
-
-def test_sphere_reference_values() -> None:
-    assert sphere.separation(0, 0, 0, 90) == pytest.approx(90.0)
-    assert sphere.separation(359.9999, 0, 0.0001, 0) == pytest.approx(0.0002, rel=1e-6)
-    assert sphere.polygon_area(sphere.normalize_polygon([(0, 0), (90, 0), (0, 90)])) == pytest.approx(
-        4 * np.pi * (180 / np.pi) ** 2 / 8)
-    assert sphere.normalize_polygon([(0, 0), (0, 1), (1, 1), (1, 0)]) == [
-        (1.0, 0.0), (1.0, 1.0), (0.0, 1.0), (0.0, 0.0)]
-    with pytest.raises(sphere.GeometryValueError):
-        sphere.convex_pieces(sphere.normalize_polygon([(0, 0), (1, 1), (1, 0), (0, 1)]))
 
 
 def test_polygon_column_against_astropy(adql_metadata: dict[str, TableMeta], adql_duckdb: Runner) -> None:

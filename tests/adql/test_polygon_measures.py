@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import adql
-from adql import sphere
+from dali import sphere
 from dali.values import TableMeta
 from tests.adql.conftest import Runner
 from tests.adql.tables import REGIONS

@@ -11,9 +11,6 @@ from dali.xtypes import (
     default_shape,
     format_stcs_polygon,
     format_timestamp,
-    parse_circle,
-    parse_point,
-    parse_polygon,
     parse_timestamp,
 )
 
@@ -22,22 +19,6 @@ def test_shapes() -> None:
     assert default_shape("POINT") == ("double", "2")
     assert default_shape("polygon") == ("double", "*")
     assert default_shape("geom:thing") is None
-
-
-def test_geometry_parsers() -> None:
-    assert parse_point("10 -20") == (10.0, -20.0)
-    assert parse_circle("10 20 0.5") == (10.0, 20.0, 0.5)
-    assert parse_polygon("0 0 1 0 1 1") == ((0, 0), (1, 0), (1, 1))
-
-
-@pytest.mark.parametrize(
-    ("func", "text"),
-    [(parse_point, "10"), (parse_point, "400 0"), (parse_circle, "1 2 0"), (parse_circle, "1 2 181"),
-     (parse_polygon, "0 0 1 1"), (parse_polygon, "0 0 1 x 2 2"), (parse_point, "nan 0")],
-)
-def test_bad_geometry_is_a_usage_error(func, text: str) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(UsageError):
-        func(text)
 
 
 def test_timestamps_round_trip() -> None:

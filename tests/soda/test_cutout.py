@@ -11,7 +11,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from dali.errors import UsageError
-from release.regions import Circle, Polygon, Range
+from dali.regions import Circle, Polygon, Range
 from soda.cutout import NoOverlapError, SizedBox, cut, cutout_fits
 from tests.soda.tiles import write_tile
 

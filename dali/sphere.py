@@ -1,10 +1,11 @@
-"""Spherical geometry on literal regions: polygons, boxes, areas, HEALPix ranges.
+"""Spherical geometry on plain floats: unit vectors, separations, polygons, arcs, region relations.
 
-Everything here works on plain floats in degrees (ICRS lon/lat) and runs while a query is
-translated, never per row: the per-row tests are SQL that sphere_sql.py writes from the numbers
-computed here (edge normals, squared half-chord bounds), and relations between two constant regions
-are decided here. HEALPix coverage comes from cdshealpix (``cone_search``, ``polygon_search``).
-No I/O. Tests: tests/adql/test_geometry.py.
+Degrees (ICRS lon/lat) in, floats and 3-tuples out. The one implementation of each primitive for
+the ADQL translator (constant regions while a query is translated: adql/geometry.py, and the edge
+normals adql/sphere_sql.py writes into SQL), the DALI regions of SIA and SODA (dali/regions.py) and
+ObsCore footprints (release/obscore.py). Polygons are smaller than a hemisphere; their edges are
+great-circle arcs. No I/O, no numpy.
+Tests: tests/dali/test_sphere.py, tests/adql/test_geometry.py, tests/adql/test_polygon_measures.py.
 """
 
 from __future__ import annotations
@@ -13,42 +14,50 @@ import itertools
 import math
 from collections.abc import Sequence
 
-import numpy as np
-
 __all__ = [
+    "EPS",
+    "MAX_CONCAVE_VERTICES",
+    "MAX_VERTICES",
     "GeometryValueError",
     "Vec",
+    "arcs_cross",
+    "bounding_cap",
     "box_polygon",
-    "cone_ranges",
     "convex_pieces",
+    "counter_clockwise",
     "cross",
     "dot",
+    "lonlat",
     "normalize_polygon",
+    "on_arc",
     "point_in_polygon",
     "polygon_area",
     "polygon_centroid",
-    "polygon_ranges",
     "region_relation",
     "separation",
     "unit",
 ]
 
 Vec = tuple[float, float, float]
-MAX_RANGES = 64
+LonLat = tuple[float, float]
+EPS = 1e-12  # radians (0.2 µas): how close to an edge or a boundary counts as on it
 MAX_VERTICES = 2000
 MAX_CONCAVE_VERTICES = 200
 
 
 class GeometryValueError(ValueError):
-    """A literal region that has no meaning on the sphere (translate.py words it for users)."""
+    """A region that has no meaning on the sphere (ADQL words it for users; ``dali.regions.RegionError``
+    is the kind a DALI parameter raises)."""
 
 
 def unit(lon: float, lat: float) -> Vec:
+    """The unit vector of (lon, lat) in degrees."""
     a, d = math.radians(lon), math.radians(lat)
     return (math.cos(d) * math.cos(a), math.cos(d) * math.sin(a), math.sin(d))
 
 
-def lonlat(v: Vec) -> tuple[float, float]:
+def lonlat(v: Vec) -> LonLat:
+    """(lon in [0, 360), lat) in degrees of a vector (atan2 for lat: exact near the poles, no clamping)."""
     x, y, z = v
     lon = math.degrees(math.atan2(y, x)) % 360.0
     lat = math.degrees(math.atan2(z, math.hypot(x, y)))
@@ -63,18 +72,29 @@ def dot(a: Vec, b: Vec) -> float:
     return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 
 
+def _length(v: Vec) -> float:
+    return math.sqrt(dot(v, v))
+
+
 def _norm(v: Vec) -> Vec:
-    n = math.sqrt(dot(v, v))
+    n = _length(v)
     if n == 0.0:
         raise GeometryValueError("degenerate polygon")
     return (v[0] / n, v[1] / n, v[2] / n)
 
 
+def _centre(vecs: Sequence[Vec]) -> Vec:
+    return _norm((sum(v[0] for v in vecs), sum(v[1] for v in vecs), sum(v[2] for v in vecs)))
+
+
 def separation(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Angular distance in degrees (haversine: accurate at milli-arcsecond separations)."""
-    d1, d2 = math.radians(lat1), math.radians(lat2)
-    h = math.sin((d2 - d1) / 2) ** 2 + math.cos(d1) * math.cos(d2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    return math.degrees(2 * math.asin(min(1.0, math.sqrt(h))))
+    """Angular distance in degrees (Vincenty's atan2 form: full precision at every angle, from
+    micro-arcseconds, where the dot product alone loses it, to 180, where haversine does)."""
+    d1, d2, dl = math.radians(lat1), math.radians(lat2), math.radians(lon2 - lon1)
+    y = math.hypot(math.cos(d2) * math.sin(dl),
+                   math.cos(d1) * math.sin(d2) - math.sin(d1) * math.cos(d2) * math.cos(dl))
+    x = math.sin(d1) * math.sin(d2) + math.cos(d1) * math.cos(d2) * math.cos(dl)
+    return math.degrees(math.atan2(y, x))
 
 
 def _tangent_frame(center: Vec) -> tuple[Vec, Vec]:
@@ -103,8 +123,15 @@ def _signed_area2(pts: Sequence[tuple[float, float]]) -> float:
     return sum(pts[i][0] * pts[i - len(pts) + 1][1] - pts[i - len(pts) + 1][0] * pts[i][1] for i in range(len(pts)))
 
 
-def normalize_polygon(vertices: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Vertices in counter-clockwise order (seen from the centre of the sphere).
+def _turn(vertices: Sequence[LonLat]) -> float:
+    """Twice the signed area of the polygon in the gnomonic projection about its vertex centroid:
+    positive when counter-clockwise seen from the centre of the sphere."""
+    vecs = [unit(lon, lat) for lon, lat in vertices]
+    return _signed_area2(_project(vecs, _centre(vecs)))
+
+
+def normalize_polygon(vertices: Sequence[LonLat]) -> list[LonLat]:
+    """Vertices in counter-clockwise order (seen from the centre of the sphere), checked.
 
     DALI asks for counter-clockwise polygons; clients send both orders, so a polygon is read as
     the smaller of the two regions its edges bound. Repeated closing vertices are dropped.
@@ -119,12 +146,17 @@ def normalize_polygon(vertices: Sequence[tuple[float, float]]) -> list[tuple[flo
         raise GeometryValueError("a polygon needs at least three vertices")
     if len(pts) > MAX_VERTICES:
         raise GeometryValueError(f"a polygon may have at most {MAX_VERTICES} vertices")
-    vecs = [unit(lon, lat) for lon, lat in pts]
-    center = _norm((sum(v[0] for v in vecs), sum(v[1] for v in vecs), sum(v[2] for v in vecs)))
-    area = _signed_area2(_project(vecs, center))
+    area = _turn(pts)
     if abs(area) < 1e-18:
         raise GeometryValueError("degenerate polygon (no area)")
     return pts if area > 0 else pts[::-1]
+
+
+def counter_clockwise(corners: Sequence[LonLat]) -> list[LonLat]:
+    """The corners ordered counter-clockwise seen from inside the sphere (DALI polygon rule),
+    longitudes in [0, 360); unchecked, for footprints known to be good (image corners)."""
+    ordered = list(corners) if _turn(corners) > 0 else list(reversed(corners))
+    return [(lon % 360.0, lat) for lon, lat in ordered]
 
 
 def _is_convex(flat: Sequence[tuple[float, float]]) -> bool:
@@ -138,22 +170,21 @@ def _is_convex(flat: Sequence[tuple[float, float]]) -> bool:
     return True
 
 
-def convex_pieces(vertices: Sequence[tuple[float, float]]) -> list[list[tuple[float, float]]]:
+def convex_pieces(vertices: Sequence[LonLat]) -> list[list[LonLat]]:
     """Split a counter-clockwise polygon into convex pieces (itself when already convex).
 
     Ear clipping in the gnomonic projection about the vertex centroid, which maps great-circle
     edges to straight lines, so the pieces cover exactly the spherical polygon.
     """
     vecs = [unit(lon, lat) for lon, lat in vertices]
-    center = _norm((sum(v[0] for v in vecs), sum(v[1] for v in vecs), sum(v[2] for v in vecs)))
-    flat = _project(vecs, center)
+    flat = _project(vecs, _centre(vecs))
     if _is_convex(flat):
         return [list(vertices)]
     if len(vertices) > MAX_CONCAVE_VERTICES:
         # ear clipping is cubic in the worst case; keep translation time bounded
         raise GeometryValueError(f"a non-convex polygon may have at most {MAX_CONCAVE_VERTICES} vertices")
     index = list(range(len(vertices)))
-    pieces: list[list[tuple[float, float]]] = []
+    pieces: list[list[LonLat]] = []
     guard = 0
     while len(index) > 3:
         guard += 1
@@ -183,7 +214,7 @@ def _inside_triangle(p: tuple[float, float], a: tuple[float, float], b: tuple[fl
     return side(a, b) >= 0 and side(b, c) >= 0 and side(c, a) >= 0
 
 
-def box_polygon(lon: float, lat: float, width: float, height: float) -> list[tuple[float, float]]:
+def box_polygon(lon: float, lat: float, width: float, height: float) -> list[LonLat]:
     """The four corners (counter-clockwise) of an ADQL BOX.
 
     The sides are great circles whose mid-points lie width/2 east-west and height/2 north-south
@@ -202,7 +233,7 @@ def box_polygon(lon: float, lat: float, width: float, height: float) -> list[tup
     return normalize_polygon(corners)
 
 
-def polygon_area(vertices: Sequence[tuple[float, float]]) -> float:
+def polygon_area(vertices: Sequence[LonLat]) -> float:
     """Area in square degrees of a counter-clockwise polygon (sum of spherical triangles)."""
     vecs = [unit(lon, lat) for lon, lat in vertices]
     a = vecs[0]
@@ -215,7 +246,7 @@ def polygon_area(vertices: Sequence[tuple[float, float]]) -> float:
     return abs(total) * (180.0 / math.pi) ** 2
 
 
-def polygon_centroid(vertices: Sequence[tuple[float, float]]) -> tuple[float, float]:
+def polygon_centroid(vertices: Sequence[LonLat]) -> LonLat:
     """The polygon's surface centroid (the normalised integral of the position vector over its
     area), as lon/lat. By Stokes' theorem the integral is (1/2) sum over the edges of the arc
     length times the edge's unit normal; it is turned towards the vertices' side, so the
@@ -225,7 +256,7 @@ def polygon_centroid(vertices: Sequence[tuple[float, float]]) -> tuple[float, fl
     acc = [0.0, 0.0, 0.0]
     for a, b in zip(vecs, vecs[1:] + vecs[:1], strict=True):
         n = cross(a, b)
-        norm = math.sqrt(dot(n, n))
+        norm = _length(n)
         if norm == 0:
             continue
         scale = math.atan2(norm, dot(a, b)) / norm
@@ -237,90 +268,77 @@ def polygon_centroid(vertices: Sequence[tuple[float, float]]) -> tuple[float, fl
     return lonlat(_norm((sign * total[0], sign * total[1], sign * total[2])))
 
 
-def point_in_polygon(lon: float, lat: float, vertices: Sequence[tuple[float, float]]) -> bool:
-    """Whether a point lies in a counter-clockwise polygon (edges included)."""
-    p = unit(lon, lat)
-    for piece in convex_pieces(vertices):
-        vecs = [unit(a, d) for a, d in piece]
-        if all(dot(p, cross(vecs[i], vecs[(i + 1) % len(vecs)])) >= -1e-15 for i in range(len(vecs))):
-            return True
-    return False
+def on_arc(point: Vec, a: Vec, b: Vec, normal: Vec) -> bool:
+    """Whether ``point`` (on or near the great circle with unit ``normal`` through a and b) lies
+    between a and b, ends included (within ``EPS``)."""
+    return dot(cross(a, point), normal) >= -EPS and dot(cross(point, b), normal) >= -EPS
 
 
-def _ranges_from_cells(ipix: np.ndarray, depth: np.ndarray, order: int) -> list[tuple[int, int]]:
-    shift = 2 * (order - depth.astype(np.int64))
-    lo = ipix.astype(np.int64) << shift
-    hi = ((ipix.astype(np.int64) + 1) << shift) - 1
-    pairs = sorted(zip(lo.tolist(), hi.tolist(), strict=True))
-    merged: list[tuple[int, int]] = []
-    for a, b in pairs:
-        if merged and a <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    return merged
+def arcs_cross(a: Vec, b: Vec, c: Vec, d: Vec) -> bool:
+    """Whether the great-circle arcs a-b and c-d (each shorter than 180 degrees) share a point,
+    touching included; two arcs of one great circle share one when they overlap."""
+    n1, n2 = cross(a, b), cross(c, d)
+    len1, len2 = _length(n1), _length(n2)
+    if len1 < EPS or len2 < EPS:  # an arc shorter than the precision: treat it as a point
+        return False
+    n1 = (n1[0] / len1, n1[1] / len1, n1[2] / len1)
+    n2 = (n2[0] / len2, n2[1] / len2, n2[2] / len2)
+    line = cross(n1, n2)
+    norm = _length(line)
+    if norm < 1e-9:  # same great circle: overlap when an end point lies on the other arc
+        ab = (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+        cd = (c[0] + d[0], c[1] + d[1], c[2] + d[2])
+        return any(on_arc(p, a, b, n1) and dot(p, ab) > 0 for p in (c, d)) or \
+            any(on_arc(p, c, d, n2) and dot(p, cd) > 0 for p in (a, b))
+    t: Vec = (line[0] / norm, line[1] / norm, line[2] / norm)
+    return any(on_arc(x, a, b, n1) and on_arc(x, c, d, n2) for x in (t, (-t[0], -t[1], -t[2])))
 
 
-def _start_depth(radius_deg: float, order: int) -> int:
-    # Cells about a third of the radius: about 7 ranges covering twice the area of a cone; the
-    # exact test drops the extra rows, and fewer ranges translate and plan faster than many tight ones.
-    size = math.sqrt(math.pi / 3)  # base cell size in radians
-    r = max(math.radians(radius_deg), 1e-12)
-    return max(0, min(order, math.floor(math.log2(size / r * 3))))
+def _on_edge(p: Vec, a: Vec, b: Vec) -> bool:
+    n = cross(a, b)
+    length = _length(n)
+    if length < EPS:  # a repeated vertex
+        return _length(cross(p, a)) <= EPS and dot(p, a) > 0
+    n = (n[0] / length, n[1] / length, n[2] / length)
+    return abs(dot(p, n)) <= EPS and on_arc(p, a, b, n)
 
 
-def cone_ranges(lon: float, lat: float, radius: float, order: int, tolerance: float = 0.0
-                ) -> list[tuple[int, int]]:
-    """NESTED index ranges at ``order`` covering a cone (padded by ``tolerance`` degrees)."""
-    import cdshealpix.nested as hpx
-    from astropy import units as u
-    from astropy.coordinates import Latitude, Longitude
+def point_in_polygon(lon: float, lat: float, vertices: Sequence[LonLat]) -> bool:
+    """Whether a point lies in a polygon smaller than a hemisphere (either orientation, concave
+    allowed), edges included within ``EPS``.
 
-    r = min(radius + tolerance + 1e-9, 180.0)
-    if r >= 90.0:
-        return [(0, 12 * 4**order - 1)]
-    depth = _start_depth(r, order)
-    while True:
-        ipix, dep, _ = hpx.cone_search(Longitude(lon, u.deg), Latitude(lat, u.deg), r * u.deg,
-                                       depth=depth, flat=False)
-        ranges = _ranges_from_cells(np.asarray(ipix), np.asarray(dep), order)
-        if len(ranges) <= MAX_RANGES or depth == 0:
-            return ranges
-        depth -= 1
-
-
-def polygon_ranges(vertices: Sequence[tuple[float, float]], order: int, tolerance: float = 0.0
-                   ) -> list[tuple[int, int]]:
-    """NESTED index ranges at ``order`` covering a polygon (padded by ``tolerance`` degrees).
-
-    Padding adds the neighbours of every cell at a depth whose cells are larger than the
-    tolerance, so points up to ``tolerance`` outside the polygon still fall in a range.
+    Crossing number in the gnomonic projection about the vertex centroid, which maps the
+    great-circle edges to straight lines: linear in the vertices, nothing to prepare.
     """
-    import cdshealpix.nested as hpx
-    from astropy import units as u
-    from astropy.coordinates import Latitude, Longitude
-
-    lons = Longitude([v[0] for v in vertices], u.deg)
-    lats = Latitude([v[1] for v in vertices], u.deg)
+    p = unit(lon, lat)
     vecs = [unit(a, d) for a, d in vertices]
-    center = _norm((sum(v[0] for v in vecs), sum(v[1] for v in vecs), sum(v[2] for v in vecs)))
-    clon, clat = lonlat(center)
-    extent = max(separation(clon, clat, a, d) for a, d in vertices)
-    depth = _start_depth(extent, order)
-    if tolerance > 0:
-        # cell size at depth d is about 58.6/2^d degrees; keep it above the tolerance.
-        max_depth = math.floor(math.log2(58.6 / max(tolerance, 1e-12)))
-        depth = max(0, min(depth, max_depth))
-    while True:
-        ipix, _dep, _ = hpx.polygon_search(lons, lats, depth=depth, flat=True)
-        ipix = np.asarray(ipix, dtype=np.uint64)
-        if tolerance > 0 and len(ipix):
-            neigh = np.asarray(hpx.neighbours(ipix, depth)).ravel()
-            ipix = np.unique(np.concatenate([ipix, neigh[neigh >= 0].astype(np.uint64)]))
-        ranges = _ranges_from_cells(ipix, np.full(len(ipix), depth), order)
-        if len(ranges) <= MAX_RANGES or depth == 0:
-            return ranges
-        depth -= 1
+    try:
+        centre = _centre(vecs)
+    except GeometryValueError:
+        return False
+    if dot(p, centre) <= EPS or any(dot(v, centre) <= EPS for v in vecs):
+        return False
+    edges = list(zip(vecs, vecs[1:] + vecs[:1], strict=True))
+    if any(_on_edge(p, a, b) for a, b in edges):
+        return True
+    (x, y), *_ = _project([p], centre)
+    xy = _project(vecs, centre)
+    inside = False
+    for (x1, y1), (x2, y2) in zip(xy, xy[1:] + xy[:1], strict=True):
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
+def bounding_cap(points: Sequence[LonLat]) -> tuple[float, float, float]:
+    """A circle (lon, lat, radius in degrees) about the points' mean direction holding them all;
+    the whole sky when they have none (they cancel out)."""
+    vecs = [unit(lon, lat) for lon, lat in points]
+    total: Vec = (sum(v[0] for v in vecs), sum(v[1] for v in vecs), sum(v[2] for v in vecs))
+    if _length(total) < EPS:
+        return 0.0, 0.0, 180.0
+    lon, lat = lonlat(total)
+    return lon, lat, max(separation(lon, lat, a, d) for a, d in points)
 
 
 def region_relation(name: str, a_shape: str, a: Sequence[float], b_shape: str, b: Sequence[float]) -> bool:
@@ -329,17 +347,14 @@ def region_relation(name: str, a_shape: str, a: Sequence[float], b_shape: str, b
     Circles are lon, lat, radius; polygons lon1, lat1, lon2, lat2, ... counter-clockwise.
     """
 
-    def polygon(values: Sequence[float]) -> list[tuple[float, float]]:
+    def polygon(values: Sequence[float]) -> list[LonLat]:
         return list(zip(values[0::2], values[1::2], strict=True))
 
     if a_shape == "circle" and b_shape == "polygon":
         verts = polygon(b)
         if name == "CONTAINS":
-            return point_in_polygon(a[0], a[1], verts) and (
-                _polygon_circle_distance(verts, a[0], a[1]) >= a[2])
-        if point_in_polygon(a[0], a[1], verts):
-            return True
-        return _polygon_circle_distance(verts, a[0], a[1]) <= a[2]
+            return point_in_polygon(a[0], a[1], verts) and _edges_distance(verts, a[0], a[1]) >= a[2]
+        return point_in_polygon(a[0], a[1], verts) or _edges_distance(verts, a[0], a[1]) <= a[2]
     if a_shape == "polygon" and b_shape == "circle":
         verts = polygon(a)
         if name == "CONTAINS":
@@ -347,9 +362,7 @@ def region_relation(name: str, a_shape: str, a: Sequence[float], b_shape: str, b
                 raise GeometryValueError("CONTAINS(POLYGON, CIRCLE) needs a radius of at most 90 degrees")
             # a cap of radius <= 90 degrees is convex: it holds the polygon when it holds the vertices
             return all(separation(lon, lat, b[0], b[1]) <= b[2] for lon, lat in verts)
-        if point_in_polygon(b[0], b[1], verts):
-            return True
-        return _polygon_circle_distance(verts, b[0], b[1]) <= b[2]
+        return point_in_polygon(b[0], b[1], verts) or _edges_distance(verts, b[0], b[1]) <= b[2]
     if a_shape == "polygon" and b_shape == "polygon":
         pa, pb = polygon(a), polygon(b)
         if name == "CONTAINS":
@@ -358,11 +371,12 @@ def region_relation(name: str, a_shape: str, a: Sequence[float], b_shape: str, b
             point_in_polygon(lon, lat, pa) for lon, lat in pb
         ):
             return True
-        return _edges_cross(pa, pb)
+        va, vb = [unit(*v) for v in pa], [unit(*v) for v in pb]
+        return any(arcs_cross(va[i - 1], va[i], vb[j - 1], vb[j]) for i in range(len(va)) for j in range(len(vb)))
     raise GeometryValueError(f"{name} of {a_shape} and {b_shape} is not supported")
 
 
-def _polygon_circle_distance(verts: list[tuple[float, float]], lon: float, lat: float) -> float:
+def _edges_distance(verts: Sequence[LonLat], lon: float, lat: float) -> float:
     """Smallest angular distance (degrees) from a point to the polygon's edges."""
     p = unit(lon, lat)
     best = 180.0
@@ -370,7 +384,7 @@ def _polygon_circle_distance(verts: list[tuple[float, float]], lon: float, lat: 
         a, b = unit(*verts[i]), unit(*verts[(i + 1) % len(verts)])
         best = min(best, separation(lon, lat, *verts[i]))
         n = cross(a, b)
-        nn = math.sqrt(dot(n, n))
+        nn = _length(n)
         if nn == 0:
             continue
         n = (n[0] / nn, n[1] / nn, n[2] / nn)
@@ -380,20 +394,3 @@ def _polygon_circle_distance(verts: list[tuple[float, float]], lon: float, lat: 
         if dot(cross(a, foot), n) >= 0 and dot(cross(foot, b), n) >= 0:
             best = min(best, math.degrees(math.asin(min(1.0, abs(s)))))
     return best
-
-
-def _edges_cross(pa: list[tuple[float, float]], pb: list[tuple[float, float]]) -> bool:
-    va = [unit(*v) for v in pa]
-    vb = [unit(*v) for v in pb]
-    for i in range(len(va)):
-        a1, a2 = va[i], va[(i + 1) % len(va)]
-        na = cross(a1, a2)
-        for j in range(len(vb)):
-            b1, b2 = vb[j], vb[(j + 1) % len(vb)]
-            nb = cross(b1, b2)
-            if dot(b1, na) * dot(b2, na) < 0 and dot(a1, nb) * dot(a2, nb) < 0:
-                x = cross(na, nb)
-                for cand in (x, (-x[0], -x[1], -x[2])):
-                    if dot(cross(a1, cand), na) >= 0 and dot(cross(cand, a2), na) >= 0:
-                        return True
-    return False
