@@ -99,7 +99,10 @@ def geometry_value(shape: str, parts: list[exp.Expr], values: list[float] | None
             values = [v for pt in pts for v in pt]
             parts = [num(v) for v in values]
     geo = Geo(shape, parts, values, position)
-    array = exp.Array(expressions=[cast(p.copy(), "DOUBLE") for p in parts])
+    # Parts made here from the values are used once already; the others may be shared, so copied.
+    fresh = 0 if values is None else len(parts) if shape == "polygon" else 2 if shape in {"point", "circle"} else 0
+    array = exp.Array(expressions=[cast(num(values[k]) if k < fresh and values else p.copy(), "DOUBLE")
+                                   for k, p in enumerate(parts)])
     return array, Ty(shape, None, geo)
 
 
