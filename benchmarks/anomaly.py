@@ -121,14 +121,17 @@ def job(rows: int, d: int) -> None:
 
 
 async def _job(rows: int, d: int) -> None:
+    from dataclasses import replace
+
     from anomaly.jobs import CHUNK_KIND, SCORE_KIND, AnomalyResources, check, run_chunk, run_score
     from release.backends import open_backend
     from release.engine import QueryEngine
     from release.ingest import ingest_arrow
     from release.metadata import load_metadata
     from release.stores import open_store
+    from skygate.settings import Settings
+    from skygate.worker import job_config
     from uws import JobKind, Parameter, Phase
-    from uws.config import JobConfig
     from uws.system import open_job_system
 
     work = Path(tempfile.mkdtemp(prefix="anomaly-bench-", dir=_bench_dir()))
@@ -143,8 +146,8 @@ async def _job(rows: int, d: int) -> None:
     resources = AnomalyResources(engine=lambda: engine, jobs=lambda: holder.get("system"))
     kinds = [JobKind(SCORE_KIND, run_score, check=check, resources=resources),
              JobKind(CHUNK_KIND, run_chunk, resources=resources)]
-    config = JobConfig(store_url=f"sqlite:///{work / 'jobs.sqlite'}", results_dir=work / "results", local_workers=2,
-                       sweep_interval=0)
+    config = replace(job_config(Settings()), store_url=f"sqlite:///{work / 'jobs.sqlite'}",
+                     results_dir=work / "results", local_workers=2, sweep_interval=0)
     system = await open_job_system(config, kinds)
     holder["system"] = system
     try:

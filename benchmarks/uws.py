@@ -39,24 +39,29 @@ LIST = "/bench/async"
 
 def serve(args: argparse.Namespace) -> None:
     """The API process: the UWS routes of the trivial ``uws-echo`` kind, Redis + PostgreSQL."""
+    from dataclasses import replace
+
     import uvicorn
     from starlette.applications import Starlette
     from starlette.routing import Mount
 
-    from uws.config import JobConfig
+    from skygate.assembly import Runtime
+    from skygate.settings import Settings
+    from skygate.worker import job_config
     from uws.routes import job_routes
     from uws.system import open_job_system
     from uws.testing import job_kinds
 
-    config = JobConfig(store_url=args.jobs_url, results_dir=Path(args.data_dir) / "results",
-                       broker_url=args.broker_url, queue_name=args.queue)
+    config = replace(job_config(Settings()), store_url=args.jobs_url, results_dir=Path(args.data_dir) / "results",
+                     broker_url=args.broker_url, queue_name=args.queue)
+    runtime = Runtime()
 
     async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
-        app.state.uws = await open_job_system(config, job_kinds())
+        jobs = runtime.jobs = await open_job_system(config, job_kinds())
         yield
-        await app.state.uws.close()
+        await jobs.close()
 
-    app = Starlette(routes=[Mount("/bench", routes=job_routes("uws-echo"))], lifespan=lifespan)
+    app = Starlette(routes=[Mount("/bench", routes=job_routes("uws-echo", runtime))], lifespan=lifespan)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 

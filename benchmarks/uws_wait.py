@@ -24,6 +24,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 # benchmarks/uws.py is named like the package measured here: keep this folder off the import path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -32,6 +33,8 @@ import httpx
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from skygate.settings import Settings
+from skygate.worker import job_config
 from uws.config import JobConfig
 from uws.routes import job_routes
 from uws.system import open_job_system
@@ -41,8 +44,7 @@ from uws.testing import job_kinds
 async def measure(config: JobConfig, waiters: int, seconds: int) -> tuple[float, float, float]:
     """(CPU seconds while waiting, median and max wake latency of the aborted jobs' waiters)."""
     system = await open_job_system(config, job_kinds(), background=False)
-    app = Starlette(routes=[Mount("/echo", routes=job_routes("uws-echo"))])
-    app.state.uws = system
+    app = Starlette(routes=[Mount("/echo", routes=job_routes("uws-echo", SimpleNamespace(jobs=system)))])
     limits = httpx.Limits(max_connections=None)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench",
@@ -78,8 +80,8 @@ async def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        base = JobConfig(store_url=f"sqlite:///{Path(tmp) / 'jobs.sqlite'}", results_dir=Path(tmp) / "results",
-                         wait_max=args.seconds * 2, sweep_interval=0)
+        base = replace(job_config(Settings()), store_url=f"sqlite:///{Path(tmp) / 'jobs.sqlite'}",
+                       results_dir=Path(tmp) / "results", wait_max=args.seconds * 2, sweep_interval=0)
         schedules = {"before: poll every 20 ms": replace(base, poll_interval=0.02, poll_max=0.02),
                      "after: notify + back-off": base}
         print(f"{args.waiters} waiters, WAIT={args.seconds}; half the jobs aborted at {args.seconds / 2:g} s")

@@ -1,9 +1,11 @@
 """HTTP edge of the portal: the pages and ``/static``.
 
 The pages read only what the public endpoints publish: the release's table metadata (the content
-of ``/tap/tables``) from ``request.app.state.release`` and the base URL and MAXREC default from
-``request.app.state.settings``. Everything else a page does happens in the browser, against the
-VO endpoints. ``/sia``, ``/soda`` and ``/anomaly`` (the service roots) answer with the service's page.
+of ``/tap/tables``) from the ``PortalRuntime`` (filled in once the application's lifespan opened the
+release) and the base URL, MAXREC default and access mode from the ``PortalConfig``, both handed to
+``portal_routes`` by the assembly. Everything else a page does happens in the browser, against the
+VO endpoints. ``/sia``, ``/soda`` and ``/anomaly`` (the service roots) answer with the service's page:
+the portal's routes go before the services', whose own index pages answer there when no portal does.
 
 A site without anonymous access (``SKYGATE_ANONYMOUS=none``) still lets a browser reach what logging
 in needs: ``BEFORE_LOGIN`` (the home page, which then shows "log in" and no tables, the login page,
@@ -15,8 +17,11 @@ Tests: tests/portal/test_pages.py, tests/portal/test_browser.py.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
@@ -37,8 +42,10 @@ from portal.pages import (
     service_page,
     tables_page,
 )
+from release.runtime import OpenRelease
 
-__all__ = ["BEFORE_LOGIN", "LOGIN_PAGE", "PAGES", "STATIC_DIR", "STATIC_PREFIX", "TOKEN_COOKIE", "portal_routes"]
+__all__ = ["BEFORE_LOGIN", "LOGIN_PAGE", "PAGES", "STATIC_DIR", "STATIC_PREFIX", "TOKEN_COOKIE", "PortalConfig",
+           "PortalRuntime", "portal_routes"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_PREFIX = "/static/"
@@ -54,37 +61,70 @@ _FAVICON = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circl
             b'<circle cx="11" cy="5" r="1.5" fill="#fff"/></svg>')
 
 
-def portal_routes() -> list[BaseRoute]:
+@dataclass(frozen=True, slots=True)
+class PortalConfig:
+    """The settings the pages use (no defaults: ``skygate.settings.Settings`` holds them); an empty
+    ``base_url`` means the request's."""
+
+    base_url: str
+    maxrec_default: int
+    auth: str
+    anonymous: str
+
+
+class PortalRuntime(Protocol):
+    """What the pages read from the running application: the release, once the lifespan opened it."""
+
+    @property
+    def release(self) -> OpenRelease | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Portal:
+    """What every page handler is bound to."""
+
+    config: PortalConfig
+    runtime: PortalRuntime
+
+
+Handler = Callable[[_Portal, Request], Awaitable[Response]]
+
+
+def portal_routes(config: PortalConfig, runtime: PortalRuntime) -> list[BaseRoute]:
     """The portal's routes; put them before the services' mounts so ``/sia`` etc. reach a page."""
+    portal = _Portal(config, runtime)
+
+    def bound(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        return functools.partial(handler, portal)
+
     routes: list[BaseRoute] = [
-        Route("/", _home, methods=["GET"]),
-        Route("/query", _query, methods=["GET"]),
-        Route("/tables", _tables, methods=["GET"]),
-        Route("/examples", _examples, methods=["GET"]),
-        Route("/jobs", _jobs, methods=["GET"]),
-        Route("/cutouts", _cutouts, methods=["GET"]),
-        Route("/footprint", _footprint, methods=["GET"]),
-        Route(LOGIN_PAGE, _login, methods=["GET"]),
+        Route("/", bound(_home), methods=["GET"]),
+        Route("/query", bound(_query), methods=["GET"]),
+        Route("/tables", bound(_tables), methods=["GET"]),
+        Route("/examples", bound(_examples), methods=["GET"]),
+        Route("/jobs", bound(_jobs), methods=["GET"]),
+        Route("/cutouts", bound(_cutouts), methods=["GET"]),
+        Route("/footprint", bound(_footprint), methods=["GET"]),
+        Route(LOGIN_PAGE, bound(_login), methods=["GET"]),
         Route("/favicon.ico", _favicon, methods=["GET"]),
         # Compressed on the wire (the editor bundle: 400 KB, 135 KB gzipped); the services' answers are not touched.
         Mount("/static", app=GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=1024), name="static"),
     ]
     for service in SERVICES:
         if service.key != "tap":  # /tap has its own page (TAP §2), written by tap.routes
-            endpoint = _service_endpoint(service)
+            endpoint = bound(_service_endpoint(service))
             routes += [Route(f"/{service.key}", endpoint, methods=["GET"]),
                        Route(f"/{service.key}/", endpoint, methods=["GET"])]
     return routes
 
 
-def _base(request: Request) -> str:
-    settings = getattr(request.app.state, "settings", None)
-    return getattr(settings, "base_url", "") or str(request.base_url).rstrip("/")
+def _base(portal: _Portal, request: Request) -> str:
+    return portal.config.base_url or str(request.base_url).rstrip("/")
 
 
-def _release(request: Request) -> tuple[dict[str, Any], str | None]:
+def _release(portal: _Portal) -> tuple[dict[str, Any], str | None]:
     """The published tables and, when nothing is loaded, why."""
-    release = getattr(request.app.state, "release", None)
+    release = portal.runtime.release
     if release is None:
         return {}, _NO_RELEASE
     return dict(release.metadata), release.problem
@@ -94,65 +134,63 @@ def _html(text: str) -> Response:
     return HTMLResponse(text, headers={"Cache-Control": "no-cache"})
 
 
-def _login_needed(request: Request) -> bool:
+def _login_needed(portal: _Portal, request: Request) -> bool:
     """An anonymous caller of a site that serves nobody anonymously (only BEFORE_LOGIN reaches a page)."""
-    settings = getattr(request.app.state, "settings", None)
-    return (getattr(settings, "auth", "none") != "none" and getattr(settings, "anonymous", "read") == "none"
-            and getattr(request.state, "identity", None) is None)
+    config = portal.config
+    return config.auth != "none" and config.anonymous == "none" and getattr(request.state, "identity", None) is None
 
 
-async def _home(request: Request) -> Response:
-    if _login_needed(request):
-        return _html(home_page(_base(request), {}, None, login_needed=True))
-    metadata, problem = _release(request)
-    return _html(home_page(_base(request), metadata, problem))
+async def _home(portal: _Portal, request: Request) -> Response:
+    if _login_needed(portal, request):
+        return _html(home_page(_base(portal, request), {}, None, login_needed=True))
+    metadata, problem = _release(portal)
+    return _html(home_page(_base(portal, request), metadata, problem))
 
 
-async def _login(request: Request) -> Response:
-    return _html(login_page(_base(request)))
+async def _login(portal: _Portal, request: Request) -> Response:
+    return _html(login_page(_base(portal, request)))
 
 
-async def _footprint(request: Request) -> Response:
-    return _html(footprint_page(_base(request)))
+async def _footprint(portal: _Portal, request: Request) -> Response:
+    return _html(footprint_page(_base(portal, request)))
 
 
-async def _tables(request: Request) -> Response:
-    metadata, problem = _release(request)
-    return _html(tables_page(_base(request), metadata, problem))
+async def _tables(portal: _Portal, request: Request) -> Response:
+    metadata, problem = _release(portal)
+    return _html(tables_page(_base(portal, request), metadata, problem))
 
 
-async def _query(request: Request) -> Response:
-    metadata, _ = _release(request)
+async def _query(portal: _Portal, request: Request) -> Response:
+    metadata, _ = _release(portal)
     query = request.query_params.get("query", "")[:_QUERY_MAX]
     table = request.query_params.get("table", "")
     if not query and table in metadata:
         query = f"SELECT TOP 100 * FROM {table}"
     elif not query:
         query = "SELECT TOP 10 schema_name, table_name, description FROM TAP_SCHEMA.tables"
-    settings = getattr(request.app.state, "settings", None)
-    maxrec = int(getattr(settings, "maxrec_default", 1000))
+    maxrec = portal.config.maxrec_default
     editor = (STATIC_DIR / "build" / "editor.js").is_file()
-    return _html(query_page(_base(request), metadata, query, maxrec, editor=editor))
+    return _html(query_page(_base(portal, request), metadata, query, maxrec, editor=editor))
 
 
-async def _examples(request: Request) -> Response:
-    return _html(examples_page(_base(request)))
+async def _examples(portal: _Portal, request: Request) -> Response:
+    return _html(examples_page(_base(portal, request)))
 
 
 async def _favicon(request: Request) -> Response:
     return Response(_FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
 
-async def _cutouts(request: Request) -> Response:
+async def _cutouts(portal: _Portal, request: Request) -> Response:
     positions = request.query_params.get("positions", "")[:_QUERY_MAX]
-    return _html(cutouts_page(_base(request), positions))
+    return _html(cutouts_page(_base(portal, request), positions))
 
 
-async def _jobs(request: Request) -> Response:
-    return _html(jobs_page(_base(request)))
+async def _jobs(portal: _Portal, request: Request) -> Response:
+    return _html(jobs_page(_base(portal, request)))
 
 
-def _service_endpoint(service: Service) -> Any:
-    async def page(request: Request) -> Response:
-        return _html(service_page(_base(request), service))
+def _service_endpoint(service: Service) -> Handler:
+    async def page(portal: _Portal, request: Request) -> Response:
+        return _html(service_page(_base(portal, request), service))
     return page

@@ -5,10 +5,10 @@ Collects GET/POST parameters (names case-insensitive), streams the cone's rows f
 (a client that disconnects closes the stream, which cancels the statement), and answers every bad
 input with the SCS 1.03 error document and HTTP 200, as the standard says; only failures that are
 not the caller's (no release loaded: 503, our own bug: 500) and an unknown table (404) carry
-another status, still with the same document. The release comes from ``request.app.state.release``
-and the settings from ``request.app.state.settings`` (both set by ``skygate/app.py``). The records come from
-``request.app.state.registry`` (a ``registry.service.Publisher``) and the services they describe from
-``request.app.state.registry_sources`` (the release -> ``ServiceSource`` list), both set by the assembly.
+another status, still with the same document. ``registry_routes`` mounts both prefixes; the assembly
+(``skygate/app.py``) hands it a ``RegistryConfig`` (the settings), a ``RegistryRuntime`` (the release, once
+the lifespan opened it) and a ``Publishing``: the records' ``registry.service.Publisher``, the services they
+describe (the release -> ``ServiceSource`` list) and the coverage cache shared with RegTAP.
 Tests: tests/registry/test_oai.py, tests/registry/test_live.py.
 """
 
@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
-from typing import Any
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
@@ -40,16 +42,17 @@ from registry.cone import (
     find_cone_table,
     start_cone,
 )
-from registry.coverage import NO_SAMPLE, CoverageCache, ReleaseCoverage
+from registry.coverage import NO_SAMPLE, CoverageCache
 from registry.curation import ivoid
 from registry.ledger import Record
 from registry.oai import OaiConfig, respond
 from registry.page import render_page
 from registry.params import parse_cone
-from registry.records import MAX_RECORDS, OAI_PATH, REGISTRY_KEY
-from release.runtime import unavailable_because
+from registry.records import MAX_RECORDS, OAI_PATH, REGISTRY_KEY, ServiceSource
+from registry.service import Publisher
+from release.runtime import OpenRelease, unavailable_because
 
-__all__ = ["registry_routes", "scs_routes"]
+__all__ = ["Publishing", "RegistryConfig", "RegistryRuntime", "registry_routes"]
 
 _log = logging.getLogger(__name__)
 _XML = "text/xml"
@@ -57,38 +60,81 @@ _XML = "text/xml"
 _SCS_MEDIA_TYPE = "text/xml"
 
 
-def scs_routes() -> list[BaseRoute]:
-    """The routes to add to the application: ``/scs/{table}`` and its VOSI resources."""
-    started = datetime.now(UTC)
+@dataclass(frozen=True, slots=True)
+class RegistryConfig:
+    """The settings the cone searches and the registry use (no defaults: ``skygate.settings.Settings``
+    holds them)."""
 
-    async def availability(request: Request) -> Response:
-        return await _availability(request, started)
-
-    return [Route("/scs", index, methods=["GET"]), Mount("/scs", routes=[
-        Route("/", index, methods=["GET"]),
-        Route("/{table}", cone, methods=["GET", "POST"]),
-        Route("/{table}/capabilities", capabilities, methods=["GET"]),
-        Route("/{table}/availability", availability, methods=["GET"]),
-        Route("/{rest:path}", _nothing_here),
-    ])]
+    base_url: str
+    body_max_bytes: int
+    scs_max_sr: float
+    maxrec_default: int
+    maxrec_hard: int
+    sync_timeout: float
 
 
-def _settings(request: Request) -> Any:
-    return request.app.state.settings
+class RegistryRuntime(Protocol):
+    """What the routes read from the running application: the release, once the lifespan opened it."""
+
+    @property
+    def release(self) -> OpenRelease | None: ...
 
 
-async def _params(request: Request) -> DaliParams:
+@dataclass(frozen=True, slots=True)
+class Publishing:
+    """What the publishing registry is built from, made by the assembly: the ``publisher`` of the
+    records, the ``sources`` (the services of the deployment for a release) and the ``coverage``
+    measured once per release (shared with the RegTAP tables the lifespan builds)."""
+
+    publisher: Publisher
+    sources: Callable[[OpenRelease], Sequence[ServiceSource]]
+    coverage: CoverageCache
+
+
+@dataclass(frozen=True, slots=True)
+class _Registry:
+    """What every handler is bound to."""
+
+    config: RegistryConfig
+    runtime: RegistryRuntime
+    publishing: Publishing
+    started: datetime
+
+
+Handler = Callable[[_Registry, Request], Awaitable[Response]]
+
+
+def registry_routes(config: RegistryConfig, runtime: RegistryRuntime, publishing: Publishing) -> list[BaseRoute]:
+    """The routes to add to the application: ``/scs/{table}`` with its VOSI resources, ``/registry``
+    (HTML) and ``/registry/oai`` (OAI-PMH)."""
+    reg = _Registry(config, runtime, publishing, datetime.now(UTC))
+
+    def bound(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        return functools.partial(handler, reg)
+
+    # Each root answers with and without the slash: a bare mount would redirect /scs to /scs/.
+    return [
+        Route("/scs", bound(index), methods=["GET"]), Mount("/scs", routes=[
+            Route("/", bound(index), methods=["GET"]),
+            Route("/{table}", bound(cone), methods=["GET", "POST"]),
+            Route("/{table}/capabilities", bound(capabilities), methods=["GET"]),
+            Route("/{table}/availability", bound(_availability), methods=["GET"]),
+            Route("/{rest:path}", _nothing_here),
+        ]),
+        Route("/registry", bound(page), methods=["GET"]), Mount("/registry", routes=[
+            Route("/", bound(page), methods=["GET"]),
+            Route("/oai", bound(oai), methods=["GET", "POST"]),
+        ]),
+    ]
+
+
+async def _params(reg: _Registry, request: Request) -> DaliParams:
     """Query-string and body fields within the request limits (``dali.form``)."""
-    return await read_request(request, FormLimits(body_max_bytes=_settings(request).body_max_bytes))
+    return await read_request(request, FormLimits(body_max_bytes=reg.config.body_max_bytes))
 
 
-def _release(request: Request) -> Any:
-    return getattr(request.app.state, "release", None)
-
-
-def _table(request: Request) -> ConeTable:
-    release = _release(request)
-    return find_cone_table(getattr(release, "metadata", None) or {}, request.path_params["table"])
+def _table(reg: _Registry, request: Request) -> ConeTable:
+    return find_cone_table(getattr(reg.runtime.release, "metadata", None) or {}, request.path_params["table"])
 
 
 def _error(exc: SkygateError, status: int = 200) -> Response:
@@ -114,10 +160,10 @@ async def _body(writer: TableWriter) -> AsyncIterator[bytes]:
             _log.error("cone search failed while sending rows", exc_info=writer.error)
 
 
-async def index(request: Request) -> Response:
+async def index(reg: _Registry, request: Request) -> Response:
     """The cone search services, one per positional table, for people."""
-    base = _settings(request).base_url
-    release = _release(request)
+    base = reg.config.base_url
+    release = reg.runtime.release
     items = "".join(
         f'<li><a href="{escape(base)}/scs/{escape(name)}/capabilities">{escape(name)}</a> — '
         f"{escape(table.meta.description or '')}</li>"
@@ -133,19 +179,19 @@ async def _nothing_here(request: Request) -> Response:
     return _error(UsageError("there is nothing at this URL under /scs", hint="see /scs"), status=404)
 
 
-async def cone(request: Request) -> Response:
+async def cone(reg: _Registry, request: Request) -> Response:
     """A cone search on one table."""
-    settings = _settings(request)
-    engine = getattr(_release(request), "engine", None)
+    settings, release = reg.config, reg.runtime.release
+    engine = getattr(release, "engine", None)
     if engine is None:
-        return _error(TransientError(getattr(_release(request), "problem", None) or "no data release is loaded",
+        return _error(TransientError(getattr(release, "problem", None) or "no data release is loaded",
                                      hint="try again later"), status=503)
     try:
-        table = _table(request)
+        table = _table(reg, request)
     except UsageError as exc:
         return _error(exc, status=404)
     try:
-        params = await _params(request)
+        params = await _params(reg, request)
         query = parse_cone(params, max_sr=settings.scs_max_sr, maxrec_default=settings.maxrec_default,
                            maxrec_hard=settings.maxrec_hard)
         writer = await start_cone(engine, table, query, timeout=settings.sync_timeout)
@@ -167,79 +213,60 @@ async def cone(request: Request) -> Response:
     return _TableResponse(_body(writer), media_type=media_type)
 
 
-async def capabilities(request: Request) -> Response:
+async def capabilities(reg: _Registry, request: Request) -> Response:
     """VOSI capabilities of one table's cone search."""
     try:
-        table = _table(request)
+        table = _table(reg, request)
     except UsageError as exc:
         return _error(exc, status=404)
-    settings = _settings(request)
-    coverage = await _coverage(request)
+    settings = reg.config
+    coverage = await reg.publishing.coverage.get(reg.runtime.release)
     body = cone_capabilities(settings.base_url, table, max_sr=settings.scs_max_sr, max_records=settings.maxrec_hard,
                              test=coverage.samples.get(table.name, NO_SAMPLE))
     return Response(body, media_type=_XML)
 
 
-async def _availability(request: Request, started: datetime) -> Response:
+async def _availability(reg: _Registry, request: Request) -> Response:
     """VOSI availability: the table is known and the backend answers a one-row query."""
     try:
-        _table(request)
+        _table(reg, request)
     except UsageError as exc:
         return _error(exc, status=404)
-    release = _release(request)
-    problem = await unavailable_because(release)
+    problem = await unavailable_because(reg.runtime.release)
     up, notes = problem is None, [problem or "the cone search is accepting queries"]
-    return Response(availability_document(up, up_since=started, notes=notes), media_type=_XML)
+    return Response(availability_document(up, up_since=reg.started, notes=notes), media_type=_XML)
 
 
 # ----------------------------------------------------------------------------- the publishing registry
 
-def registry_routes() -> list[BaseRoute]:
-    """The routes to add to the application: ``/registry`` (HTML) and ``/registry/oai`` (OAI-PMH)."""
-    return [Route("/registry", page, methods=["GET"]), Mount("/registry", routes=[
-        Route("/", page, methods=["GET"]),
-        Route("/oai", oai, methods=["GET", "POST"]),
-    ])]
-
-
 _RETRY_AFTER = "60"
 
 
-async def _coverage(request: Request) -> ReleaseCoverage:
-    """The served release's coverage, measured once and kept on the application."""
-    state = request.app.state
-    cache = getattr(state, "registry_coverage", None)
-    if cache is None:
-        cache = state.registry_coverage = CoverageCache()
-    return await cache.get(_release(request))
-
-
-async def _records(request: Request) -> list[Record] | None:
+async def _records(reg: _Registry) -> list[Record] | None:
     """Every record, or None while no release is loaded: records built then would lack the tables
     and the cone searches, and the ledger would mark those deleted only to revive them later, so
     harvesters are asked to come back instead (OAI-PMH §3.1.2.2: 503 with Retry-After)."""
-    state = request.app.state
-    release = _release(request)
-    if getattr(release, "engine", None) is None:
+    release = reg.runtime.release
+    if release is None or release.engine is None:
         return None
-    services = state.registry_sources(release)
-    coverage = await _coverage(request)
-    return list(await state.registry.records(services, getattr(release, "metadata", None) or {}, coverage))
+    services = reg.publishing.sources(release)
+    coverage = await reg.publishing.coverage.get(release)
+    return list(await reg.publishing.publisher.records(services, release.metadata or {}, coverage))
 
 
-async def oai(request: Request) -> Response:
+async def oai(reg: _Registry, request: Request) -> Response:
     """OAI-PMH 2.0: every answer, errors included, is an OAI-PMH document with HTTP 200 (503 while no
     release is loaded; 400 or 413 text for a request ``dali.form`` refuses, before any argument is read)."""
     try:
-        pairs = (await _params(request)).pairs
+        pairs = (await _params(reg, request)).pairs
     except UsageError as exc:  # the request itself, before any OAI-PMH argument: an HTTP refusal
         return PlainTextResponse(f"{exc}\n", status_code=413 if isinstance(exc, TooLargeError) else 400)
-    publisher = request.app.state.registry
+    publisher = reg.publishing.publisher
     config = OaiConfig(base_url=publisher.base_url + OAI_PATH,
                        repository_name=f"{publisher.curation.title} publishing registry",
                        admin_email=publisher.curation.contact_email,
                        registry_ivoid=ivoid(publisher.authority, REGISTRY_KEY), page_size=MAX_RECORDS)
-    records = await _records(request)
+    records = await _records(reg)
     if records is None:
         return PlainTextResponse("The data release is not loaded yet; the registry answers when it is.\n",
                                  status_code=503, headers={"Retry-After": _RETRY_AFTER})
@@ -248,13 +275,13 @@ async def oai(request: Request) -> Response:
     return Response(body, media_type=_XML)
 
 
-async def page(request: Request) -> Response:
+async def page(reg: _Registry, request: Request) -> Response:
     """The resources as a readable page."""
-    publisher = request.app.state.registry
+    publisher = reg.publishing.publisher
     title = f"{publisher.curation.title}: published resources"
-    records = await _records(request)
+    records = await _records(reg)
     if records is None:
-        problem = getattr(_release(request), "problem", None) or "no data release is loaded"
+        problem = getattr(reg.runtime.release, "problem", None) or "no data release is loaded"
         return HTMLResponse(f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}"
                             f"</title></head><body><h1>{escape(title)}</h1><p>Nothing is published while no data "
                             f"release is loaded: {escape(problem)}.</p></body></html>\n", status_code=503,

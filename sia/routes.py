@@ -1,7 +1,9 @@
-"""HTTP edge of SIA 2.0: ``/sia/`` (an index), ``/sia/query``, ``/sia/availability``, ``/sia/capabilities``.
+"""HTTP edge of SIA 2.0: ``/sia`` and ``/sia/`` (an index), ``/sia/query``, ``/sia/availability``,
+``/sia/capabilities``, all mounted by ``sia_routes(config, runtime)``.
 
 Collects GET/POST parameters (names case-insensitive; ``dali.form`` applies the request limits), runs the
-search on the backend of the open release (``request.app.state.release.backend``), and answers with the
+search on the backend of the open release (``runtime.release.backend``, a ``SiaRuntime`` the assembly
+fills in once the application's lifespan opened the release), and answers with the
 result through ``dali.writers``; errors become the DALI error VOTable (``dali.votable.error_document``,
 ``UsageFault: ...``) with the status of ``dali.errors.http_status``, never a framework page. Capabilities
 are ``dali.vosi`` values; availability asks the release's database (``release.runtime``).
@@ -10,14 +12,17 @@ Tests: tests/sia/test_routes.py.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from dali.disconnect import ClientDisconnected, unless_disconnected
 from dali.errors import SkygateError, UsageError, error_headers, escaped, http_status
@@ -34,16 +39,34 @@ from dali.vosi import (
 from dali.votable import ERROR_MEDIA_TYPE, error_document, error_message
 from dali.writers import Info, resolve_format
 from release.obscore import OBSCORE_TABLE
-from release.runtime import unavailable_because
+from release.runtime import OpenRelease, unavailable_because
 from sia.params import parse_query
 from sia.service import STANDARD_ID, result_writer, search
 
-__all__ = ["capabilities_xml", "sia_routes"]
+__all__ = ["SiaConfig", "SiaRuntime", "capabilities_xml", "sia_routes"]
 
 _log = logging.getLogger(__name__)
 # Parameters repeated as INFOs in the answer (DALI 1.1 §4.4), at most this many values.
 _ECHOED = ("POS", "BAND", "TIME", "ID", "MAXREC")
 _ECHO_MAX = 20
+
+
+@dataclass(frozen=True, slots=True)
+class SiaConfig:
+    """The settings SIA uses (no defaults: ``skygate.settings.Settings`` holds them)."""
+
+    base_url: str
+    body_max_bytes: int
+    maxrec_default: int
+    maxrec_hard: int
+    sync_timeout: float
+
+
+class SiaRuntime(Protocol):
+    """What SIA reads from the running application: the release, once the lifespan opened it."""
+
+    @property
+    def release(self) -> OpenRelease | None: ...
 
 
 def capabilities_xml(base_url: str) -> bytes:
@@ -72,18 +95,16 @@ def _echo(params: DaliParams) -> list[tuple[str, str]]:
     return [(name, value) for name, values in params.values.items() for value in values if name in _ECHOED][:_ECHO_MAX]
 
 
-async def _query(request: Request) -> Response:
-    settings = request.app.state.settings
+async def _query(config: SiaConfig, runtime: SiaRuntime, request: Request) -> Response:
     try:
-        params = await read_request(request, FormLimits(body_max_bytes=settings.body_max_bytes))
-        query = parse_query(params, maxrec_default=settings.maxrec_default, maxrec_hard=settings.maxrec_hard)
+        params = await read_request(request, FormLimits(body_max_bytes=config.body_max_bytes))
+        query = parse_query(params, maxrec_default=config.maxrec_default, maxrec_hard=config.maxrec_hard)
         fmt = resolve_format(query.responseformat)
-        release = getattr(request.app.state, "release", None)
-        backend = getattr(release, "backend", None)
+        backend = getattr(runtime.release, "backend", None)
         if backend is None:
             raise UsageError("no data release is loaded", hint="run `skygate demo` first")
-        rows = await unless_disconnected(request.receive, search(backend, query, timeout=settings.sync_timeout))
-        writer = result_writer(rows, query, fmt, base_url=settings.base_url, echo=_echo(params))
+        rows = await unless_disconnected(request.receive, search(backend, query, timeout=config.sync_timeout))
+        writer = result_writer(rows, query, fmt, base_url=config.base_url, echo=_echo(params))
         # At most MAXREC rows of ObsCore metadata, as the search held them before: sent in one piece,
         # so a failure while writing is still answered with an error document and its status.
         body = await unless_disconnected(request.receive, _collected(writer.chunks()))
@@ -105,9 +126,9 @@ async def _collected(chunks: AsyncIterator[bytes]) -> bytes:
     return b"".join([chunk async for chunk in chunks])
 
 
-async def _index(request: Request) -> Response:
+async def _index(config: SiaConfig, request: Request) -> Response:
     """A page linking the endpoints (what ``/sia`` answers when no portal page is in front)."""
-    sia = f"{request.app.state.settings.base_url}/sia"
+    sia = f"{config.base_url}/sia"
     links = "".join(f'<li><a href="{escape(sia)}/{path}">{escape(path)}</a> — {escape(what)}</li>'
                     for path, what in (("query", "SIA 2.0 image search (POS, BAND, TIME, ...)"),
                                        ("capabilities", "what this service supports (VOSI)"),
@@ -117,23 +138,24 @@ async def _index(request: Request) -> Response:
     return Response(page, media_type="text/html")
 
 
-def sia_routes() -> list[BaseRoute]:
-    """Routes to mount at ``/sia``."""
+def sia_routes(config: SiaConfig, runtime: SiaRuntime) -> list[BaseRoute]:
+    """The routes to add to the application: ``/sia`` and everything below it."""
     started = datetime.now(UTC)
+    index = functools.partial(_index, config)
 
     async def capabilities(request: Request) -> Response:
-        settings = request.app.state.settings
-        return Response(capabilities_xml(settings.base_url), media_type=XML_MEDIA_TYPE)
+        return Response(capabilities_xml(config.base_url), media_type=XML_MEDIA_TYPE)
 
     async def available(request: Request) -> Response:
-        release = getattr(request.app.state, "release", None)
+        release = runtime.release
         body = await availability([lambda: unavailable_because(release)], up_since=started,
                                   ready="the SIA 2.0 service is accepting queries")
         return Response(body, media_type=XML_MEDIA_TYPE)
 
-    return [
-        Route("/", _index, methods=["GET"]),
-        Route("/query", _query, methods=["GET", "POST"]),
+    # The root answers with and without the slash: a bare mount would redirect /sia to /sia/.
+    return [Route("/sia", index, methods=["GET"]), Mount("/sia", routes=[
+        Route("/", index, methods=["GET"]),
+        Route("/query", functools.partial(_query, config, runtime), methods=["GET", "POST"]),
         Route("/capabilities", capabilities, methods=["GET"]),
         Route("/availability", available, methods=["GET"]),
-    ]
+    ])]

@@ -15,10 +15,10 @@ Tests: tests/skygate/test_quotas.py.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from auth.accounts import AccountStore, open_accounts
@@ -26,15 +26,27 @@ from auth.identity import Identity
 from auth.limits import RequestLimiter
 from auth.quotas import Quota, QuotaBook
 from dali.votable import ERROR_MEDIA_TYPE, error_document
+from release.runtime import OpenRelease
 from release.user_tables import schema_for, table_owner
 from skygate.settings import Settings
 from uws import Phase
+from uws.system import JobSystem
 
-__all__ = ["RequestRate", "default_quota", "quota_book", "quota_routes", "worker_quota_book"]
+__all__ = ["QuotaRuntime", "RequestRate", "default_quota", "quota_book", "quota_routes", "worker_quota_book"]
 
 # VOSI availability answers monitors whatever their rate; the portal's files are not requests for data.
 _EXEMPT_SUFFIXES = ("/availability",)
 _EXEMPT_PREFIXES = ("/static/", "/sky/web/")
+
+
+class QuotaRuntime(Protocol):
+    """What ``/quota`` reads from the running application (``skygate.assembly.Runtime``)."""
+
+    @property
+    def release(self) -> OpenRelease | None: ...
+
+    @property
+    def jobs(self) -> JobSystem | None: ...
 
 
 def default_quota(settings: Settings) -> Quota:
@@ -94,19 +106,19 @@ class RequestRate:
         await self.app(scope, receive, send)
 
 
-def quota_routes() -> list[Route]:
+def quota_routes(settings: Settings, runtime: QuotaRuntime, book: QuotaBook) -> list[Route]:
     """``GET /quota``: the caller's limits and use, as JSON (``null``: no limit, or not applicable)."""
 
     async def quota(request: Request) -> Response:
-        state = request.app.state
-        settings: Settings = state.settings
-        system = state.uws
+        system = runtime.jobs
+        if system is None:
+            return PlainTextResponse("The job service is not running.\n", status_code=503)
         owner = system.owner_of(request)
-        limits = await state.quotas.of(owner)
+        limits = await book.of(owner)
         active = await system.store.count_owned(owner, (Phase.QUEUED, Phase.EXECUTING))
         kept = await system.store.result_bytes(owner)
         keeper = table_owner(owner, settings.auth)
-        store = getattr(state.release, "user_tables", None)
+        store = getattr(runtime.release, "user_tables", None)
         tables, schema = {}, None
         if store is not None and keeper is not None:
             tables, schema = await store.list(keeper), schema_for(keeper)

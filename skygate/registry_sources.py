@@ -29,11 +29,11 @@ from registry.regtap import regtap_tables
 from registry.service import Publisher
 from release.served import NO_SERVED, ServedTables, footprint_tables
 from sia.routes import capabilities_xml as sia_capabilities
+from skygate.assembly import tap_config
 from skygate.settings import Settings
 from soda.params import MAX_BULK_POSITIONS
 from soda.routes import capabilities_xml as soda_capabilities
 from tap.capabilities import tap_capabilities
-from tap.service import TapConfig
 
 __all__ = ["ANOMALY_PARAMETERS", "BULK_PARAMETERS", "footprint_urls", "registry_sources", "served_tables"]
 
@@ -77,7 +77,7 @@ def registry_sources(settings: Settings, release: Any) -> list[ServiceSource]:
     """The services of this deployment, as the registry publishes them."""
     base = settings.base_url
     metadata = getattr(release, "metadata", None) or {}
-    tap = tap_capabilities(TapConfig.from_settings(settings), has_obscore="ivoa.obscore" in metadata)
+    tap = tap_capabilities(tap_config(settings), has_obscore="ivoa.obscore" in metadata)
     bulk = JobCapability(
         "soda-bulk", "Skygate bulk cutouts",
         "Cutouts around many positions at once, as DESaccess makes them: FITS per band and Lupton RGB PNGs, "

@@ -19,9 +19,9 @@ import asyncio
 import logging
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 import uvicorn
-from starlette.applications import Starlette
 
 from dali.errors import SkygateError
 from registry.curation import check_public_authority
@@ -29,6 +29,9 @@ from registry.service import Publisher
 from skygate.hips_background import BackgroundHips
 from skygate.logs import uvicorn_log_config
 from skygate.settings import Settings
+
+if TYPE_CHECKING:  # the application (every service) is imported only when one process serves it
+    from skygate.assembly import Runtime
 
 __all__ = ["SHUTDOWN_GRACE", "proxy_options", "ready_message", "run_serve"]
 
@@ -65,27 +68,27 @@ def run_serve(args: argparse.Namespace) -> int:
                     server_header=False, log_config=uvicorn_log_config(),
                     timeout_graceful_shutdown=SHUTDOWN_GRACE, **proxy_options(settings))  # type: ignore[arg-type]
     else:
-        from skygate.app import create_app
+        from skygate.app import create_app, runtime_of
 
         app = create_app(settings)
         config = uvicorn.Config(app, host=args.host, port=args.port, server_header=False,
                                 log_config=uvicorn_log_config(), timeout_graceful_shutdown=SHUTDOWN_GRACE,
                                 **proxy_options(settings))  # type: ignore[arg-type]
         hips = BackgroundHips(settings) if build_hips else None
-        asyncio.run(_serve(_StoppingServer(config, app), ready_message(settings, args.host, args.port), hips))
+        server = _StoppingServer(config, runtime_of(app))
+        asyncio.run(_serve(server, ready_message(settings, args.host, args.port), hips))
     return 0
 
 
 class _StoppingServer(uvicorn.Server):
     """A uvicorn server that interrupts the release's statements when it starts shutting down."""
 
-    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+    def __init__(self, config: uvicorn.Config, runtime: Runtime) -> None:
         super().__init__(config)
-        self._app = app
+        self._runtime = runtime
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        release = getattr(self._app.state, "release", None)
-        backend = getattr(release, "backend", None)
+        backend = getattr(self._runtime.release, "backend", None)
         if backend is not None:
             stopped = backend.stop_all()
             _log.info("shutting down: %d running statements interrupted", stopped)

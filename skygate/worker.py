@@ -30,12 +30,14 @@ from registry.service import Publisher
 from release.engine import StatementTable
 from release.runtime import OpenRelease, open_release
 from release.user_tables import caller_tables, table_owner
+from skygate.assembly import tap_config
 from skygate.logs import configure_logging
 from skygate.quotas import worker_quota_book
 from skygate.registry_sources import footprint_urls, served_tables
 from skygate.settings import Settings
 from soda import jobs as soda_jobs
 from tap import jobs as tap_jobs
+from tap.service import TapConfig
 from uws import JobKind
 from uws.config import JobConfig
 from uws.queue import run_worker_process
@@ -58,6 +60,11 @@ class WorkerResources:
     jobs: JobSystem | None = None
     # Each owner's limits (``skygate.quotas``): a DESTINATION table's quota.
     quotas: QuotaBook | None = None
+
+    @property
+    def tap(self) -> TapConfig:
+        """TAP's configuration, for the ``tap.query`` job kind (``tap.jobs``)."""
+        return tap_config(self.settings)
 
     async def owner_tables(self, owner: str | None) -> dict[str, StatementTable]:
         """The tables a job's owner sees besides the release: those the service serves for everyone

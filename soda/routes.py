@@ -1,12 +1,13 @@
-"""HTTP edge of SODA and DataLink under ``/soda``.
+"""HTTP edge of SODA and DataLink under ``/soda``, all mounted by ``soda_routes(config, runtime)``.
 
-``/`` (an index), ``/sync`` (cutouts, FITS), ``/async`` and ``/bulk`` (UWS job lists of the
-``soda-async`` and ``soda-bulk`` kinds), ``/links`` (DataLink 1.1, ``soda.links``), ``/preview``
+``/soda`` and ``/`` (an index), ``/sync`` (cutouts, FITS), ``/async`` and ``/bulk`` (UWS job lists of
+the ``soda-async`` and ``soda-bulk`` kinds), ``/links`` (DataLink 1.1, ``soda.links``), ``/preview``
 (PNG), ``/files/{tile}/{file}`` (the image files, the DataLink ``#this`` links), ``/examples``,
 ``/capabilities`` (``dali.vosi`` values) and ``/availability`` (the release folder, the job store
 and the broker). Blocking work (astropy) runs in a thread. SODA errors are ``text/plain``
 (``UsageError: ...``), DataLink errors the DALI error VOTable (``UsageFault: ...``); both with the
-status of ``dali.errors.http_status``. Tests: tests/soda/test_routes.py.
+status of ``dali.errors.http_status``. The settings come as a ``SodaConfig``, the job system through the
+``uws.routes.JobsRuntime`` the assembly fills in. Tests: tests/soda/test_routes.py.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import functools
 import logging
 import re
 import urllib.parse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from dali.descriptors import DATALINK_FORMAT, DATALINK_STANDARD_ID, SODA_ASYNC_ID, SODA_SYNC_ID
 from dali.errors import SkygateError, TransientError, UsageError, error_headers, http_status
@@ -35,22 +38,30 @@ from soda.cutout import NoOverlapError
 from soda.links import link_rows, links_writer
 from soda.params import parse_soda
 from soda.service import preview_png, resolve, run_cutouts
-from uws.routes import job_routes
+from uws.routes import JobsRuntime, job_routes
 from uws.system import jobs_unavailable
 
-__all__ = ["capabilities_xml", "examples_xhtml", "soda_routes"]
+__all__ = ["SodaConfig", "capabilities_xml", "examples_xhtml", "soda_routes"]
 
 _log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+\-_.]{0,127}$")
 
 
-def _limits(request: Request) -> FormLimits:
+@dataclass(frozen=True, slots=True)
+class SodaConfig:
+    """The settings SODA uses (no defaults: ``skygate.settings.Settings`` holds them)."""
+
+    base_url: str
+    body_max_bytes: int
+    release_dir: Path
+
+
+def _limits(config: SodaConfig) -> FormLimits:
     """What ``dali.form.read_request`` refuses (413 over a size limit, 400 for control characters)."""
-    return FormLimits(body_max_bytes=request.app.state.settings.body_max_bytes)
+    return FormLimits(body_max_bytes=config.body_max_bytes)
 
 
-def _release_dir(request: Request) -> Path:
-    return Path(request.app.state.settings.release_dir)
+Handler = Callable[[SodaConfig, Request], Awaitable[Response]]
 
 
 def _soda_error(exc: BaseException) -> Response:
@@ -77,10 +88,10 @@ def _links_error(exc: BaseException) -> Response:
     return Response(body, status_code=http_status(exc), media_type=ERROR_MEDIA_TYPE, headers=error_headers(exc))
 
 
-async def _sync(request: Request) -> Response:
+async def _sync(config: SodaConfig, request: Request) -> Response:
     try:
-        soda_request = parse_soda(await read_request(request, _limits(request)))
-        body, count = await asyncio.to_thread(run_cutouts, _release_dir(request), soda_request)
+        soda_request = parse_soda(await read_request(request, _limits(config)))
+        body, count = await asyncio.to_thread(run_cutouts, config.release_dir, soda_request)
     except Exception as exc:  # noqa: BLE001 - the protocol edge turns every failure into a SODA error
         return _soda_error(exc)
     return Response(body, media_type="application/fits",
@@ -88,17 +99,17 @@ async def _sync(request: Request) -> Response:
                              "X-Cutout-Count": str(count)})
 
 
-async def _links(request: Request) -> Response:
+async def _links(config: SodaConfig, request: Request) -> Response:
     try:
-        params = await read_request(request, _limits(request))
+        params = await read_request(request, _limits(config))
         fmt = (params.getall("RESPONSEFORMAT") or ("",))[-1].strip()
         if fmt and fmt.lower().replace(" ", "") not in ("votable", "application/x-votable+xml", DATALINK_FORMAT,
                                                           "text/xml"):
             raise UsageError(f"RESPONSEFORMAT {fmt[:60]!r} is not supported", param="RESPONSEFORMAT",
                              hint="DataLink documents are VOTables")
         ids = [v.strip() for v in params.getall("ID") if v.strip()]
-        base_url = request.app.state.settings.base_url
-        rows = await asyncio.to_thread(link_rows, _release_dir(request), base_url, ids)
+        base_url = config.base_url
+        rows = await asyncio.to_thread(link_rows, config.release_dir, base_url, ids)
         writer = links_writer(rows, base_url=base_url)
         body = b"".join([chunk async for chunk in writer.chunks()])
         if writer.error is not None:
@@ -113,12 +124,12 @@ def _cached_preview(path: str, mtime_ns: int) -> bytes:
     return preview_png(Path(path))
 
 
-async def _preview(request: Request) -> Response:
+async def _preview(config: SodaConfig, request: Request) -> Response:
     try:
-        ids = (await read_request(request, _limits(request))).getall("ID")
+        ids = (await read_request(request, _limits(config))).getall("ID")
         if len(ids) != 1:
             raise UsageError("give exactly one ID", param="ID")
-        images = await asyncio.to_thread(resolve, _release_dir(request), ids[0])
+        images = await asyncio.to_thread(resolve, config.release_dir, ids[0])
         path = images[0].path
         png = await asyncio.to_thread(_cached_preview, str(path), path.stat().st_mtime_ns)
     except Exception as exc:  # noqa: BLE001 - the protocol edge
@@ -126,9 +137,9 @@ async def _preview(request: Request) -> Response:
     return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
 
 
-async def _file(request: Request) -> Response:
+async def _file(config: SodaConfig, request: Request) -> Response:
     tilename, filename = request.path_params["tilename"], request.path_params["filename"]
-    root = (_release_dir(request) / "tiles").resolve()
+    root = (config.release_dir / "tiles").resolve()
     if not (_NAME.match(tilename) and _NAME.match(filename) and filename.endswith((".fits", ".fits.fz"))):
         return PlainTextResponse("UsageError: no such file\n", status_code=404)
     path = (root / tilename / filename).resolve()
@@ -173,12 +184,12 @@ def examples_xhtml(base_url: str) -> bytes:
     ).encode()
 
 
-async def _examples(request: Request) -> Response:
-    return Response(examples_xhtml(request.app.state.settings.base_url), media_type="application/xhtml+xml")
+async def _examples(config: SodaConfig, request: Request) -> Response:
+    return Response(examples_xhtml(config.base_url), media_type="application/xhtml+xml")
 
 
-async def _capabilities(request: Request) -> Response:
-    return Response(capabilities_xml(request.app.state.settings.base_url), media_type=XML_MEDIA_TYPE)
+async def _capabilities(config: SodaConfig, request: Request) -> Response:
+    return Response(capabilities_xml(config.base_url), media_type=XML_MEDIA_TYPE)
 
 
 async def _release_files(release_dir: Path) -> str | None:
@@ -188,9 +199,9 @@ async def _release_files(release_dir: Path) -> str | None:
     return "no image release is loaded (no tiles folder); run `skygate demo`"
 
 
-async def _index(request: Request) -> Response:
+async def _index(config: SodaConfig, request: Request) -> Response:
     """A page linking the endpoints (what ``/soda`` answers when no portal page is in front)."""
-    soda = f"{request.app.state.settings.base_url}/soda"
+    soda = f"{config.base_url}/soda"
     links = "".join(f'<li><a href="{escape(soda)}/{path}">{escape(path)}</a> — {escape(what)}</li>'
                     for path, what in (("sync", "SODA 1.0 cutouts (ID with CIRCLE, POLYGON, POS or BAND)"),
                                        ("async", "SODA 1.0 cutout jobs (UWS 1.1)"),
@@ -204,25 +215,29 @@ async def _index(request: Request) -> Response:
     return Response(page, media_type="text/html")
 
 
-def soda_routes() -> list[BaseRoute]:
-    """Routes to mount at ``/soda``."""
+def soda_routes(config: SodaConfig, runtime: JobsRuntime) -> list[BaseRoute]:
+    """The routes to add to the application: ``/soda`` and everything below it."""
     started = datetime.now(UTC)
 
+    def bound(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        return functools.partial(handler, config)
+
     async def available(request: Request) -> Response:
-        release_dir, jobs = _release_dir(request), getattr(request.app.state, "uws", None)
-        body = await availability([lambda: _release_files(release_dir), lambda: jobs_unavailable(jobs)],
+        jobs = runtime.jobs
+        body = await availability([lambda: _release_files(config.release_dir), lambda: jobs_unavailable(jobs)],
                                   up_since=started, ready="SODA and DataLink are accepting requests")
         return Response(body, media_type=XML_MEDIA_TYPE)
 
-    return [
-        Route("/", _index, methods=["GET"]),
-        Route("/sync", _sync, methods=["GET", "POST"]),
-        Route("/links", _links, methods=["GET", "POST"]),
-        Route("/preview", _preview, methods=["GET"]),
-        Route("/files/{tilename}/{filename}", _file, methods=["GET"]),
-        Route("/examples", _examples, methods=["GET"]),
-        Route("/capabilities", _capabilities, methods=["GET"]),
+    # The root answers with and without the slash: a bare mount would redirect /soda to /soda/.
+    return [Route("/soda", bound(_index), methods=["GET"]), Mount("/soda", routes=[
+        Route("/", bound(_index), methods=["GET"]),
+        Route("/sync", bound(_sync), methods=["GET", "POST"]),
+        Route("/links", bound(_links), methods=["GET", "POST"]),
+        Route("/preview", bound(_preview), methods=["GET"]),
+        Route("/files/{tilename}/{filename}", bound(_file), methods=["GET"]),
+        Route("/examples", bound(_examples), methods=["GET"]),
+        Route("/capabilities", bound(_capabilities), methods=["GET"]),
         Route("/availability", available, methods=["GET"]),
-        *job_routes("soda-async", path="/async"),
-        *job_routes("soda-bulk", path="/bulk"),
-    ]
+        *job_routes("soda-async", runtime, path="/async"),
+        *job_routes("soda-bulk", runtime, path="/bulk"),
+    ])]

@@ -3,8 +3,8 @@
 
 The job function, its cheap run-time check and its ``/error`` renderer, for the job-kind table in
 ``skygate/worker.py``. Worker resources arrive as ``ctx.resources`` with ``release`` (an
-``release.runtime.OpenRelease``: ``engine`` or ``problem``) and ``settings`` (read duck-typed into
-``TapConfig``).
+``release.runtime.OpenRelease``: ``engine`` or ``problem``) and ``tap`` (the ``TapConfig`` the
+assembly built from the settings).
 Tests: tests/tap/test_clients.py (pyvo async, votlint), tests/tap/test_live.py (taplint).
 """
 
@@ -31,8 +31,8 @@ MULTI_VALUED = frozenset({"upload"})
 
 
 def _config(resources: Any) -> TapConfig:
-    settings = getattr(resources, "settings", None)
-    return TapConfig.from_settings(settings) if settings is not None else TapConfig()
+    config: TapConfig = resources.tap
+    return config
 
 
 def check(params: Parameters) -> None:

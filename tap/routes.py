@@ -7,20 +7,23 @@ Collects GET/POST parameters (query string, urlencoded or multipart body) into D
 to the socket (a client that disconnects closes the stream, which cancels the statement), and
 answers every failure under /tap (404 and 405 included) with a DALI error VOTable and a fitting
 status: 400 usage, 413 over a size limit, 503 transient, 500 ours.
-The release comes from ``request.app.state.release`` and the settings from
-``request.app.state.settings`` (both set by ``skygate/app.py``).
+``tap_routes(config, runtime)`` is handed a ``TapConfig`` and a ``TapRuntime`` (the open release, the job
+system and the quotas, filled in by the application's lifespan) by the assembly (``skygate/app.py``);
+the handlers read those, never the application's state.
 Tests: tests/tap/test_routes.py, tests/tap/test_live.py.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -28,13 +31,14 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
+from auth.quotas import QuotaBook
 from dali.disconnect import ClientDisconnected, unless_disconnected
 from dali.errors import FatalError, SkygateError, UsageError, error_headers, escaped, http_status
 from dali.form import FormLimits, read_request
 from dali.vosi import availability
 from dali.votable import error_document, error_message
 from dali.writers import Info, OutputFormat, TableWriter
-from release.runtime import unavailable_because
+from release.runtime import OpenRelease, unavailable_because
 from release.user_tables import TableExists, table_owner
 from tap.capabilities import tap_capabilities
 from tap.examples import examples_document
@@ -43,75 +47,85 @@ from tap.params import parse_tap
 from tap.service import STANDARD_ID, TapConfig, internal_error, load_uploads, require_engine, start_query
 from tap.tables import find_table, table_document, tableset_document
 from tap.user_tables import CallerTables, UnsupportedFormat, caller_view, delete_table, put_table
-from uws.routes import job_routes
+from uws.routes import JobsRuntime, job_routes
 from uws.system import jobs_unavailable
 
-__all__ = ["tap_routes"]
+__all__ = ["TapRuntime", "tap_routes"]
 
 _log = logging.getLogger(__name__)
 _XML = "text/xml"
 _VOTABLE = "application/x-votable+xml"
 
 
-def tap_routes() -> list[BaseRoute]:
+class TapRuntime(JobsRuntime, Protocol):
+    """What TAP reads from the running application (``jobs`` too), once its lifespan opened them."""
+
+    @property
+    def release(self) -> OpenRelease | None: ...
+
+    @property
+    def quotas(self) -> QuotaBook | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Tap:
+    """What every handler is bound to: the configuration and the runtime the assembly handed over."""
+
+    config: TapConfig
+    runtime: TapRuntime
+    started: datetime  # upSince and Last-Modified: when this application was built
+
+
+Handler = Callable[[_Tap, Request], Awaitable[Response]]
+
+
+def tap_routes(config: TapConfig, runtime: TapRuntime) -> list[BaseRoute]:
     """The routes to add to the application: ``/tap`` and everything below it."""
-    started = datetime.now(UTC)  # upSince and Last-Modified: when this application was built
+    tap = _Tap(config, runtime, datetime.now(UTC))
 
-    async def availability(request: Request) -> Response:
-        return await _availability(request, started)
-
-    async def capabilities(request: Request) -> Response:
-        return await _capabilities(request, started)
+    def bound(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        return functools.partial(handler, tap)
 
     inner = Router(
         routes=[
-            Route("/", root, methods=["GET"]),
-            Route("/sync", sync, methods=["GET", "POST"]),
-            Route("/availability", availability, methods=["GET"]),
-            Route("/capabilities", capabilities, methods=["GET"]),
-            Route("/tables", tables, methods=["GET"]),
-            Route("/tables/{name:path}", table, methods=["GET", "PUT", "DELETE"]),
-            Route("/examples", examples, methods=["GET"]),
-            *job_routes(KIND, path="/async"),
+            Route("/", bound(root), methods=["GET"]),
+            Route("/sync", bound(sync), methods=["GET", "POST"]),
+            Route("/availability", bound(_availability), methods=["GET"]),
+            Route("/capabilities", bound(_capabilities), methods=["GET"]),
+            Route("/tables", bound(tables), methods=["GET"]),
+            Route("/tables/{name:path}", bound(table), methods=["GET", "PUT", "DELETE"]),
+            Route("/examples", bound(examples), methods=["GET"]),
+            *job_routes(KIND, runtime, path="/async"),
         ],
     )
-    return [Route("/tap", root, methods=["GET"]), Mount("/tap", app=_DaliErrors(inner))]
+    return [Route("/tap", bound(root), methods=["GET"]), Mount("/tap", app=_DaliErrors(inner))]
 
 
 # ----------------------------------------------------------------------------- helpers
 
-def _config(request: Request) -> TapConfig:
-    return TapConfig.from_settings(getattr(request.app.state, "settings", None) or TapConfig())
-
-
-def _release(request: Request) -> Any:
-    return getattr(request.app.state, "release", None)
-
-
-def _metadata(request: Request) -> dict[str, Any]:
-    release = _release(request)
+def _metadata(tap: _Tap) -> dict[str, Any]:
+    release = tap.runtime.release
     return dict(release.metadata) if release is not None else {}
 
 
-def _caller(request: Request) -> str | None:
-    uws = getattr(request.app.state, "uws", None)
-    return uws.owner_of(request) if uws is not None else None
+def _caller(tap: _Tap, request: Request) -> str | None:
+    jobs = tap.runtime.jobs
+    return jobs.owner_of(request) if jobs is not None else None
 
 
-def _owner(request: Request, config: TapConfig) -> str | None:
+def _owner(tap: _Tap, request: Request, config: TapConfig) -> str | None:
     """Whose tables the caller sees and makes (``release.user_tables.table_owner``)."""
-    return table_owner(_caller(request), config.auth)
+    return table_owner(_caller(tap, request), config.auth)
 
 
-async def _caller_config(request: Request) -> TapConfig:
+async def _caller_config(tap: _Tap, request: Request) -> TapConfig:
     """The settings with the caller's own limits (``skygate user quota``) when quotas are kept."""
-    config = _config(request)
-    quotas = getattr(request.app.state, "quotas", None)
-    return config if quotas is None else config.for_caller(await quotas.of(_caller(request)))
+    quotas = tap.runtime.quotas
+    return tap.config if quotas is None else tap.config.for_caller(await quotas.of(_caller(tap, request)))
 
 
-async def _view(request: Request, config: TapConfig) -> CallerTables:
-    return await caller_view(_release(request), _owner(request, config))
+async def _view(tap: _Tap, request: Request, config: TapConfig) -> CallerTables:
+    return await caller_view(tap.runtime.release, _owner(tap, request, config))
 
 
 def error_response(exc: SkygateError, status: int | None = None) -> Response:
@@ -186,9 +200,9 @@ async def _body(writer: TableWriter) -> AsyncIterator[bytes]:
 
 # ----------------------------------------------------------------------------- endpoints
 
-async def sync(request: Request) -> Response:
+async def sync(tap: _Tap, request: Request) -> Response:
     """TAP /sync: run the query and answer in place with the result document."""
-    config = await _caller_config(request)
+    config = await _caller_config(tap, request)
     try:
         limits = FormLimits(body_max_bytes=config.body_max_bytes, file_max_bytes=config.upload_max_bytes)
         params = await read_request(request, limits)
@@ -196,12 +210,12 @@ async def sync(request: Request) -> Response:
         if tq.destination:
             raise UsageError("DESTINATION is honoured by asynchronous queries only", param="DESTINATION",
                              hint="submit the query to /tap/async")
-        release = _release(request)
+        release = tap.runtime.release
         engine = require_engine(getattr(release, "engine", None), getattr(release, "problem", None))
 
         async def start() -> TableWriter:
             uploads = await load_uploads(tq.uploads, {n: p.content for n, p in params.files.items()}, config)
-            view = await _view(request, config)
+            view = await _view(tap, request, config)
             return await start_query(engine, tq, uploads, timeout=config.sync_timeout, tables=view.statement)
 
         # A client that leaves while the uploads are fetched or the statement is planned or runs
@@ -218,9 +232,9 @@ async def sync(request: Request) -> Response:
     return _TableResponse(_body(writer), media_type=tq.format.media_type, hold_for=None if in_band else writer)
 
 
-async def root(request: Request) -> Response:
+async def root(tap: _Tap, request: Request) -> Response:
     """A human-readable page about the service (TAP §2: the base URL SHOULD be HTML)."""
-    base = _config(request).tap_url
+    base = tap.config.tap_url
     links = "".join(
         f'<li><a href="{escape(base)}/{p}">{escape(p)}</a> — {escape(d)}</li>'
         for p, d in (("capabilities", "what this service supports (VOSI)"),
@@ -243,33 +257,33 @@ async def root(request: Request) -> Response:
     return Response(page, media_type="text/html")
 
 
-async def _availability(request: Request, started: datetime) -> Response:
+async def _availability(tap: _Tap, request: Request) -> Response:
     """VOSI availability: really asks the backend for a row, the job store and the broker."""
-    release, jobs = _release(request), getattr(request.app.state, "uws", None)
+    release, jobs = tap.runtime.release, tap.runtime.jobs
     body = await availability([lambda: unavailable_because(release), lambda: jobs_unavailable(jobs)],
-                              up_since=started, ready="the service is accepting queries")
+                              up_since=tap.started, ready="the service is accepting queries")
     return Response(body, media_type=_XML)
 
 
-async def _capabilities(request: Request, started: datetime) -> Response:
-    body = tap_capabilities(_config(request), has_obscore="ivoa.obscore" in _metadata(request))
-    return Response(body, media_type=_XML, headers={"Last-Modified": format_datetime(started, usegmt=True)})
+async def _capabilities(tap: _Tap, request: Request) -> Response:
+    body = tap_capabilities(tap.config, has_obscore="ivoa.obscore" in _metadata(tap))
+    return Response(body, media_type=_XML, headers={"Last-Modified": format_datetime(tap.started, usegmt=True)})
 
 
-async def tables(request: Request) -> Response:
+async def tables(tap: _Tap, request: Request) -> Response:
     """VOSI 1.1 tableset; ``detail=min`` leaves out columns (pyvo then asks /tables/{name}).
 
     astroquery's TapPlus gets ESA's dialect (``tap.tables``): ``load_tables()`` sends no parameter
     and no User-Agent, other calls send ESA TAP+ parameters, of which ``tables=a.b,c.d``
     (``load_table``) and ``only_tables=true`` (``only_names=True``) are honoured.
     """
-    params = await read_request(request, FormLimits(body_max_bytes=_config(request).body_max_bytes))
+    config = tap.config
+    params = await read_request(request, FormLimits(body_max_bytes=config.body_max_bytes))
     detail = params.get("DETAIL") or "max"
     if detail.lower() not in ("min", "max"):
         raise UsageError("DETAIL must be min or max", param="DETAIL")
-    config = _config(request)
-    view = await _view(request, config)
-    metadata = view.metadata(_metadata(request))
+    view = await _view(tap, request, config)
+    metadata = view.metadata(_metadata(tap))
     esa = _asks_like_astroquery(request)
     if esa:
         if (params.get("ONLY_TABLES") or "").lower() == "true":
@@ -284,7 +298,7 @@ async def tables(request: Request) -> Response:
                                                      param="TABLES", hint="see /tap/tables"), status=404)
                 chosen[meta.qualified] = meta
             metadata = chosen
-    descriptions = view.schema_descriptions(getattr(_release(request), "schema_descriptions", {}))
+    descriptions = view.schema_descriptions(getattr(tap.runtime.release, "schema_descriptions", {}))
     body = tableset_document(metadata, detail=detail.lower() != "min", esa_flags=esa,
                              schema_descriptions=descriptions, schema_utypes=view.served.schema_utypes)
     return Response(body, media_type=_XML)
@@ -305,18 +319,19 @@ def _asks_like_astroquery(request: Request) -> bool:
     return any(name.lower() in _ESA_TABLES_PARAMS for name in request.query_params)
 
 
-async def table(request: Request) -> Response:
+async def table(tap: _Tap, request: Request) -> Response:
     """``/tables/{name}``: describe a table (GET), store the caller's new table (PUT), drop it (DELETE)."""
-    config = await _caller_config(request)
-    owner = _owner(request, config)
+    config = await _caller_config(tap, request)
+    owner = _owner(tap, request, config)
+    release = tap.runtime.release
     try:
         if request.method == "PUT":
-            created = await put_table(request, config, _release(request), owner)
+            created = await put_table(request, config, release, owner)
             location = f"{config.tap_url}/tables/{created.qualified}"
             return Response(table_document(created), status_code=201, media_type=_XML,
                             headers={"Location": location})
         if request.method == "DELETE":
-            if await delete_table(request, _release(request), owner):
+            if await delete_table(request, release, owner):
                 return Response(status_code=204)
             return _no_table(request)
     except PermissionError as exc:
@@ -325,8 +340,8 @@ async def table(request: Request) -> Response:
         return error_response(exc, status=409)
     except UnsupportedFormat as exc:
         return error_response(exc, status=415)
-    view = await _view(request, config)
-    meta = find_table(view.metadata(_metadata(request)), request.path_params["name"])
+    view = await _view(tap, request, config)
+    meta = find_table(view.metadata(_metadata(tap)), request.path_params["name"])
     if meta is None:
         return _no_table(request)
     return Response(table_document(meta), media_type=_XML)
@@ -337,8 +352,8 @@ def _no_table(request: Request) -> Response:
                                      hint="see /tap/tables"), status=404)
 
 
-async def examples(request: Request) -> Response:
-    metadata = _metadata(request)
+async def examples(tap: _Tap, request: Request) -> Response:
+    metadata = _metadata(tap)
     return Response(examples_document(metadata or None), media_type="application/xhtml+xml")
 
 

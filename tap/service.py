@@ -48,23 +48,24 @@ class Engine(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class TapConfig:
-    """The settings TAP uses (taken from ``skygate.settings.Settings`` by whoever builds it)."""
+    """The settings TAP uses. No defaults: ``skygate.settings.Settings`` holds them, and the assembly
+    (``skygate.assembly.tap_config``) copies the same-named settings into this value."""
 
-    base_url: str = "http://127.0.0.1:8000"
-    maxrec_default: int = 100_000
-    maxrec_hard: int = 10_000_000
-    sync_timeout: float = 300.0
-    query_timeout: float = 600.0
-    upload_max_rows: int = 1_000_000
-    upload_max_bytes: int = 100_000_000
-    upload_allow_private: bool = False
-    upload_timeout: float = 60.0
-    body_max_bytes: int = 64_000_000
-    execution_duration: int = 3600
-    execution_duration_max: int = 86_400
-    destruction_days: float = 7.0
-    auth: str = "none"
-    user_table_max_bytes: int = 1 << 30
+    base_url: str
+    maxrec_default: int
+    maxrec_hard: int
+    sync_timeout: float
+    query_timeout: float
+    upload_max_rows: int
+    upload_max_bytes: int
+    upload_allow_private: bool
+    upload_timeout: float
+    body_max_bytes: int
+    execution_duration: int
+    execution_duration_max: int
+    destruction_days: float
+    auth: str
+    user_table_max_bytes: int
 
     def for_caller(self, quota: Quota) -> TapConfig:
         """These settings with a caller's own limits (``auth.quotas``; 0: no limit, though an upload
@@ -76,12 +77,6 @@ class TapConfig:
     @property
     def tap_url(self) -> str:
         return f"{self.base_url.rstrip('/')}/tap"
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> TapConfig:
-        """Copy the same-named fields of a settings object (duck-typed: tap never imports skygate)."""
-        values = {name: getattr(settings, name) for name in cls.__dataclass_fields__ if hasattr(settings, name)}
-        return cls(**values)
 
 
 def query_infos(tq: TapQuery) -> tuple[Info, ...]:

@@ -50,14 +50,14 @@ Worker-side resources reach the function through ``JobKind.resources`` (-> ``ctx
 Mounting the UWS resource tree (in the service's ``routes.py``)::
 
     from uws.routes import job_routes
-    routes = [..., *job_routes("tap", path="/async")]       # /tap/async, /tap/async/{job_id}/...
+    routes = [..., *job_routes("tap", runtime, path="/async")]  # /tap/async, /tap/async/{job_id}/...
 
-``job_routes(kind_name, path="/async")`` returns Starlette routes for the job list and every job
+``job_routes(kind_name, runtime, path="/async")`` returns Starlette routes for the job list and every job
 sub-resource (phase, executionduration, destruction, error, quote, owner, parameters[/name],
-results[/id]); they find the running ``uws.system.JobSystem`` at ``request.app.state.uws``
-(opened by the ``skygate/app.py`` lifespan). Links are built from ``Settings.base_url`` plus the
-mount path. Bad input -> 400 text/plain, a request illegal in the job's phase -> 403, unknown
-job (or a job of another kind) -> 404; never a 500 for bad input.
+results[/id]); they find the running ``uws.system.JobSystem`` at ``runtime.jobs`` (a
+``uws.routes.JobsRuntime``, filled in by the ``skygate/app.py`` lifespan). Links are built from
+``Settings.base_url`` plus the mount path. Bad input -> 400 text/plain, a request illegal in the
+job's phase -> 403, unknown job (or a job of another kind) -> 404; never a 500 for bad input.
 
 Behaviour worth knowing:
 - ``PHASE=RUN`` (on creation, in the body or the query string, or POSTed to ``{job}/phase``)

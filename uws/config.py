@@ -1,6 +1,10 @@
 """How the job system is set up: one frozen value built by ``skygate`` from its settings.
 
-Values only. Tests build their own with short intervals. Tests: tests/uws/test_system.py.
+Values only. The fields a ``SKYGATE_*`` setting decides have no default here: their defaults live in
+``skygate.settings.Settings`` alone, and ``skygate.worker.job_config`` copies them over. The fields
+that only tune the job system itself (heartbeats, polling, sweeping) keep their defaults here.
+Tests build their own with short intervals (``dataclasses.replace`` of ``job_config(Settings())``).
+Tests: tests/uws/test_system.py, tests/uws/test_worker.py.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from pathlib import Path
 __all__ = ["JobConfig"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobConfig:
     """Job-system configuration shared by the API processes and the workers.
 
@@ -67,15 +71,21 @@ class JobConfig:
         how often idle worker threads wake (idle consumers block on Redis instead of polling).
     """
 
+    # From the settings (``skygate.worker.job_config``): no defaults of their own.
     store_url: str
     results_dir: Path
-    broker_url: str = ""
-    base_url: str = ""
-    queue_name: str = "skygate-uws"
-    execution_duration: int = 3600
-    execution_duration_max: int = 86_400
-    destruction_days: float = 7.0
-    wait_max: int = 600
+    broker_url: str
+    base_url: str
+    queue_name: str
+    execution_duration: int
+    execution_duration_max: int
+    destruction_days: float
+    wait_max: int
+    body_max_bytes: int
+    max_active_per_owner: int
+    max_running_per_owner: int
+    max_result_bytes_per_owner: int
+    # The job system's own tuning.
     local_workers: int = 4
     heartbeat_interval: float = 1.0
     heartbeat_timeout: float = 30.0
@@ -84,9 +94,5 @@ class JobConfig:
     sweep_interval: float = 10.0
     poll_interval: float = 0.02
     poll_max: float = 1.0
-    body_max_bytes: int = 64_000_000
     worker_poll_ms: int = 100
-    max_active_per_owner: int = 0
-    max_running_per_owner: int = 0
     defer_seconds: float = 1.0
-    max_result_bytes_per_owner: int = 0

@@ -1,7 +1,8 @@
 """The UWS 1.1 HTTP resource tree of one job list, for any job kind.
 
 ``job_routes(kind, path)`` gives a service the routes for ``{path}`` (the job list) and every
-``{path}/{job_id}/...`` resource. Handlers find the ``JobSystem`` at ``request.app.state.uws``.
+``{path}/{job_id}/...`` resource. Handlers find the ``JobSystem`` on the ``JobsRuntime`` the service
+hands them (``runtime.jobs``: None until the application's lifespan has opened it).
 Parameters come urlencoded or multipart, in the body or the query string, read by ``dali.form``
 within ``JobConfig.body_max_bytes``; names are case-insensitive. Bad input gets 400 text/plain,
 a request over a size limit 413, an illegal request for the job's phase 403, an unknown job
@@ -19,6 +20,7 @@ import shutil
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -32,7 +34,7 @@ from uws.models import ACTIVE_PHASES, Job, Parameter, Phase
 from uws.system import JobNotFound, JobSystem, PhaseConflict, QuotaExceeded
 from uws.xml import format_time, job_document, jobs_document, parameters_document, results_document
 
-__all__ = ["CONTROL_PARAMETERS", "job_routes"]
+__all__ = ["CONTROL_PARAMETERS", "JobsRuntime", "job_routes"]
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +46,23 @@ _FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def job_routes(kind: str, path: str = "/async") -> list[BaseRoute]:
+class JobsRuntime(Protocol):
+    """Where the routes find the running job system. Read on every request, not when the routes are
+    built: the application opens the job system in its lifespan, after assembling the routes."""
+
+    @property
+    def jobs(self) -> JobSystem | None: ...
+
+
+def job_routes(kind: str, runtime: JobsRuntime, path: str = "/async") -> list[BaseRoute]:
     """Routes for the UWS job list of ``kind`` at ``path`` (relative to where they are mounted).
 
     Parameters
     ----------
     kind
         A job-kind name registered in ``skygate/worker.py``.
+    runtime
+        Holds the running ``JobSystem`` (``runtime.jobs``; None: the job service is not running).
     path
         The job list's path, e.g. ``"/async"`` inside the service's mount (``/tap``).
 
@@ -61,7 +73,7 @@ def job_routes(kind: str, path: str = "/async") -> list[BaseRoute]:
         ``executionduration``, ``destruction`` (GET/POST); ``error``, ``quote``, ``owner``,
         ``results``, ``results/{result_id}``, ``parameters`` (GET/POST), ``parameters/{name}``.
     """
-    h = _Handlers(kind, path.rstrip("/"))
+    h = _Handlers(kind, path.rstrip("/"), runtime)
     job = f"{h.path}/{{job_id}}"
     return [
         Route(h.path, h.job_list, methods=["GET", "POST"]),
@@ -110,9 +122,10 @@ def _answers(handler: Handler) -> Handler:
 
 
 class _Handlers:
-    def __init__(self, kind: str, path: str) -> None:
+    def __init__(self, kind: str, path: str, runtime: JobsRuntime) -> None:
         self.kind = kind
         self.path = path
+        self.runtime = runtime
         for name in ("job_list", "job", "phase", "execution_duration", "destruction", "error", "quote",
                      "owner", "parameters", "parameter", "results", "result"):
             setattr(self, name, _answers(getattr(self, name)))
@@ -120,10 +133,10 @@ class _Handlers:
     # -- helpers ---------------------------------------------------------------------------
 
     def _system(self, request: Request) -> JobSystem:
-        system = getattr(request.app.state, "uws", None)
+        system = self.runtime.jobs
         if system is None or self.kind not in system.kinds:
             raise TransientError("The job service is not running.")
-        return system  # type: ignore[no-any-return]
+        return system
 
     def _list_url(self, request: Request) -> str:
         system = self._system(request)

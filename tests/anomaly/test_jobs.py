@@ -24,8 +24,8 @@ from release.engine import QueryEngine
 from release.ingest import ingest_arrow
 from release.metadata import load_metadata
 from release.stores import open_store
+from tests.configs import job_config
 from uws import Job, JobContext, JobKind, Parameter, Parameters, Phase, Result
-from uws.config import JobConfig
 from uws.system import JobSystem, open_job_system
 
 FEATURES = ("mag_auto_i, mag_auto_g - mag_auto_r AS g_r, mag_auto_r - mag_auto_i AS r_i, "
@@ -49,8 +49,8 @@ async def open_system(tmp_path: Path, ci_engine: QueryEngine) -> AsyncIterator[C
                                      chunk_rows=chunk_rows, poll_interval=0.01, query_timeout=60)
         kinds = [JobKind(SCORE_KIND, run_score, check=check, resources=resources),
                  JobKind(CHUNK_KIND, chunk, resources=resources)]
-        config = JobConfig(store_url=f"sqlite:///{tmp_path / (name + '.sqlite')}", results_dir=tmp_path / "results",
-                           heartbeat_interval=0.1, heartbeat_timeout=1.0, sweep_interval=0, local_workers=2)
+        config = job_config(store_url=f"sqlite:///{tmp_path / (name + '.sqlite')}", results_dir=tmp_path / "results",
+                            heartbeat_interval=0.1, heartbeat_timeout=1.0, sweep_interval=0, local_workers=2)
         system = await open_job_system(config, kinds)
         holder["system"] = system
         opened.append(system)
@@ -342,8 +342,8 @@ async def test_a_job_over_the_worker_memory_is_refused_naming_its_parameters(tmp
     resources = AnomalyResources(engine=lambda: ci_engine, memory_limit=2**30)
     kinds = [JobKind(SCORE_KIND, run_score, check=functools.partial(check, memory_limit=2**30),
                      resources=resources)]
-    config = JobConfig(store_url=f"sqlite:///{tmp_path / 'jobs.sqlite'}", results_dir=tmp_path / "results",
-                       sweep_interval=0)
+    config = job_config(store_url=f"sqlite:///{tmp_path / 'jobs.sqlite'}", results_dir=tmp_path / "results",
+                        sweep_interval=0)
     system = await open_job_system(config, kinds)
     try:
         job = await system.create(SCORE_KIND, [Parameter("QUERY", QUERY), Parameter("NTREES", "10000"),

@@ -83,3 +83,22 @@ def test_a_bad_parameter_is_refused_before_queueing(client: TestClient) -> None:
     doc = etree.fromstring(client.get(job_url).content)
     assert doc.findtext(f"{UWS}phase") == "ERROR"
     assert client.get(f"{job_url}/error").text.startswith("EXTENSION_LEVEL must be between 0 and")
+
+
+@pytest.mark.parametrize("root", ["/anomaly", "/anomaly/"])
+def test_the_service_alone_answers_at_its_root(root: str) -> None:
+    """Mounted without the portal in front, the service's own index answers (no redirect, no 404)."""
+    from starlette.applications import Starlette
+
+    from anomaly.routes import AnomalyConfig, anomaly_routes
+    from skygate.assembly import Runtime, service_config
+
+    app = Starlette(routes=anomaly_routes(service_config(AnomalyConfig, Settings(base_url=BASE)), Runtime()))
+    with TestClient(app, base_url=BASE) as alone:
+        response = alone.get(root, follow_redirects=False)
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+        for path in ("async", "capabilities", "availability"):
+            assert f'href="{BASE}/anomaly/{path}"' in response.text
+        assert alone.get("/anomaly/capabilities").status_code == 200
+        # No job system is running in this application: the job list says so instead of failing.
+        assert alone.get("/anomaly/async").status_code == 503

@@ -12,20 +12,23 @@ import pytest
 from astropy.io.votable import parse_single_table
 from lxml import etree
 from starlette.applications import Starlette
-from starlette.routing import Mount
 
 from dali.errors import FatalError, TransientError
-from sia.routes import capabilities_xml, sia_routes
+from sia.routes import SiaConfig, capabilities_xml, sia_routes
+from skygate.assembly import Runtime, service_config
 from skygate.settings import Settings
 from tests.dali.xmlschema import xsd_errors
 from tests.sia.conftest import DuckRows
 
 
 @pytest.fixture()
-async def client(obscore_rows: DuckRows) -> AsyncIterator[httpx.AsyncClient]:
-    app = Starlette(routes=[Mount("/sia", routes=sia_routes())])
-    app.state.settings = Settings(base_url="http://testserver")
-    app.state.release = SimpleNamespace(backend=obscore_rows, engine=object())
+def runtime(obscore_rows: DuckRows) -> Runtime:
+    return Runtime(release=SimpleNamespace(backend=obscore_rows, engine=object()))  # type: ignore[arg-type]
+
+
+@pytest.fixture()
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    app = Starlette(routes=sia_routes(service_config(SiaConfig, Settings(base_url="http://testserver")), runtime))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as test_client:
         yield test_client
@@ -124,14 +127,15 @@ async def test_availability_reports_a_database_that_does_not_answer(client: http
     assert b"the database is not answering" in response.content
 
 
-async def test_no_release_is_not_available(client: httpx.AsyncClient) -> None:
-    client._transport.app.state.release = None  # type: ignore[attr-defined]
+async def test_no_release_is_not_available(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    runtime.release = None
     response = await client.get("/sia/availability")
     assert b"<vosi:available>false</vosi:available>" in response.content
 
 
-async def test_the_root_is_an_index_of_the_endpoints(client: httpx.AsyncClient) -> None:
-    response = await client.get("/sia/")
+@pytest.mark.parametrize("root", ["/sia", "/sia/"])
+async def test_the_root_is_an_index_of_the_endpoints(client: httpx.AsyncClient, root: str) -> None:
+    response = await client.get(root)  # with or without the slash, never a redirect
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     for path in ("query", "capabilities", "availability"):
         assert f'href="http://testserver/sia/{path}"'.encode() in response.content
@@ -187,12 +191,12 @@ async def test_the_overlap_test_runs_off_the_event_loop(client: httpx.AsyncClien
     import asyncio
     import time
 
-    import release.regions
+    import dali.regions
     import sia.service
 
     def slow(region: object, outline: object) -> bool:
         time.sleep(0.3)  # a 200-vertex polygon against a large candidate list
-        return release.regions.region_overlaps(region, outline)  # type: ignore[arg-type]
+        return dali.regions.region_overlaps(region, outline)  # type: ignore[arg-type]
 
     monkeypatch.setattr(sia.service, "region_overlaps", slow)
     query = asyncio.create_task(client.get("/sia/query", params={"POS": _polygon(200)}))

@@ -16,11 +16,11 @@ from astropy.io.votable import parse
 from astropy.wcs import WCS
 from lxml import etree
 from starlette.applications import Starlette
-from starlette.routing import Mount
 
 from release.obscore import image_did, tile_did
+from skygate.assembly import Runtime, service_config
 from skygate.settings import Settings
-from soda.routes import soda_routes
+from soda.routes import SodaConfig, soda_routes
 from tests.dali.xmlschema import xsd_errors
 from tests.soda.tiles import write_tile
 
@@ -36,11 +36,19 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def _app(data_dir: Path, runtime: Runtime) -> Starlette:
+    config = service_config(SodaConfig, Settings(data_dir=data_dir, base_url="http://testserver"))
+    return Starlette(routes=soda_routes(config, runtime))
+
+
 @pytest.fixture()
-async def client(data_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = Starlette(routes=[Mount("/soda", routes=soda_routes())])
-    app.state.settings = Settings(data_dir=data_dir, base_url="http://testserver")
-    transport = httpx.ASGITransport(app=app)
+def runtime() -> Runtime:
+    return Runtime()
+
+
+@pytest.fixture()
+async def client(data_dir: Path, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=_app(data_dir, runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as test_client:
         yield test_client
 
@@ -135,8 +143,8 @@ async def test_capabilities(client: httpx.AsyncClient) -> None:
                                                             "examples")]
 
 
-async def test_availability_asks_the_release_and_the_job_system(client: httpx.AsyncClient, data_dir: Path) -> None:
-    app = client._transport.app  # type: ignore[attr-defined]
+async def test_availability_asks_the_release_and_the_job_system(client: httpx.AsyncClient, data_dir: Path,
+                                                                runtime: Runtime) -> None:
     response = await client.get("/soda/availability")
     assert xsd_errors(response.content) == []
     assert b"<vosi:available>false</vosi:available>" in response.content  # no job system in this app
@@ -149,17 +157,19 @@ async def test_availability_asks_the_release_and_the_job_system(client: httpx.As
         async def unavailable_because(self) -> str | None:
             return self.problem
 
-    app.state.uws = Jobs(None)
+    runtime.jobs = Jobs(None)  # type: ignore[assignment]
     assert b"<vosi:available>true</vosi:available>" in (await client.get("/soda/availability")).content
-    app.state.uws = Jobs("the job broker is not answering")
+    runtime.jobs = Jobs("the job broker is not answering")  # type: ignore[assignment]
     assert b"the job broker is not answering" in (await client.get("/soda/availability")).content
-    app.state.uws = Jobs(None)
-    app.state.settings = Settings(data_dir=data_dir / "nowhere", base_url="http://testserver")
-    assert b"no image release is loaded" in (await client.get("/soda/availability")).content
+    runtime.jobs = Jobs(None)  # type: ignore[assignment]
+    transport = httpx.ASGITransport(app=_app(data_dir / "nowhere", runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as elsewhere:
+        assert b"no image release is loaded" in (await elsewhere.get("/soda/availability")).content
 
 
-async def test_the_root_is_an_index_of_the_endpoints(client: httpx.AsyncClient) -> None:
-    response = await client.get("/soda/")
+@pytest.mark.parametrize("root", ["/soda", "/soda/"])
+async def test_the_root_is_an_index_of_the_endpoints(client: httpx.AsyncClient, root: str) -> None:
+    response = await client.get(root)  # with or without the slash, never a redirect
     assert response.status_code == 200 and b'href="http://testserver/soda/links"' in response.content
 
 

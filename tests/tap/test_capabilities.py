@@ -23,6 +23,7 @@ from tap.capabilities import (
     tap_capabilities,
 )
 from tap.service import TapConfig
+from tests.configs import tap_config
 from tests.dali.xmlschema import xsd_errors
 
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
@@ -66,9 +67,9 @@ def _expected_formats() -> tuple[Node, ...]:
 
 
 CONFIGS = {
-    "defaults": (TapConfig(), True),
-    "no-obscore-no-duration-maximum": (TapConfig(execution_duration_max=0, destruction_days=0.5), False),
-    "odd-url": (TapConfig(base_url="http://example.org/a&b<c", maxrec_default=7, upload_max_bytes=12), True),
+    "defaults": (tap_config(), True),
+    "no-obscore-no-duration-maximum": (tap_config(execution_duration_max=0, destruction_days=0.5), False),
+    "odd-url": (tap_config(base_url="http://example.org/a&b<c", maxrec_default=7, upload_max_bytes=12), True),
 }
 
 
@@ -101,7 +102,7 @@ def test_table_access_has_every_element_the_template_wrote(config: TapConfig, ha
 
 
 def test_descriptions_with_markup_characters_round_trip() -> None:
-    cap = _table_access(tap_capabilities(TapConfig(), has_obscore=False))
+    cap = _table_access(tap_capabilities(tap_config(), has_obscore=False))
     texts = {(f.findtext("form"), f.findtext("description") or "") for f in cap.iter("feature")}
     assert texts == {(f.form, f.description) for f in declared_features()}
     assert any("'" in d and "->" in f for f, d in texts)  # RegTAP's forms and descriptions need escaping
@@ -118,7 +119,7 @@ def test_rendered_values_are_unqualified_tapregext_elements() -> None:
 
 
 def test_declared_udfs_are_the_translators() -> None:
-    access = table_access(TapConfig(), has_obscore=False)
+    access = table_access(tap_config(), has_obscore=False)
     lists = access.languages[0].feature_lists
     udfs = [f for lst in lists if lst.type == f"{TAPREGEXT}features-udf" for f in lst.features]
     assert sorted(f.form.split("(")[0].upper() for f in udfs) == sorted(UDFS)

@@ -12,8 +12,9 @@ import pyarrow as pa
 from starlette.applications import Starlette
 
 from dali.values import Column
+from skygate.assembly import Runtime
 from tap.routes import tap_routes
-from tap.service import TapConfig
+from tests.configs import tap_config
 
 
 @dataclass
@@ -39,9 +40,8 @@ class EndlessEngine:
 
 async def test_disconnect_closes_the_stream() -> None:
     engine = EndlessEngine()
-    app = Starlette(routes=tap_routes())
-    app.state.settings = TapConfig(maxrec_default=10**9, maxrec_hard=10**9)
-    app.state.release = SimpleNamespace(engine=engine, problem=None, metadata={})
+    release = SimpleNamespace(engine=engine, problem=None, metadata={})
+    app = Starlette(routes=tap_routes(tap_config(maxrec_default=10**9, maxrec_hard=10**9), Runtime(release=release)))
     body = b"LANG=ADQL&QUERY=SELECT+n+FROM+endless"
     sent: list[dict[str, Any]] = []
     first_chunk = asyncio.Event()
@@ -89,9 +89,8 @@ class HangingEngine:
 
 async def test_disconnect_before_the_first_row_cancels_the_query() -> None:
     engine = HangingEngine()
-    app = Starlette(routes=tap_routes())
-    app.state.settings = TapConfig()
-    app.state.release = SimpleNamespace(engine=engine, problem=None, metadata={})
+    release = SimpleNamespace(engine=engine, problem=None, metadata={})
+    app = Starlette(routes=tap_routes(tap_config(), Runtime(release=release)))
     sent: list[dict[str, Any]] = []
     received = 0
 

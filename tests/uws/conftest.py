@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import asyncpg
 import httpx
@@ -18,6 +19,7 @@ from lxml import etree
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from tests.configs import job_config as configured
 from tests.dali import xmlschema
 from tests.isolation import per_worker
 from uws.config import JobConfig
@@ -69,7 +71,7 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def job_config(store_url: str, tmp_path: Path) -> JobConfig:
-    return JobConfig(
+    return configured(
         store_url=store_url, results_dir=tmp_path / "results", execution_duration=60,
         execution_duration_max=600, destruction_days=7, wait_max=5, heartbeat_interval=0.1,
         heartbeat_timeout=1.0, requeue_after=1.0, sweep_interval=0,
@@ -88,13 +90,13 @@ async def system(job_config: JobConfig) -> AsyncIterator[JobSystem]:
 @pytest.fixture
 async def client(system: JobSystem) -> AsyncIterator[httpx.AsyncClient]:
     """The UWS routes of the test kinds, mounted as a service would: ``/echo/async`` etc."""
+    runtime = SimpleNamespace(jobs=system)
     routes = [
-        Mount("/echo", routes=job_routes("uws-echo")),
-        Mount("/sleep", routes=job_routes("uws-sleep")),
-        Mount("/asleep", routes=job_routes("uws-async-sleep")),
+        Mount("/echo", routes=job_routes("uws-echo", runtime)),
+        Mount("/sleep", routes=job_routes("uws-sleep", runtime)),
+        Mount("/asleep", routes=job_routes("uws-async-sleep", runtime)),
     ]
     app = Starlette(routes=routes)
-    app.state.uws = system
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c

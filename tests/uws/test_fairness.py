@@ -12,12 +12,14 @@ import secrets
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from tests.configs import job_config as configured
 from uws.config import JobConfig
 from uws.models import Parameter, Phase
 from uws.routes import job_routes
@@ -58,8 +60,7 @@ async def test_active_jobs_per_owner_are_capped(job_config: JobConfig) -> None:
         other = await system.create("uws-sleep", slow, owner="bob", run=True)  # others are not affected
         assert other.phase is Phase.QUEUED
 
-        app = Starlette(routes=[Mount("/sleep", routes=job_routes("uws-sleep"))])
-        app.state.uws = system
+        app = Starlette(routes=[Mount("/sleep", routes=job_routes("uws-sleep", SimpleNamespace(jobs=system)))])
         system.owner_of = lambda request: "alice"
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             refused = await client.post("/sleep/async", data={"SECONDS": "1", "PHASE": "RUN"})
@@ -98,7 +99,7 @@ async def test_one_owner_cannot_starve_another_on_redis_workers(
     finally:
         await conn.close()
     queue = f"uws-fair-{secrets.token_hex(4)}"
-    config = JobConfig(store_url=postgres_jobs_url, results_dir=tmp_path / "results", broker_url=redis_url,
+    config = configured(store_url=postgres_jobs_url, results_dir=tmp_path / "results", broker_url=redis_url,
                        queue_name=queue, sweep_interval=0, max_running_per_owner=1)
     worker = WorkerProcess(broker_url=redis_url, jobs_url=postgres_jobs_url, data_dir=tmp_path, queue=queue,
                            threads=2, settings={"SKYGATE_USER_MAX_RUNNING_JOBS": "1"})

@@ -20,6 +20,7 @@ import pytest
 from skygate.settings import Settings
 from skygate.worker import WorkerResources
 from skygate.worker import job_kinds as skygate_job_kinds
+from tests.configs import job_config as configured
 from tests.soda.tiles import TILES, write_tile
 from uws.config import JobConfig
 from uws.kinds import JobKind
@@ -49,7 +50,7 @@ def queue() -> str:
 
 @pytest.fixture
 def config(jobs_url: str, redis_url: str, tmp_path: Path, queue: str) -> JobConfig:
-    return JobConfig(
+    return configured(
         store_url=jobs_url, results_dir=tmp_path / "results", broker_url=redis_url, queue_name=queue,
         heartbeat_timeout=2.0, sweep_interval=0.5, requeue_after=2.0, max_attempts=2, wait_max=30,
     )

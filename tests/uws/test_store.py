@@ -109,12 +109,12 @@ async def test_parameters_change_only_while_pending(store: JobStore) -> None:
 
 async def test_another_process_s_change_is_seen_within_50_ms(store_url: str, store: JobStore) -> None:
     """What a blocking WAIT relies on: LISTEN/NOTIFY (PostgreSQL) or a 20 ms poll (SQLite)."""
-    from uws.config import JobConfig
+    from tests.configs import job_config
     from uws.system import JobSystem
 
     other = open_store(store_url)  # its own connections, as another process would have
     await other.open()
-    system = JobSystem(JobConfig(store_url=store_url, results_dir=__import__("pathlib").Path("/nonexistent")),
+    system = JobSystem(job_config(store_url=store_url, results_dir=__import__("pathlib").Path("/nonexistent")),
                        [], store=store)
     try:
         await store.create(_job("w", phase=Phase.EXECUTING))
