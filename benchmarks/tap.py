@@ -5,11 +5,13 @@
 
 Builds ``var/bench-tap/catalog.duckdb`` once: the given release (default: ``var/demo-run`` when it
 exists, else the ``ci`` test release) plus ``bench.six_columns``, ``--rows`` rows x 6 columns (id, ra, dec,
-mag_g, mag_r, tilename) made by repeating the release's objects. With ``--postgres`` it builds the
-same into that PostgreSQL database (created when missing) and measures both backends in one run.
-Each backend is served by uvicorn in a subprocess and measured for:
+mag_g, mag_r, tilename) made by repeating the release's objects, each copy moved north by a whole
+number of the release's Dec spans so that the table keeps the release's density on the sky. With
+``--postgres`` it builds the same into that PostgreSQL database (created when missing) and measures both
+backends in one run. Each backend is served by uvicorn in a subprocess and measured for:
 
-- cone search latency (p50/p95) and throughput at concurrency 1 and 8;
+- cone search latency (p50/p95) and throughput at concurrency 1 and 8: cones of r = 0.05 deg on
+  ``bench.six_columns``, each centred on one of its objects picked at random (so no cone is empty);
 - the 6-column table through /sync as BINARY2, TABLEDATA, CSV and Parquet: rows/s (median of
   ``--repeats`` warm runs, read by a plain-socket client as curl would) and the server's peak RSS,
   beside the raw backend fetch rate (SQL -> Arrow batches, no encoding, measured the same way) and
@@ -37,7 +39,6 @@ import httpx
 import numpy as np
 import psutil
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dali.errors import FatalError
@@ -61,9 +62,12 @@ def bench_rows(release: Path, rows: int) -> pa.Table:
                          columns=["ra", "dec", "mag_auto_g", "mag_auto_r", "tilename"])
     reps = -(-rows // main.num_rows)
     table = pa.concat_tables([main] * reps).slice(0, rows)
+    dec = main.column("dec").to_numpy()
+    span = float(dec.max() - dec.min()) + 0.01
+    copy = np.arange(rows) // main.num_rows
     return pa.table({
         "id": pa.array(np.arange(rows, dtype=np.int64)),
-        "ra": table.column("ra"), "dec": table.column("dec"),
+        "ra": table.column("ra"), "dec": pa.array(table.column("dec").to_numpy() + copy * span),
         "mag_g": table.column("mag_auto_g"), "mag_r": table.column("mag_auto_r"),
         "tilename": table.column("tilename"),
     })
@@ -161,16 +165,21 @@ class PeakSampler:
         self._thread.join()
 
 
-def cone_query(rng: np.random.Generator, ra: tuple[float, float], dec: tuple[float, float]) -> str:
-    x, y = rng.uniform(*ra), rng.uniform(*dec)
-    return ("SELECT coadd_object_id, ra, dec, mag_auto_g FROM des_dr1.main "
+Positions = tuple[np.ndarray, np.ndarray]
+
+
+def cone_query(rng: np.random.Generator, positions: Positions) -> str:
+    """A cone of r = 0.05 deg around one of the table's objects picked at random."""
+    k = int(rng.integers(len(positions[0])))
+    x, y = float(positions[0][k]), float(positions[1][k])
+    return ("SELECT id, ra, dec, mag_g FROM bench.six_columns "
             f"WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {x:.5f}, {y:.5f}, 0.05))")
 
 
-async def cones(url: str, concurrency: int, total: int, box: tuple[tuple[float, float], tuple[float, float]]) -> None:
+async def cones(url: str, concurrency: int, total: int, positions: Positions) -> None:
     rng = np.random.default_rng(concurrency)
-    warm_up = [cone_query(rng, *box) for _ in range(concurrency)]
-    queries = [cone_query(rng, *box) for _ in range(total)]
+    warm_up = [cone_query(rng, positions) for _ in range(concurrency)]
+    queries = [cone_query(rng, positions) for _ in range(total)]
     latencies: list[float] = []
     rows = 0
 
@@ -325,13 +334,13 @@ def run_async(client: httpx.Client, url: str, query: str, rows: int, fmt: str) -
     return phase, size
 
 
-def async_jobs(server: Server, rows: int, box: tuple[tuple[float, float], tuple[float, float]]) -> None:
+def async_jobs(server: Server, rows: int, positions: Positions) -> None:
     rng = np.random.default_rng(3)
     with httpx.Client(timeout=600) as client:
         latencies = []
         for i in range(21):
             start = time.perf_counter()
-            phase, _ = run_async(client, server.url, cone_query(rng, *box), 1000, "votable/b2")
+            phase, _ = run_async(client, server.url, cone_query(rng, positions), 1000, "votable/b2")
             if i:  # the first is a warm-up
                 latencies.append((time.perf_counter() - start) * 1000)
             assert phase == "COMPLETED", phase
@@ -359,10 +368,8 @@ def main() -> int:
     main_rows = pq.read_metadata(args.release / "catalog" / "dr1_main.parquet").num_rows
     print(f"data: release {args.release} ({main_rows} objects in des_dr1.main); "
           f"bench.six_columns = {args.rows} x 6 columns")
-    positions = pq.read_table(args.release / "catalog" / "dr1_main.parquet", columns=["ra", "dec"])
-    ra, dec = positions.column("ra"), positions.column("dec")
-    box = ((pc.quantile(ra, 0.2)[0].as_py(), pc.quantile(ra, 0.8)[0].as_py()),
-           (pc.quantile(dec, 0.2)[0].as_py(), pc.quantile(dec, 0.8)[0].as_py()))
+    rows = bench_rows(args.release, args.rows)
+    positions = (rows.column("ra").to_numpy(), rows.column("dec").to_numpy())
 
     table = None
     for database_url in ("", args.postgres) if args.postgres else ("",):
@@ -371,10 +378,10 @@ def main() -> int:
         server = Server(WORK, database_url, args.rows)
         try:
             for concurrency in (1, 8):
-                asyncio.run(cones(server.url, concurrency, args.cones, box))
+                asyncio.run(cones(server.url, concurrency, args.cones, positions))
             rates = {fmt: stream_format(server, fmt, args.rows, args.repeats)
                      for fmt in ("votable/b2", "votable", "csv", "parquet")}
-            async_jobs(server, args.rows, box)
+            async_jobs(server, args.rows, positions)
         finally:
             server.close()
         table, raw_rate = asyncio.run(raw_fetch(database_url, path, args.repeats))
