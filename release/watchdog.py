@@ -29,6 +29,9 @@ _T = TypeVar("_T")
 _log = logging.getLogger(__name__)
 
 
+_PURGE_AT = 1024  # heap entries at which ended statements are dropped from it
+
+
 class Watch:
     """One statement's registration: ``fired`` tells whether its deadline passed."""
 
@@ -56,6 +59,7 @@ class Watchdog:
         self._repeat = repeat
         self._name = name
         self._heap: list[tuple[float, int, Watch]] = []
+        self._purge_at = _PURGE_AT
         self._order = itertools.count()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -68,9 +72,20 @@ class Watchdog:
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
+            if len(self._heap) >= self._purge_at:
+                self._purge()
             heapq.heappush(self._heap, (entry.deadline, next(self._order), entry))
-            self._wake.notify()
+            # The thread sleeps until the earliest deadline: only a new earliest one needs to wake
+            # it (not every statement: waking a thread per query costs the event loop the GIL).
+            if self._heap[0][2] is entry:
+                self._wake.notify()
         return entry
+
+    def _purge(self) -> None:
+        """Drop ended statements (each stays in the heap until its deadline otherwise)."""
+        self._heap = [item for item in self._heap if not item[2].done]
+        heapq.heapify(self._heap)
+        self._purge_at = max(_PURGE_AT, 2 * len(self._heap))  # amortised: never a purge per statement
 
     def expire(self, entry: Watch) -> None:
         """Stop the statement now (its consumer left), and again until ``end`` is called."""

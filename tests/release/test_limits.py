@@ -125,6 +125,37 @@ def test_the_watchdog_repeats_until_the_statement_ends() -> None:
         dog.close()
 
 
+def test_an_earlier_deadline_registered_later_still_fires_on_time() -> None:
+    """The thread sleeps until the earliest deadline; a new earliest one must wake it."""
+    fired: list[float] = []
+    dog = Watchdog()
+    try:
+        late = dog.watch(30, lambda: None)
+        start = time.monotonic()
+        early = dog.watch(0.1, lambda: fired.append(time.monotonic() - start))
+        time.sleep(0.4)
+        dog.end(early)
+        dog.end(late)
+        assert fired and 0.1 <= fired[0] < 0.3 and not late.fired
+    finally:
+        dog.close()
+
+
+def test_ended_statements_do_not_pile_up_in_the_watchdog() -> None:
+    """Each registration stays until its deadline unless dropped: a day's statements would fill memory."""
+    dog = Watchdog()
+    try:
+        for _ in range(20_000):
+            dog.end(dog.watch(3600, lambda: None))
+        running = [dog.watch(3600, lambda: None) for _ in range(3000)]
+        for _ in range(20_000):
+            dog.end(dog.watch(3600, lambda: None))
+        assert len(dog._heap) <= 2 * 3000 + 2  # the running ones are kept, the ended ones dropped
+        assert dog.stop_all() == len(running)
+    finally:
+        dog.close()
+
+
 @pytest.mark.postgres
 async def test_work_mem_reaches_the_postgres_session(postgres_admin_url: str) -> None:
     limits = MemoryLimits(memory=256 * 2**20, statements=4)
