@@ -11,7 +11,8 @@ UCD, else by name) the HEALPix index column ``skygate_hpx`` with rows sorted on 
 searches and positional joins are rewritten and indexed as on the release.
 
 Two stores, chosen by the backend; both survive restarts and are read afresh by every process
-(API and workers) on each request, so a table made through one process is seen by all:
+(API and workers) on each request, so a table made through one process is seen by all (the
+Parquet store reads a folder again only when its mtime changed):
 - ``ParquetUserTables`` (DuckDB, whose catalog file the service opens read-only): one Parquet
   file per table under ``<root>/<schema>/`` with row groups in index order (DuckDB pushes a
   cone's index ranges into its scan of the registered Arrow dataset, which skips the other
@@ -33,6 +34,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,6 +79,8 @@ CATALOG_TABLE = f"{META_SCHEMA}.user_tables"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MAX_NAME = 48  # PostgreSQL identifiers end at 63 bytes; index names add the column's
 _ROW_GROUP = 16_384  # rows per Parquet row group: the unit a cone's scan skips or reads
+_SETTLED_NS = 1_000_000_000  # a folder's listing is reused once its mtime is this old
+_LISTED_MAX = 4096  # folders whose listing is kept (then all are forgotten at once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +245,9 @@ class ParquetUserTables:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # (folder, owner) -> (the folder's mtime when listed, its tables): every query asks, and
+        # listing is a trip to a thread, a stat is not.
+        self._listed: dict[tuple[Path, str], tuple[int, dict[str, UserTable]]] = {}
 
     def _paths(self, qualified: str) -> tuple[Path, Path]:
         schema, name = qualified.split(".")
@@ -249,7 +256,22 @@ class ParquetUserTables:
 
     async def list(self, owner: str) -> dict[str, UserTable]:
         folder = self.root / schema_for(owner)
-        return await asyncio.to_thread(self._read_folder, folder, owner)
+        # A table written (renamed into place) or dropped, by any process, changes the folder's
+        # mtime; so an unchanged mtime means an unchanged list. Timestamps are as coarse as the
+        # kernel's clock tick, so a folder changed within the last second is always read again.
+        try:
+            mtime = os.stat(folder).st_mtime_ns
+        except FileNotFoundError:
+            return {}
+        key = (folder, owner)
+        listed = self._listed.get(key)
+        if listed is not None and listed[0] == mtime and time.time_ns() - mtime > _SETTLED_NS:
+            return dict(listed[1])
+        found = await asyncio.to_thread(self._read_folder, folder, owner)
+        if len(self._listed) >= _LISTED_MAX:
+            self._listed.clear()
+        self._listed[key] = (mtime, found)
+        return dict(found)
 
     @staticmethod
     def _read_folder(folder: Path, owner: str) -> dict[str, UserTable]:

@@ -6,6 +6,8 @@ The HTTP side and PostgreSQL are in tests/tap/test_user_tables.py.
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +95,40 @@ def test_the_parquet_store_keeps_lists_and_drops_tables(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert not list(tmp_path.rglob("*.parquet")) and not list(tmp_path.rglob(".*"))  # no temporary files left
+
+
+def test_a_listing_is_reused_until_another_process_changes_the_folder(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The list is read again only when the folder's mtime changed (or changed within the last second)."""
+    store, other = ParquetUserTables(tmp_path), ParquetUserTables(tmp_path)  # two processes' stores
+    table = pa.table({"ra": [10.0], "dec": [0.0]})
+    first, rows = prepare_table(_source(table), [], schema=schema_for("alice"), name="first", description=None,
+                                max_bytes=1 << 20)
+    second, _ = prepare_table(_source(table), [], schema=schema_for("alice"), name="second", description=None,
+                              max_bytes=1 << 20)
+    folder = tmp_path / schema_for("alice")
+    reads = []
+    read_folder = ParquetUserTables._read_folder
+    monkeypatch.setattr(ParquetUserTables, "_read_folder",
+                        staticmethod(lambda *args: reads.append(args) or read_folder(*args)))
+
+    async def scenario() -> None:
+        assert await store.list("alice") == {} and not reads  # no folder: nothing to read
+        await other.create("alice", first, rows)
+        os.utime(folder, ns=(time.time_ns() - 5 * 10**9,) * 2)  # as if written five seconds ago
+        assert list(await store.list("alice")) == ["user_alice.first"]
+        assert list(await store.list("alice")) == ["user_alice.first"]
+        assert len(reads) == 1  # the second list came from memory
+        await other.create("alice", second, rows)  # the folder's mtime moves on
+        assert list(await store.list("alice")) == ["user_alice.first", "user_alice.second"]
+        for path in folder.glob("first.*"):  # dropped by another process
+            path.unlink()
+        assert list(await store.list("alice")) == ["user_alice.second"]
+        # Changed within the last second: mtimes are as coarse as the kernel's tick, so read again.
+        assert list(await store.list("alice")) == ["user_alice.second"]
+        assert len(reads) == 4
+
+    asyncio.run(scenario())
 
 
 def test_a_callers_tap_schema_adds_their_tables_to_the_releases(tmp_path: Path,
