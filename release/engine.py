@@ -26,8 +26,8 @@ from dali.values import Column, TableMeta
 from dali.xtypes import format_stcs_polygon
 from release.backends import Backend
 
-__all__ = ["QueryEngine", "QueryResult", "Statement", "StatementTable", "Translator", "UploadTable", "arrow_type",
-           "upload_table_name"]
+__all__ = ["INLINE_TRANSLATION_CHARS", "QueryEngine", "QueryResult", "Statement", "StatementTable", "Translator",
+           "UploadTable", "arrow_type", "upload_table_name"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,7 @@ class Translator(Protocol):
 
 
 _NO_UPLOADS: Mapping[str, UploadTable] = MappingProxyType({})
+INLINE_TRANSLATION_CHARS = 1000  # queries up to this long are translated on the event loop
 _NO_TABLES: Mapping[str, StatementTable] = MappingProxyType({})
 
 
@@ -164,13 +165,15 @@ class QueryEngine:
                       tables: Mapping[str, StatementTable] = _NO_TABLES) -> Statement:
         """Translate ``adql_text`` for the backend without running it (``execute`` runs it; the anomaly
         job on Spark builds its own Spark plan on the SQL). Parameters and errors as ``execute``'s."""
-        # In a thread: parsing and translating a long query is CPU work the event loop must not wait on.
         metadata = {**self.metadata, **{key: t.meta for key, t in tables.items()}} if tables else self.metadata
         sources = {key: t.physical for key, t in tables.items() if t.physical is not None}
         options: dict[str, Any] = {"sources": sources} if sources else {}
-        translation = await asyncio.to_thread(
-            functools.partial(self._translate, adql_text, metadata, self.backend.dialect, maxrec=maxrec,
-                              uploads={name: u.meta for name, u in uploads.items()} or None, **options))
+        translate = functools.partial(self._translate, adql_text, metadata, self.backend.dialect, maxrec=maxrec,
+                                      uploads={name: u.meta for name, u in uploads.items()} or None, **options)
+        # A long query is parsed and translated in a thread, so the event loop does not wait on it.
+        # A short one (a cone: about a millisecond) is translated here: under the GIL the thread
+        # would not run beside the loop anyway, and the trip to it and back costs more than it saves.
+        translation = translate() if len(adql_text) <= INLINE_TRANSLATION_CHARS else await asyncio.to_thread(translate)
         # The translator names TAP_UPLOAD.<key> tap_upload_<key>: the mapping key decides.
         relations = {upload_table_name(key): u.table for key, u in uploads.items()}
         named = set(getattr(translation, "tables", ()))

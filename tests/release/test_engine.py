@@ -7,6 +7,7 @@ real ``adql.translate`` when that exists.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from dali.errors import UsageError
 from dali.values import Column, TableMeta
 from release.backends import DuckDBBackend, PostgresBackend
-from release.engine import QueryEngine, UploadTable, upload_table_name
+from release.engine import INLINE_TRANSLATION_CHARS, QueryEngine, UploadTable, upload_table_name
 from tests.release.pg_activity import running_statements
 
 
@@ -37,7 +38,7 @@ class FakeTranslator:
     def __call__(self, text: str, metadata: Mapping[str, TableMeta], dialect: str, *, maxrec: int | None = None,
                  uploads: Mapping[str, TableMeta] | None = None) -> FakeTranslation:
         self.calls.append({"text": text, "dialect": dialect, "maxrec": maxrec, "uploads": uploads,
-                           "tables": set(metadata)})
+                           "tables": set(metadata), "thread": threading.current_thread()})
         if text.startswith("BAD"):
             raise UsageError("not ADQL", param="QUERY")
         return FakeTranslation(sql=text, columns=self.columns)
@@ -66,6 +67,18 @@ async def test_passes_metadata_dialect_maxrec_and_uploads(duckdb_backend: DuckDB
     assert call["dialect"] == "duckdb" and call["maxrec"] == 10
     assert call["uploads"] == {"mine": upload_meta}
     assert "des_dr1.main" in call["tables"]
+
+
+async def test_long_queries_are_translated_off_the_event_loop(duckdb_backend: DuckDBBackend,
+                                                               ci_metadata: dict[str, TableMeta]) -> None:
+    """A cone is translated in place (a thread trip costs more than it); a long query in a thread."""
+    fake = FakeTranslator((ID,))
+    engine = QueryEngine(duckdb_backend, ci_metadata, translate=fake)
+    short = "SELECT coadd_object_id FROM des_dr1.main LIMIT 1"
+    long = short + " " * INLINE_TRANSLATION_CHARS
+    for text in (short, long):
+        await rows(await engine.execute(text, maxrec=10, timeout=10))
+    assert [call["thread"] is threading.current_thread() for call in fake.calls] == [True, False]
 
 
 async def test_at_most_maxrec_plus_one_rows(duckdb_backend: DuckDBBackend, ci_metadata: dict[str, TableMeta]) -> None:
