@@ -249,14 +249,18 @@ class DuckDBBackend:
             made.append(current)
             pending = loop.run_in_executor(
                 self._threads, functools.partial(_duckdb_start, current, sql, batch_rows, watch, self.partitioned))
-            reader, batch = await _until_deadline(pending, watch, timeout)
+            reader, ahead = await _until_deadline(pending, watch, timeout)
             sent = False
-            while batch is not None:
+            while ahead:
+                batch = ahead.pop(0)
+                if batch is None:
+                    break
                 if batch.num_rows or not sent:
                     sent = True
                     yield batch
-                pending = loop.run_in_executor(self._threads, _duckdb_next, reader)
-                batch = await _until_deadline(pending, watch, timeout)
+                if not ahead:
+                    pending = loop.run_in_executor(self._threads, _duckdb_next, reader)
+                    ahead.append(await _until_deadline(pending, watch, timeout))
             if not sent:
                 yield pa.RecordBatch.from_pylist([], schema=reader.schema)
             finished = True
@@ -391,8 +395,9 @@ def _setting(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 def _duckdb_start(cursor: duckdb.DuckDBPyConnection, sql: str, batch_rows: int, watch: Watch,
                   partitioned: Partitioned
-                  ) -> tuple[pa.RecordBatchReader, pa.RecordBatch | None]:
-    """Run ``sql`` and read its first batch (one trip to the thread for a small result)."""
+                  ) -> tuple[pa.RecordBatchReader, list[pa.RecordBatch | None]]:
+    """Run ``sql`` and read its first batch, and its end when that batch is short: one trip to the
+    thread for a small result. The batches come in order, None for the end."""
     if watch.fired:  # its time ran out while it waited for a thread
         raise duckdb.InterruptException("INTERRUPT Error: timed out before it started")
     # DuckDB runs every statement of a string; PostgreSQL's prepared statements take only one.
@@ -407,7 +412,12 @@ def _duckdb_start(cursor: duckdb.DuckDBPyConnection, sql: str, batch_rows: int, 
         for name, files in partitioned.variables(sql).items():
             cursor.execute(f"SET VARIABLE {quote_ident(name)} = ?", [files])
     reader = cursor.execute(sql).to_arrow_reader(batch_rows)
-    return reader, _duckdb_next(reader)
+    first = _duckdb_next(reader)
+    if first is None or first.num_rows >= batch_rows:
+        return reader, [first]
+    # DuckDB fills each batch unless the result ends, so after a short one this is the end (and
+    # otherwise just the next batch, read a little early).
+    return reader, [first, _duckdb_next(reader)]
 
 
 def _duckdb_next(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:

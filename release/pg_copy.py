@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import threading
 import time
 import uuid
@@ -37,9 +38,12 @@ from release.watchdog import Watchdog
 __all__ = ["SESSION_SETTINGS", "CopyReader", "session_settings"]
 
 _T = TypeVar("_T")
+_log = logging.getLogger(__name__)
 Convert = Callable[[pa.Array], pa.Array]
 # The driver's batches are cut by bytes (default 16 MB); 4 MB keeps first rows early and memory low.
 _BATCH_BYTES = str(4 * 2**20)
+# A first batch under this size is most likely the whole result: its end is read in the same trip.
+_SMALL_BATCH_BYTES = 2**20
 _BACKSTOP = 1.0  # seconds past the time limit
 # The statement's transaction-local settings, shared with the asyncpg path of release.backends.
 # work_mem bounds each sort and hash of the statement (PostgreSQL docs, Resource Consumption); an
@@ -48,6 +52,9 @@ _BACKSTOP = 1.0  # seconds past the time limit
 SESSION_SETTINGS = ("SELECT set_config('skygate.base_url', $1, true), "
                     "set_config('statement_timeout', $2, true), "
                     "CASE WHEN $3 <> '' THEN set_config('work_mem', $3, true) END")
+# The same, and the transaction read-only, in one round trip (SET TRANSACTION READ ONLY is this
+# setting; making a transaction read-only is allowed at any point of it: PostgreSQL docs, SET TRANSACTION).
+_READ_ONLY_SETTINGS = SESSION_SETTINGS.replace("SELECT ", "SELECT set_config('transaction_read_only', 'on', true), ", 1)
 
 
 class _Connection:
@@ -97,6 +104,7 @@ class CopyReader:
         self._threads = ThreadPoolExecutor(max_workers=max_statements, thread_name_prefix="pg-copy")
         self._idle: list[_Connection] = []
         self._pending: set[Future[None]] = set()  # connections being finished in a thread
+        self._rolling_back: set[Future[None]] = set()  # those of them whose statement ended by itself
         self._closed = False
         self._watchdog = Watchdog(name="pg-watchdog")
 
@@ -114,6 +122,7 @@ class CopyReader:
         # Waiting for a free connection counts against the limit too.
         if not await _acquire_until(self._slots, deadline - time.monotonic()):
             raise timeout_error(timeout)
+        handed_back = False  # the slot goes back with the connection, once it is finished
         try:
             conn = await self._connection()
             # statement_timeout stops the statement on the server; this is the backstop for a silent network.
@@ -122,13 +131,12 @@ class CopyReader:
             ended = False  # the statement ran to its end or failed on the server: nothing to cancel
             try:
                 settings = session_settings(self._base_url, remaining, self._work_mem_kb)
-                schema, converts, batch = await self._call(_start, conn, sql, settings)
+                schema, converts, ahead = await self._call(_start, conn, sql, settings)
                 sent = False
-                while batch is not None:
+                while (batch := ahead.pop(0) if ahead else await self._call(_next, conn)) is not None:
                     for start in range(0, batch.num_rows, batch_rows):
                         sent = True
                         yield _normalized(batch.slice(start, batch_rows), schema, converts)
-                    batch = await self._call(_next, conn)
                 if not sent:
                     yield pa.RecordBatch.from_pylist([], schema=schema)
                 ended = True
@@ -141,16 +149,24 @@ class CopyReader:
                 raise (timeout_error(timeout) if conn.cancelled else postgres_stream_error(str(exc), timeout)) from exc
             finally:
                 self._watchdog.end(watch)
-                # A consumer that left early (or was cancelled) leaves a statement to stop on the server.
-                # Shielded: in a cancelled task (a client that went away) anyio cancels every await
-                # again; the release then goes on in its thread while the cancellation propagates.
-                await asyncio.shield(self._release(conn, cancel=not ended and not conn.cancelled))
+                # A consumer that left early (or was cancelled) leaves a statement to stop on the
+                # server. Not awaited: the rollback (or the stop) goes on in a thread while the
+                # answer ends, and the slot comes back when the connection is pooled or closed, so
+                # the next statement finds it idle rather than opening another.
+                self._release(conn, cancel=not ended and not conn.cancelled).add_done_callback(self._released)
+                handed_back = True
         finally:
-            self._slots.release()
+            if not handed_back:
+                self._slots.release()
 
     async def _connection(self) -> _Connection:
         if self._closed:
             raise TransientError("the catalog database connection is closed", hint="try again")
+        # A connection whose statement ended is pooled as soon as its transaction is rolled back:
+        # moments, so wait for it rather than open another (about 50 ms). Stopped ones take longer.
+        while not self._idle and self._rolling_back:
+            await asyncio.wait([asyncio.wrap_future(f) for f in self._rolling_back],
+                               return_when=asyncio.FIRST_COMPLETED)
         if self._idle:
             return self._idle.pop()
         opening = self._threads.submit(_Connection, self.dsn)
@@ -164,9 +180,17 @@ class CopyReader:
 
     def _release(self, conn: _Connection, *, cancel: bool) -> asyncio.Future[None]:
         future = self._threads.submit(self._finish, conn, cancel)
-        self._pending.add(future)
-        future.add_done_callback(self._pending.discard)
+        for pending in (self._pending, self._rolling_back) if not cancel else (self._pending,):
+            pending.add(future)
+            future.add_done_callback(pending.discard)
         return asyncio.wrap_future(future)
+
+    def _released(self, finished: asyncio.Future[None]) -> None:
+        """(Callback) a connection was finished: its slot is free again."""
+        assert self._slots is not None
+        self._slots.release()
+        if not finished.cancelled() and finished.exception() is not None:
+            _log.warning("finishing a PostgreSQL statement failed", exc_info=finished.exception())
 
     def _finish(self, conn: _Connection, cancel: bool) -> None:
         """(In a thread) stop the statement if asked, roll its transaction back, and pool the
@@ -225,19 +249,22 @@ def _close_opened(opening: Future[_Connection]) -> None:
 
 
 def _start(conn: _Connection, sql: str, settings: tuple[str, str, str]
-           ) -> tuple[pa.Schema, list[Convert | None], pa.RecordBatch | None]:
-    """Open a read-only transaction, run ``sql`` and read its first batch (one thread trip)."""
+           ) -> tuple[pa.Schema, list[Convert | None], list[pa.RecordBatch | None]]:
+    """Open a read-only transaction, run ``sql`` and read its first batch, and its end when that
+    batch is small: one thread trip for a small result (the batches in order, None for the end)."""
     with conn.lock:
         cursor = conn.dbapi.cursor()
         conn.cursor = cursor
         cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": _BATCH_BYTES})
-        cursor.execute("SET TRANSACTION READ ONLY")
-        cursor.execute(SESSION_SETTINGS, parameters=settings)
+        cursor.execute(_READ_ONLY_SETTINGS, parameters=settings)
         cursor.fetchall()
         cursor.execute(sql)
         conn.reader = cursor.fetch_record_batch()
         schema, converts = _conversions(conn.reader.schema)
-        return schema, converts, _read(conn.reader)
+        first = _read(conn.reader)
+        if first is None or first.nbytes >= _SMALL_BATCH_BYTES:
+            return schema, converts, [first]
+        return schema, converts, [first, _read(conn.reader)]
 
 
 def _next(conn: _Connection) -> pa.RecordBatch | None:

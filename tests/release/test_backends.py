@@ -101,6 +101,19 @@ async def test_batches_respect_batch_rows(backend: DuckDBBackend | PostgresBacke
     assert max(sizes) <= (2048 if backend.dialect == "duckdb" else 100)
 
 
+async def test_a_small_result_takes_one_trip_to_the_database_threads(backend: DuckDBBackend | PostgresBackend,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cone's few rows and the end of its result come back together: each trip costs the event loop."""
+    threads = backend._threads if isinstance(backend, DuckDBBackend) else backend._copy._threads
+    await collect(backend, "SELECT id FROM t.small")  # a pooled connection or cursor to reuse
+    trips: list[object] = []
+    submit = threads.submit
+    monkeypatch.setattr(threads, "submit", lambda fn, *args, **kw: trips.append(fn) or submit(fn, *args, **kw))
+    assert (await collect(backend, "SELECT id FROM t.small")).num_rows == 4
+    statement_trips = [fn for fn in trips if getattr(fn, "__name__", "") not in ("close", "_finish")]
+    assert len(statement_trips) == 1, trips
+
+
 async def test_upload_is_visible_for_one_statement(backend: DuckDBBackend | PostgresBackend) -> None:
     upload = pa.table({"id": pa.array([2**62, 5], pa.int64()), "Odd Name": ["x", "y"],
                        "pos": pa.array([[1.0, 2.0], None], pa.list_(pa.float64()))})
