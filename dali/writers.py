@@ -122,12 +122,13 @@ class TableWriter:
     async def _encoded(self, encoder: Encoder) -> AsyncIterator[bytes]:
         # aclosing: the read-ahead task must be stopped before the source is closed in chunks().
         async with contextlib.aclosing(self._limited()) as limited:  # type: ignore[type-var]
-            async for arrays in limited:
-                data = await _run(encoder.encode, arrays)
+            async for batch in limited:
+                # One trip to a thread per large batch for both steps: each trip costs the event loop.
+                data = await _run(_prepare_and_encode, encoder, batch, self.columns)
                 if data:
                     yield data
 
-    async def _limited(self) -> AsyncIterator[list[pa.Array]]:
+    async def _limited(self) -> AsyncIterator[pa.RecordBatch]:
         if self.maxrec == 0:
             self.overflow = True
             return
@@ -142,10 +143,10 @@ class TableWriter:
                     self.overflow = True
                     if keep:
                         self.rows += keep
-                        yield await _run(prepare_batch, batch.slice(0, keep), self.columns)
+                        yield batch.slice(0, keep)
                     return
                 self.rows += batch.num_rows
-                yield await _run(prepare_batch, batch, self.columns)
+                yield batch
 
     async def _close_source(self) -> None:
         if self._closed or self.batches is None:
@@ -188,6 +189,10 @@ async def _read_ahead(source: AsyncIterator[_T], depth: int = 2) -> AsyncIterato
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _prepare_and_encode(encoder: Encoder, batch: pa.RecordBatch, columns: Sequence[Column]) -> bytes:
+    return encoder.encode(prepare_batch(batch, columns))
 
 
 async def _run(func: Callable[..., Any], *args: Any) -> Any:
