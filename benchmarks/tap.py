@@ -1,6 +1,6 @@
 """TAP speed and memory figures against named baselines (a script: prints, asserts nothing).
 
-    .venv/bin/python benchmarks/tap.py [--release var/demo-run] [--rows 1000000]
+    .venv/bin/python benchmarks/tap.py [--release var/demo-run] [--rows 1000000] [--workers 2]
                                        [--postgres postgresql://postgres@127.0.0.1:5432/skygate_bench]
 
 Builds ``var/bench-tap/catalog.duckdb`` once: the given release (default: ``var/demo-run`` when it
@@ -16,7 +16,10 @@ backends in one run. Each backend is served by uvicorn in a subprocess and measu
   ``--repeats`` warm runs, read by a plain-socket client as curl would) and the server's peak RSS,
   beside the raw backend fetch rate (SQL -> Arrow batches, no encoding, measured the same way) and
   astropy's VOTable writer on the same rows;
-- an async job end to end (POST with PHASE=RUN, WAIT, fetch): a cone (p50/p95 of 20) and the 1 M rows.
+- TABLEDATA, CSV and BINARY2 with and without ``Accept-Encoding: gzip``: bytes and loopback time
+  measured, the time on a 100 Mbit/s link calculated from them;
+- an async job end to end (POST with PHASE=RUN, WAIT, fetch): a cone (p50/p95 of 20) and the 1 M rows;
+- with ``--workers N``, the cones again with N API processes (``skygate serve --workers N``).
 """
 
 from __future__ import annotations
@@ -118,14 +121,14 @@ def free_port() -> int:
 class Server:
     """uvicorn in a subprocess, with an RSS sampler."""
 
-    def __init__(self, data_dir: Path, database_url: str, rows: int) -> None:
+    def __init__(self, data_dir: Path, database_url: str, rows: int, workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "SKYGATE_DATA_DIR": str(data_dir), "SKYGATE_DATABASE_URL": database_url,
                "SKYGATE_BASE_URL": self.url, "SKYGATE_MAXREC_HARD": str(rows + 10), "SKYGATE_MAXREC_DEFAULT": "1000"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "skygate.asgi:app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "warning"], env=env, cwd=ROOT)
+             "--log-level", "warning", "--workers", str(workers)], env=env, cwd=ROOT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -216,7 +219,7 @@ async def cones(url: str, concurrency: int, total: int, positions: Positions) ->
           f"p95 {p95:.1f} ms, {len(ms) / elapsed:.1f} req/s, {rows / 20:.0f} rows/request")
 
 
-def fetch_raw_http(url: str, form: dict[str, str]) -> tuple[int, bytes]:
+def fetch_raw_http(url: str, form: dict[str, str], headers: str = "") -> tuple[int, bytes]:
     """POST ``form`` and read the whole response with a plain socket: (bytes read, last bytes).
 
     Like curl, and unlike httpx (whose chunked-transfer parsing in Python costs the 2-core
@@ -227,7 +230,7 @@ def fetch_raw_http(url: str, form: dict[str, str]) -> tuple[int, bytes]:
     body = urlencode(form).encode()
     head = (f"POST {where.path} HTTP/1.1\r\nHost: {where.netloc}\r\nConnection: close\r\n"
             "Content-Type: application/x-www-form-urlencoded\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
+            f"{headers}Content-Length: {len(body)}\r\n\r\n").encode()
     buffer = bytearray(1 << 20)
     size, first, last = 0, b"", b""
     with socket.create_connection((where.hostname, where.port)) as sock:
@@ -258,6 +261,31 @@ def stream_format(server: Server, fmt: str, rows: int, repeats: int) -> float:
     print(f"/sync {fmt:11s}: {rows / elapsed / 1e6:.2f} M rows/s (median of {repeats}: {elapsed:.3f} s, "
           f"{size / 1e6:.0f} MB), server RSS {base / 1e6:.0f} MB before, peak {peak.peak / 1e6:.0f} MB")
     return rows / elapsed
+
+
+LINK_BYTES_PER_S = 100e6 / 8  # the 100 Mbit/s link of the issue's calculation
+
+
+def gzip_tradeoff(server: Server, rows: int, repeats: int) -> None:
+    """Each format with and without ``Accept-Encoding: gzip``: the loopback time and the bytes sent
+    (measured), and the time on a 100 Mbit/s link (calculated: the slower of making the document,
+    as on loopback, and carrying its bytes)."""
+    for fmt in ("votable", "csv", "votable/b2"):
+        form = {"LANG": "ADQL", "QUERY": f"SELECT {COLUMNS} FROM bench.six_columns", "MAXREC": str(rows),
+                "RESPONSEFORMAT": fmt}
+        figures = []
+        for headers in ("", "Accept-Encoding: gzip\r\n"):
+            fetch_raw_http(f"{server.url}/tap/sync", form, headers)
+            times, size = [], 0
+            for _ in range(repeats):
+                start = time.perf_counter()
+                size, _ = fetch_raw_http(f"{server.url}/tap/sync", form, headers)
+                times.append(time.perf_counter() - start)
+            loopback = statistics.median(times)
+            figures.append((loopback, size, max(loopback, size / LINK_BYTES_PER_S)))
+        (plain, plain_bytes, plain_link), (packed, packed_bytes, packed_link) = figures
+        print(f"/sync {fmt:10s} gzip: {plain_bytes / 1e6:.0f} -> {packed_bytes / 1e6:.0f} MB; loopback "
+              f"{plain:.2f} -> {packed:.2f} s; 100 Mbit/s (calculated) {plain_link:.2f} -> {packed_link:.2f} s")
 
 
 async def raw_fetch(database_url: str, duckdb_path: Path, repeats: int) -> tuple[pa.Table, float]:
@@ -360,6 +388,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--cones", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5, help="runs of each streamed format and of the raw fetch")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="also measure the cones with this many API processes (skygate serve --workers)")
     parser.add_argument("--postgres", default="", metavar="URL",
                         help="also measure PostgreSQL: an admin URL naming the benchmark database")
     args = parser.parse_args()
@@ -381,11 +411,22 @@ def main() -> int:
                 asyncio.run(cones(server.url, concurrency, args.cones, positions))
             rates = {fmt: stream_format(server, fmt, args.rows, args.repeats)
                      for fmt in ("votable/b2", "votable", "csv", "parquet")}
+            gzip_tradeoff(server, args.rows, args.repeats)
             async_jobs(server, args.rows, positions)
         finally:
             server.close()
+        if args.workers > 1:
+            # As `skygate serve --workers N` runs it: one API process per core.
+            server = Server(WORK, database_url, args.rows, workers=args.workers)
+            try:
+                print(f"-- {args.workers} API processes")
+                for concurrency in (1, 8):
+                    asyncio.run(cones(server.url, concurrency, args.cones, positions))
+            finally:
+                server.close()
         table, raw_rate = asyncio.run(raw_fetch(database_url, path, args.repeats))
         print(f"BINARY2 through /sync at {rates['votable/b2'] / raw_rate:.0%} of the raw backend rate")
+
     assert table is not None
     print("\n== baselines on the same rows in memory")
     dali_in_process(table)
