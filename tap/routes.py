@@ -32,6 +32,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
 from auth.quotas import QuotaBook
+from dali.compression import COMPRESSED_KINDS, GZIP_MIN_BYTES, accepts_gzip, gzip_stream
 from dali.disconnect import ClientDisconnected, unless_disconnected
 from dali.errors import FatalError, SkygateError, UsageError, error_headers, escaped, http_status
 from dali.form import FormLimits, read_request
@@ -150,28 +151,43 @@ class _TableResponse(StreamingResponse):
     With ``hold_for`` (CSV/TSV), the first ``STATUS_HOLD_BYTES`` are read before the response starts,
     inside Starlette's disconnect watch; a result that ends within them is answered with the
     ``Query-Status`` header (OK or OVERFLOW), and an error found meanwhile still becomes an error
-    document instead of a cut-off body."""
+    document instead of a cut-off body. With ``gzip`` (a text format the client accepts gzip for),
+    a document that turns out longer than ``GZIP_MIN_BYTES`` goes gzip-compressed
+    (``dali.compression``); shorter ones go as they are."""
 
-    def __init__(self, content: AsyncIterator[bytes], *, media_type: str, hold_for: TableWriter | None = None) -> None:
-        super().__init__(content, media_type=media_type)
+    def __init__(self, content: AsyncIterator[bytes], *, media_type: str, hold_for: TableWriter | None = None,
+                 compressible: bool = False, gzip: bool = False) -> None:
+        # Vary: caches must not hand a compressed answer to a client that did not ask for one.
+        super().__init__(content, media_type=media_type, headers={"Vary": "Accept-Encoding"} if compressible else None)
         self.hold_for = hold_for
+        self.gzip = gzip
+        self.chunks = content  # the body iterator, typed as what it is
 
     async def stream_response(self, send: Send) -> None:
         async with contextlib.aclosing(self.body_iterator):  # type: ignore[type-var]
-            if self.hold_for is None:
+            if self.hold_for is None and not self.gzip:
                 await super().stream_response(send)
                 return
-            held, ended = await _hold(self.body_iterator, STATUS_HOLD_BYTES)
+            held, ended = await _hold(self.chunks, STATUS_HOLD_BYTES if self.hold_for else GZIP_MIN_BYTES)
             headers = list(self.raw_headers)
-            if ended and self.hold_for.error is None:
+            if self.hold_for is not None and ended and self.hold_for.error is None:
                 status = "OVERFLOW" if self.hold_for.overflow else "OK"
                 headers.append((QUERY_STATUS_HEADER.lower().encode(), status.encode()))
+            compress = self.gzip and sum(len(chunk) for chunk in held) >= GZIP_MIN_BYTES
+            if compress:
+                headers.append((b"content-encoding", b"gzip"))
+            body = gzip_stream(held, self.chunks) if compress else _chained(held, self.chunks)
             await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
-            for chunk in held:
+            async for chunk in body:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            async for rest in self.body_iterator:
-                await send({"type": "http.response.body", "body": rest, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _chained(held: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    for chunk in held:
+        yield chunk
+    async for chunk in rest:
+        yield chunk
 
 
 async def _hold(chunks: Any, limit: int) -> tuple[list[bytes], bool]:
@@ -229,7 +245,10 @@ async def sync(tap: _Tap, request: Request) -> Response:
     except Exception as exc:  # noqa: BLE001 (logged by internal_error; users get our sentence)
         return error_response(internal_error(exc))
     in_band = tq.format.kind not in (OutputFormat.CSV, OutputFormat.TSV)
-    return _TableResponse(_body(writer), media_type=tq.format.media_type, hold_for=None if in_band else writer)
+    compressible = tq.format.kind in COMPRESSED_KINDS
+    return _TableResponse(_body(writer), media_type=tq.format.media_type, hold_for=None if in_band else writer,
+                          compressible=compressible,
+                          gzip=compressible and accepts_gzip(request.headers.get("accept-encoding")))
 
 
 async def root(tap: _Tap, request: Request) -> Response:

@@ -98,6 +98,39 @@ def test_async_csv_lists_its_query_status_as_a_second_result(client: TestClient,
     client.delete(job, follow_redirects=False)
 
 
+@pytest.mark.parametrize(("fmt", "accept", "compressed"), [
+    ("votable", "gzip, deflate", True),
+    ("csv", "gzip", True),
+    ("tsv", "br;q=1, gzip;q=0.5", True),
+    ("votable", "identity", False),
+    ("votable", "gzip;q=0", False),
+    ("votable/b2", "gzip", False),  # base64 of binary numbers: slower to compress than to send
+    ("parquet", "gzip", False),
+])
+def test_long_text_results_go_gzipped_to_clients_that_accept_it(client: TestClient, monkeypatch: pytest.MonkeyPatch,
+                                                                fmt: str, accept: str, compressed: bool) -> None:
+    import tap.routes
+
+    monkeypatch.setattr(tap.routes, "GZIP_MIN_BYTES", 2000)  # the ci release's results are small
+    data = {"LANG": "ADQL", "QUERY": "SELECT coadd_object_id, ra, dec FROM des_dr1.main", "MAXREC": "300",
+            "RESPONSEFORMAT": fmt}
+    response = client.post("/tap/sync", data=data, headers={"Accept-Encoding": accept})
+    assert response.status_code == 200
+    assert response.headers.get("content-encoding") == ("gzip" if compressed else None)
+    assert ("accept-encoding" in response.headers.get("vary", "").lower()) is (fmt in ("votable", "csv", "tsv"))
+    plain = client.post("/tap/sync", data=data, headers={"Accept-Encoding": "identity"})
+    assert response.content == plain.content  # httpx undid the gzip: the same document
+    if fmt == "csv":
+        assert response.headers["query-status"] == plain.headers["query-status"] == "OVERFLOW"
+
+
+def test_short_results_go_uncompressed(client: TestClient) -> None:
+    data = {"LANG": "ADQL", "QUERY": "SELECT TOP 5 coadd_object_id FROM des_dr1.main"}
+    response = client.post("/tap/sync", data=data, headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200 and "content-encoding" not in response.headers
+    assert response.headers["vary"] == "Accept-Encoding"
+
+
 def test_votable_has_its_status_inside_not_in_a_header(client: TestClient) -> None:
     response = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": "SELECT coadd_object_id FROM des_dr1.main",
                                                "MAXREC": "2"})
