@@ -283,6 +283,22 @@ def _kernels() -> tuple[Callable[..., None], Callable[..., None]]:
                 acc += x[i, j] * normal[j]
             out[i] = acc
 
-    jit = numba.njit(nogil=True, cache=False)
-    compiled: tuple[Callable[..., None], Callable[..., None]] = (jit(descend), jit(project))
+    compiled: tuple[Callable[..., None], Callable[..., None]] = (_jit(numba, descend), _jit(numba, project))
+    return compiled
+
+
+def _jit(numba: Any, function: Callable[..., None]) -> Callable[..., None]:
+    """``function`` compiled, with numba's on-disk cache when it has somewhere to write it.
+
+    Every process compiles each kernel once (about 1.8 CPU seconds for both), which each of Spark's
+    Python workers would pay again; the cache makes that a file read. Numba keeps it beside this file
+    (``__pycache__``) or, when that is not writable (a read-only install), in ``NUMBA_CACHE_DIR`` or the
+    user's cache directory, writes it whole under a temporary name (processes may share it) and keys it
+    by this file, the signature and the CPU. With nowhere writable it refuses at decoration
+    (RuntimeError): then the kernel is compiled in memory, as without a cache.
+    """
+    try:
+        compiled: Callable[..., None] = numba.njit(nogil=True, cache=True)(function)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        compiled = numba.njit(nogil=True, cache=False)(function)
     return compiled

@@ -7,22 +7,26 @@ interrupts it (``SparkBackend.run``):
 
 1. count the selected rows (refused above the worker's row limit, as in the local path);
 2. ``mapInArrow``: each Arrow batch goes through ``service.select`` (the local path's NULL/NaN and
-   NULL_VALUES policy) and ``anomaly.sample.row_keys``; back come the counts of selected, skipped and
-   sentinel rows and the rows whose key is below ``sample.key_bound``. The driver keeps those with the
-   smallest keys, the training sample the local path fits on, and fits the same forest (or loads MODEL's);
-3. ``mapInArrow`` with the fitted model in the function (Spark ships it to the executors with the
-   stage's tasks): each batch is selected again, transformed and scored by ``forest.score``, and the
-   executors write (pos, id, score, features) as Parquet in the job's scratch directory (``pos`` is
-   Spark's selection order);
-4. Spark sorts those rows (score descending, then ``pos``) into ``scratch/scores.parquet``, whose files
-   are in rank order; the worker reads them (it sees the job directory, as the executors do) into the
-   usual writers, counting ranks and the histogram on the way, so its memory stays flat.
+   NULL_VALUES policy) and ``anomaly.sample.row_keys``; each task writes its partition's kept rows to
+   the job's ``scratch/selected`` (Arrow IPC, deleted once scored), and back come the counts of
+   selected, skipped and sentinel rows and the rows whose key is below ``sample.key_bound``. The
+   driver keeps those with the smallest keys, the training sample the local path fits on, and fits the
+   same forest (or loads MODEL's);
+3. ``mapInArrow`` over tasks of a few batches of those files each, with the fitted model in the
+   function (Spark ships it to the executors with the stage's tasks): each task scores its rows with
+   ``forest.score`` and writes them (pos, id, score, features), sorted by rank (score descending, then
+   ``pos``, Spark's selection order), as one Parquet file in the job's ``scratch/scores.parquet``; back
+   through Spark come only a row per file (its rows, lowest and highest score). As in the local path,
+   the rows are read and selected once, before the fit, and scored from there;
+4. the worker (it sees the job directory, as the executors do) merges those files into rank order, a
+   few batches of each at a time, into the usual writers, counting ranks and the histogram on the way,
+   so its memory stays flat. No Spark sort: a shuffle of every scored row cost more than the scoring.
 
 A row's score depends only on the row and the forest (anomaly/forest.py), and the forest only on the
 training sample (anomaly/sample.py), so every score equals the local path's bit for bit; so does every
 rank, except among equal scores, which keep each engine's selection order. The results are the local
 path's: ``result`` (rows best first here, in selection order there), ``top``, ``scores.png``, ``model``
-and ``summary.json`` (which adds ``engine``, ``spark``: where the Parquet scores are, and ``rank_s``).
+and ``summary.json`` (which adds ``engine`` and ``spark``: where the Parquet scores are).
 
 The executors import this module (the functions ``mapInArrow`` runs), so Spark's Python workers need
 skygate installed, with numpy, pyarrow and numba (deploy/README.md).
@@ -35,6 +39,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -50,6 +55,7 @@ import pyarrow.parquet as pq
 
 from anomaly import forest
 from anomaly import model as model_file
+from anomaly.forest import FloatArray
 from anomaly.memory import check_memory
 from anomaly.model import Model
 from anomaly.params import ScoreParams
@@ -75,6 +81,14 @@ from uws import JobContext, Result
 __all__ = ["Report", "on_spark", "run_score_on_spark"]
 
 _COUNTS = ("selected", "skipped", "sentinel")
+# The ranking: score descending, then Spark's selection order (unique).
+_RANK = [("score", "descending"), ("pos", "ascending")]
+# Rows the worker holds while it merges the executors' files (about 50 bytes each).
+_MERGE_ROWS = 2_000_000
+_WRITTEN = pa.schema([("file", pa.string()), ("rows", pa.int64()), ("low", pa.float64()), ("high", pa.float64())])
+# Batches of kept rows (up to 64 k rows each, spark.sql.execution.arrow.maxRecordsPerBatch) a scoring task
+# takes: a few seconds' work, so that the last tasks do not leave cores idle.
+_TASK_BATCHES = 4
 # Spark SQL types of the Arrow types a declared column becomes (release.engine.arrow_type); Spark has
 # no unsigned byte, so unsignedByte travels as a short and is cast back on the worker.
 _SPARK_TYPES: dict[pa.DataType, tuple[str, pa.DataType]] = {
@@ -160,37 +174,41 @@ async def run_score_on_spark(p: ScoreParams, ctx: JobContext, engine: QueryEngin
     timings: dict[str, float] = {}
     started = time.perf_counter()
     statement = await engine.prepare(p.query, maxrec=None, tables=tables)
-    async with backend.frame(statement.sql, uploads=statement.relations) as frame:
-        spec = _spec(statement.columns, p)
-        selection, candidates = await _select(backend, frame, spec, p, given, ctx, max_rows, query_timeout,
-                                              memory_limit)
+    kept, scores = ctx.scratch_path("selected"), ctx.scratch_path("scores.parquet")
+    try:
+        async with backend.frame(statement.sql, uploads=statement.relations) as frame:
+            spec = _spec(statement.columns, p)
+            selection, candidates, parts = await _select(backend, frame, spec, p, given, ctx, max_rows,
+                                                         query_timeout, memory_limit, kept)
         timings["query_s"] = time.perf_counter() - started
         mark = time.perf_counter()
-        rows, d = selection.rows_selected - selection.rows_skipped, len(spec.columns) - 1
-        if given is not None:
-            check_model(given, selection, str(p.model))
-            memory = check_memory(given.forest.ntrees, given.forest.sample_size, d, None, memory_limit)
-            fitted = given
-        else:
-            keys, features = candidates
-            sample = smallest(keys, features, p.ntrees * p.sample_size)
-            memory = check_memory(p.ntrees, p.sample_size, d, sample.shape[0], memory_limit)
-            fitted = await asyncio.to_thread(fit_sample, sample, selection.feature_names, p, ctx.checkpoint)
+        fitted, memory = await _fitted(p, given, selection, candidates, len(spec.columns) - 1, memory_limit, ctx)
         timings["fit_s"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        scored = ctx.scratch_path("scored.parquet")
+        rows = selection.rows_selected - selection.rows_skipped
+        await asyncio.to_thread(_fresh, scores)
         ctx.progress(0, rows)
-        await backend.run(lambda spark: _scored(frame, spec, fitted).write.mode("overwrite").parquet(str(scored)),
-                          stop=ctx.checkpoint)
+        tasks = [(part, a, min(a + _TASK_BATCHES, n)) for part, n in parts for a in range(0, n, _TASK_BATCHES)]
+        written: pa.Table = await backend.run(lambda spark: _scored(spark, tasks, kept, spec, fitted, scores).toArrow(),
+                                              stop=ctx.checkpoint)
         timings["score_s"] = time.perf_counter() - mark
+    finally:
+        await asyncio.to_thread(shutil.rmtree, kept, True)  # the selection's rows, held only to be scored
     ctx.progress(rows, rows)
-    mark = time.perf_counter()
-    scores = ctx.scratch_path("scores.parquet")
-    await backend.run(lambda spark: _ranked(spark, scored).write.mode("overwrite").parquet(str(scores)),
-                      stop=ctx.checkpoint)
-    await asyncio.to_thread(shutil.rmtree, scored, True)
-    timings["rank_s"] = time.perf_counter() - mark
-    return await _publish(ctx, p, _Ranked(scores, rows), selection, fitted, timings, memory, report, spec)
+    return await _publish(ctx, p, _Ranked(scores, written, rows), selection, fitted, timings, memory, report, spec)
+
+
+async def _fitted(p: ScoreParams, given: Model | None, selection: Selection,
+                  candidates: tuple[npt.NDArray[np.uint64], npt.NDArray[np.float64]], d: int,
+                  memory_limit: int | None, ctx: JobContext) -> tuple[Model, int]:
+    """MODEL's forest (checked against the selection) or one fitted to the training sample; its memory."""
+    if given is not None:
+        check_model(given, selection, str(p.model))
+        return given, check_memory(given.forest.ntrees, given.forest.sample_size, d, None, memory_limit)
+    keys, features = candidates
+    sample = smallest(keys, features, p.ntrees * p.sample_size)
+    memory = check_memory(p.ntrees, p.sample_size, d, sample.shape[0], memory_limit)
+    return await asyncio.to_thread(fit_sample, sample, selection.feature_names, p, ctx.checkpoint), memory
 
 
 # -- selecting and sampling ----------------------------------------------------------------------
@@ -215,9 +233,11 @@ def _spec(columns: tuple[Column, ...], p: ScoreParams) -> _Batches:
 
 
 async def _select(backend: SparkBackend, frame: Any, spec: _Batches, p: ScoreParams, given: Model | None,
-                  ctx: JobContext, max_rows: int, timeout: float, memory_limit: int | None
-                  ) -> tuple[Selection, tuple[npt.NDArray[np.uint64], npt.NDArray[np.float64]]]:
-    """The selection's counts (a ``Selection`` without rows) and the training sample's candidates."""
+                  ctx: JobContext, max_rows: int, timeout: float, memory_limit: int | None, kept: Path
+                  ) -> tuple[Selection, tuple[npt.NDArray[np.uint64], npt.NDArray[np.float64]], list[tuple[int, int]]]:
+    """The selection's counts (a ``Selection`` without rows), the training sample's candidates, and the
+    partitions whose kept rows the executors wrote to ``kept`` with their numbers of batches
+    (``_sample_partition``)."""
     selected = await backend.run(lambda spark: int(frame.count()), timeout=timeout, stop=ctx.checkpoint)
     if selected > max_rows:
         raise UsageError(f"QUERY selects more than {max_rows:,} rows, the most one job scores",
@@ -230,141 +250,281 @@ async def _select(backend: SparkBackend, frame: Any, spec: _Batches, p: ScorePar
         # the sample lives on the worker: refused before it is collected, as the local path refuses
         check_memory(p.ntrees, p.sample_size, len(spec.columns) - 1, min(wanted, selected), memory_limit)
     bound = key_bound(wanted, selected) if wanted else 0
-    counts, keys, features = await _candidates(backend, frame, spec, p.seed, bound, timeout, ctx)
-    kept = counts["selected"] - counts["skipped"]
-    if kept == 0:
+    counts, keys, features, parts = await _candidates(backend, frame, spec, p.seed, bound, timeout, ctx, kept)
+    scored = counts["selected"] - counts["skipped"]
+    if scored == 0:
         raise UsageError(f"all {counts['selected']} selected rows have NULL, NaN or sentinel features", param="QUERY",
                          hint="rows with missing features (NULL_VALUES) are skipped; select rows with measured values")
-    for again in (key_bound(wanted, kept), 2**64):
+    for again in (key_bound(wanted, scored), 2**64):
         # fewer keys below the bound than the sample needs: the bound counted skipped rows (or a
         # one-in-10**15 draw); the kept rows set the next one, and every row is the last resort
-        if keys.shape[0] >= min(wanted, kept):
+        if keys.shape[0] >= min(wanted, scored):
             break
         if again > bound:
             bound = again
-            counts, keys, features = await _candidates(backend, frame, spec, p.seed, bound, timeout, ctx)
+            counts, keys, features, parts = await _candidates(backend, frame, spec, p.seed, bound, timeout, ctx,
+                                                              kept)
     chosen = select(spec.columns, empty, p.id_column, allow_empty=True)
     selection = Selection(chosen.id_column, chosen.feature_columns, chosen.table, chosen.features,
                           counts["selected"], counts["skipped"], counts["sentinel"])
-    return selection, (keys, features)
+    return selection, (keys, features), parts
 
 
 async def _candidates(backend: SparkBackend, frame: Any, spec: _Batches, seed: int, bound: int, timeout: float,
-                      ctx: JobContext) -> tuple[dict[str, int], npt.NDArray[np.uint64], npt.NDArray[np.float64]]:
+                      ctx: JobContext, kept: Path
+                      ) -> tuple[dict[str, int], npt.NDArray[np.uint64], FloatArray, list[tuple[int, int]]]:
     d = len(spec.columns) - 1
-    schema = ", ".join(["key bigint", *(f"f{j} double" for j in range(d)), *(f"{c} bigint" for c in _COUNTS)])
-    sample = functools.partial(_sample_partition, spec=spec, seed=seed, bound=bound)
+    schema = ", ".join(["key bigint", *(f"f{j} double" for j in range(d)), *(f"{c} bigint" for c in _COUNTS),
+                        "part int", "batches int"])
+    await asyncio.to_thread(_fresh, kept)
+    sample = functools.partial(_sample_partition, spec=spec, seed=seed, bound=bound, where=str(kept))
     table: pa.Table = await backend.run(lambda spark: frame.mapInArrow(sample, schema).toArrow(), timeout=timeout,
                                         stop=ctx.checkpoint)
     counts = {c: int(pc.sum(table.column(c)).as_py() or 0) for c in _COUNTS}
+    totals = table.filter(pc.greater(table.column("batches"), 0))
+    parts = sorted(zip(totals.column("part").to_pylist(), totals.column("batches").to_pylist(), strict=True))
     rows = table.filter(table.column("key").is_valid())
     keys = np.asarray(rows.column("key").to_numpy(), dtype=np.int64).view(np.uint64)
     features = np.column_stack([np.asarray(rows.column(f"f{j}").to_numpy(), dtype=np.float64) for j in range(d)]) \
         if rows.num_rows else np.empty((0, d))
-    return counts, keys, features
+    return counts, keys, features, parts
 
 
-def _sample_partition(batches: Iterator[pa.RecordBatch], *, spec: _Batches, seed: int, bound: int
+def _sample_partition(batches: Iterator[pa.RecordBatch], *, spec: _Batches, seed: int, bound: int, where: str
                       ) -> Iterator[pa.RecordBatch]:
-    """Runs in the executors: a partition's sample candidates, then one row of its counts."""
+    """Runs in the executors: a partition's sample candidates, then one row of its counts (and its number).
+
+    The kept rows (id and features, as ``service.select`` leaves them) go to ``where/part-<partition>.arrow``
+    (Arrow IPC, in selection order), which the scoring pass reads instead of selecting the rows again:
+    Spark reads and converts every row once, not twice (see ``_score_partition``).
+    """
+    from pyspark import TaskContext
+
+    task = TaskContext.get()
+    part = task.partitionId() if task is not None else 0
     d = len(spec.columns) - 1
-    names = ["key", *(f"f{j}" for j in range(d)), *_COUNTS]
+    names = ["key", *(f"f{j}" for j in range(d)), *_COUNTS, "part", "batches"]
     totals = dict.fromkeys(_COUNTS, 0)
-    for batch in batches:
-        chosen = spec.select(batch)
-        totals["selected"] += chosen.rows_selected
-        totals["skipped"] += chosen.rows_skipped
-        totals["sentinel"] += chosen.rows_sentinel
-        if bound == 0 or chosen.features.shape[0] == 0:
-            continue
-        keys = row_keys(chosen.table.column(0), chosen.features, seed)
-        keep = below(keys, bound)
-        if keep.any():
-            n = int(keep.sum())
-            zeros = pa.array(np.zeros(n, dtype=np.int64))
-            yield pa.RecordBatch.from_arrays(
-                [pa.array(keys[keep].view(np.int64)), *(pa.array(chosen.features[keep, j]) for j in range(d)),
-                 zeros, zeros, zeros], names=names)
+    with _KeptFile(Path(where) / f"part-{part:05d}.arrow") as kept:
+        for batch in batches:
+            chosen = spec.select(batch)
+            totals["selected"] += chosen.rows_selected
+            totals["skipped"] += chosen.rows_skipped
+            totals["sentinel"] += chosen.rows_sentinel
+            if chosen.features.shape[0] == 0:
+                continue
+            kept.write(chosen.table)
+            if bound == 0:
+                continue
+            keys = row_keys(chosen.table.column(0), chosen.features, seed)
+            keep = below(keys, bound)
+            if keep.any():
+                n = int(keep.sum())
+                zeros = pa.array(np.zeros(n, dtype=np.int64))
+                yield pa.RecordBatch.from_arrays(
+                    [pa.array(keys[keep].view(np.int64)), *(pa.array(chosen.features[keep, j]) for j in range(d)),
+                     zeros, zeros, zeros, pa.array(np.full(n, part, dtype=np.int32)), pa.array(np.zeros(n, np.int32))],
+                    names=names)
     yield pa.RecordBatch.from_arrays(
         [pa.nulls(1, pa.int64()), *(pa.nulls(1, pa.float64()) for _ in range(d)),
-         *(pa.array([totals[c]], pa.int64()) for c in _COUNTS)], names=names)
+         *(pa.array([totals[c]], pa.int64()) for c in _COUNTS), pa.array([part], pa.int32()),
+         pa.array([kept.batches], pa.int32())], names=names)
+
+
+class _KeptFile:
+    """A partition's kept rows as an Arrow IPC file, written beside and renamed when whole (a retried
+    task replaces it); no rows, no file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self._writer: pa.ipc.RecordBatchFileWriter | None = None
+        self.batches = 0
+
+    def write(self, table: pa.Table) -> None:
+        table = table.rename_columns(["id", *(f"f{j}" for j in range(table.num_columns - 1))])
+        if self._writer is None:
+            self._writer = pa.ipc.new_file(self._temporary, table.schema)
+        for batch in table.to_batches():
+            self._writer.write_batch(batch)
+            self.batches += 1
+
+    def __enter__(self) -> _KeptFile:
+        return self
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        if kind is None:
+            os.replace(self._temporary, self.path)
+        else:
+            self._temporary.unlink(missing_ok=True)
 
 
 # -- scoring ---------------------------------------------------------------------------------------
 
 
-def _scored(frame: Any, spec: _Batches, fitted: Model) -> Any:
-    """The DataFrame of (pos, id, score, f0...) for the kept rows, scored in the executors."""
-    kinds = [_SPARK_TYPES[t][0] for t in spec.written]
-    schema = ", ".join(["pos bigint", f"id {kinds[0]}", "score double",
-                        *(f"f{j} {kind}" for j, kind in enumerate(kinds[1:]))])
-    return frame.mapInArrow(functools.partial(_score_partition, spec=spec, fitted=fitted), schema)
+def _fresh(where: Path) -> None:
+    """An empty directory for the executors' files (a rerun's old files removed)."""
+    shutil.rmtree(where, ignore_errors=True)
+    where.mkdir(parents=True)
 
 
-def _score_partition(batches: Iterator[pa.RecordBatch], *, spec: _Batches, fitted: Model) -> Iterator[pa.RecordBatch]:
-    """Runs in the executors: score each batch's kept rows with the job's forest."""
-    from pyspark import TaskContext
+def _scored(spark: Any, tasks: list[tuple[int, int, int]], kept: Path, spec: _Batches, fitted: Model,
+            where: Path) -> Any:
+    """The DataFrame of one row per task (file, rows, low, high): each task scores batches ``first`` to
+    ``stop`` of a partition's kept rows, which the sample pass wrote to ``kept``, and writes them to
+    ``where`` (``_score_partition``). Tasks of a few batches each keep both cores busy to the end."""
+    return spark.range(0, len(tasks), 1, max(1, len(tasks))).mapInArrow(
+        functools.partial(_score_partition, tasks=tasks, kept=str(kept), spec=spec, fitted=fitted, where=str(where)),
+        "file string, rows bigint, low double, high double")
 
-    task = TaskContext.get()
-    # Spark's selection order: the partition, then the row (as monotonically_increasing_id counts)
-    pos = (task.partitionId() if task is not None else 0) << 33
+
+def _score_partition(ids: Iterator[pa.RecordBatch], *, tasks: list[tuple[int, int, int]], kept: str, spec: _Batches,
+                     fitted: Model, where: str) -> Iterator[pa.RecordBatch]:
+    """Runs in the executors: for each task of ``ids`` (indexes into ``tasks``), score the kept rows of its
+    batches, write them in rank order to ``where/part-<partition>-<first batch>.parquet`` (pos, id, score,
+    f0...) and yield (file, rows, low, high).
+
+    The rows come from the sample pass's files, not through Spark again, and go to the file from here:
+    the JVM spent more CPU reading, converting and taking back each row than this process spends
+    scoring it. Sorted here, the files need no Spark sort (the worker merges them, ``_Ranked``).
+    A task's scored rows are held until written: about 50 bytes a row.
+    """
+    for batch in ids:
+        for index in batch.column(0).to_pylist():
+            part, first, stop = tasks[index]
+            name = f"part-{part:05d}-{first:05d}.parquet"
+            rows, low, high = _write_ranked(list(_score_file(Path(kept) / f"part-{part:05d}.arrow", part, first, stop,
+                                                             spec, fitted)), Path(where) / name)
+            yield pa.RecordBatch.from_pylist([{"file": name, "rows": rows, "low": low, "high": high}], schema=_WRITTEN)
+
+
+def _score_file(path: Path, part: int, first: int, stop: int, spec: _Batches, fitted: Model
+                ) -> Iterator[pa.RecordBatch]:
+    """Batches ``first`` to ``stop`` of one partition's kept rows, scored: (pos, id, score, f0...)."""
     names = ["pos", "id", "score", *(f"f{j}" for j in range(len(spec.columns) - 1))]
-    for batch in batches:
-        chosen = spec.select(batch)
-        n = chosen.features.shape[0]
-        if n == 0:
-            continue
-        scores = forest.score(fitted.forest, fitted.transform(chosen.features))
-        columns = [chosen.table.column(i).combine_chunks().cast(kind) for i, kind in enumerate(spec.written)]
-        yield pa.RecordBatch.from_arrays(
-            [pa.array(np.arange(pos, pos + n, dtype=np.int64)), columns[0], pa.array(scores), *columns[1:]],
-            names=names)
-        pos += n
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        # Spark's selection order: the partition, then the row (as monotonically_increasing_id)
+        pos = (part << 33) + sum(reader.get_batch(i).num_rows for i in range(first))
+        for i in range(first, stop):
+            batch = reader.get_batch(i)
+            n = batch.num_rows
+            # the features as service.select makes them from the same columns
+            features = np.column_stack([_as_float(batch.column(j)) for j in range(1, batch.num_columns)])
+            scores = forest.score(fitted.forest, fitted.transform(features))
+            columns = [batch.column(j).cast(kind) for j, kind in enumerate(spec.written)]
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(np.arange(pos, pos + n, dtype=np.int64)), columns[0], pa.array(scores), *columns[1:]],
+                names=names)
+            pos += n
+
+
+def _as_float(column: pa.Array) -> npt.NDArray[np.float64]:
+    """A feature column as float64 (as ``service.select`` converts it)."""
+    values = pc.fill_null(pc.cast(column, pa.float64()), float("nan"))
+    return np.asarray(values.to_numpy(), dtype=np.float64)
+
+
+def _write_ranked(batches: list[pa.RecordBatch], path: Path) -> tuple[int, float, float]:
+    """Write the rows in rank order (score descending, then pos) as ``path``; rows, lowest and highest score.
+
+    Written beside and renamed, so a retried task replaces its file whole; no rows, no file.
+    """
+    if not batches:
+        return 0, 0.0, 0.0
+    table = pa.Table.from_batches(batches)
+    table = table.take(pc.sort_indices(table, _RANK))
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # no dictionaries: scores and features rarely repeat, and trying them tripled the time to write
+    pq.write_table(table, temporary, row_group_size=65_536, use_dictionary=False)
+    os.replace(temporary, path)
+    score = table.column("score")
+    return table.num_rows, float(score[-1].as_py()), float(score[0].as_py())
 
 
 # -- publishing ------------------------------------------------------------------------------------
 
 
-def _ranked(spark: Any, scored: Path) -> Any:
-    """The scored rows best first: score descending, then Spark's selection order."""
-    from pyspark.sql import functions
-
-    return spark.read.parquet(str(scored)).orderBy(functions.desc("score"), functions.asc("pos"))
-
-
 class _Ranked:
-    """The ranked Parquet files Spark wrote (range-partitioned by the sort: file order is rank order),
-    read here on the worker, which sees the job directory, rather than streamed back through Spark Connect
-    (measured 0.2-0.3 M rows/s on two cores, against several M rows/s reading the files)."""
+    """The executors' Parquet files (each in rank order), merged into rank order here on the worker,
+    which sees the job directory as the executors do. Memory stays flat: about ``_MERGE_ROWS`` rows are
+    held across the files (at least 1 024 a file), whatever the selection's size."""
 
-    def __init__(self, where: Path, rows: int) -> None:
+    def __init__(self, where: Path, parts: pa.Table, rows: int) -> None:
         self.where = where
         self.rows = rows
-
-    def files(self) -> list[Path]:
-        # Spark names its outputs part-<partition>-<uuid>...; the partition number is the order.
-        return sorted(self.where.glob("part-*.parquet"), key=lambda f: int(f.name.split("-")[1]))
+        kept = parts.filter(pc.greater(parts.column("rows"), 0)).sort_by("file")
+        self.parts = [where / name for name in kept.column("file").to_pylist()]
+        self.written = int(pc.sum(parts.column("rows")).as_py() or 0)
+        self.low = float(pc.min(kept.column("low")).as_py() or 0.0) if kept.num_rows else 0.0
+        self.high = float(pc.max(kept.column("high")).as_py() or 0.0) if kept.num_rows else 0.0
 
     def batches(self, rows: int | None = None) -> Iterator[pa.RecordBatch]:
         """The rows in rank order (the first ``rows`` of them, when given)."""
         left = self.rows if rows is None else rows
-        for path in self.files():
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
-                if left <= 0:
-                    return
-                batch = batch.slice(0, left)
-                left -= batch.num_rows
-                yield batch
+        batch_rows = max(1024, min(65_536, _MERGE_ROWS // max(1, len(self.parts))))
+        for batch in _merged([_Run(path, batch_rows) for path in self.parts]):
+            if left <= 0:
+                return
+            batch = batch.slice(0, left)
+            left -= batch.num_rows
+            yield batch
 
     def extent(self) -> tuple[int, float, float]:
-        """Rows, lowest and highest score (the last row of the last file, the first of the first)."""
-        files = [pq.ParquetFile(f) for f in self.files()]
-        files = [f for f in files if f.metadata.num_rows]
-        if not files:
-            return 0, 0.0, 0.0
-        high = files[0].read_row_group(0, columns=["score"]).column(0)[0].as_py()
-        last = files[-1].read_row_group(files[-1].num_row_groups - 1, columns=["score"]).column(0)
-        return sum(f.metadata.num_rows for f in files), float(last[len(last) - 1].as_py()), float(high)
+        """Rows, lowest and highest score (as the executors reported them)."""
+        return self.written, self.low, self.high
+
+
+class _Run:
+    """One executor's file, in rank order, held a batch at a time."""
+
+    def __init__(self, path: Path, batch_rows: int) -> None:
+        self._source = pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+        self.batch: pa.RecordBatch | None = None
+        self._fill()
+
+    def _fill(self) -> None:
+        self.batch = next(self._source, None)
+        while self.batch is not None and self.batch.num_rows == 0:
+            self.batch = next(self._source, None)
+        if self.batch is not None:
+            self._neg = -np.asarray(self.batch.column("score").to_numpy(), dtype=np.float64)  # ascending
+            self._pos = np.asarray(self.batch.column("pos").to_numpy(), dtype=np.int64)
+
+    def last(self) -> tuple[float, int]:
+        """The rank key (-score, pos) of the last row held."""
+        return float(self._neg[-1]), int(self._pos[-1])
+
+    def take(self, cut: tuple[float, int]) -> pa.RecordBatch:
+        """The held rows whose rank key is at most ``cut`` (they leave the run; an empty run reads on)."""
+        assert self.batch is not None
+        first = int(np.searchsorted(self._neg, cut[0], "left"))
+        ties = int(np.searchsorted(self._neg, cut[0], "right"))
+        k = first + int(np.searchsorted(self._pos[first:ties], cut[1], "right"))
+        out = self.batch.slice(0, k)
+        if k == self.batch.num_rows:
+            self._fill()
+        else:
+            self.batch, self._neg, self._pos = self.batch.slice(k), self._neg[k:], self._pos[k:]
+        return out
+
+
+def _merged(runs: list[_Run]) -> Iterator[pa.RecordBatch]:
+    """The runs' rows in rank order: each step takes, from every run, the rows ranked up to the first
+    of the runs' last held rows (no row still unread can come before it), and sorts those."""
+    runs = [r for r in runs if r.batch is not None]
+    while runs:
+        cut = min(r.last() for r in runs)
+        taken = [b for b in (r.take(cut) for r in runs) if b.num_rows]
+        if len(taken) == 1:
+            yield taken[0]
+        else:
+            table = pa.Table.from_batches(taken)
+            yield from table.take(pc.sort_indices(table, _RANK)).to_batches()
+        runs = [r for r in runs if r.batch is not None]
 
 
 async def _publish(ctx: JobContext, p: ScoreParams, ranked: _Ranked, selection: Selection, fitted: Model,
@@ -410,7 +570,8 @@ async def _publish(ctx: JobContext, p: ScoreParams, ranked: _Ranked, selection: 
     timings["write_s"] = time.perf_counter() - started
     summary = report.summary(ctx, p, selection, fitted, threshold, top, [], timings, memory)
     summary["engine"] = "spark"
-    summary["spark"] = {"scores": "scratch/scores.parquet", "order": "rank (score descending, then pos)",
+    summary["spark"] = {"scores": "scratch/scores.parquet",
+                        "order": "each file (one per Spark partition) in rank order: score descending, then pos",
                         "columns": ["pos", "id", "score", *selection.feature_names]}
     results.append(ctx.add_result("summary.json", json.dumps(summary, indent=2).encode(), "application/json"))
     return results

@@ -8,6 +8,11 @@ random centres; p50 and the number of partitions each opens), a full-scan aggreg
 dramatiq worker runs) scores every row (four colours and a magnitude, NTREES=200, SAMPLE_SIZE=256):
 on DuckDB in one process (its scoring is one core's work), on Spark in the executors
 (anomaly/spark.py); rows/s per core is rows / score_s / cores, and both jobs' scores are compared.
+The same rows, QUERY and parameters go to both, and score_s means the same in both: from the fitted
+model to every row's score in hand, the rows having been read and selected before the fit (the
+local path's query into memory; Spark's sample pass, which keeps them in the job's scratch). Spark's
+score_s also holds its tasks sorting and writing their Parquet files, which the local path does
+later (in ``results``); the other stages are printed beside it.
 On a shared machine the wall clock says more about the neighbours than about the code, so the CPU
 seconds spent while the job scores are given too (this process for DuckDB; the local Spark server's
 JVM and Python workers for Spark), and rows per CPU second beside the wall-clock rate.

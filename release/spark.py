@@ -41,7 +41,7 @@ from dali.errors import FatalError, TransientError, UsageError
 from release.db_errors import timeout_error
 from release.partitioned import Partitioned, read_partitioned
 
-__all__ = ["SMALL_TABLE_ROWS", "SparkBackend", "is_spark_url"]
+__all__ = ["SESSION_CONF", "SMALL_TABLE_ROWS", "SparkBackend", "is_spark_url"]
 
 _NO_UPLOADS: Mapping[str, pa.Table] = MappingProxyType({})
 _T = TypeVar("_T")
@@ -49,6 +49,9 @@ _T = TypeVar("_T")
 # larger than this must be ingested --partitioned to be served by Spark.
 SMALL_TABLE_ROWS = 200_000
 _SYSTEM_SCHEMAS = ("information_schema", "pg_catalog")
+# Set on the session when it is made. Arrow batches of 64 k rows rather than 10 k between the JVM and
+# the Python workers (anomaly/spark.py's mapInArrow) and in the results Spark Connect sends back.
+SESSION_CONF = {"spark.sql.execution.arrow.maxRecordsPerBatch": "65536"}
 # How often a waiting statement looks at its caller's ``stop`` callback (seconds).
 _STOP_POLL = 0.25
 
@@ -89,6 +92,8 @@ class SparkBackend:
                                      hint="pip install 'skygate[spark]'") from exc
                 try:
                     session = SparkSession.builder.remote(self.url).getOrCreate()
+                    for key, value in SESSION_CONF.items():
+                        session.conf.set(key, value)
                     self._names = self._copy_small_tables(session)
                 except Exception as exc:  # pyspark's gRPC and analysis errors share no base class
                     raise TransientError("the Spark Connect server is not reachable",

@@ -2,7 +2,8 @@
 
 Behind the ``spark`` marker: the Spark Connect server (``local[2]``) and the partitioned ci release come
 from tests/partitioned_fixtures.py. The same QUERY, SEED and parameters must give every row the same
-score, bit for bit, and the same model, counts and TOP rows on both engines.
+score, bit for bit, and the same model, counts and TOP rows on both engines. The merge of the executors'
+ranked files (``_Ranked``) is checked against a full sort without Spark.
 """
 
 from __future__ import annotations
@@ -14,16 +15,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from anomaly import forest, model
+from anomaly import spark as on_spark
 from anomaly.jobs import SCORE_KIND, AnomalyResources, check, run_score
 from release.engine import QueryEngine
 from release.runtime import OpenRelease
 from tests.anomaly.test_jobs import _result, _run  # one way to run a job to its end and find its results
+from tests.configs import job_config
 from uws import JobKind, Parameter, Phase
-from uws.config import JobConfig
 from uws.system import JobSystem, open_job_system
 
 pytestmark = pytest.mark.spark
@@ -42,8 +46,8 @@ async def open_system(tmp_path: Path) -> AsyncIterator[Opener]:
         holder: dict[str, JobSystem] = {}
         resources = AnomalyResources(engine=lambda: engine, jobs=lambda: holder.get("system"), query_timeout=120,
                                      max_rows=max_rows)
-        config = JobConfig(store_url=f"sqlite:///{tmp_path / (name + '.sqlite')}", results_dir=tmp_path / name,
-                           heartbeat_interval=0.1, heartbeat_timeout=5.0, sweep_interval=0, local_workers=1)
+        config = job_config(store_url=f"sqlite:///{tmp_path / (name + '.sqlite')}", results_dir=tmp_path / name,
+                            heartbeat_interval=0.1, heartbeat_timeout=5.0, sweep_interval=0, local_workers=1)
         system = await open_job_system(config, [JobKind(SCORE_KIND, run_score, check=check, resources=resources)])
         holder["system"] = system
         opened.append(system)
@@ -86,7 +90,10 @@ async def test_scores_on_spark_equal_scores_on_duckdb(open_system: Opener, ci_en
     second = json.loads(_result(spark, remote, "summary.json").read_text())
     assert second["rows"] == first["rows"] and first["rows"]["skipped_sentinel"] > 0
     assert second["top"] == first["top"] and second["engine"] == "spark"
-    assert (spark.job_dir(remote.job_id) / second["spark"]["scores"]).is_dir()
+    files = sorted((spark.job_dir(remote.job_id) / second["spark"]["scores"]).glob("part-*.parquet"))
+    assert files and sum(pq.read_metadata(f).num_rows for f in files) == b.num_rows
+    for part in map(pq.read_table, files):  # each executor's file in rank order
+        assert part.equals(part.take(pc.sort_indices(part, [("score", "descending"), ("pos", "ascending")])))
     assert _result(spark, remote, "scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -151,3 +158,25 @@ async def test_abort_interrupts_the_spark_job(open_system: Opener, spark_release
     result = await spark_release.engine.execute("SELECT COUNT(*) AS n FROM des_dr1.tile_info", maxrec=None, timeout=30)
     assert [r async for b in result.batches for r in b.to_pylist()] == [{"n": 2}]
     assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize("parts", [1, 3, 40])
+def test_merging_ranked_files_gives_the_full_sort(tmp_path: Path, parts: int) -> None:
+    rng = np.random.default_rng(parts)
+    stats: list[dict[str, object]] = []
+    total = 0
+    for part in range(parts):
+        n = int(rng.integers(0, 5000))
+        batch = pa.RecordBatch.from_arrays(
+            [pa.array((part << 33) + np.arange(n, dtype=np.int64)), pa.array(rng.integers(0, 10**9, n)),
+             pa.array(rng.integers(0, 300, n) / 300.0)],  # many equal scores, in and across files
+            names=["pos", "id", "score"])
+        name = f"part-{part:05d}-00000.parquet"
+        rows, low, high = on_spark._write_ranked([batch] if n else [], tmp_path / name)
+        stats.append({"file": name, "rows": rows, "low": low, "high": high})
+        total += rows
+    ranked = on_spark._Ranked(tmp_path, pa.Table.from_pylist(stats), total)
+    every = pa.concat_tables([pq.read_table(p) for p in ranked.parts])
+    assert pa.Table.from_batches(list(ranked.batches())).equals(every.take(pc.sort_indices(every, on_spark._RANK)))
+    assert ranked.extent() == (total, pc.min(every["score"]).as_py(), pc.max(every["score"]).as_py())
+    assert pa.Table.from_batches(list(ranked.batches(7))).num_rows == min(7, total)
