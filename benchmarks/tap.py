@@ -125,7 +125,8 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "SKYGATE_DATA_DIR": str(data_dir), "SKYGATE_DATABASE_URL": database_url,
-               "SKYGATE_BASE_URL": self.url, "SKYGATE_MAXREC_HARD": str(rows + 10), "SKYGATE_MAXREC_DEFAULT": "1000"}
+               "SKYGATE_BASE_URL": self.url, "SKYGATE_MAXREC_HARD": str(rows + 10), "SKYGATE_MAXREC_DEFAULT": "1000",
+               "SKYGATE_GZIP_LOOPBACK": "1"}  # the gzip figures are measured on loopback
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "skygate.asgi:app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "warning", "--workers", str(workers)], env=env, cwd=ROOT)

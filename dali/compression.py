@@ -1,10 +1,11 @@
 """gzip content coding for large result documents (RFC 9110 §8.4.1.3 and §12.5.3; RFC 1952).
 
-A service compresses a result when the client accepts gzip (``accepts_gzip``), the format is one
-that compresses well and fast (``COMPRESSED_KINDS``: the text formats) and the document turns out
-longer than ``GZIP_MIN_BYTES``: the caller holds the first bytes back, and ``gzip_stream`` then
-compresses those and the rest as they come. Level 1: on this project's results it keeps most of
-level 6's reduction at two to six times its speed (``benchmarks/tap.py`` prints the figures).
+A service compresses a result (``gzip_wanted``) when the client accepts gzip (``accepts_gzip``) and
+is not on this machine (on loopback there is no bandwidth to save, and compressing costs more time
+than it saves), the format is one that compresses well and fast (``COMPRESSED_KINDS``: the text
+formats), and the document turns out longer than ``GZIP_MIN_BYTES``: the caller holds the first
+bytes back, and ``gzip_stream`` then compresses those and the rest as they come. Level 1: on this
+project's results it keeps most of level 6's reduction at two to six times its speed.
 Large chunks are compressed in a thread (zlib releases the GIL), so the event loop stays free.
 No HTTP here: the caller sets ``Content-Encoding`` and ``Vary``.
 Tests: tests/dali/test_compression.py.
@@ -13,12 +14,13 @@ Tests: tests/dali/test_compression.py.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import zlib
 from collections.abc import AsyncIterator, Iterable
 
 from dali.formats.response import OutputFormat
 
-__all__ = ["COMPRESSED_KINDS", "GZIP_LEVEL", "GZIP_MIN_BYTES", "accepts_gzip", "gzip_stream"]
+__all__ = ["COMPRESSED_KINDS", "GZIP_LEVEL", "GZIP_MIN_BYTES", "accepts_gzip", "gzip_stream", "gzip_wanted"]
 
 # Documents shorter than this go as they are: compressing them saves less than it costs.
 GZIP_MIN_BYTES = 1_000_000
@@ -28,6 +30,19 @@ GZIP_LEVEL = 1
 COMPRESSED_KINDS = frozenset({OutputFormat.VOTABLE_TD, OutputFormat.CSV, OutputFormat.TSV})
 _THREAD_BYTES = 256 * 1024  # chunks at least this long are compressed in a thread
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip header and trailer around the deflate stream
+
+
+def gzip_wanted(kind: OutputFormat, accept_encoding: str | None, client_host: str | None, *,
+                loopback: bool = False) -> bool:
+    """Whether a long result of ``kind`` goes gzipped to this client (``loopback``: to local ones too)."""
+    return kind in COMPRESSED_KINDS and accepts_gzip(accept_encoding) and (loopback or not _is_loopback(client_host))
+
+
+def _is_loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address (test clients)
+        return host == "localhost"
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:

@@ -92,6 +92,7 @@ class Settings:
     upload_timeout: float = 60.0
     body_max_bytes: int = 64_000_000
     body_timeout: float = 60.0
+    gzip_loopback: bool = False
     anomaly_chunk_rows: int = 250_000
     # Memory and temporary disk; 0 means derived from this machine (``limits``). Sizes accept
     # K, M, G and T suffixes (powers of 1024).

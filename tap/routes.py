@@ -32,7 +32,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
 from auth.quotas import QuotaBook
-from dali.compression import COMPRESSED_KINDS, GZIP_MIN_BYTES, accepts_gzip, gzip_stream
+from dali.compression import COMPRESSED_KINDS, GZIP_MIN_BYTES, gzip_stream, gzip_wanted
 from dali.disconnect import ClientDisconnected, unless_disconnected
 from dali.errors import FatalError, SkygateError, UsageError, error_headers, escaped, http_status
 from dali.form import FormLimits, read_request
@@ -245,10 +245,10 @@ async def sync(tap: _Tap, request: Request) -> Response:
     except Exception as exc:  # noqa: BLE001 (logged by internal_error; users get our sentence)
         return error_response(internal_error(exc))
     in_band = tq.format.kind not in (OutputFormat.CSV, OutputFormat.TSV)
-    compressible = tq.format.kind in COMPRESSED_KINDS
+    gzip = gzip_wanted(tq.format.kind, request.headers.get("accept-encoding"),
+                       request.client.host if request.client else None, loopback=config.gzip_loopback)
     return _TableResponse(_body(writer), media_type=tq.format.media_type, hold_for=None if in_band else writer,
-                          compressible=compressible,
-                          gzip=compressible and accepts_gzip(request.headers.get("accept-encoding")))
+                          compressible=tq.format.kind in COMPRESSED_KINDS, gzip=gzip)
 
 
 async def root(tap: _Tap, request: Request) -> Response:

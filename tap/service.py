@@ -61,6 +61,7 @@ class TapConfig:
     upload_allow_private: bool
     upload_timeout: float
     body_max_bytes: int
+    gzip_loopback: bool
     execution_duration: int
     execution_duration_max: int
     destruction_days: float

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from dali.compression import accepts_gzip, gzip_stream
+from dali.compression import accepts_gzip, gzip_stream, gzip_wanted
+from dali.formats.response import OutputFormat
 
 
 @pytest.mark.parametrize(("header", "accepted"), [
@@ -46,3 +47,21 @@ def test_the_stream_is_one_gzip_member_of_everything_in_order() -> None:
     assert data[:2] == b"\x1f\x8b"  # the gzip magic
     assert gzip.decompress(data) == b"".join(held + rest)
     assert len(data) < len(b"".join(held + rest))
+
+
+@pytest.mark.parametrize(("kind", "host", "loopback", "wanted"), [
+    (OutputFormat.VOTABLE_TD, "192.0.2.7", False, True),
+    (OutputFormat.CSV, "2001:db8::1", False, True),
+    (OutputFormat.TSV, "testclient", False, True),
+    (OutputFormat.VOTABLE_TD, "127.0.0.1", False, False),  # nothing to save on loopback
+    (OutputFormat.CSV, "::1", False, False),
+    (OutputFormat.CSV, "localhost", False, False),
+    (OutputFormat.CSV, "127.0.0.1", True, True),  # SKYGATE_GZIP_LOOPBACK
+    (OutputFormat.VOTABLE_B2, "192.0.2.7", False, False),
+    (OutputFormat.PARQUET, "192.0.2.7", True, False),
+    (OutputFormat.FITS, None, False, False),
+])
+def test_gzip_goes_to_clients_elsewhere_for_text_formats(kind: OutputFormat, host: str | None, loopback: bool,
+                                                         wanted: bool) -> None:
+    assert gzip_wanted(kind, "gzip", host, loopback=loopback) is wanted
+    assert not gzip_wanted(kind, "identity", host, loopback=loopback)
