@@ -438,8 +438,10 @@ def _write_ranked(batches: list[pa.RecordBatch], path: Path) -> tuple[int, float
     table = pa.Table.from_batches(batches)
     table = table.take(pc.sort_indices(table, _RANK))
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    # no dictionaries: scores and features rarely repeat, and trying them tripled the time to write
-    pq.write_table(table, temporary, row_group_size=65_536, use_dictionary=False)
+    # No dictionaries (scores and features rarely repeat, and trying them tripled the time to write) and
+    # no compression: the file lives only until the worker has merged it, and compressing it cost CPU
+    # the local path does not spend on its scores.
+    pq.write_table(table, temporary, row_group_size=65_536, use_dictionary=False, compression="none")
     os.replace(temporary, path)
     score = table.column("score")
     return table.num_rows, float(score[-1].as_py()), float(score[0].as_py())
