@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import sqlglot
 from sqlglot import exp
 
-__all__ = ["Ranges", "index_ranges", "sqlglot_errors"]
+__all__ = ["Ranges", "index_ranges", "merge_ranges", "sqlglot_errors"]
 
 Ranges = list[tuple[int, int]]
 
@@ -57,7 +57,7 @@ def index_ranges(sql: str, dialect: str, tables: Mapping[str, str]) -> dict[str,
             if ranges is None:
                 found[name] = None
             else:
-                found[name] = _merge((found.get(name) or []) + ranges)
+                found[name] = merge_ranges((found.get(name) or []) + ranges)
     # A table named anywhere else (a LATERAL, a table function) is read whole.
     for table in tree.find_all(exp.Table):
         name = _qualified(table)
@@ -106,7 +106,7 @@ def _where_limits(select: exp.Select, columns: Mapping[str, str]) -> dict[str, R
         if hit is None:
             continue
         alias, ranges = hit
-        limits[alias] = _intersect(limits[alias], ranges) if alias in limits else _merge(ranges)
+        limits[alias] = _intersect(limits[alias], ranges) if alias in limits else merge_ranges(ranges)
     return limits
 
 
@@ -172,7 +172,8 @@ def _integer(node: exp.Expr | None) -> int | None:
     return None
 
 
-def _merge(ranges: Ranges) -> Ranges:
+def merge_ranges(ranges: Ranges) -> Ranges:
+    """Inclusive ranges sorted, with overlapping and adjacent ones joined (empty ones dropped)."""
     merged: Ranges = []
     for lo, hi in sorted(r for r in ranges if r[0] <= r[1]):
         if merged and lo <= merged[-1][1] + 1:
@@ -185,8 +186,8 @@ def _merge(ranges: Ranges) -> Ranges:
 def _intersect(a: Ranges, b: Ranges) -> Ranges:
     out: Ranges = []
     for lo1, hi1 in a:
-        for lo2, hi2 in _merge(b):
+        for lo2, hi2 in merge_ranges(b):
             lo, hi = max(lo1, lo2), min(hi1, hi2)
             if lo <= hi:
                 out.append((lo, hi))
-    return _merge(out)
+    return merge_ranges(out)

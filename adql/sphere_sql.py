@@ -20,6 +20,7 @@ import numpy as np
 from sqlglot import exp
 
 from adql.builders import add, all_of, any_of, div, fn, mul, num, paren, qcol, rad, sub
+from adql.coverage import merge_ranges
 from adql.names import Geo, Source
 from adql.targets import TARGETS
 from dali import sphere
@@ -110,14 +111,7 @@ def _ranges_from_cells(ipix: np.ndarray, depth: np.ndarray, order: int) -> list[
     shift = 2 * (order - depth.astype(np.int64))
     lo = ipix.astype(np.int64) << shift
     hi = ((ipix.astype(np.int64) + 1) << shift) - 1
-    pairs = sorted(zip(lo.tolist(), hi.tolist(), strict=True))
-    merged: list[tuple[int, int]] = []
-    for a, b in pairs:
-        if merged and a <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    return merged
+    return merge_ranges(list(zip(lo.tolist(), hi.tolist(), strict=True)))
 
 
 def _start_depth(radius_deg: float, order: int) -> int:
