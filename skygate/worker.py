@@ -124,6 +124,7 @@ def job_config(settings: Settings, *, queue_name: str | None = None) -> JobConfi
         destruction_days=settings.destruction_days,
         wait_max=settings.wait_max,
         body_max_bytes=settings.body_max_bytes,
+        gzip_loopback=settings.gzip_loopback,
         max_active_per_owner=settings.user_max_active_jobs,
         max_running_per_owner=settings.user_max_running_jobs,
         max_result_bytes_per_owner=settings.user_result_max_bytes,

@@ -53,6 +53,9 @@ class JobConfig:
     body_max_bytes
         The largest request body read (``Settings.body_max_bytes``), and the most a job may
         store as parameters (inline values and uploaded file parts together).
+    gzip_loopback
+        Whether long text results (``dali.compression``) go gzipped to clients on this machine too
+        (``Settings.gzip_loopback``); clients elsewhere get them gzipped when they accept it.
     max_active_per_owner
         Most jobs one owner may have QUEUED or EXECUTING; one more is refused (HTTP 429) until one
         ends (0: no limit). The anonymous caller counts as one owner.
@@ -82,6 +85,7 @@ class JobConfig:
     destruction_days: float
     wait_max: int
     body_max_bytes: int
+    gzip_loopback: bool
     max_active_per_owner: int
     max_running_per_owner: int
     max_result_bytes_per_owner: int

@@ -17,19 +17,21 @@ import logging
 import re
 import secrets
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from dali.compression import COMPRESSED_KINDS, GZIP_MIN_BYTES, gzip_stream, gzip_wanted
 from dali.errors import TooLargeError, TransientError, UsageError, escaped
 from dali.form import FormLimits, read_request
 from dali.params import DaliParams, FilePart
+from dali.writers import resolve_format
 from uws.models import ACTIVE_PHASES, Job, Parameter, Phase
 from uws.system import JobNotFound, JobSystem, PhaseConflict, QuotaExceeded
 from uws.xml import format_time, job_document, jobs_document, parameters_document, results_document
@@ -337,7 +339,7 @@ class _Handlers:
             if r.id == wanted:
                 path = system.job_dir(job.job_id) / "results" / r.id
                 if path.is_file():
-                    return FileResponse(path, media_type=r.mime_type)
+                    return _result_file(request, path, r.mime_type, loopback=system.config.gzip_loopback)
         if job.phase is Phase.ERROR and job.error is not None:
             # UWS 1.1 §2.1.3: in ERROR "Results may be unavailable or available but invalid". A
             # client that fetches the result before looking at the phase (astroquery reads
@@ -346,6 +348,28 @@ class _Handlers:
             body, content_type = system.kind(job.kind).error_document(job.error)
             return Response(body, media_type=content_type)
         return _text("No such result.\n", 404)
+
+
+def _result_file(request: Request, path: Path, media_type: str, *, loopback: bool) -> Response:
+    """A result file as stored, or gzipped (``dali.compression``) when it is a long text table and the
+    client accepts gzip and is elsewhere; a range request or HEAD gets the file as stored."""
+    try:
+        kind = resolve_format(media_type).kind
+    except UsageError:  # not a table format (text/plain, images, models)
+        return FileResponse(path, media_type=media_type)
+    headers = {"Vary": "Accept-Encoding"} if kind in COMPRESSED_KINDS else None
+    if (request.method == "GET" and "range" not in request.headers and path.stat().st_size >= GZIP_MIN_BYTES
+            and gzip_wanted(kind, request.headers.get("accept-encoding"),
+                            request.client.host if request.client else None, loopback=loopback)):
+        return StreamingResponse(gzip_stream((), _file_chunks(path)), media_type=media_type,
+                                 headers={"Vary": "Accept-Encoding", "Content-Encoding": "gzip"})
+    return FileResponse(path, media_type=media_type, headers=headers)
+
+
+async def _file_chunks(path: Path, size: int = 1 << 20) -> AsyncIterator[bytes]:
+    with path.open("rb") as source:
+        while chunk := await asyncio.to_thread(source.read, size):
+            yield chunk
 
 
 # -- parameter parsing ---------------------------------------------------------------------

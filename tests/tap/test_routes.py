@@ -124,6 +124,28 @@ def test_long_text_results_go_gzipped_to_clients_that_accept_it(client: TestClie
         assert response.headers["query-status"] == plain.headers["query-status"] == "OVERFLOW"
 
 
+@pytest.mark.parametrize(("fmt", "compressed"), [("csv", True), ("votable", True), ("votable/b2", False)])
+def test_long_async_results_go_gzipped_to_clients_that_accept_it(client: TestClient, monkeypatch: pytest.MonkeyPatch,
+                                                                 fmt: str, compressed: bool) -> None:
+    import uws.routes
+
+    monkeypatch.setattr(uws.routes, "GZIP_MIN_BYTES", 2000)
+    created = client.post("/tap/async", data={"LANG": "ADQL", "QUERY": "SELECT coadd_object_id, ra FROM des_dr1.main",
+                                               "MAXREC": "300", "RESPONSEFORMAT": fmt, "PHASE": "RUN"},
+                          follow_redirects=False)
+    job = created.headers["location"].removeprefix("http://testserver")
+    assert final_phase(client, job) == "COMPLETED"
+    packed = client.get(f"{job}/results/result", headers={"Accept-Encoding": "gzip"})
+    plain = client.get(f"{job}/results/result", headers={"Accept-Encoding": "identity"})
+    assert packed.headers.get("content-encoding") == ("gzip" if compressed else None)
+    assert "content-encoding" not in plain.headers and packed.content == plain.content  # the same file
+    partial = client.get(f"{job}/results/result", headers={"Accept-Encoding": "gzip", "Range": "bytes=0-9"})
+    assert partial.status_code == 206 and "content-encoding" not in partial.headers  # ranges are of the file
+    short = client.get(f"{job}/results/query_status", headers={"Accept-Encoding": "gzip"}) if fmt == "csv" else None
+    assert short is None or "content-encoding" not in short.headers
+    client.delete(job, follow_redirects=False)
+
+
 def test_short_results_go_uncompressed(client: TestClient) -> None:
     data = {"LANG": "ADQL", "QUERY": "SELECT TOP 5 coadd_object_id FROM des_dr1.main"}
     response = client.post("/tap/sync", data=data, headers={"Accept-Encoding": "gzip"})
