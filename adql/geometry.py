@@ -82,12 +82,13 @@ def comparison(c: Compiler, node: exp.Binary, scope: Scope) -> exp.Expr | None:
 def geometry_value(shape: str, parts: list[exp.Expr], values: list[float] | None,
                    node: exp.Expr, position: Source | None = None) -> tuple[exp.Expr, Ty]:
     """A region or point from its numbers: constant ones checked and normalised, the SQL a double array."""
+    fresh = 0  # how many leading parts are made here from the values
     if values is not None:
         if shape in {"point", "circle"}:
             if not -90.0 <= values[1] <= 90.0:
                 raise fail(f"latitude {values[1]} is outside [-90, 90]", node)
             values[0] = values[0] % 360.0
-            parts = [num(values[0]), num(values[1]), *parts[2:]]
+            parts, fresh = [num(values[0]), num(values[1]), *parts[2:]], 2
         if shape == "circle" and not 0.0 < values[2] <= 180.0:
             raise fail(f"the CIRCLE radius {values[2]} must be in (0, 180] degrees", node)
         if shape == "polygon":
@@ -98,10 +99,12 @@ def geometry_value(shape: str, parts: list[exp.Expr], values: list[float] | None
                 raise fail(f"invalid POLYGON: {err}", node) from None
             values = [v for pt in pts for v in pt]
             parts = [num(v) for v in values]
+            fresh = len(parts)
     geo = Geo(shape, parts, values, position)
-    # Parts made here from the values are used once already; the others may be shared, so copied.
-    fresh = 0 if values is None else len(parts) if shape == "polygon" else 2 if shape in {"point", "circle"} else 0
-    array = exp.Array(expressions=[cast(num(values[k]) if k < fresh and values else p.copy(), "DOUBLE")
+    # The array needs nodes of its own: new literals for the numbers made above (cheaper than deep
+    # copies), copies of the other parts, which the query's tree may share.
+    numbers = values or []
+    array = exp.Array(expressions=[cast(num(numbers[k]) if k < fresh else p.copy(), "DOUBLE")
                                    for k, p in enumerate(parts)])
     return array, Ty(shape, None, geo)
 

@@ -251,10 +251,7 @@ class DuckDBBackend:
                 self._threads, functools.partial(_duckdb_start, current, sql, batch_rows, watch, self.partitioned))
             reader, ahead = await _until_deadline(pending, watch, timeout)
             sent = False
-            while ahead:
-                batch = ahead.pop(0)
-                if batch is None:
-                    break
+            while (batch := ahead.pop(0)) is not None:  # ahead is refilled below before it runs out
                 if batch.num_rows or not sent:
                     sent = True
                     yield batch

@@ -89,8 +89,8 @@ class Translator(Protocol):
 
 
 _NO_UPLOADS: Mapping[str, UploadTable] = MappingProxyType({})
-INLINE_TRANSLATION_CHARS = 1000  # queries up to this long are translated on the event loop
 _NO_TABLES: Mapping[str, StatementTable] = MappingProxyType({})
+INLINE_TRANSLATION_CHARS = 1000  # queries up to this long are translated on the event loop
 
 
 def upload_table_name(name: str) -> str:
