@@ -27,7 +27,7 @@ from dali.vosi import (
     capabilities_document,
     support_capabilities,
 )
-from release.runtime import OpenRelease, unavailable_because
+from release.runtime import ReleaseRuntime, unavailable_because
 from uws.routes import JobsRuntime, job_routes
 from uws.system import jobs_unavailable
 
@@ -47,11 +47,8 @@ class AnomalyConfig:
     base_url: str
 
 
-class AnomalyRuntime(JobsRuntime, Protocol):
+class AnomalyRuntime(JobsRuntime, ReleaseRuntime, Protocol):
     """What the routes read from the running application (``jobs`` too), once its lifespan opened them."""
-
-    @property
-    def release(self) -> OpenRelease | None: ...
 
 
 def capabilities(base_url: str) -> bytes:

@@ -1,7 +1,7 @@
 """HTTP edge of the portal: the pages and ``/static``.
 
 The pages read only what the public endpoints publish: the release's table metadata (the content
-of ``/tap/tables``) from the ``PortalRuntime`` (filled in once the application's lifespan opened the
+of ``/tap/tables``) from the ``ReleaseRuntime`` (filled in once the application's lifespan opened the
 release) and the base URL, MAXREC default and access mode from the ``PortalConfig``, both handed to
 ``portal_routes`` by the assembly. Everything else a page does happens in the browser, against the
 VO endpoints. ``/sia``, ``/soda`` and ``/anomaly`` (the service roots) answer with the service's page:
@@ -21,7 +21,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
@@ -42,10 +42,10 @@ from portal.pages import (
     service_page,
     tables_page,
 )
-from release.runtime import OpenRelease
+from release.runtime import ReleaseRuntime
 
 __all__ = ["BEFORE_LOGIN", "LOGIN_PAGE", "PAGES", "STATIC_DIR", "STATIC_PREFIX", "TOKEN_COOKIE", "PortalConfig",
-           "PortalRuntime", "portal_routes"]
+           "portal_routes"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_PREFIX = "/static/"
@@ -72,25 +72,18 @@ class PortalConfig:
     anonymous: str
 
 
-class PortalRuntime(Protocol):
-    """What the pages read from the running application: the release, once the lifespan opened it."""
-
-    @property
-    def release(self) -> OpenRelease | None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class _Portal:
     """What every page handler is bound to."""
 
     config: PortalConfig
-    runtime: PortalRuntime
+    runtime: ReleaseRuntime
 
 
 Handler = Callable[[_Portal, Request], Awaitable[Response]]
 
 
-def portal_routes(config: PortalConfig, runtime: PortalRuntime) -> list[BaseRoute]:
+def portal_routes(config: PortalConfig, runtime: ReleaseRuntime) -> list[BaseRoute]:
     """The portal's routes; put them before the services' mounts so ``/sia`` etc. reach a page."""
     portal = _Portal(config, runtime)
 

@@ -6,7 +6,7 @@ Collects GET/POST parameters (names case-insensitive), streams the cone's rows f
 input with the SCS 1.03 error document and HTTP 200, as the standard says; only failures that are
 not the caller's (no release loaded: 503, our own bug: 500) and an unknown table (404) carry
 another status, still with the same document. ``registry_routes`` mounts both prefixes; the assembly
-(``skygate/app.py``) hands it a ``RegistryConfig`` (the settings), a ``RegistryRuntime`` (the release, once
+(``skygate/app.py``) hands it a ``RegistryConfig`` (the settings), a ``ReleaseRuntime`` (the release, once
 the lifespan opened it) and a ``Publishing``: the records' ``registry.service.Publisher``, the services they
 describe (the release -> ``ServiceSource`` list) and the coverage cache shared with RegTAP.
 Tests: tests/registry/test_oai.py, tests/registry/test_live.py.
@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
-from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
@@ -50,9 +49,9 @@ from registry.page import render_page
 from registry.params import parse_cone
 from registry.records import MAX_RECORDS, OAI_PATH, REGISTRY_KEY, ServiceSource
 from registry.service import Publisher
-from release.runtime import OpenRelease, unavailable_because
+from release.runtime import OpenRelease, ReleaseRuntime, unavailable_because
 
-__all__ = ["Publishing", "RegistryConfig", "RegistryRuntime", "registry_routes"]
+__all__ = ["Publishing", "RegistryConfig", "registry_routes"]
 
 _log = logging.getLogger(__name__)
 _XML = "text/xml"
@@ -73,13 +72,6 @@ class RegistryConfig:
     sync_timeout: float
 
 
-class RegistryRuntime(Protocol):
-    """What the routes read from the running application: the release, once the lifespan opened it."""
-
-    @property
-    def release(self) -> OpenRelease | None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Publishing:
     """What the publishing registry is built from, made by the assembly: the ``publisher`` of the
@@ -96,7 +88,7 @@ class _Registry:
     """What every handler is bound to."""
 
     config: RegistryConfig
-    runtime: RegistryRuntime
+    runtime: ReleaseRuntime
     publishing: Publishing
     started: datetime
 
@@ -104,7 +96,7 @@ class _Registry:
 Handler = Callable[[_Registry, Request], Awaitable[Response]]
 
 
-def registry_routes(config: RegistryConfig, runtime: RegistryRuntime, publishing: Publishing) -> list[BaseRoute]:
+def registry_routes(config: RegistryConfig, runtime: ReleaseRuntime, publishing: Publishing) -> list[BaseRoute]:
     """The routes to add to the application: ``/scs/{table}`` with its VOSI resources, ``/registry``
     (HTML) and ``/registry/oai`` (OAI-PMH)."""
     reg = _Registry(config, runtime, publishing, datetime.now(UTC))

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from dali.errors import SkygateError, UsageError
 from dali.values import TableMeta
@@ -22,7 +22,7 @@ from release.metadata import load_catalog
 from release.served import ServedTables
 from release.user_tables import UserTables, open_user_tables
 
-__all__ = ["NO_RELEASE_HINT", "OpenRelease", "open_release", "unavailable_because"]
+__all__ = ["NO_RELEASE_HINT", "OpenRelease", "ReleaseRuntime", "open_release", "unavailable_because"]
 
 NO_RELEASE_HINT = "no release loaded — run `skygate demo`"
 _log = logging.getLogger(__name__)
@@ -52,6 +52,15 @@ class OpenRelease:
             await self.user_tables.close()
         if self.backend is not None:
             await self.backend.close()
+
+
+
+class ReleaseRuntime(Protocol):
+    """Where a service finds the open release while it runs: the services' handlers read ``release`` on
+    each request (None until the application's lifespan has opened it; ``skygate.assembly.Runtime``)."""
+
+    @property
+    def release(self) -> OpenRelease | None: ...
 
 
 async def open_release(database_url: str, duckdb_path: Path, *, base_url: str, readonly_role: str,

@@ -2,7 +2,7 @@
 ``/sia/capabilities``, all mounted by ``sia_routes(config, runtime)``.
 
 Collects GET/POST parameters (names case-insensitive; ``dali.form`` applies the request limits), runs the
-search on the backend of the open release (``runtime.release.backend``, a ``SiaRuntime`` the assembly
+search on the backend of the open release (``runtime.release.backend``, a ``ReleaseRuntime`` the assembly
 fills in once the application's lifespan opened the release), and answers with the
 result through ``dali.writers``; errors become the DALI error VOTable (``dali.votable.error_document``,
 ``UsageFault: ...``) with the status of ``dali.errors.http_status``, never a framework page. Capabilities
@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
-from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,11 +38,11 @@ from dali.vosi import (
 from dali.votable import ERROR_MEDIA_TYPE, error_document, error_message
 from dali.writers import Info, resolve_format
 from release.obscore import OBSCORE_TABLE
-from release.runtime import OpenRelease, unavailable_because
+from release.runtime import ReleaseRuntime, unavailable_because
 from sia.params import parse_query
 from sia.service import STANDARD_ID, result_writer, search
 
-__all__ = ["SiaConfig", "SiaRuntime", "capabilities_xml", "sia_routes"]
+__all__ = ["SiaConfig", "capabilities_xml", "sia_routes"]
 
 _log = logging.getLogger(__name__)
 # Parameters repeated as INFOs in the answer (DALI 1.1 §4.4), at most this many values.
@@ -60,13 +59,6 @@ class SiaConfig:
     maxrec_default: int
     maxrec_hard: int
     sync_timeout: float
-
-
-class SiaRuntime(Protocol):
-    """What SIA reads from the running application: the release, once the lifespan opened it."""
-
-    @property
-    def release(self) -> OpenRelease | None: ...
 
 
 def capabilities_xml(base_url: str) -> bytes:
@@ -95,7 +87,7 @@ def _echo(params: DaliParams) -> list[tuple[str, str]]:
     return [(name, value) for name, values in params.values.items() for value in values if name in _ECHOED][:_ECHO_MAX]
 
 
-async def _query(config: SiaConfig, runtime: SiaRuntime, request: Request) -> Response:
+async def _query(config: SiaConfig, runtime: ReleaseRuntime, request: Request) -> Response:
     try:
         params = await read_request(request, FormLimits(body_max_bytes=config.body_max_bytes))
         query = parse_query(params, maxrec_default=config.maxrec_default, maxrec_hard=config.maxrec_hard)
@@ -138,7 +130,7 @@ async def _index(config: SiaConfig, request: Request) -> Response:
     return Response(page, media_type="text/html")
 
 
-def sia_routes(config: SiaConfig, runtime: SiaRuntime) -> list[BaseRoute]:
+def sia_routes(config: SiaConfig, runtime: ReleaseRuntime) -> list[BaseRoute]:
     """The routes to add to the application: ``/sia`` and everything below it."""
     started = datetime.now(UTC)
     index = functools.partial(_index, config)

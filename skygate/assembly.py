@@ -4,8 +4,9 @@
 ``Settings`` is the single source of every default: the services' configurations (``TapConfig``,
 ``SiaConfig``, ...) have no defaults of their own, and ``service_config`` copies the same-named
 settings (properties such as ``release_dir`` included) into them. A service reads the running
-release, job system and quotas through its own runtime protocol (``tap.routes.TapRuntime``, ...),
-which ``Runtime`` satisfies; the services never import ``skygate``.
+release, job system and quotas through a runtime protocol (``release.runtime.ReleaseRuntime``,
+``uws.routes.JobsRuntime``, or its own adding to them, as ``tap.routes.TapRuntime``), which ``Runtime``
+satisfies; the services never import ``skygate``.
 Tests: tests/skygate/test_assembly.py, tests/skygate/test_app.py.
 """
 

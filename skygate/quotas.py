@@ -26,11 +26,11 @@ from auth.identity import Identity
 from auth.limits import RequestLimiter
 from auth.quotas import Quota, QuotaBook
 from dali.votable import ERROR_MEDIA_TYPE, error_document
-from release.runtime import OpenRelease
+from release.runtime import ReleaseRuntime
 from release.user_tables import schema_for, table_owner
 from skygate.settings import Settings
 from uws import Phase
-from uws.system import JobSystem
+from uws.routes import JobsRuntime
 
 __all__ = ["QuotaRuntime", "RequestRate", "default_quota", "quota_book", "quota_routes", "worker_quota_book"]
 
@@ -39,14 +39,8 @@ _EXEMPT_SUFFIXES = ("/availability",)
 _EXEMPT_PREFIXES = ("/static/", "/sky/web/")
 
 
-class QuotaRuntime(Protocol):
+class QuotaRuntime(JobsRuntime, ReleaseRuntime, Protocol):
     """What ``/quota`` reads from the running application (``skygate.assembly.Runtime``)."""
-
-    @property
-    def release(self) -> OpenRelease | None: ...
-
-    @property
-    def jobs(self) -> JobSystem | None: ...
 
 
 def default_quota(settings: Settings) -> Quota:

@@ -39,7 +39,7 @@ from dali.form import FormLimits, read_request
 from dali.vosi import availability
 from dali.votable import error_document, error_message
 from dali.writers import Info, OutputFormat, TableWriter
-from release.runtime import OpenRelease, unavailable_because
+from release.runtime import ReleaseRuntime, unavailable_because
 from release.user_tables import TableExists, table_owner
 from tap.capabilities import tap_capabilities
 from tap.examples import examples_document
@@ -58,11 +58,9 @@ _XML = "text/xml"
 _VOTABLE = "application/x-votable+xml"
 
 
-class TapRuntime(JobsRuntime, Protocol):
-    """What TAP reads from the running application (``jobs`` too), once its lifespan opened them."""
-
-    @property
-    def release(self) -> OpenRelease | None: ...
+class TapRuntime(JobsRuntime, ReleaseRuntime, Protocol):
+    """What TAP reads from the running application (``jobs`` and ``release`` too), once its lifespan
+    opened them."""
 
     @property
     def quotas(self) -> QuotaBook | None: ...
