@@ -41,6 +41,7 @@ __all__ = [
     "NUMERIC_DATATYPES",
     "SCORE_BINS",
     "Selection",
+    "as_float",
     "check_model",
     "declared_nulls",
     "fit_model",
@@ -122,7 +123,7 @@ def select(columns: Sequence[Column], table: pa.Table, id_column: str | None,
                              hint="select only numeric columns besides the identifier, e.g. mag_auto_g - mag_auto_r")
     if table.num_rows == 0 and not allow_empty:
         raise UsageError("the query selected no rows", param="QUERY", hint="widen the selection")
-    matrix = np.column_stack([_as_float(table.column(i)) for i in range(len(columns)) if i != id_index])
+    matrix = np.column_stack([as_float(table.column(i)) for i in range(len(columns)) if i != id_index])
     complete = np.isfinite(matrix).all(axis=1)
     flagged = np.isin(matrix, np.asarray(null_values, dtype=np.float64)).any(axis=1) if null_values \
         else np.zeros(matrix.shape[0], dtype=bool)
@@ -288,6 +289,7 @@ async def _batches(table: pa.Table) -> AsyncIterator[pa.RecordBatch]:
         yield batch
 
 
-def _as_float(column: pa.ChunkedArray) -> FloatArray:
+def as_float(column: pa.Array | pa.ChunkedArray) -> FloatArray:
+    """A feature column as float64, NULL as NaN (how ``select`` reads every feature)."""
     values = pc.fill_null(pc.cast(column, pa.float64()), float("nan"))
     return np.asarray(values.to_numpy(), dtype=np.float64)

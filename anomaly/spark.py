@@ -63,6 +63,7 @@ from anomaly.sample import below, key_bound, row_keys, smallest
 from anomaly.service import (
     SCORE_BINS,
     Selection,
+    as_float,
     check_model,
     fit_sample,
     plot_histogram,
@@ -413,19 +414,13 @@ def _score_file(path: Path, part: int, first: int, stop: int, spec: _Batches, fi
             batch = reader.get_batch(i)
             n = batch.num_rows
             # the features as service.select makes them from the same columns
-            features = np.column_stack([_as_float(batch.column(j)) for j in range(1, batch.num_columns)])
+            features = np.column_stack([as_float(batch.column(j)) for j in range(1, batch.num_columns)])
             scores = forest.score(fitted.forest, fitted.transform(features))
             columns = [batch.column(j).cast(kind) for j, kind in enumerate(spec.written)]
             yield pa.RecordBatch.from_arrays(
                 [pa.array(np.arange(pos, pos + n, dtype=np.int64)), columns[0], pa.array(scores), *columns[1:]],
                 names=names)
             pos += n
-
-
-def _as_float(column: pa.Array) -> npt.NDArray[np.float64]:
-    """A feature column as float64 (as ``service.select`` converts it)."""
-    values = pc.fill_null(pc.cast(column, pa.float64()), float("nan"))
-    return np.asarray(values.to_numpy(), dtype=np.float64)
 
 
 def _write_ranked(batches: list[pa.RecordBatch], path: Path) -> tuple[int, float, float]:
