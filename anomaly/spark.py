@@ -88,8 +88,11 @@ _RANK = [("score", "descending"), ("pos", "ascending")]
 _MERGE_ROWS = 2_000_000
 _WRITTEN = pa.schema([("file", pa.string()), ("rows", pa.int64()), ("low", pa.float64()), ("high", pa.float64())])
 # Batches of kept rows (up to 64 k rows each, spark.sql.execution.arrow.maxRecordsPerBatch) a scoring task
-# takes: a few seconds' work, so that the last tasks do not leave cores idle.
-_TASK_BATCHES = 4
+# takes: about 3 s of work. Each task also costs about 0.1 CPU s outside the scoring (PySpark's worker
+# re-reads the zip files on its import path, takes the function and the model again and collects
+# garbage; the JVM launches it), so tasks are not smaller: at 4 batches this cost a tenth of the scoring.
+# The longest run first (``_tasks``), and the partitions' shorter remainders fill the cores at the end.
+_TASK_BATCHES = 8
 # Spark SQL types of the Arrow types a declared column becomes (release.engine.arrow_type); Spark has
 # no unsigned byte, so unsignedByte travels as a short and is cast back on the worker.
 _SPARK_TYPES: dict[pa.DataType, tuple[str, pa.DataType]] = {
@@ -189,7 +192,7 @@ async def run_score_on_spark(p: ScoreParams, ctx: JobContext, engine: QueryEngin
         rows = selection.rows_selected - selection.rows_skipped
         await asyncio.to_thread(_fresh, scores)
         ctx.progress(0, rows)
-        tasks = [(part, a, min(a + _TASK_BATCHES, n)) for part, n in parts for a in range(0, n, _TASK_BATCHES)]
+        tasks = _tasks(parts)
         written: pa.Table = await backend.run(lambda spark: _scored(spark, tasks, kept, spec, fitted, scores).toArrow(),
                                               stop=ctx.checkpoint)
         timings["score_s"] = time.perf_counter() - mark
@@ -372,11 +375,19 @@ def _fresh(where: Path) -> None:
     where.mkdir(parents=True)
 
 
+def _tasks(parts: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """The scoring tasks (partition, first batch, stop) for partitions of (partition, kept batches): up
+    to ``_TASK_BATCHES`` batches each, the longest first (Spark starts a stage's tasks in their order),
+    equal lengths in partition order."""
+    tasks = [(part, a, min(a + _TASK_BATCHES, n)) for part, n in parts for a in range(0, n, _TASK_BATCHES)]
+    return sorted(tasks, key=lambda task: task[1] - task[2])
+
+
 def _scored(spark: Any, tasks: list[tuple[int, int, int]], kept: Path, spec: _Batches, fitted: Model,
             where: Path) -> Any:
     """The DataFrame of one row per task (file, rows, low, high): each task scores batches ``first`` to
     ``stop`` of a partition's kept rows, which the sample pass wrote to ``kept``, and writes them to
-    ``where`` (``_score_partition``). Tasks of a few batches each keep both cores busy to the end."""
+    ``where`` (``_score_partition``)."""
     return spark.range(0, len(tasks), 1, max(1, len(tasks))).mapInArrow(
         functools.partial(_score_partition, tasks=tasks, kept=str(kept), spec=spec, fitted=fitted, where=str(where)),
         "file string, rows bigint, low double, high double")

@@ -2,8 +2,8 @@
 
 Behind the ``spark`` marker: the Spark Connect server (``local[2]``) and the partitioned ci release come
 from tests/partitioned_fixtures.py. The same QUERY, SEED and parameters must give every row the same
-score, bit for bit, and the same model, counts and TOP rows on both engines. The merge of the executors'
-ranked files (``_Ranked``) is checked against a full sort without Spark.
+score, bit for bit, and the same model, counts and TOP rows on both engines. What runs without Spark
+(the scoring tasks' plan, the merge of their files) is in test_spark_files.py.
 """
 
 from __future__ import annotations
@@ -15,13 +15,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from anomaly import forest, model
-from anomaly import spark as on_spark
 from anomaly.jobs import SCORE_KIND, AnomalyResources, check, run_score
 from release.engine import QueryEngine
 from release.runtime import OpenRelease
@@ -158,25 +156,3 @@ async def test_abort_interrupts_the_spark_job(open_system: Opener, spark_release
     result = await spark_release.engine.execute("SELECT COUNT(*) AS n FROM des_dr1.tile_info", maxrec=None, timeout=30)
     assert [r async for b in result.batches for r in b.to_pylist()] == [{"n": 2}]
     assert time.monotonic() - started < 15
-
-
-@pytest.mark.parametrize("parts", [1, 3, 40])
-def test_merging_ranked_files_gives_the_full_sort(tmp_path: Path, parts: int) -> None:
-    rng = np.random.default_rng(parts)
-    stats: list[dict[str, object]] = []
-    total = 0
-    for part in range(parts):
-        n = int(rng.integers(0, 5000))
-        batch = pa.RecordBatch.from_arrays(
-            [pa.array((part << 33) + np.arange(n, dtype=np.int64)), pa.array(rng.integers(0, 10**9, n)),
-             pa.array(rng.integers(0, 300, n) / 300.0)],  # many equal scores, in and across files
-            names=["pos", "id", "score"])
-        name = f"part-{part:05d}-00000.parquet"
-        rows, low, high = on_spark._write_ranked([batch] if n else [], tmp_path / name)
-        stats.append({"file": name, "rows": rows, "low": low, "high": high})
-        total += rows
-    ranked = on_spark._Ranked(tmp_path, pa.Table.from_pylist(stats), total)
-    every = pa.concat_tables([pq.read_table(p) for p in ranked.parts])
-    assert pa.Table.from_batches(list(ranked.batches())).equals(every.take(pc.sort_indices(every, on_spark._RANK)))
-    assert ranked.extent() == (total, pc.min(every["score"]).as_py(), pc.max(every["score"]).as_py())
-    assert pa.Table.from_batches(list(ranked.batches(7))).num_rows == min(7, total)
