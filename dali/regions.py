@@ -26,6 +26,7 @@ from dali.sphere import (
     cross,
     dot,
     lonlat,
+    normalize_polygon,
     on_arc,
     point_in_polygon,
     unit,
@@ -104,7 +105,9 @@ def parse_circle(text: str) -> Circle:
 
 
 def parse_polygon(text: str) -> Polygon:
-    """A DALI polygon ``ra1 dec1 ra2 dec2 ...`` (three to ``MAX_POLYGON_VERTICES`` vertices)."""
+    """A DALI polygon ``ra1 dec1 ra2 dec2 ...`` (three to ``MAX_POLYGON_VERTICES`` vertices) that
+    bounds an area within one hemisphere, as ADQL's POLYGON must: with no area (repeated or
+    collinear vertices) or wider than a hemisphere, which side is inside is not defined."""
     if len(text.split()) > 2 * MAX_POLYGON_VERTICES:
         raise RegionError(f"POLYGON has more than {MAX_POLYGON_VERTICES} vertices",
                           limit=f"at most {MAX_POLYGON_VERTICES} vertices per polygon")
@@ -114,6 +117,10 @@ def parse_polygon(text: str) -> Polygon:
     vertices = tuple((values[i] % 360.0, values[i + 1]) for i in range(0, len(values), 2))
     for _, lat in vertices:
         _check_lat(lat, "POLYGON")
+    try:
+        normalize_polygon(vertices)
+    except GeometryValueError as exc:
+        raise RegionError(f"POLYGON: {exc}") from None
     return Polygon(vertices)
 
 

@@ -79,6 +79,17 @@ def test_parse_pos_rejects(text: str) -> None:
         parse_pos(text)
 
 
+@pytest.mark.parametrize(("text", "words"), [
+    ("POLYGON 0 0 0 0 0 0", "no area"),
+    ("POLYGON 10 0 20 0 30 0", "no area"),  # three points on the equator
+    ("POLYGON 0 0 180 0 90 10", "one hemisphere"),  # an edge between antipodes has no one great circle
+])
+def test_parse_pos_rejects_polygons_without_a_defined_inside(text: str, words: str) -> None:
+    # as ADQL's POLYGON (dali.sphere.normalize_polygon): SIA and SODA answer 400, not a silent nothing
+    with pytest.raises(RegionError, match=words):
+        parse_pos(text)
+
+
 def test_region_errors_are_geometry_value_errors() -> None:
     # services map RegionError to their usage error; ADQL catches the base class
     with pytest.raises(GeometryValueError) as caught:

@@ -83,6 +83,7 @@ async def test_csv_overflow_keeps_maxrec_rows(client: httpx.AsyncClient) -> None
     ({"POS": "CIRCLE 1 2"}, b"UsageFault: CIRCLE needs three"),
     ({"RESPONSEFORMAT": "application/pdf"}, b"UsageFault: response format"),
     ({"BAND": "x"}, b"UsageFault: BAND"),
+    ({"POS": "POLYGON 323.3 -0.9 323.4 -0.8 323.3 -0.9"}, b"UsageFault: POLYGON: degenerate polygon (no area)"),
 ])
 async def test_errors_are_dali_votables(client: httpx.AsyncClient, query: dict[str, str], text: bytes) -> None:
     response = await client.get("/sia/query", params=query)

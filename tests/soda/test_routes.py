@@ -82,6 +82,7 @@ async def test_sync_tile_id_with_band_and_repeated_regions(client: httpx.AsyncCl
     ({"ID": DID_G, "CIRCLE": "323.36 -0.82 0.02", "BAND": "1e-6 2e-6"}, 400, "NoOverlap: BAND"),
     ({"ID": "ivo://skygate/des_dr1/coadd?DES0000+0000_g", "CIRCLE": "1 1 1"}, 404, "UsageError: no dataset"),
     ({"ID": DID_G, "POLYGON": "1 2 3"}, 400, "UsageError: POLYGON"),
+    ({"ID": DID_G, "POS": "POLYGON 0 0 180 0 90 10"}, 400, "UsageError: POLYGON: a polygon must lie within one"),
 ])
 async def test_sync_errors_are_soda_text(client: httpx.AsyncClient, query: dict[str, str], status: int,
                                          start: str) -> None:
