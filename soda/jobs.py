@@ -7,6 +7,7 @@ locates the image files. Tests: tests/soda/test_jobs.py.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 from dali.errors import UsageError
 from soda.bulk import run_bulk
-from soda.cutout import NoOverlapError, cut, cutout_fits
+from soda.cutout import NoOverlapError, cut, write_fits
 from soda.params import BulkPosition, parse_bulk_options, parse_positions, parse_soda
 from soda.service import resolve
 from uws import JobContext, Parameters, Result
@@ -50,7 +51,8 @@ def run_async(params: Parameters, ctx: JobContext) -> list[Result]:
     """Every (image, region) combination as its own FITS result; ``result`` holds them all.
 
     A combination whose region misses the image gets a ``text/plain`` result starting with
-    ``NoOverlap:`` (SODA 1.0 async rule).
+    ``NoOverlap:`` (SODA 1.0 async rule). Each file is written to the job's results as its pixels are
+    read, never held whole in memory: ``result`` may hold thousands of cutouts.
     """
     request = parse_soda(params.inline())
     release_dir = release_dir_of(ctx.resources)
@@ -70,11 +72,11 @@ def run_async(params: Parameters, ctx: JobContext) -> list[Result]:
                            "text/plain")
             continue
         cutouts.append(one)
-        ctx.add_result(f"cutout-{number}", cutout_fits([one]), "application/fits")
+        ctx.add_result(f"cutout-{number}", functools.partial(write_fits, cutouts=[one]), "application/fits")
     if not cutouts:
         raise NoOverlapError("no requested region overlaps the requested images", param="POS")
     ctx.progress(len(combinations), len(combinations))
-    ctx.add_result("result", cutout_fits(cutouts), "application/fits")
+    ctx.add_result("result", functools.partial(write_fits, cutouts=cutouts), "application/fits")
     return ctx.results
 
 

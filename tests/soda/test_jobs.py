@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tracemalloc
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,7 +15,7 @@ from release.obscore import image_did, tile_did
 from skygate.settings import Settings
 from soda.cutout import NoOverlapError
 from soda.jobs import check_async, run_async, run_bulk_job
-from tests.soda.tiles import write_tile
+from tests.soda.tiles import SIDE_DEG, TILES, write_tile
 from uws import JobContext, Parameter, Parameters
 
 
@@ -65,3 +66,25 @@ def test_bulk_job_results(data_dir: Path, tmp_path: Path) -> None:
     assert ids[0] == "result" and {"summary.json", "log", "positions.csv"} <= set(ids)
     assert "DES2134-0041__DESJ213326.4000-004912.0000__DESJ213326.4000-004912.0000_g.fits" in ids
     assert sum(i.endswith(".fits") for i in ids) == 4
+
+
+def test_async_results_are_written_as_read_not_held_in_memory(tmp_path_factory: pytest.TempPathFactory,
+                                                               tmp_path: Path) -> None:
+    # eight whole-tile cutouts of 600 x 600 pixels, 4.3 MB each: "result" holds all eight (35 MB)
+    root = tmp_path_factory.mktemp("big")
+    write_tile(root / "release", "DES2134-0041", "g", npix=600)
+    ra, dec = TILES["DES2134-0041"]
+    params = Parameters([Parameter("ID", image_did("DES2134-0041", "g")),
+                         *(Parameter("CIRCLE", f"{ra + k * 1e-4} {dec} {SIDE_DEG}") for k in range(8))])
+    ctx = _ctx(root, tmp_path, params)
+    tracemalloc.start()
+    try:
+        run_async(params, ctx)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    size = (ctx.results_dir / "result").stat().st_size
+    assert size > 8 * 600 * 600 * 12
+    assert peak < size / 3, (peak, size)  # before, the whole "result" was built in memory: 40 MB
+    with fits.open(ctx.results_dir / "result") as hdul:
+        assert hdul[0].header["NCUTOUTS"] == 8 and hdul["SCI", 8].data.shape == (600, 600)
