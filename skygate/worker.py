@@ -91,23 +91,25 @@ def job_kinds(resources: WorkerResources) -> list[JobKind]:
         JobKind(tap_jobs.KIND, tap_jobs.run_query, check=tap_jobs.check, error_document=tap_jobs.error_renderer,
                 multi_valued=tap_jobs.MULTI_VALUED, resources=resources),
     ]
+    worker_memory = resources.settings.limits().worker_memory
     anomaly_resources = AnomalyResources(
         engine=lambda: resources.release.engine if resources.release is not None else None,
         jobs=lambda: resources.jobs,
         chunk_rows=resources.settings.anomaly_chunk_rows,
         max_rows=resources.settings.maxrec_hard,
         query_timeout=resources.settings.query_timeout,
-        memory_limit=resources.settings.limits().worker_memory,
+        memory_limit=worker_memory,
         tables=resources.owner_tables,
     )
+    soda_resources = soda_jobs.SodaJobResources(release_dir=resources.settings.release_dir, worker_memory=worker_memory)
     kinds += [
         JobKind(anomaly_jobs.SCORE_KIND, anomaly_jobs.run_score,
                 check=functools.partial(anomaly_jobs.check, memory_limit=anomaly_resources.memory_limit),
                 resources=anomaly_resources),
         JobKind(anomaly_jobs.CHUNK_KIND, anomaly_jobs.run_chunk, resources=anomaly_resources),
         JobKind("soda-async", soda_jobs.run_async, check=soda_jobs.check_async,
-                multi_valued=frozenset({"id", "pos", "circle", "polygon", "band"}), resources=resources),
-        JobKind("soda-bulk", soda_jobs.run_bulk_job, check=soda_jobs.check_bulk, resources=resources),
+                multi_valued=frozenset({"id", "pos", "circle", "polygon", "band"}), resources=soda_resources),
+        JobKind("soda-bulk", soda_jobs.run_bulk_job, check=soda_jobs.check_bulk, resources=soda_resources),
     ]
     return kinds
 

@@ -1,8 +1,9 @@
 """SODA job kinds: ``soda-async`` (one result per cutout) and ``soda-bulk`` (DESaccess-style lists).
 
 Plain functions ``run(params, ctx)`` run by the UWS worker in a thread (they call
-``ctx.checkpoint()`` between cutouts and report progress). ``ctx.resources.settings.release_dir``
-locates the image files. Tests: tests/soda/test_jobs.py.
+``ctx.checkpoint()`` between cutouts and report progress). ``ctx.resources`` is a ``SodaJobResources``
+(``skygate/worker.py`` builds it from the settings): where the image files are, and the worker's
+memory. Tests: tests/soda/test_jobs.py.
 """
 
 from __future__ import annotations
@@ -10,17 +11,17 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from dali.errors import UsageError
+from dali.errors import FatalError, UsageError
 from soda.bulk import run_bulk
 from soda.cutout import NoOverlapError, cut, write_fits
 from soda.params import BulkPosition, parse_bulk_options, parse_positions, parse_soda
 from soda.service import resolve
 from uws import JobContext, Parameters, Result
 
-__all__ = ["MAX_ASYNC_CUTOUTS", "check_async", "check_bulk", "release_dir_of", "run_async", "run_bulk_job"]
+__all__ = ["MAX_ASYNC_CUTOUTS", "SodaJobResources", "check_async", "check_bulk", "run_async", "run_bulk_job"]
 
 MAX_ASYNC_CUTOUTS = 5000
 # Position tables up to this size are parsed by the check (inline, a few ms per 10,000 rows).
@@ -28,18 +29,20 @@ _CHECKED_POSITIONS_BYTES = 2 * 1024 * 1024
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
 
-def release_dir_of(resources: Any) -> Path:
-    """The release folder the worker serves (``Settings.release_dir``)."""
-    settings = getattr(resources, "settings", None)
-    if settings is None:
-        raise UsageError("the worker has no release configured")
-    return Path(settings.release_dir)
+@dataclass(frozen=True, slots=True)
+class SodaJobResources:
+    """What the SODA job kinds reach as ``ctx.resources``."""
+
+    # the release folder the worker serves (``Settings.release_dir``): its coadd tiles
+    release_dir: Path
+    # bytes a bulk job may hold at once (``SKYGATE_WORKER_MEMORY``, resolved); None: no limit
+    worker_memory: int | None = None
 
 
-def _worker_memory(resources: Any) -> int | None:
-    """``SKYGATE_WORKER_MEMORY`` as the settings resolve it (None when the worker has no settings)."""
-    limits = getattr(getattr(resources, "settings", None), "limits", None)
-    return int(limits().worker_memory) if callable(limits) else None
+def _resources(ctx: JobContext) -> SodaJobResources:
+    if not isinstance(ctx.resources, SodaJobResources):
+        raise FatalError("the SODA job kinds were registered without their resources")
+    return ctx.resources
 
 
 def check_async(params: Parameters) -> None:
@@ -55,7 +58,7 @@ def run_async(params: Parameters, ctx: JobContext) -> list[Result]:
     read, never held whole in memory: ``result`` may hold thousands of cutouts.
     """
     request = parse_soda(params.inline())
-    release_dir = release_dir_of(ctx.resources)
+    release_dir = _resources(ctx).release_dir
     images = [image for did in request.ids for image in resolve(release_dir, did, request.bands)]
     combinations = [(image, region) for image in images for region in request.regions]
     if len(combinations) > MAX_ASYNC_CUTOUTS:
@@ -108,10 +111,10 @@ def run_bulk_job(params: Parameters, ctx: JobContext) -> list[Result]:
     options = parse_bulk_options(params.inline())
     positions = _positions(params)
     assert positions is not None
-    release_dir = release_dir_of(ctx.resources)
+    resources = _resources(ctx)
     out_dir = ctx.scratch_path(ctx.job_id)
-    outcome = run_bulk(release_dir, positions, options, out_dir, job_id=ctx.job_id,
-                       progress=ctx.progress, checkpoint=ctx.checkpoint, memory_limit=_worker_memory(ctx.resources))
+    outcome = run_bulk(resources.release_dir, positions, options, out_dir, job_id=ctx.job_id,
+                       progress=ctx.progress, checkpoint=ctx.checkpoint, memory_limit=resources.worker_memory)
     if outcome.archive is not None:
         ctx.add_result("result", outcome.archive, "application/gzip")
     for path in outcome.files:

@@ -2,9 +2,9 @@
 (and, with ``DESTINATION``, also store its rows as the owner's table: ``tap.user_tables``).
 
 The job function, its cheap run-time check and its ``/error`` renderer, for the job-kind table in
-``skygate/worker.py``. Worker resources arrive as ``ctx.resources`` with ``release`` (an
-``release.runtime.OpenRelease``: ``engine`` or ``problem``) and ``tap`` (the ``TapConfig`` the
-assembly built from the settings).
+``skygate/worker.py``. Worker resources arrive as ``ctx.resources``, a ``TapJobResources``: the open
+release (``engine`` or ``problem``), ``tap`` (the ``TapConfig`` the assembly built from the settings)
+and the owners' quotas.
 Tests: tests/tap/test_clients.py (pyvo async, votlint), tests/tap/test_live.py (taplint).
 """
 
@@ -12,27 +12,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Protocol, runtime_checkable
 
-from dali.errors import SkygateError
+from auth.quotas import QuotaBook
+from dali.errors import FatalError, SkygateError
 from dali.votable import error_document
 from dali.writers import OutputFormat
+from release.runtime import ReleaseRuntime
 from release.user_tables import check_table_name, remaining_quota, table_owner
 from tap.params import parse_tap
 from tap.service import KeptRows, TapConfig, internal_error, load_uploads, require_engine, start_query
 from tap.user_tables import caller_view, destination_name, store_destination
 from uws import ErrorInfo, JobContext, Parameters, Result
 
-__all__ = ["KIND", "MULTI_VALUED", "QUERY_STATUS_RESULT", "check", "error_renderer", "run_query"]
+__all__ = ["KIND", "MULTI_VALUED", "QUERY_STATUS_RESULT", "TapJobResources", "check", "error_renderer", "run_query"]
 
 KIND = "tap.query"
 QUERY_STATUS_RESULT = "query_status"
 MULTI_VALUED = frozenset({"upload"})
 
 
-def _config(resources: Any) -> TapConfig:
-    config: TapConfig = resources.tap
-    return config
+@runtime_checkable
+class TapJobResources(ReleaseRuntime, Protocol):
+    """What the ``tap.query`` kind reaches as ``ctx.resources`` (``skygate.worker.WorkerResources``)."""
+
+    @property
+    def tap(self) -> TapConfig: ...
+
+    @property
+    def quotas(self) -> QuotaBook | None:
+        """Each owner's limits (``skygate user quota``); None: the configuration's for everyone."""
+        ...
+
+
+def _resources(ctx: JobContext) -> TapJobResources:
+    if not isinstance(ctx.resources, TapJobResources):
+        raise FatalError(f"the {KIND} job kind was registered without its resources")
+    return ctx.resources
 
 
 def check(params: Parameters) -> None:
@@ -44,12 +60,13 @@ def check(params: Parameters) -> None:
 
 async def run_query(params: Parameters, ctx: JobContext) -> list[Result]:
     """Execute the job's query and publish the document as result ``result``."""
-    config = _config(ctx.resources)
-    quotas = getattr(ctx.resources, "quotas", None)
-    if quotas is not None:  # the owner's own limits (``skygate user quota``)
-        config = config.for_caller(await quotas.of(ctx.owner))
-    release = getattr(ctx.resources, "release", None)
-    engine = require_engine(getattr(release, "engine", None), getattr(release, "problem", None))
+    resources = _resources(ctx)
+    config = resources.tap
+    if resources.quotas is not None:  # the owner's own limits (``skygate user quota``)
+        config = config.for_caller(await resources.quotas.of(ctx.owner))
+    release = resources.release
+    engine = require_engine(release.engine if release is not None else None,
+                            release.problem if release is not None else None)
     tq = parse_tap(params.inline(), maxrec_default=config.maxrec_default, maxrec_hard=config.maxrec_hard)
     files = {name: await asyncio.to_thread(path.read_bytes) for name, path in params.files.items()}
     uploads = await load_uploads(tq.uploads, files, config)

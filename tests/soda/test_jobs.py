@@ -5,16 +5,15 @@ from __future__ import annotations
 import io
 import tracemalloc
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from astropy.io import fits
 
-from dali.errors import UsageError
+from dali.errors import FatalError, UsageError
 from release.obscore import image_did, tile_did
 from skygate.settings import Settings
 from soda.cutout import NoOverlapError
-from soda.jobs import check_async, run_async, run_bulk_job
+from soda.jobs import SodaJobResources, check_async, run_async, run_bulk_job
 from tests.soda.tiles import SIDE_DEG, TILES, write_tile
 from uws import JobContext, Parameter, Parameters
 
@@ -29,7 +28,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _ctx(data_dir: Path, tmp_path: Path, params: Parameters) -> JobContext:
     return JobContext(job_id="j1", kind="soda-async", parameters=params, job_dir=tmp_path / "j1",
-                      resources=SimpleNamespace(settings=Settings(data_dir=data_dir)))
+                      resources=SodaJobResources(Settings(data_dir=data_dir).release_dir))
 
 
 def test_async_one_result_per_cutout(data_dir: Path, tmp_path: Path) -> None:
@@ -88,3 +87,12 @@ def test_async_results_are_written_as_read_not_held_in_memory(tmp_path_factory: 
     assert peak < size / 3, (peak, size)  # before, the whole "result" was built in memory: 40 MB
     with fits.open(ctx.results_dir / "result") as hdul:
         assert hdul[0].header["NCUTOUTS"] == 8 and hdul["SCI", 8].data.shape == (600, 600)
+
+
+@pytest.mark.parametrize("run", [run_async, run_bulk_job])
+def test_soda_kinds_refuse_to_run_without_their_resources(tmp_path: Path, run: object) -> None:
+    params = Parameters([Parameter("ID", tile_did("DES2134-0041")), Parameter("CIRCLE", "323.36 -0.82 0.02"),
+                         Parameter("positions", "RA,DEC\n323.36,-0.82\n")])
+    ctx = JobContext(job_id="j1", kind="soda-async", parameters=params, job_dir=tmp_path / "j1", resources=None)
+    with pytest.raises(FatalError, match="registered without their resources"):
+        run(params, ctx)  # type: ignore[operator]
