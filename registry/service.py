@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from dali.values import TableMeta
 from registry.coverage import ReleaseCoverage
@@ -21,7 +21,25 @@ from registry.ledger import Ledger, Record
 from registry.records import ServiceSource, resources
 from registry.rr_schema import rr_tables
 
-__all__ = ["Publisher"]
+__all__ = ["Publisher", "PublisherSettings"]
+
+
+class PublisherSettings(Protocol):
+    """The settings a ``Publisher`` is made from (``skygate.settings.Settings``; registry never imports
+    skygate)."""
+
+    @property
+    def data_dir(self) -> Path: ...
+    @property
+    def authority(self) -> str: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def registry_metadata(self) -> str: ...
+    @property
+    def scs_max_sr(self) -> float: ...
+    @property
+    def maxrec_hard(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,24 +73,23 @@ class Publisher:
     footprints: Callable[[], Mapping[str, str]] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, *, footprints: Callable[[], Mapping[str, str]] | None = None,
+    def from_settings(cls, settings: PublisherSettings, *, footprints: Callable[[], Mapping[str, str]] | None = None,
                       readonly: bool = False) -> Publisher:
-        """From a settings object (duck-typed: registry never imports skygate); ``readonly`` reads the
-        ledger's dates without writing them (a process that only needs the records, e.g. a worker).
+        """From the settings; ``readonly`` reads the ledger's dates without writing them (a process
+        that only needs the records, e.g. a worker).
 
         Raises
         ------
         UsageError
             A malformed authority or an unusable registry metadata file.
         """
-        data_dir = Path(str(settings.data_dir))
         return cls(
-            authority=check_authority(str(settings.authority)),
-            base_url=str(settings.base_url).rstrip("/"),
-            curation=load_curation(str(settings.registry_metadata)),
-            max_sr=float(settings.scs_max_sr),
-            max_records=int(settings.maxrec_hard),
-            ledger=Ledger(data_dir / "registry-ledger.json", readonly=readonly),
+            authority=check_authority(settings.authority),
+            base_url=settings.base_url.rstrip("/"),
+            curation=load_curation(settings.registry_metadata),
+            max_sr=settings.scs_max_sr,
+            max_records=settings.maxrec_hard,
+            ledger=Ledger(Path(settings.data_dir) / "registry-ledger.json", readonly=readonly),
             footprints=footprints,
         )
 
