@@ -105,7 +105,7 @@ def skip_spark_unless_asked(config: pytest.Config, items: list[pytest.Item]) -> 
     """Spark tests start a JVM (10-20 s, two cores busy): they run only when ``-m`` names ``spark``."""
     if "spark" in (config.option.markexpr or ""):
         return
-    skip = pytest.mark.skip(reason="Spark tests run with -m spark (.ci/run: SKYGATE_CI_SPARK=1)")
+    skip = pytest.mark.skip(reason="Spark tests run with -m spark (.ci/run runs them)")
     for item in items:
         if item.get_closest_marker("spark") is not None:
             item.add_marker(skip)
