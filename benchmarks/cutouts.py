@@ -87,13 +87,15 @@ def bench_sync(release: Path, count: int, tile: int | None, baseline_too: bool) 
     layout = f"{tile}x{tile}-pixel compression tiles" if tile else "one-row compression tiles (fpack default)"
     did = image_did(TILENAME, "i")
     radius = 0.5 / 60.0  # a 1' wide cutout
-    run_cutouts(release, SodaRequest((did,), (Circle(*CENTRE, radius),), ()))  # warm caches
+    run_cutouts(release, SodaRequest((did,), (Circle(*CENTRE, radius),), ()), io.BytesIO())  # warm caches
     times = []
     for ra, dec in _positions(count):
         start = time.perf_counter()
-        body, _ = run_cutouts(release, SodaRequest((did,), (Circle(ra, dec, radius),), ()))
+        body = io.BytesIO()
+        run_cutouts(release, SodaRequest((did,), (Circle(ra, dec, radius),), ()), body)
         times.append(time.perf_counter() - start)
-    with fits.open(io.BytesIO(body)) as hdul:
+    body.seek(0)
+    with fits.open(body) as hdul:
         shape = hdul["SCI"].data.shape
     print(f"SODA sync 1' cutout ({shape[1]}x{shape[0]} px), 3 extensions, native tile with {layout}: "
           f"p50 {statistics.median(times) * 1000:.1f} ms, p95 {np.percentile(times, 95) * 1000:.1f} ms "

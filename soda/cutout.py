@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 from astropy.io import fits
@@ -344,7 +344,7 @@ def cutout_fits(cutouts: Sequence[Cutout], *, primary_sci: bool = False) -> byte
     return buffer.getvalue()
 
 
-def write_fits(out: BinaryIO, cutouts: Sequence[Cutout], *, primary_sci: bool = False) -> None:
+def write_fits(out: IO[bytes], cutouts: Sequence[Cutout], *, primary_sci: bool = False) -> None:
     """Write the cutouts to ``out`` as one FITS file, reading each extension as it is written.
 
     SODA layout (default): an empty PRIMARY, then SCI, MSK, WGT for each cutout (EXTVER 1, 2, ...).
@@ -375,7 +375,7 @@ def write_fits(out: BinaryIO, cutouts: Sequence[Cutout], *, primary_sci: bool = 
                        name=name, version=version)
 
 
-def write_desaccess(out: BinaryIO, extensions: Sequence[tuple[str, np.ndarray, str]]) -> None:
+def write_desaccess(out: IO[bytes], extensions: Sequence[tuple[str, np.ndarray, str]]) -> None:
     """One DESaccess cutout file from (name, data, card text): SCI as the primary HDU, then the rest."""
     for number, (name, data, cards) in enumerate(extensions):
         _write_hdu(out, _array_blocks(data), data.shape, cards, primary=number == 0,
@@ -393,7 +393,7 @@ def _array_blocks(data: np.ndarray) -> Iterator[np.ndarray]:
         yield data[start:start + rows]
 
 
-def _write_hdu(out: BinaryIO, blocks: Iterable[np.ndarray], shape: tuple[int, ...], cards: str, *, primary: bool,
+def _write_hdu(out: IO[bytes], blocks: Iterable[np.ndarray], shape: tuple[int, ...], cards: str, *, primary: bool,
                name: str | None = None, version: int | None = None) -> None:
     """One image HDU of ``shape``: its header (from the first block's dtype), then the blocks in big-endian
     order, each converted on its own, then the padding to the FITS block."""
@@ -410,7 +410,7 @@ def _write_hdu(out: BinaryIO, blocks: Iterable[np.ndarray], shape: tuple[int, ..
     out.write(bytes(-written % 2880))
 
 
-def _write_block(out: BinaryIO, block: np.ndarray) -> int:
+def _write_block(out: IO[bytes], block: np.ndarray) -> int:
     big = np.ascontiguousarray(block, dtype=block.dtype.newbyteorder(">"))
     out.write(big.reshape(-1).view(np.uint8).data)
     return big.nbytes

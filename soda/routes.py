@@ -13,18 +13,20 @@ status of ``dali.errors.http_status``. The settings come as a ``SodaConfig``, th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import re
+import tempfile
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from dali.descriptors import DATALINK_FORMAT, DATALINK_STANDARD_ID, SODA_ASYNC_ID, SODA_SYNC_ID
@@ -89,14 +91,34 @@ def _links_error(exc: BaseException) -> Response:
 
 
 async def _sync(config: SodaConfig, request: Request) -> Response:
-    try:
-        soda_request = parse_soda(await read_request(request, _limits(config)))
-        body, count = await asyncio.to_thread(run_cutouts, config.release_dir, soda_request)
-    except Exception as exc:  # noqa: BLE001 - the protocol edge turns every failure into a SODA error
-        return _soda_error(exc)
-    return Response(body, media_type="application/fits",
-                    headers={"Content-Disposition": 'inline; filename="cutout.fits"',
-                             "X-Cutout-Count": str(count)})
+    # Written whole before the answer starts, so that a failure is still a SODA error, and spooled to a
+    # temporary file past _IN_MEMORY: a sync call may cut up to 4096 x 4096 pixels per extension in all.
+    with contextlib.ExitStack() as owned:
+        spool = owned.enter_context(tempfile.SpooledTemporaryFile(max_size=_IN_MEMORY))
+        try:
+            soda_request = parse_soda(await read_request(request, _limits(config)))
+            count = await asyncio.to_thread(run_cutouts, config.release_dir, soda_request, spool)
+        except Exception as exc:  # noqa: BLE001 - the protocol edge turns every failure into a SODA error
+            return _soda_error(exc)
+        headers = {"Content-Disposition": 'inline; filename="cutout.fits"', "X-Cutout-Count": str(count)}
+        size = spool.tell()
+        spool.seek(0)
+        if size <= _IN_MEMORY:
+            return Response(spool.read(), media_type="application/fits", headers=headers)
+        owned.pop_all()  # the answer's chunks close it
+        return StreamingResponse(_chunks(spool), media_type="application/fits",
+                                 headers={**headers, "Content-Length": str(size)})
+
+
+# Sync cutout files up to this size are answered from memory; larger ones from a temporary file.
+_IN_MEMORY = 8 << 20
+
+
+def _chunks(spool: tempfile.SpooledTemporaryFile[bytes]) -> Iterator[bytes]:
+    """The spooled file in 1 MiB pieces (Starlette reads them in a thread), closed at the end."""
+    with spool:
+        while chunk := spool.read(1 << 20):
+            yield chunk
 
 
 async def _links(config: SodaConfig, request: Request) -> Response:

@@ -12,13 +12,14 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
 from dali.errors import NotFoundError, TooLargeError
 from dali.regions import Region
 from release.obscore import BAND_WAVELENGTHS, BANDS, find_image_file, image_did, parse_did
-from soda.cutout import MAX_CUTOUT_PIXELS, Cutout, NoOverlapError, cut, cutout_fits, image_geometry, pixel_box
+from soda.cutout import MAX_CUTOUT_PIXELS, Cutout, NoOverlapError, cut, image_geometry, pixel_box, write_fits
 from soda.params import MAX_SYNC_CUTOUTS, SodaRequest
 
 __all__ = ["Image", "UnknownDatasetError", "cut_one", "preview_png", "resolve", "run_cutouts"]
@@ -81,9 +82,10 @@ def cut_one(image: Image, region: object) -> Cutout:
     return cut(image.path, region)  # type: ignore[arg-type]
 
 
-def run_cutouts(release_dir: Path, request: SodaRequest, *, limit: int = MAX_SYNC_CUTOUTS,
-                pixel_limit: int | None = None) -> tuple[bytes, int]:
-    """Every (image, region) combination of ``request`` as one FITS file, and how many were cut.
+def run_cutouts(release_dir: Path, request: SodaRequest, out: IO[bytes], *, limit: int = MAX_SYNC_CUTOUTS,
+                pixel_limit: int | None = None) -> int:
+    """Write every (image, region) combination of ``request`` to ``out`` as one FITS file, reading
+    each extension's pixels as it is written; return how many were cut.
 
     Combinations whose region misses the image are left out; when all miss, ``NoOverlapError``.
 
@@ -103,7 +105,8 @@ def run_cutouts(release_dir: Path, request: SodaRequest, *, limit: int = MAX_SYN
     if not cutouts:
         raise NoOverlapError("no requested region overlaps the requested images", param="POS",
                              hint="search with SIA for images that cover the region")
-    return cutout_fits(cutouts), len(cutouts)
+    write_fits(out, cutouts)
+    return len(cutouts)
 
 
 def _sized(combinations: Sequence[tuple[Image, Region]], pixel_limit: int) -> list[tuple[Image, Region]]:

@@ -10,10 +10,13 @@ import pytest
 from astropy.io import fits
 
 from dali.errors import FatalError, UsageError
+from dali.regions import Circle
 from release.obscore import image_did, tile_did
 from skygate.settings import Settings
 from soda.cutout import NoOverlapError
 from soda.jobs import SodaJobResources, check_async, run_async, run_bulk_job
+from soda.params import SodaRequest
+from soda.service import run_cutouts
 from tests.soda.tiles import SIDE_DEG, TILES, write_tile
 from uws import JobContext, Parameter, Parameters
 
@@ -96,3 +99,21 @@ def test_soda_kinds_refuse_to_run_without_their_resources(tmp_path: Path, run: o
     ctx = JobContext(job_id="j1", kind="soda-async", parameters=params, job_dir=tmp_path / "j1", resources=None)
     with pytest.raises(FatalError, match="registered without their resources"):
         run(params, ctx)  # type: ignore[operator]
+
+
+def test_sync_cutouts_are_written_as_read(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    # what /soda/sync runs in its thread, into the file it answers from: eight whole-tile cutouts (35 MB)
+    root = tmp_path_factory.mktemp("sync")
+    write_tile(root / "release", "DES2134-0041", "g", npix=600)
+    ra, dec = TILES["DES2134-0041"]
+    circles = tuple(Circle(ra + k * 1e-4, dec, SIDE_DEG) for k in range(8))
+    request = SodaRequest((image_did("DES2134-0041", "g"),), circles, ())
+    with (tmp_path / "cutout.fits").open("w+b") as out:
+        tracemalloc.start()
+        try:
+            assert run_cutouts(Settings(data_dir=root).release_dir, request, out) == 8
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        size = out.tell()
+    assert size > 8 * 600 * 600 * 12 and peak < size / 3, (peak, size)

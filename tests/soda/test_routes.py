@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from release.obscore import image_did, tile_did
 from skygate.assembly import Runtime, service_config
 from skygate.settings import Settings
+from soda import routes as soda_routes_module
 from soda.routes import SodaConfig, soda_routes
 from tests.dali.xmlschema import xsd_errors
 from tests.soda.tiles import write_tile
@@ -61,6 +62,18 @@ async def test_sync_circle_cutout_is_centred(client: httpx.AsyncClient) -> None:
         ny, nx = hdul["SCI"].data.shape
         x, y = WCS(hdul["SCI"].header).all_world2pix([STAR], 0)[0]
         assert abs(x - (nx - 1) / 2) <= 0.5 and abs(y - (ny - 1) / 2) <= 0.5
+
+
+async def test_a_sync_cutout_over_the_memory_spool_streams_from_its_file(client: httpx.AsyncClient,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    params = {"ID": DID_G, "CIRCLE": f"{STAR[0]} {STAR[1]} 0.03"}
+    small = await client.get("/soda/sync", params=params)
+    assert "content-length" in small.headers and len(small.content) > 10_000  # answered from memory
+    monkeypatch.setattr(soda_routes_module, "_IN_MEMORY", 4096)  # the same file now spills to disk
+    large = await client.get("/soda/sync", params=params)
+    assert large.status_code == 200 and large.headers["content-type"] == "application/fits"
+    assert large.headers["content-length"] == str(len(small.content)) and large.headers["x-cutout-count"] == "1"
+    assert large.content == small.content
 
 
 async def test_sync_tile_id_with_band_and_repeated_regions(client: httpx.AsyncClient) -> None:
