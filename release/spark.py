@@ -305,6 +305,11 @@ class SparkBackend:
         except (UsageError, TransientError, FatalError):
             raise
         except Exception as exc:  # pyspark's errors: a query our translator wrote failed in Spark
+            refused = _analysis_message(exc)
+            if refused is not None:  # valid ADQL that Spark SQL cannot express: say what Spark said
+                raise UsageError(f"Spark cannot run this query: {refused}", param="QUERY",
+                                 hint="rewrite that part of the query, or query a DuckDB or PostgreSQL service"
+                                 ) from exc
             raise FatalError("the Spark query failed") from exc
 
     async def _call(self, func: Callable[..., _T], *args: Any) -> _T:
@@ -315,6 +320,18 @@ class SparkBackend:
             session, self._session = self._session, None
             await self._call(session.stop)
         self._threads.shutdown(wait=False)
+
+
+def _analysis_message(exc: BaseException) -> str | None:
+    """The first line of Spark's analysis error (what it cannot resolve or support), without its
+    SQLSTATE and plan; None for any other error."""
+    try:
+        from pyspark.errors import AnalysisException
+    except ImportError:
+        return None
+    if not isinstance(exc, AnalysisException):
+        return None
+    return str(exc).split("\n", 1)[0].split(" SQLSTATE:", 1)[0].strip()
 
 
 def _dataframe(spark: Any, table: pa.Table) -> Any:

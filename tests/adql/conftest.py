@@ -144,3 +144,28 @@ def normalise(rows_: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
     out = [tuple(norm(v) for v in r) for r in rows_]
     return sorted(out, key=repr)
+
+
+@pytest.fixture(scope="session")
+def adql_spark(spark_server: tuple[str, Any], adql_metadata: dict[str, TableMeta]) -> Iterator[Runner]:
+    """Spark SQL on the local Spark Connect server (tests/partitioned_fixtures.py), over the same rows as
+    temporary views; it runs Spark SQL written for the qualified names (``schema.table``), as
+    ``adql.spark.translate_spark`` writes it, and points them at the views (``rename_tables``)."""
+    from pyspark.sql import SparkSession
+
+    from adql.spark import rename_tables
+
+    spark = SparkSession.builder.remote(spark_server[0]).create()
+    data = rows()
+    views = {}
+    for key, meta in adql_metadata.items():
+        view = f"{meta.schema}__{meta.name}"
+        spark.createDataFrame(_arrow(meta, data[key])).createOrReplaceTempView(view)
+        views[f"{meta.schema}.{meta.name}".lower()] = view
+
+    def run(sql: str) -> list[tuple[Any, ...]]:
+        table = spark.sql(rename_tables(sql, views)).toArrow()
+        return [tuple(row.values()) for row in table.to_pylist()]
+
+    yield run
+    spark.stop()

@@ -1,7 +1,7 @@
 """The table-driven ADQL cases (tests/adql/cases/*.toml): expected SQL or error, then executed.
 
-Each valid case is translated for both backends and run on DuckDB and on PostgreSQL over the
-same rows (tests/adql/tables.py); the results must be identical.
+Each valid case is translated for each backend and run on DuckDB, on PostgreSQL and (``spark``
+marker) on Spark SQL over the same rows (tests/adql/tables.py); the results must be identical.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import adql
+from adql.spark import translate_spark
 from dali.values import Column, TableMeta
 from tests.adql.conftest import Runner, normalise
 
@@ -69,3 +70,21 @@ def test_same_rows_on_both_backends(case: Any, adql_metadata: dict[str, TableMet
         assert len(duck) == len(pg)
     else:
         assert normalise(duck) == normalise(pg)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("case", RUN)
+def test_same_rows_on_spark(case: Any, adql_metadata: dict[str, TableMeta], adql_duckdb: Runner,
+                            adql_spark: Runner) -> None:
+    if case.get("no_spark"):
+        pytest.skip(case["no_spark"])
+    if "spark_error" in case:  # refused when translated, saying why, rather than failing in Spark
+        with pytest.raises(adql.ADQLError, match=case["spark_error"]):
+            translate_spark(case["adql"], adql_metadata, maxrec=case.get("maxrec"))
+        return
+    duck = adql_duckdb(adql.translate(case["adql"], adql_metadata, "duckdb", maxrec=case.get("maxrec")).sql)
+    spark = adql_spark(translate_spark(case["adql"], adql_metadata, maxrec=case.get("maxrec")).sql)
+    if "RAND" in case["adql"].upper() or ("TOP" in case["adql"].upper() and "ORDER BY" not in case["adql"].upper()):
+        assert len(duck) == len(spark)
+    else:
+        assert normalise(duck) == normalise(spark)

@@ -11,6 +11,7 @@ import sqlglot
 from sqlglot import exp
 
 from adql.coverage import index_ranges
+from adql.errors import ADQLError
 from adql.spark import rename_tables, translate_spark
 from tests.adql.tables import metadata
 
@@ -45,3 +46,28 @@ def test_rename_tables_keeps_aliases() -> None:
     tree = sqlglot.parse_one(out, read="spark")
     tables = {(t.name, t.alias) for t in tree.find_all(exp.Table)}
     assert tables == {("v_main_1", "m"), ("v_schemas", "schemas"), ("tap_upload_x_7", "u")}
+
+
+def test_rename_tables_keeps_the_joins_of_parenthesised_joins() -> None:
+    # a parenthesised join holds its joins as arguments of its first table; replacing that table
+    # once dropped them, and Spark counted 800 rows where DuckDB counted 12 800
+    adql = ("SELECT COUNT(*) AS n FROM (test.points AS a JOIN test.regions AS b) "
+            "FULL OUTER JOIN (des_dr1.tile_info AS c JOIN test.regions AS d)")
+    out = rename_tables(translate_spark(adql, metadata()).sql,
+                        {"test.points": "v_points", "test.regions": "v_regions", "des_dr1.tile_info": "v_tiles"})
+    tree = sqlglot.parse_one(out, read="spark")
+    assert sorted((t.name, t.alias) for t in tree.find_all(exp.Table)) == \
+        [("v_points", "a"), ("v_regions", "b"), ("v_regions", "d"), ("v_tiles", "c")]
+
+
+def test_order_by_after_distinct_names_the_selected_outputs() -> None:
+    # Spark resolves ORDER BY after DISTINCT against the select list only
+    spark = translate_spark("SELECT DISTINCT tilename, flags_g FROM des_dr1.main ORDER BY tilename, 2 DESC",
+                            metadata())
+    order = sqlglot.parse_one(spark.sql, read="spark").args["order"]
+    assert [o.this.sql("spark") for o in order.expressions] == ["`tilename`", "`flags_g`"]
+
+
+def test_geometry_on_polygon_columns_is_refused_saying_so() -> None:
+    with pytest.raises(ADQLError, match=r"geometry on polygon columns .* not available on the Spark backend"):
+        translate_spark("SELECT id, AREA(footprint) AS a FROM test.regions", metadata())

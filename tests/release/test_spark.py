@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from dali.errors import UsageError
 from dali.values import Column, TableMeta
 from release.engine import QueryEngine, UploadTable
 from release.runtime import OpenRelease
@@ -105,6 +106,17 @@ async def test_a_timeout_cancels_the_spark_job(spark_release: OpenRelease, spark
     start = time.monotonic()
     assert await rows(spark_release.engine, "SELECT COUNT(*) AS n FROM des_dr1.tile_info") == [{"n": 2}]
     assert time.monotonic() - start < 15
+
+
+async def test_a_query_spark_cannot_express_is_a_usage_error_saying_why(spark_release: OpenRelease) -> None:
+    assert spark_release.engine is not None
+    # valid ADQL (DuckDB and PostgreSQL run it: tests/adql/cases/semantics.toml); Spark SQL refuses an
+    # outer reference in a subquery of the select list
+    adql = ("SELECT t.tilename, (SELECT MAX(m.ra) + t.ra_cent FROM des_dr1.main AS m) AS x "
+            "FROM des_dr1.tile_info AS t")
+    with pytest.raises(UsageError, match=r"Spark cannot run this query: .*outer query") as caught:
+        await rows(spark_release.engine, adql)
+    assert caught.value.param == "QUERY" and "SQLSTATE" not in str(caught.value)
 
 
 @pytest.mark.parametrize("name", list(DES_ADQL))
