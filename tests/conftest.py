@@ -20,8 +20,15 @@ import pytest
 # The application under uvicorn on 127.0.0.1 (TAP engineer): live_server, live_server_postgres.
 from tests.live_fixtures import live_server, live_server_postgres, pyvo_session  # noqa: F401
 
-# The ci release written partitioned (HATS), and Spark serving it: partitioned_ci, spark_server, spark_release.
-from tests.partitioned_fixtures import partitioned_ci, skip_spark_unless_asked, spark_release, spark_server  # noqa: F401
+# The ci release written partitioned (HATS), and Spark serving it: partitioned_ci, spark_server, spark_release,
+# live_server_spark.
+from tests.partitioned_fixtures import (  # noqa: F401
+    live_server_spark,
+    partitioned_ci,
+    skip_spark_unless_asked,
+    spark_release,
+    spark_server,
+)
 from tests.release_fixtures import (  # noqa: F401
     ci_duckdb_path,
     ci_engine,

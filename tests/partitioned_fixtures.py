@@ -1,10 +1,11 @@
 """Session fixtures for the partitioned ``ci`` release and the Spark backend over it.
 
-Imported by tests/conftest.py so that tests/release and tests/anomaly share one ingest and one Spark
-Connect server per test process: ``partitioned_ci`` (the ``ci`` release written as HATS beside a DuckDB
-file), ``spark_server`` (a local Spark Connect server, ``local[2]``) and ``spark_release`` (the release
-opened on it). Spark tests carry the ``spark`` marker and run only when ``-m`` names it (tests/conftest.py);
-without pyspark (the ``[spark]`` extra) or Java they skip with the reason.
+Imported by tests/conftest.py so that the Spark tests share one ingest and one Spark Connect server per
+test process: ``partitioned_ci`` (the ``ci`` release written as HATS beside a DuckDB file),
+``spark_server`` (a local Spark Connect server, ``local[2]``), ``spark_release`` (the release opened on
+it) and ``live_server_spark`` (the application serving it). Spark tests carry the ``spark`` marker and
+run only when ``-m`` names it (tests/conftest.py); without pyspark (the ``[spark]`` extra) or Java they
+skip with the reason.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from release.layout import ingest_release
 from release.partitioned import PartitionedStore
 from release.runtime import OpenRelease, open_release
 from release.stores import open_store
+from skygate.settings import Settings
+from tests.live_fixtures import LiveServer, serve
 
 MAX_ROWS = 2000  # the ci release's 20 k rows of des_dr1.main make a few dozen partitions
 
@@ -99,6 +102,17 @@ def spark_release(spark_server: tuple[str, Path], partitioned_ci: Path) -> Itera
     assert opened.problem is None, opened.problem
     yield opened
     asyncio.run(opened.close())
+
+
+@pytest.fixture(scope="session")
+def live_server_spark(spark_server: tuple[str, Path], partitioned_ci: Path,
+                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The whole application under uvicorn serving the partitioned ci release from Spark
+    (``SKYGATE_DATABASE_URL=sc://...``), with the limits of ``live_server``."""
+    data_dir = tmp_path_factory.mktemp("live-spark")
+    (data_dir / "catalog.duckdb").symlink_to(partitioned_ci / "catalog.duckdb")
+    yield from serve(Settings(data_dir=data_dir, database_url=spark_server[0], maxrec_default=1000,
+                              maxrec_hard=100_000))
 
 
 def skip_spark_unless_asked(config: pytest.Config, items: list[pytest.Item]) -> None:
