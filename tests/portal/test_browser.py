@@ -43,19 +43,33 @@ _TILE_OUTSIDE = "/hips/des_dr1_colour_irg/Norder"
 
 @pytest.fixture(scope="module")
 def editor_bundle() -> Path:
-    """The CodeMirror bundle, built from the lockfile when missing (``make editor`` does the same)."""
+    """The CodeMirror bundle, built from the lockfile when missing (``make editor`` does the same).
+
+    Under a file lock: each test process (pytest-xdist worker) that runs these tests gets here, and two
+    ``npm ci`` at once in one folder fail each other (24 tests were once skipped so in a clean clone)."""
     bundle = PORTAL / "static" / "build" / "editor.js"
-    if not bundle.is_file():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not installed: the editor bundle cannot be built")
+    lock_path = ROOT / "var" / "test-cache" / "editor.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if not (PORTAL / "node_modules").is_dir():
-                subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PORTAL, check=True, timeout=300)
-            subprocess.run([npm, "run", "build"], cwd=PORTAL, check=True, timeout=120)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            pytest.skip(f"the editor bundle could not be built (npm ci needs the npm registry): {exc}")
+            if not bundle.is_file():
+                _build_editor()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return bundle
+
+
+def _build_editor() -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed: the editor bundle cannot be built")
+    try:
+        if not (PORTAL / "node_modules").is_dir():
+            subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PORTAL, check=True, timeout=300)
+        subprocess.run([npm, "run", "build"], cwd=PORTAL, check=True, timeout=120)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"the editor bundle could not be built (npm ci needs the npm registry): {exc}")
 
 
 @pytest.fixture(scope="module")
