@@ -55,10 +55,7 @@ def translate_spark(text: str, metadata: Mapping[str, TableMeta], dialect: str =
 
 def to_spark(duckdb_sql: str) -> str:
     """One DuckDB statement as Spark SQL."""
-    return _spark_sql(sqlglot.parse_one(duckdb_sql, read="duckdb"))
-
-
-def _spark_sql(tree: exp.Expr) -> str:
+    tree = sqlglot.parse_one(duckdb_sql, read="duckdb")
     for select in tree.find_all(exp.Select):
         if select.args.get("distinct") and select.args.get("order"):
             _order_by_output_names(select)

@@ -13,7 +13,6 @@ Tests: tests/soda/test_cutout.py.
 from __future__ import annotations
 
 import functools
-import io
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -45,7 +44,6 @@ __all__ = [
     "PixelBox",
     "SizedBox",
     "cut",
-    "cutout_fits",
     "cutout_header",
     "image_cutout_cards",
     "image_cutout_header",
@@ -333,15 +331,6 @@ def cutout_header(source: fits.Header, box: PixelBox, ra: float, dec: float) -> 
 _STRUCTURAL = frozenset({"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "PCOUNT",
                          "GCOUNT", "EXTNAME", "EXTVER", "BSCALE", "BZERO", "END"})
 _FITS_BITPIX = {"f4": -32, "f8": -64, "i2": 16, "i4": 32, "i8": 64, "u1": 8}
-
-
-def cutout_fits(cutouts: Sequence[Cutout], *, primary_sci: bool = False) -> bytes:
-    """The cutouts as one FITS file (``write_fits`` into memory)."""
-    buffer = io.BytesIO()
-    write_fits(buffer, cutouts, primary_sci=primary_sci)
-    # getvalue() hands over the BytesIO's own buffer, not a copy of it, while no view of it is
-    # held (CPython Modules/_io/bytesio.c): the file is in memory once, never once more as a join.
-    return buffer.getvalue()
 
 
 def write_fits(out: IO[bytes], cutouts: Sequence[Cutout], *, primary_sci: bool = False) -> None:

@@ -12,7 +12,7 @@ from astropy.wcs import WCS
 
 from dali.errors import UsageError
 from dali.regions import Circle, Polygon, Range
-from soda.cutout import NoOverlapError, SizedBox, cut, cutout_fits
+from soda.cutout import Cutout, NoOverlapError, SizedBox, cut, write_fits
 from tests.soda.tiles import write_tile
 
 STAR = (323.36, -0.82)
@@ -29,6 +29,13 @@ def tiles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _open(data: bytes) -> fits.HDUList:
     return fits.open(io.BytesIO(data))
+
+
+def cutout_fits(cutouts: list[Cutout], *, primary_sci: bool = False) -> bytes:
+    """The cutouts as one FITS file, as /soda/sync and the jobs write it (``write_fits``)."""
+    out = io.BytesIO()
+    write_fits(out, cutouts, primary_sci=primary_sci)
+    return out.getvalue()
 
 
 def test_circle_cutout_is_centred_and_keeps_the_header(tiles: dict[str, Path]) -> None:
