@@ -93,17 +93,18 @@ _WRITTEN = pa.schema([("file", pa.string()), ("rows", pa.int64()), ("low", pa.fl
 # garbage; the JVM launches it), so tasks are not smaller: at 4 batches this cost a tenth of the scoring.
 # The longest run first (``_tasks``), and the partitions' shorter remainders fill the cores at the end.
 _TASK_BATCHES = 8
-# Spark SQL types of the Arrow types a declared column becomes (release.engine.arrow_type); Spark has
-# no unsigned byte, so unsignedByte travels as a short and is cast back on the worker.
-_SPARK_TYPES: dict[pa.DataType, tuple[str, pa.DataType]] = {
-    pa.bool_(): ("boolean", pa.bool_()),
-    pa.uint8(): ("smallint", pa.int16()),
-    pa.int16(): ("smallint", pa.int16()),
-    pa.int32(): ("int", pa.int32()),
-    pa.int64(): ("bigint", pa.int64()),
-    pa.float32(): ("float", pa.float32()),
-    pa.float64(): ("double", pa.float64()),
-    pa.string(): ("string", pa.string()),
+# The Arrow types a declared column may become (release.engine.arrow_type), each with the type the
+# scores' Parquet files hold it as: Spark has no unsigned byte, so unsignedByte is written as a short
+# (and cast back on the worker).
+_WRITTEN_TYPES: dict[pa.DataType, pa.DataType] = {
+    pa.bool_(): pa.bool_(),
+    pa.uint8(): pa.int16(),
+    pa.int16(): pa.int16(),
+    pa.int32(): pa.int32(),
+    pa.int64(): pa.int64(),
+    pa.float32(): pa.float32(),
+    pa.float64(): pa.float64(),
+    pa.string(): pa.string(),
 }
 
 
@@ -228,12 +229,12 @@ def _spec(columns: tuple[Column, ...], p: ScoreParams) -> _Batches:
     kept: list[pa.DataType] = []
     for i in order:
         kind = declared[i]
-        if kind is None or kind not in _SPARK_TYPES:  # features are numeric: only an identifier gets here
+        if kind is None or kind not in _WRITTEN_TYPES:  # features are numeric: only an identifier gets here
             raise UsageError(f"ID_COLUMN {columns[i].name!r} ({columns[i].datatype}) cannot identify rows here",
                              param="ID_COLUMN", hint="select an integer or text identifier")
         kept.append(kind)
     return _Batches(columns, p.id_column, p.null_values, p.declared_nulls, declared, tuple(kept),
-                    tuple(_SPARK_TYPES[k][1] for k in kept))
+                    tuple(_WRITTEN_TYPES[k] for k in kept))
 
 
 async def _select(backend: SparkBackend, frame: Any, spec: _Batches, p: ScoreParams, given: Model | None,
@@ -462,7 +463,6 @@ class _Ranked:
     held across the files (at least 1 024 a file), whatever the selection's size."""
 
     def __init__(self, where: Path, parts: pa.Table, rows: int) -> None:
-        self.where = where
         self.rows = rows
         kept = parts.filter(pc.greater(parts.column("rows"), 0)).sort_by("file")
         self.parts = [where / name for name in kept.column("file").to_pylist()]
@@ -579,7 +579,7 @@ async def _publish(ctx: JobContext, p: ScoreParams, ranked: _Ranked, selection: 
     summary = report.summary(ctx, p, selection, fitted, threshold, top, [], timings, memory)
     summary["engine"] = "spark"
     summary["spark"] = {"scores": "scratch/scores.parquet",
-                        "order": "each file (one per Spark partition) in rank order: score descending, then pos",
+                        "order": "each file (one per scoring task) in rank order: score descending, then pos",
                         "columns": ["pos", "id", "score", *selection.feature_names]}
     results.append(ctx.add_result("summary.json", json.dumps(summary, indent=2).encode(), "application/json"))
     return results
